@@ -1,0 +1,13 @@
+//! Handlers by resource. Each submodule declares its route table; [`routes`] collects
+//! them into the one table every core serves (and the OpenAPI document describes).
+
+pub mod system;
+
+use crate::http::router::Route;
+
+/// Every route of the server.
+pub fn routes() -> Vec<Route> {
+    let mut all = Vec::new();
+    all.extend(system::routes());
+    all
+}

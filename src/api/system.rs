@@ -1,0 +1,95 @@
+//! System endpoints: health (for load balancers and operators) and version.
+
+use crate::http::context::RequestCtx;
+use crate::http::envelope::Reply;
+use crate::http::request::{Method, Request};
+use crate::http::router::{Handler, HandlerResult, Route, RouteClass};
+use crate::runtime::core_state::{CoreState, DriverKind};
+use serde::Serialize;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::Get,
+            "/api/health",
+            RouteClass::Unlimited,
+            "Server health: status, driver, pinning, connections per core",
+            Handler::Sync(health),
+        ),
+        Route::new(
+            Method::Get,
+            "/api/version",
+            RouteClass::Api,
+            "Server name and version",
+            Handler::Sync(version),
+        ),
+    ]
+}
+
+#[derive(Serialize)]
+struct CoreHealth {
+    core: usize,
+    connections: u64,
+    accepted: u64,
+    driver: Option<DriverKind>,
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    uptime_s: f64,
+    driver: DriverKind,
+    pinning: crate::runtime::core_state::PinningMode,
+    cores: Vec<CoreHealth>,
+    connections: u64,
+    served_by: u16,
+}
+
+fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    let shared = &core.shared;
+    let cores: Vec<CoreHealth> = shared
+        .gauges
+        .iter()
+        .enumerate()
+        .map(|(i, g)| CoreHealth {
+            core: i,
+            connections: g.connections.load(Ordering::Relaxed),
+            accepted: g.accepted.load(Ordering::Relaxed),
+            driver: match g.driver.load(Ordering::Relaxed) {
+                1 => Some(DriverKind::IoUring),
+                2 => Some(DriverKind::Legacy),
+                _ => None,
+            },
+        })
+        .collect();
+    Ok(Reply::ok(Health {
+        status: "healthy",
+        version: VERSION,
+        uptime_s: shared.started.elapsed().as_secs_f64(),
+        driver: core.driver,
+        pinning: shared.pinning,
+        connections: cores.iter().map(|c| c.connections).sum(),
+        cores,
+        served_by: core.id.0,
+    })?
+    .into())
+}
+
+#[derive(Serialize)]
+struct Version {
+    name: &'static str,
+    version: &'static str,
+}
+
+fn version(_core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(Version {
+        name: "auralis-server",
+        version: VERSION,
+    })?
+    .into())
+}

@@ -1,0 +1,381 @@
+//! The one typed configuration of the server and how it is layered:
+//! defaults < TOML file < `AURALIS_<SECTION>__<KEY>` environment < command-line flags.
+//!
+//! Every layer is merged as a TOML table before a single strict deserialization, so an
+//! unknown key or a bad value is reported the same way (naming the key) whatever layer
+//! it came from. Read once at start-up; cores get an `Arc<Config>` and never mutate it.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration could not be built. Start-up errors: they name the file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The effective configuration. Each section is a TOML table of the same name.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub http: HttpConfig,
+    pub rate_limit: RateLimitConfig,
+    pub cors: CorsConfig,
+    pub cache: CacheConfig,
+    pub ws: WsConfig,
+}
+
+/// Process-level settings: where to listen, how many cores, which driver.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Number of cores to run; 0 means every CPU in the process's allowed set.
+    pub cores: usize,
+    pub data_dir: PathBuf,
+    /// `auto` (io_uring, else epoll), `io_uring` (fail if unavailable) or `legacy`.
+    pub driver: DriverChoice,
+    /// Deadline for in-flight requests after SIGINT/SIGTERM.
+    pub shutdown_grace_ms: u64,
+    /// Attach the client-IP socket filter; off leaves the kernel's 4-tuple hash.
+    pub pin_by_client_ip: bool,
+    /// io_uring submission queue entries per core.
+    pub uring_entries: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            cores: 0,
+            data_dir: PathBuf::from("./auralis-data"),
+            driver: DriverChoice::Auto,
+            shutdown_grace_ms: 5000,
+            pin_by_client_ip: true,
+            uring_entries: 1024,
+        }
+    }
+}
+
+/// Which monoio driver a core runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverChoice {
+    Auto,
+    IoUring,
+    Legacy,
+}
+
+/// Limits on everything an HTTP client controls.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_body_bytes: usize,
+    pub header_read_timeout_ms: u64,
+    pub body_read_timeout_ms: u64,
+    pub keep_alive_timeout_ms: u64,
+    pub max_connections_per_core: usize,
+    /// Requests served on one connection before it is closed (0 = unlimited).
+    pub max_requests_per_connection: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 16 * 1024,
+            max_headers: 96,
+            max_body_bytes: 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            keep_alive_timeout_ms: 60_000,
+            max_connections_per_core: 10_000,
+            max_requests_per_connection: 0,
+        }
+    }
+}
+
+/// Per-client-IP fixed-window limits, one window per route class.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub requests_per_minute: u32,
+    /// Audio chunk fetches: a listener pulls one per chunk duration, plus prefetch.
+    pub stream_requests_per_minute: u32,
+    /// Buckets kept per core; idle ones are swept, the oldest evicted past this.
+    pub max_clients_per_core: usize,
+    pub window_ms: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            requests_per_minute: 100,
+            stream_requests_per_minute: 1200,
+            max_clients_per_core: 100_000,
+            window_ms: 60_000,
+        }
+    }
+}
+
+/// Cross-origin policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Allowed origins; `"*"` allows any.
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub max_age_s: u64,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: vec!["*".into()],
+            allowed_methods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+                .map(String::from)
+                .to_vec(),
+            allowed_headers: ["Content-Type", "X-Request-ID", "Range"]
+                .map(String::from)
+                .to_vec(),
+            max_age_s: 600,
+        }
+    }
+}
+
+/// Chunk cache budgets (used by the streaming path).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub tier1_bytes_per_core: u64,
+    pub tier2_bytes: u64,
+    pub chunk_duration_s: f64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            tier1_bytes_per_core: 64 << 20,
+            tier2_bytes: 512 << 20,
+            chunk_duration_s: 10.0,
+        }
+    }
+}
+
+/// WebSocket settings (PROTOCOL.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsConfig {
+    pub heartbeat_interval_ms: u64,
+    pub heartbeat_timeout_ms: u64,
+    pub max_message_bytes: usize,
+    pub rate_base_per_minute: u32,
+    pub outbound_queue: usize,
+    pub slow_close_ms: u64,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 30_000,
+            heartbeat_timeout_ms: 10_000,
+            max_message_bytes: 65_536,
+            rate_base_per_minute: 100,
+            outbound_queue: 256,
+            slow_close_ms: 5000,
+        }
+    }
+}
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "AURALIS_";
+
+impl Config {
+    /// Builds the config from an optional file and the given environment variables.
+    /// CLI flags are applied afterwards by the caller through [`Config::set`].
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Syntax {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        env.sort();
+        for (var, value) in env {
+            let rest = &var[ENV_PREFIX.len()..];
+            let Some((section, key)) = rest.split_once("__") else {
+                // AURALIS_ variables without a section separator belong to other tools
+                // (e.g. AURALIS_LOG); only SECTION__KEY ones are config.
+                continue;
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            insert_path(&mut table, &section, &key, parse_env_value(&value))
+                .map_err(|message| ConfigError::Env { var, message })?;
+        }
+        Self::from_table(table)
+    }
+
+    /// Overrides one `section.key` with a TOML-typed value, re-validating the whole.
+    pub fn set(&mut self, section: &str, key: &str, value: toml::Value) -> Result<(), ConfigError> {
+        let mut table =
+            toml::Table::try_from(&*self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        insert_path(&mut table, section, key, value).map_err(ConfigError::Invalid)?;
+        *self = Self::from_table(table)?;
+        Ok(())
+    }
+
+    fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string().trim().to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Range checks serde cannot express; each names its key.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if self.http.max_header_bytes < 256 {
+            return bad("http.max_header_bytes", "must be at least 256");
+        }
+        if self.http.max_headers == 0 {
+            return bad("http.max_headers", "must be at least 1");
+        }
+        if self.http.max_connections_per_core == 0 {
+            return bad("http.max_connections_per_core", "must be at least 1");
+        }
+        if self.rate_limit.window_ms == 0 {
+            return bad("rate_limit.window_ms", "must be positive");
+        }
+        if self.rate_limit.max_clients_per_core == 0 {
+            return bad("rate_limit.max_clients_per_core", "must be at least 1");
+        }
+        if !(self.cache.chunk_duration_s > 0.0 && self.cache.chunk_duration_s <= 60.0) {
+            return bad("cache.chunk_duration_s", "must be in (0, 60]");
+        }
+        if self.ws.heartbeat_interval_ms < 100 {
+            return bad("ws.heartbeat_interval_ms", "must be at least 100");
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, for `config --print`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn insert_path(
+    table: &mut toml::Table,
+    section: &str,
+    key: &str,
+    value: toml::Value,
+) -> Result<(), String> {
+    let entry = table
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match entry {
+        toml::Value::Table(t) => {
+            t.insert(key.to_string(), value);
+            Ok(())
+        }
+        _ => Err(format!("`{section}` is not a section")),
+    }
+}
+
+/// Environment values are typed like TOML values when they parse as one (numbers,
+/// booleans, arrays), else taken as plain strings, so `AURALIS_SERVER__LISTEN=0.0.0.0:80`
+/// needs no quoting.
+fn parse_env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_file_and_names_bad_keys() {
+        let dir = std::env::temp_dir().join(format!("auralis-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "[rate_limit]\nrequests_per_minute = 7\n[http]\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        let cfg = Config::load(
+            Some(&file),
+            env(&[
+                ("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "9"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.rate_limit.requests_per_minute, 9);
+        assert_eq!(cfg.http.max_body_bytes, 10);
+
+        let err = Config::load(None, env(&[("AURALIS_HTTP__MAX_BODYBYTES", "1")])).unwrap_err();
+        assert!(err.to_string().contains("max_bodybytes"), "{err}");
+        let err = Config::load(None, env(&[("AURALIS_HTTP__MAX_BODY_BYTES", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("max_body_bytes"), "{err}");
+        std::fs::write(&file, "[server]\nlisten = \"nope\"\n").unwrap();
+        let err = Config::load(Some(&file), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn set_revalidates() {
+        let mut cfg = Config::default();
+        cfg.set("server", "cores", toml::Value::Integer(3)).unwrap();
+        assert_eq!(cfg.server.cores, 3);
+        assert!(
+            cfg.set("http", "max_headers", toml::Value::Integer(0))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! The HTTP/1.1 connection loop of one core: read, parse every complete (pipelined)
+//! request, answer them in order, write once, repeat. Enforces the header-read,
+//! body-read and keep-alive timeouts and the per-core connection limit. Never blocks.
+
+use super::error::ApiError;
+use super::parse::{self, Limits, ParseError, Parsed};
+use crate::runtime::connections::ConnHandle;
+use crate::runtime::core_state::CoreState;
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Smallest free space offered to each read.
+const READ_CHUNK: usize = 8 * 1024;
+/// Buffered responses are flushed early past this size, so pipelining cannot make the
+/// write buffer grow without bound.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Entry point for an accepted connection: admission (per-core connection limit), then
+/// the request loop, then bookkeeping.
+pub async fn accept(core: Rc<CoreState>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let max = core.shared.config.http.max_connections_per_core;
+    if core.connections.borrow().len() >= max {
+        refuse(&core, stream, peer).await;
+        return;
+    }
+    let info = core.connections.borrow_mut().open(peer);
+    let id = info.borrow().id;
+    core.gauge().connections.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = serve(&core, stream, peer, &info).await {
+        tracing::debug!(core = core.id.0, %peer, error = %e, "connection ended with an error");
+    }
+    core.connections.borrow_mut().close(id);
+    core.gauge().connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Over the connection limit: a 503 envelope and close, without reading the request.
+async fn refuse(core: &CoreState, mut stream: TcpStream, peer: SocketAddr) {
+    let resp = core.service.reject(
+        core,
+        peer,
+        ApiError::Unavailable("too many connections on this core; retry later".into()),
+    );
+    let mut out = Vec::with_capacity(512);
+    resp.encode(false, 1, &mut out);
+    let _ = monoio::time::timeout(Duration::from_secs(1), stream.write_all(out)).await;
+}
+
+fn parse_error_to_api(err: ParseError, limits: &Limits) -> ApiError {
+    match err {
+        ParseError::HeadersTooLarge => ApiError::HeadersTooLarge {
+            limit: limits.max_header_bytes,
+        },
+        ParseError::BodyTooLarge => ApiError::PayloadTooLarge(format!(
+            "request body is larger than {} bytes",
+            limits.max_body_bytes
+        )),
+        ParseError::Malformed(m) => ApiError::BadRequest(m),
+    }
+}
+
+async fn serve(
+    core: &Rc<CoreState>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    info: &ConnHandle,
+) -> std::io::Result<()> {
+    let cfg = &core.shared.config.http;
+    let limits = Limits {
+        max_header_bytes: cfg.max_header_bytes,
+        max_headers: cfg.max_headers,
+        max_body_bytes: cfg.max_body_bytes,
+    };
+    // Chunked framing can exceed the decoded size; cap what one request may buffer.
+    let max_buffered = cfg.max_header_bytes + 2 * cfg.max_body_bytes + READ_CHUNK;
+    let header_timeout = Duration::from_millis(cfg.header_read_timeout_ms);
+    let body_timeout = Duration::from_millis(cfg.body_read_timeout_ms);
+    let idle_timeout = Duration::from_millis(cfg.keep_alive_timeout_ms);
+
+    let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut start = 0usize;
+    let mut served = 0u64;
+    let mut head_deadline: Option<Instant> = None;
+    let mut body_deadline: Option<Instant> = None;
+    let mut continue_sent = false;
+
+    loop {
+        let mut close = false;
+        while start < rbuf.len() {
+            match parse::parse_request(&rbuf[start..], &limits) {
+                Ok(Parsed::Complete { request, consumed }) => {
+                    start += consumed;
+                    head_deadline = None;
+                    body_deadline = None;
+                    continue_sent = false;
+                    served += 1;
+                    let max_req = cfg.max_requests_per_connection;
+                    let keep = request.wants_keep_alive()
+                        && !core.shutting_down.get()
+                        && (max_req == 0 || served < max_req);
+                    let version = request.version;
+                    let resp = core.service.handle(core, peer, request).await;
+                    let before = wbuf.len();
+                    resp.encode(keep, version, &mut wbuf);
+                    {
+                        let mut i = info.borrow_mut();
+                        i.requests += 1;
+                        i.bytes_out += (wbuf.len() - before) as u64;
+                    }
+                    if !keep {
+                        close = true;
+                        break;
+                    }
+                    if wbuf.len() >= FLUSH_AT {
+                        let (res, buf) = stream.write_all(wbuf).await;
+                        wbuf = buf;
+                        res?;
+                        wbuf.clear();
+                    }
+                }
+                Ok(Parsed::Partial {
+                    head_done,
+                    expect_continue,
+                }) => {
+                    if head_done && body_deadline.is_none() {
+                        body_deadline = Some(Instant::now() + body_timeout);
+                    }
+                    if expect_continue && !continue_sent {
+                        wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        continue_sent = true;
+                    }
+                    if rbuf.len() - start > max_buffered {
+                        let err = ApiError::PayloadTooLarge(
+                            "request framing exceeds the buffer limit".into(),
+                        );
+                        core.service
+                            .reject(core, peer, err)
+                            .encode(false, 1, &mut wbuf);
+                        close = true;
+                    }
+                    break;
+                }
+                Err(e) => {
+                    let resp = core
+                        .service
+                        .reject(core, peer, parse_error_to_api(e, &limits));
+                    resp.encode(false, 1, &mut wbuf);
+                    close = true;
+                    break;
+                }
+            }
+        }
+
+        // Keep unconsumed bytes at the front; most of the time the buffer is empty.
+        if start == rbuf.len() {
+            rbuf.clear();
+            start = 0;
+        } else if start > 0 {
+            rbuf.drain(..start);
+            start = 0;
+        }
+        let pending = !rbuf.is_empty();
+        info.borrow_mut().busy = pending;
+
+        if !wbuf.is_empty() {
+            let (res, buf) = stream.write_all(wbuf).await;
+            wbuf = buf;
+            res?;
+            wbuf.clear();
+        }
+        if close || (core.shutting_down.get() && !pending) {
+            return Ok(());
+        }
+
+        let wait = match (pending, body_deadline.or(head_deadline)) {
+            (true, Some(deadline)) => deadline.saturating_duration_since(Instant::now()),
+            // A new connection must send its first request within the header timeout;
+            // between requests, the keep-alive idle timeout applies.
+            _ if served == 0 => header_timeout,
+            _ => idle_timeout,
+        };
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK {
+            rbuf.reserve(READ_CHUNK.max(rbuf.len()));
+        }
+        let len = rbuf.len();
+        let cap = rbuf.capacity();
+        match monoio::time::timeout(wait, stream.read(rbuf.slice_mut(len..cap))).await {
+            Err(_elapsed) => {
+                tracing::debug!(core = core.id.0, %peer, pending, "read timeout; closing");
+                return Ok(());
+            }
+            Ok((res, slice)) => {
+                rbuf = slice.into_inner();
+                let n = res?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if !pending {
+                    head_deadline = Some(Instant::now() + header_timeout);
+                    info.borrow_mut().busy = true;
+                }
+                let mut i = info.borrow_mut();
+                i.bytes_in += n as u64;
+                i.last_activity = Instant::now();
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `ApiError`: every way a request can fail, each with its envelope type and status.
+//! Handlers and middleware return it; only the envelope layer turns it into bytes, and
+//! internal causes are logged, never sent.
+
+use serde::Serialize;
+
+/// One field-level validation failure, as listed in `details.errors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The error types of ARCHITECTURE.md §2.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Syntactically malformed input (bad JSON, bad HTTP): 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed input that fails typed validation: 422 with per-field errors.
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method {method} is not allowed here")]
+    MethodNotAllowed { method: String, allow: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
+    #[error("request header section is larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    #[error("rate limit exceeded: retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    /// Something broke inside; the cause is logged, the client sees a generic message.
+    #[error("internal error")]
+    Internal(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Timeout(String),
+}
+
+impl ApiError {
+    /// HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Validation(_) => 422,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::Conflict(_) => 409,
+            ApiError::PayloadTooLarge(_) => 413,
+            ApiError::RangeNotSatisfiable(_) => 416,
+            ApiError::HeadersTooLarge { .. } => 431,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Internal(_) => 500,
+            ApiError::Unavailable(_) => 503,
+            ApiError::Timeout(_) => 504,
+        }
+    }
+
+    /// The envelope's machine-readable `error` string.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) | ApiError::Validation(_) => "validation_error",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
+            ApiError::HeadersTooLarge { .. } => "request_header_fields_too_large",
+            ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::Internal(_) => "internal_error",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Timeout(_) => "timeout",
+        }
+    }
+
+    /// Text for the client: never the internal cause.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+
+    /// `details` of the envelope, when there are any.
+    pub fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ApiError::Validation(errors) => Some(serde_json::json!({ "errors": errors })),
+            ApiError::RateLimited { retry_after_s } => {
+                Some(serde_json::json!({ "retry_after_s": retry_after_s }))
+            }
+            ApiError::MethodNotAllowed { allow, .. } => Some(serde_json::json!({ "allow": allow })),
+            _ => None,
+        }
+    }
+
+    /// Shorthand for a single-field validation error.
+    pub fn field(field: impl Into<String>, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, kind, message)])
+    }
+}

@@ -1,0 +1,74 @@
+//! CORS: preflight answers (204) and `Access-Control-Allow-Origin` on allowed origins.
+//! A disallowed origin simply gets no CORS headers (the browser then refuses), except a
+//! preflight, which gets 403 so the refusal is visible to whoever debugs it.
+
+use super::{Flow, Layer};
+use crate::http::context::RequestCtx;
+use crate::http::error::ApiError;
+use crate::http::request::{Method, Request};
+use crate::http::response::Response;
+use crate::runtime::core_state::CoreState;
+
+pub struct Cors;
+
+fn allowed_origin(core: &CoreState, origin: &str) -> Option<String> {
+    let cfg = &core.shared.config.cors;
+    if cfg.allowed_origins.iter().any(|o| o == "*") {
+        Some("*".to_string())
+    } else if cfg
+        .allowed_origins
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(origin))
+    {
+        Some(origin.to_string())
+    } else {
+        None
+    }
+}
+
+impl Layer for Cors {
+    fn before(
+        &self,
+        core: &CoreState,
+        cx: &mut RequestCtx,
+        req: &Request,
+    ) -> Result<Flow, ApiError> {
+        let Some(origin) = req.header("origin") else {
+            return Ok(Flow::Continue);
+        };
+        cx.cors_origin = allowed_origin(core, origin);
+        let preflight =
+            req.method == Method::Options && req.header("access-control-request-method").is_some();
+        if !preflight {
+            return Ok(Flow::Continue);
+        }
+        if cx.cors_origin.is_none() {
+            return Err(ApiError::Forbidden(format!(
+                "origin {origin} is not allowed"
+            )));
+        }
+        let cfg = &core.shared.config.cors;
+        let resp = Response::new(204)
+            .header(
+                "Access-Control-Allow-Methods",
+                cfg.allowed_methods.join(", "),
+            )
+            .header(
+                "Access-Control-Allow-Headers",
+                cfg.allowed_headers.join(", "),
+            )
+            .header("Access-Control-Max-Age", cfg.max_age_s);
+        Ok(Flow::Respond(resp))
+    }
+
+    fn after(&self, _core: &CoreState, cx: &RequestCtx, resp: &mut Response) {
+        if let Some(origin) = &cx.cors_origin {
+            resp.push_header("Access-Control-Allow-Origin", origin.clone());
+            resp.push_header("Vary", "Origin");
+            resp.push_header(
+                "Access-Control-Expose-Headers",
+                "X-Request-ID, X-Served-By, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Cache-Tier",
+            );
+        }
+    }
+}

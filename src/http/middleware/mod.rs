@@ -1,0 +1,51 @@
+//! Middleware as composable layers. The pipeline runs every layer's `before` outermost
+//! first until one answers or fails, then the handler, then every layer's `after`
+//! innermost first, on every response (short-circuited and error ones too), so headers
+//! such as `X-Request-ID` and `X-RateLimit-*` are never missing.
+
+pub mod access_log;
+pub mod cors;
+pub mod rate_limit;
+pub mod request_id;
+pub mod security;
+
+use super::context::RequestCtx;
+use super::error::ApiError;
+use super::request::Request;
+use super::response::Response;
+use crate::runtime::core_state::CoreState;
+
+/// What a layer decides before the handler runs.
+pub enum Flow {
+    Continue,
+    /// Answer now with this response (e.g. a CORS preflight).
+    Respond(Response),
+}
+
+/// One middleware layer. Runs on one core; must not block.
+pub trait Layer {
+    /// Inspect or annotate the request. `Err` becomes the error envelope.
+    fn before(
+        &self,
+        _core: &CoreState,
+        _cx: &mut RequestCtx,
+        _req: &Request,
+    ) -> Result<Flow, ApiError> {
+        Ok(Flow::Continue)
+    }
+    /// Decorate the response.
+    fn after(&self, _core: &CoreState, _cx: &RequestCtx, _resp: &mut Response) {}
+}
+
+/// The default stack, outermost first (ARCHITECTURE.md §2). Error standardization is the
+/// pipeline itself: it sits between the access log and CORS, turning every `ApiError`
+/// and handler panic into the envelope before the outer layers see the response.
+pub fn default_stack() -> Vec<Box<dyn Layer>> {
+    vec![
+        Box::new(request_id::RequestId),
+        Box::new(access_log::AccessLog),
+        Box::new(cors::Cors),
+        Box::new(rate_limit::RateLimit),
+        Box::new(security::SecurityHeaders),
+    ]
+}

@@ -1,0 +1,26 @@
+//! `X-Request-ID`: echo a sane client-sent id, else mint one; every response carries it.
+
+use super::Layer;
+use crate::http::context::RequestCtx;
+use crate::http::response::Response;
+use crate::runtime::core_state::CoreState;
+
+/// Longest client-sent id that is echoed; longer or odd ones are replaced.
+const MAX_ID_LEN: usize = 128;
+
+pub struct RequestId;
+
+/// Whether a client-sent id is safe to echo into headers and logs.
+pub fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+impl Layer for RequestId {
+    fn after(&self, _core: &CoreState, cx: &RequestCtx, resp: &mut Response) {
+        resp.push_header("X-Request-ID", cx.request_id.clone());
+    }
+}

@@ -1,0 +1,14 @@
+//! HTTP/1.1: parsing, the connection loop, routing, middleware and envelopes.
+
+pub mod conn;
+pub mod context;
+pub mod envelope;
+pub mod error;
+pub mod limiter;
+pub mod middleware;
+pub mod parse;
+pub mod request;
+pub mod response;
+pub mod router;
+pub mod service;
+pub mod validate;

@@ -1,0 +1,147 @@
+//! A response before encoding, and its HTTP/1.1 wire encoding.
+//! Bodies are `Bytes` so a cached chunk is sent without copying audio.
+
+use bytes::Bytes;
+
+/// A header value: most are static or numbers, so avoid a `String` for those.
+#[derive(Debug, Clone)]
+pub enum HeaderValue {
+    Static(&'static str),
+    Int(u64),
+    Owned(String),
+}
+
+impl HeaderValue {
+    fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            HeaderValue::Static(s) => out.extend_from_slice(s.as_bytes()),
+            HeaderValue::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+            HeaderValue::Owned(s) => out.extend_from_slice(s.as_bytes()),
+        }
+    }
+}
+
+impl From<&'static str> for HeaderValue {
+    fn from(s: &'static str) -> Self {
+        HeaderValue::Static(s)
+    }
+}
+impl From<String> for HeaderValue {
+    fn from(s: String) -> Self {
+        HeaderValue::Owned(s)
+    }
+}
+impl From<u64> for HeaderValue {
+    fn from(n: u64) -> Self {
+        HeaderValue::Int(n)
+    }
+}
+
+/// A response: status, headers (not including Content-Length/Connection, which the
+/// encoder owns) and a body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, HeaderValue)>,
+    pub body: Bytes,
+    /// Set by the HEAD handling: encode headers (with the body's length) but no body.
+    pub omit_body: bool,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::with_capacity(12),
+            body: Bytes::new(),
+            omit_body: false,
+        }
+    }
+
+    /// A JSON body with its content type.
+    pub fn json(status: u16, body: Vec<u8>) -> Self {
+        let mut r = Self::new(status);
+        r.headers.push(("Content-Type", "application/json".into()));
+        r.body = Bytes::from(body);
+        r
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn push_header(&mut self, name: &'static str, value: impl Into<HeaderValue>) {
+        self.headers.push((name, value.into()));
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Appends the status line, headers and (unless omitted) body to `out`.
+    /// `keep_alive` decides the `Connection` header.
+    pub fn encode(&self, keep_alive: bool, version: u8, out: &mut Vec<u8>) {
+        out.extend_from_slice(if version == 0 {
+            b"HTTP/1.0 "
+        } else {
+            b"HTTP/1.1 "
+        });
+        out.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            value.write_to(out);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !(self.status == 204 || self.status == 304 || (100..200).contains(&self.status)) {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(self.body.len()).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        match (keep_alive, version) {
+            (false, 1) => out.extend_from_slice(b"Connection: close\r\n"),
+            (true, 0) => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+            _ => {}
+        }
+        out.extend_from_slice(b"\r\n");
+        if !self.omit_body {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+/// Reason phrases for the statuses this server sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Unknown",
+    }
+}

@@ -1,0 +1,172 @@
+//! Method + path → route. Routes are declared in one table per resource (`api::*::routes`)
+//! and collected here; the OpenAPI document is derived from the same tables.
+
+use super::context::RequestCtx;
+use super::envelope::Reply;
+use super::error::ApiError;
+use super::request::{Method, Request};
+use super::response::Response;
+use crate::runtime::core_state::CoreState;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+/// Rate-limit class of a route: each class has its own per-client window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteClass {
+    /// The REST API: `rate_limit.requests_per_minute`.
+    Api,
+    /// Audio chunk and file fetches: `rate_limit.stream_requests_per_minute`.
+    Stream,
+    /// Never limited (health probes, metrics scrapes, the dashboard).
+    Unlimited,
+}
+
+/// What a handler produces: a JSON reply (enveloped by the pipeline, which owns the
+/// request id) or a response it built itself (audio, files, redirects).
+pub enum Outcome {
+    Json(Reply),
+    Raw(Response),
+}
+
+impl From<Reply> for Outcome {
+    fn from(r: Reply) -> Self {
+        Outcome::Json(r)
+    }
+}
+
+impl From<Response> for Outcome {
+    fn from(r: Response) -> Self {
+        Outcome::Raw(r)
+    }
+}
+
+pub type HandlerResult = Result<Outcome, ApiError>;
+pub type LocalFuture = Pin<Box<dyn Future<Output = HandlerResult>>>;
+
+/// A handler: synchronous for quick work on the core, async for work that waits on
+/// another thread (SQLite writes, decoding). Both get the parsed request and context.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    Sync(fn(&Rc<CoreState>, &RequestCtx, &Request) -> HandlerResult),
+    Async(fn(Rc<CoreState>, Rc<RequestCtx>, Request) -> LocalFuture),
+}
+
+/// One path segment of a route pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    Literal(&'static str),
+    Param(&'static str),
+}
+
+/// One entry of a route table.
+#[derive(Clone)]
+pub struct Route {
+    pub method: Method,
+    /// Template such as `/api/tracks/{id}`; also the metrics label.
+    pub pattern: &'static str,
+    pub class: RouteClass,
+    pub summary: &'static str,
+    pub handler: Handler,
+    segments: Vec<Segment>,
+}
+
+impl Route {
+    pub fn new(
+        method: Method,
+        pattern: &'static str,
+        class: RouteClass,
+        summary: &'static str,
+        handler: Handler,
+    ) -> Self {
+        let segments = pattern
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name),
+                    None => Segment::Literal(s),
+                },
+            )
+            .collect();
+        Self {
+            method,
+            pattern,
+            class,
+            summary,
+            handler,
+            segments,
+        }
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    fn matches(&self, parts: &[&str], params: &mut Vec<(&'static str, String)>) -> bool {
+        if parts.len() != self.segments.len() {
+            return false;
+        }
+        params.clear();
+        for (seg, part) in self.segments.iter().zip(parts) {
+            match seg {
+                Segment::Literal(l) if l == part => {}
+                Segment::Literal(_) => return false,
+                Segment::Param(name) => params.push((name, super::request::percent_decode(part))),
+            }
+        }
+        true
+    }
+}
+
+/// Result of routing one request.
+pub enum Resolution<'r> {
+    Found(&'r Route, Vec<(&'static str, String)>),
+    MethodNotAllowed(String),
+    NotFound,
+}
+
+/// All routes of the server.
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    pub fn new(routes: Vec<Route>) -> Self {
+        Self { routes }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Finds the route for a method and path. HEAD is served by the GET route.
+    pub fn resolve(&self, method: Method, path: &str) -> Resolution<'_> {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let want = if method == Method::Head {
+            Method::Get
+        } else {
+            method
+        };
+        let mut params = Vec::new();
+        let mut allowed: Vec<&'static str> = Vec::new();
+        for route in &self.routes {
+            if route.matches(&parts, &mut params) {
+                if route.method == want {
+                    return Resolution::Found(route, params);
+                }
+                allowed.push(route.method.as_str());
+                if route.method == Method::Get {
+                    allowed.push("HEAD");
+                }
+            }
+        }
+        if allowed.is_empty() {
+            Resolution::NotFound
+        } else {
+            allowed.push("OPTIONS");
+            allowed.dedup();
+            Resolution::MethodNotAllowed(allowed.join(", "))
+        }
+    }
+}

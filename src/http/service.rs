@@ -1,0 +1,167 @@
+//! The request pipeline of one core: route, layers' `before`, handler (panics caught),
+//! error standardization into the envelope, layers' `after`. Socket-free, so the
+//! benchmark in `benches/request_path.rs` measures exactly what connections run.
+
+use super::context::RequestCtx;
+use super::envelope;
+use super::error::ApiError;
+use super::middleware::{self, Flow, Layer};
+use super::request::{Method, Request};
+use super::response::Response;
+use super::router::{Handler, HandlerResult, Outcome, Resolution, Route, RouteClass, Router};
+use crate::runtime::core_state::CoreState;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// Router plus middleware stack; one per core (it holds no state of its own).
+pub struct Service {
+    router: Router,
+    layers: Vec<Box<dyn Layer>>,
+}
+
+impl Service {
+    pub fn new(routes: Vec<Route>) -> Self {
+        Self {
+            router: Router::new(routes),
+            layers: middleware::default_stack(),
+        }
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Serves one parsed request to completion. Never panics: handler panics become 500.
+    pub async fn handle(&self, core: &Rc<CoreState>, peer: SocketAddr, req: Request) -> Response {
+        let started = Instant::now();
+        let request_id = match req.header("x-request-id") {
+            Some(id) if middleware::request_id::acceptable(id) => id.to_string(),
+            _ => core.next_request_id(),
+        };
+        let resolution = self.router.resolve(req.method, &req.path);
+        let (route, class, params) = match &resolution {
+            Resolution::Found(r, params) => (r.pattern, r.class, params.clone()),
+            _ => ("unmatched", RouteClass::Api, Vec::new()),
+        };
+        let mut cx = RequestCtx {
+            request_id,
+            core: core.id,
+            peer,
+            started,
+            method: req.method.as_str(),
+            route,
+            class,
+            params,
+            rate: None,
+            cors_origin: None,
+        };
+        let span = tracing::info_span!("request", id = %cx.request_id, core = core.id.0, method = cx.method, path = %req.path);
+        let _enter = span.enter();
+
+        let mut early = None;
+        for layer in &self.layers {
+            match layer.before(core, &mut cx, &req) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Respond(resp)) => {
+                    early = Some(Ok(Outcome::Raw(resp)));
+                    break;
+                }
+                Err(e) => {
+                    early = Some(Err(e));
+                    break;
+                }
+            }
+        }
+        let cx = Rc::new(cx);
+        let head = req.method == Method::Head;
+        let result = match early {
+            Some(r) => r,
+            None => match resolution {
+                Resolution::NotFound => {
+                    Err(ApiError::NotFound(format!("no route for {}", req.path)))
+                }
+                Resolution::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed {
+                    method: req.method.as_str().to_string(),
+                    allow,
+                }),
+                Resolution::Found(route, _) => call(route.handler, core, &cx, req).await,
+            },
+        };
+        let mut resp = match result {
+            Ok(Outcome::Json(reply)) => reply.into_response(&cx.request_id),
+            Ok(Outcome::Raw(resp)) => resp,
+            Err(e) => envelope::error(&e, &cx.request_id),
+        };
+        resp.omit_body |= head;
+        self.finish(core, &cx, &mut resp);
+        resp
+    }
+
+    /// An error found before a request could be parsed (400, 413, 431, 503 at accept):
+    /// it still gets the envelope, a request id, the access log and the common headers.
+    pub fn reject(&self, core: &CoreState, peer: SocketAddr, err: ApiError) -> Response {
+        let cx = RequestCtx {
+            request_id: core.next_request_id(),
+            core: core.id,
+            peer,
+            started: Instant::now(),
+            method: "-",
+            route: "unparsed",
+            class: RouteClass::Unlimited,
+            params: Vec::new(),
+            rate: None,
+            cors_origin: None,
+        };
+        let mut resp = envelope::error(&err, &cx.request_id);
+        self.finish(core, &cx, &mut resp);
+        resp
+    }
+
+    fn finish(&self, core: &CoreState, cx: &RequestCtx, resp: &mut Response) {
+        for layer in self.layers.iter().rev() {
+            layer.after(core, cx, resp);
+        }
+        resp.push_header("X-Served-By", u64::from(core.id.0));
+    }
+}
+
+async fn call(
+    handler: Handler,
+    core: &Rc<CoreState>,
+    cx: &Rc<RequestCtx>,
+    req: Request,
+) -> HandlerResult {
+    let result = match handler {
+        Handler::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(core, cx, &req))),
+        Handler::Async(f) => CatchUnwind(f(core.clone(), cx.clone(), req)).await,
+    };
+    result.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic".into());
+        Err(ApiError::Internal(format!("handler panicked: {what}")))
+    })
+}
+
+/// Polls a handler future inside `catch_unwind`, so a panic in one request's handler
+/// becomes its 500 instead of unwinding through the core's event loop.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}

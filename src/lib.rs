@@ -1,0 +1,10 @@
+//! auralis-server: a thread-per-core audio streaming server on io_uring.
+//!
+//! The folder layout is the architecture: `runtime` boots pinned cores and owns the
+//! per-core state, `http` is the request path, `api` the handlers, `config` the settings.
+
+pub mod api;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod runtime;

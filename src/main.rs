@@ -1,0 +1,130 @@
+//! The `auralis-server` command line: `serve`, `config --print`.
+
+use auralis_server::config::{Config, DriverChoice};
+use auralis_server::logging::{self, LogFormat};
+use auralis_server::runtime::boot;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "auralis-server",
+    version,
+    about = "Thread-per-core audio streaming server"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags shared by commands that build the effective config.
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// TOML config file (defaults < file < AURALIS_<SECTION>__<KEY> env < flags).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Number of cores (default: every CPU in the allowed set).
+    #[arg(long)]
+    cores: Option<usize>,
+    /// Data directory (database, demo library).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Event-loop driver.
+    #[arg(long, value_enum)]
+    driver: Option<DriverChoice>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ConfigArgs),
+    /// Show configuration.
+    Config {
+        #[command(flatten)]
+        args: ConfigArgs,
+        /// Print the effective configuration as TOML.
+        #[arg(long)]
+        print: bool,
+    },
+}
+
+fn effective_config(args: &ConfigArgs) -> Result<Config, String> {
+    let mut cfg =
+        Config::load(args.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    let set = |cfg: &mut Config, key: &str, v: toml::Value| {
+        cfg.set("server", key, v).map_err(|e| e.to_string())
+    };
+    if let Some(l) = args.listen {
+        set(&mut cfg, "listen", toml::Value::String(l.to_string()))?;
+    }
+    if let Some(c) = args.cores {
+        set(&mut cfg, "cores", toml::Value::Integer(c as i64))?;
+    }
+    if let Some(d) = &args.data_dir {
+        set(
+            &mut cfg,
+            "data_dir",
+            toml::Value::String(d.display().to_string()),
+        )?;
+    }
+    if let Some(d) = args.driver {
+        let name = match d {
+            DriverChoice::Auto => "auto",
+            DriverChoice::IoUring => "io_uring",
+            DriverChoice::Legacy => "legacy",
+        };
+        set(&mut cfg, "driver", toml::Value::String(name.into()))?;
+    }
+    Ok(cfg)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.command {
+        Command::Config { args, print } => match effective_config(&args) {
+            Ok(cfg) => {
+                if print {
+                    print!("{}", cfg.to_toml());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve(args) => {
+            let cfg = match effective_config(&args) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let result = boot::run(cfg, auralis_server::api::routes, |s| {
+                tracing::info!(addr = %s.local_addr, cores = s.cores, driver = ?s.driver, pinning = ?s.pinning, "listening");
+                // One machine-readable line on stdout: tests and scripts wait for it.
+                println!(
+                    "auralis-server listening on {} cores={}",
+                    s.local_addr, s.cores
+                );
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Boot: pick CPUs from the process's allowed set, bind the listener group, start one
+//! pinned OS thread per core with its own monoio runtime, and wait for them to end.
+
+use super::core_state::{CoreId, CoreState, DriverKind, Shared};
+use super::listener::{self, ListenerGroup};
+use super::mailbox::{CoreMessage, Mailboxes};
+use super::shutdown;
+use crate::config::{Config, DriverChoice};
+use crate::http::conn;
+use crate::http::router::Route;
+use crate::http::service::Service;
+use async_channel::Receiver;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Why the server could not start. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("cannot read the process's CPU affinity: {0}")]
+    Affinity(std::io::Error),
+    #[error("--cores {asked} but only {available} CPUs are allowed for this process ({cpus:?})")]
+    TooManyCores {
+        asked: usize,
+        available: usize,
+        cpus: Vec<usize>,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("core {core} failed to start: {reason}")]
+    Core { core: usize, reason: String },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// The CPUs this process may run on (respects `taskset` and cgroup cpusets).
+pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect())
+    }
+}
+
+/// What `run` reports once every core is accepting.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub local_addr: SocketAddr,
+    pub cores: usize,
+    pub driver: DriverKind,
+    pub pinning: super::core_state::PinningMode,
+}
+
+/// Runs the server until shutdown. `routes` builds each core's route table; `on_ready`
+/// is called once all cores accept connections.
+pub fn run(
+    config: Config,
+    routes: fn() -> Vec<Route>,
+    on_ready: impl FnOnce(&Started),
+) -> Result<(), BootError> {
+    let cpus = allowed_cpus().map_err(BootError::Affinity)?;
+    let cores = match config.server.cores {
+        0 => cpus.len(),
+        n if n <= cpus.len() => n,
+        n => {
+            return Err(BootError::TooManyCores {
+                asked: n,
+                available: cpus.len(),
+                cpus,
+            });
+        }
+    };
+    let addr = config.server.listen;
+    let ListenerGroup {
+        listeners,
+        local_addr,
+        pinning,
+    } = listener::bind_group(addr, cores, config.server.pin_by_client_ip)
+        .map_err(|source| BootError::Listen { addr, source })?;
+    let shared = Shared::new(config, cores, pinning);
+    let (mailboxes, inboxes) = Mailboxes::new(cores);
+
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverKind, String>>();
+    let mut threads = Vec::with_capacity(cores);
+    for (k, (std_listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
+        let cpu = cpus[k];
+        let shared = shared.clone();
+        let ready = ready_tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("auralis-core-{k}"))
+            .spawn(move || {
+                core_thread(
+                    CoreId(k as u16),
+                    cpu,
+                    std_listener,
+                    inbox,
+                    shared,
+                    routes,
+                    ready,
+                )
+            })
+            .map_err(|e| BootError::Core {
+                core: k,
+                reason: e.to_string(),
+            })?;
+        threads.push(handle);
+    }
+    drop(ready_tx);
+    let mut driver = DriverKind::IoUring;
+    for k in 0..cores {
+        match ready_rx.recv() {
+            Ok(Ok(d)) => {
+                if d == DriverKind::Legacy {
+                    driver = d;
+                }
+            }
+            Ok(Err(reason)) => {
+                mailboxes.broadcast(CoreMessage::Shutdown);
+                return Err(BootError::Core { core: k, reason });
+            }
+            Err(_) => {
+                return Err(BootError::Core {
+                    core: k,
+                    reason: "core thread exited during start-up".into(),
+                });
+            }
+        }
+    }
+    shutdown::watch_signals(mailboxes.clone()).map_err(BootError::Signals)?;
+    on_ready(&Started {
+        local_addr,
+        cores,
+        driver,
+        pinning,
+    });
+    for t in threads {
+        if t.join().is_err() {
+            tracing::error!("a core thread panicked");
+        }
+    }
+    tracing::info!("all cores stopped");
+    Ok(())
+}
+
+fn core_thread(
+    id: CoreId,
+    cpu: usize,
+    std_listener: std::net::TcpListener,
+    inbox: Receiver<CoreMessage>,
+    shared: Arc<Shared>,
+    routes: fn() -> Vec<Route>,
+    ready: mpsc::Sender<Result<DriverKind, String>>,
+) {
+    if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
+        tracing::warn!(core = id.0, cpu, error = ?e, "cannot pin core thread to its CPU");
+    }
+    let entries = shared.config.server.uring_entries;
+    let choice = shared.config.server.driver;
+    if choice != DriverChoice::Legacy {
+        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(entries)
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => {
+                rt.block_on(core_main(
+                    id,
+                    DriverKind::IoUring,
+                    std_listener,
+                    inbox,
+                    shared,
+                    routes,
+                    ready,
+                ));
+                return;
+            }
+            Err(e) if choice == DriverChoice::Auto => {
+                if id.0 == 0 {
+                    tracing::warn!(error = %e, "io_uring unavailable; using the legacy epoll driver");
+                }
+            }
+            Err(e) => {
+                let _ = ready.send(Err(format!(
+                    "io_uring driver requested but unavailable: {e}"
+                )));
+                return;
+            }
+        }
+    }
+    match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+    {
+        Ok(mut rt) => rt.block_on(core_main(
+            id,
+            DriverKind::Legacy,
+            std_listener,
+            inbox,
+            shared,
+            routes,
+            ready,
+        )),
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot build the legacy runtime: {e}")));
+        }
+    }
+}
+
+async fn core_main(
+    id: CoreId,
+    driver: DriverKind,
+    std_listener: std::net::TcpListener,
+    inbox: Receiver<CoreMessage>,
+    shared: Arc<Shared>,
+    routes: fn() -> Vec<Route>,
+    ready: mpsc::Sender<Result<DriverKind, String>>,
+) {
+    let listener = match monoio::net::TcpListener::from_std(std_listener) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot register listener: {e}")));
+            return;
+        }
+    };
+    let core = Rc::new(CoreState::new(id, driver, shared, Service::new(routes())));
+    core.gauge().driver.store(
+        if driver == DriverKind::IoUring { 1 } else { 2 },
+        Ordering::Relaxed,
+    );
+    monoio::spawn(sweep_limiter(core.clone()));
+    let _ = ready.send(Ok(driver));
+    drop(ready);
+
+    loop {
+        monoio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    core.gauge().accepted.fetch_add(1, Ordering::Relaxed);
+                    monoio::spawn(conn::accept(core.clone(), stream, peer));
+                }
+                Err(e) => {
+                    // EMFILE/ENFILE: back off instead of spinning on a full fd table.
+                    tracing::warn!(core = id.0, error = %e, "accept failed");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            msg = inbox.recv() => match msg {
+                Ok(CoreMessage::Shutdown) | Err(_) => break,
+            },
+        }
+    }
+    drop(listener);
+    core.shutting_down.set(true);
+    let grace = Duration::from_millis(core.shared.config.server.shutdown_grace_ms);
+    let deadline = Instant::now() + grace;
+    while core.connections.borrow().busy() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let left = core.connections.borrow().busy();
+    if left > 0 {
+        tracing::warn!(
+            core = id.0,
+            requests = left,
+            "shutdown deadline passed with requests in flight"
+        );
+    }
+    tracing::debug!(core = id.0, "core stopped");
+}
+
+/// Periodically drops expired rate-limit windows so idle clients cost nothing.
+async fn sweep_limiter(core: Rc<CoreState>) {
+    let every = Duration::from_millis(core.shared.config.rate_limit.window_ms.max(1000));
+    loop {
+        monoio::time::sleep(every).await;
+        if core.shutting_down.get() {
+            return;
+        }
+        let now = core.now_ms();
+        core.limiter.borrow_mut().sweep(now);
+    }
+}

@@ -1,0 +1,132 @@
+//! `CoreState`: everything one core owns. Reached through an `Rc` handed to each task;
+//! nothing in it is `Send`, so the compiler keeps it shared-nothing. The one pointer
+//! out is `shared`, the process-wide read-mostly state (see [`Shared`]).
+
+use super::connections::ConnectionTable;
+use super::counters::Counters;
+use crate::config::Config;
+use crate::http::limiter::ClientLimiter;
+use crate::http::service::Service;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+/// Index of a core (0-based, in start order; also the `X-Served-By` value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct CoreId(pub u16);
+
+/// Which monoio driver a core runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverKind {
+    IoUring,
+    Legacy,
+}
+
+/// How connections are assigned to cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PinningMode {
+    /// The socket filter hashes the client IP: one client, one core.
+    ClientIp,
+    /// The kernel's default 4-tuple hash (filter not attached).
+    Kernel,
+}
+
+/// A per-core gauge slot, padded so two cores' writes never share a cache line.
+/// Written only by its own core, read by `/api/health` on any core.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+pub struct CoreGauge {
+    pub connections: AtomicU64,
+    pub accepted: AtomicU64,
+    /// 1 = io_uring, 2 = legacy, 0 = not started.
+    pub driver: AtomicU64,
+}
+
+/// Process-wide state shared by all cores. Read-mostly: config and facts fixed at
+/// start, plus per-core gauge slots each written by one core only.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub started: Instant,
+    pub started_wall: SystemTime,
+    pub pinning: PinningMode,
+    pub gauges: Vec<CoreGauge>,
+    /// Random per process, so request ids from restarts don't collide.
+    pub id_prefix: u32,
+}
+
+impl Shared {
+    pub fn new(config: Config, cores: usize, pinning: PinningMode) -> Arc<Self> {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(13))
+            .unwrap_or(0);
+        Arc::new(Self {
+            config,
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            pinning,
+            gauges: (0..cores).map(|_| CoreGauge::default()).collect(),
+            id_prefix: nanos ^ std::process::id().rotate_left(7),
+        })
+    }
+
+    pub fn connections_per_core(&self) -> Vec<u64> {
+        self.gauges
+            .iter()
+            .map(|g| g.connections.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// Everything one core owns.
+pub struct CoreState {
+    pub id: CoreId,
+    pub driver: DriverKind,
+    pub shared: Arc<Shared>,
+    pub service: Service,
+    pub connections: RefCell<ConnectionTable>,
+    pub limiter: RefCell<ClientLimiter>,
+    pub counters: Counters,
+    request_seq: Cell<u64>,
+    /// Set when shutdown begins: connections close after their current response.
+    pub shutting_down: Cell<bool>,
+}
+
+impl CoreState {
+    pub fn new(id: CoreId, driver: DriverKind, shared: Arc<Shared>, service: Service) -> Self {
+        let rl = &shared.config.rate_limit;
+        let limiter = ClientLimiter::new(rl.window_ms, rl.max_clients_per_core);
+        Self {
+            id,
+            driver,
+            service,
+            connections: RefCell::new(ConnectionTable::default()),
+            limiter: RefCell::new(limiter),
+            counters: Counters::default(),
+            request_seq: Cell::new(0),
+            shutting_down: Cell::new(false),
+            shared,
+        }
+    }
+
+    /// A new request id: process prefix, core, per-core sequence. Unique without
+    /// coordination between cores.
+    pub fn next_request_id(&self) -> String {
+        let n = self.request_seq.get() + 1;
+        self.request_seq.set(n);
+        format!("{:08x}-{:02x}-{:010x}", self.shared.id_prefix, self.id.0, n)
+    }
+
+    /// Milliseconds since the process started (monotonic).
+    pub fn now_ms(&self) -> u64 {
+        self.shared.started.elapsed().as_millis() as u64
+    }
+
+    pub fn gauge(&self) -> &CoreGauge {
+        &self.shared.gauges[self.id.0 as usize]
+    }
+}

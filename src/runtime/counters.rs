@@ -1,0 +1,22 @@
+//! Plain per-core counters (`Cell`s: one core writes, the same core reads).
+
+use std::cell::Cell;
+
+/// Request counters of one core.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: Cell<u64>,
+    /// Responses by status class: index 1..=5 for 1xx..5xx.
+    pub by_class: [Cell<u64>; 6],
+    pub bytes_out: Cell<u64>,
+    pub rate_limited: Cell<u64>,
+}
+
+impl Counters {
+    pub fn record(&self, status: u16, body_bytes: u64) {
+        self.requests.set(self.requests.get() + 1);
+        let class = usize::from(status / 100).min(5);
+        self.by_class[class].set(self.by_class[class].get() + 1);
+        self.bytes_out.set(self.bytes_out.get() + body_bytes);
+    }
+}
