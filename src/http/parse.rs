@@ -256,11 +256,11 @@ mod tests {
 
     #[test]
     fn chunked_body_with_trailers() {
-        let (r, used) = complete(
-            b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX: y\r\n\r\n",
-        );
+        let wire: &[u8] =
+            b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX: y\r\n\r\nNEXT";
+        let (r, used) = complete(wire);
         assert_eq!(&r.body[..], b"abcde");
-        assert_eq!(used, 80);
+        assert_eq!(&wire[used..], b"NEXT", "consumes exactly the request");
         assert!(matches!(
             parse_request(
                 b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
