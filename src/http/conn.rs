@@ -166,14 +166,14 @@ async fn serve(
             start = 0;
         }
         let pending = !rbuf.is_empty();
-        info.borrow_mut().busy = pending;
-
         if !wbuf.is_empty() {
             let (res, buf) = stream.write_all(wbuf).await;
             wbuf = buf;
             res?;
             wbuf.clear();
         }
+        // Only now is the answer on the wire: graceful shutdown waits on this flag.
+        info.borrow_mut().busy = pending;
         if close || (core.shutting_down.get() && !pending) {
             return Ok(());
         }

@@ -1,0 +1,51 @@
+//! The request path without sockets: parse → middleware → route → envelope → encode,
+//! exactly the code a connection runs per request. Reported in ns per request.
+
+use auralis_server::config::Config;
+use auralis_server::http::parse::{Limits, Parsed, parse_request};
+use auralis_server::http::service::{Service, poll_once};
+use auralis_server::runtime::core_state::{CoreId, CoreState, DriverKind, PinningMode, Shared};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+fn request_path(c: &mut Criterion) {
+    let mut cfg = Config::default();
+    // Keep the limiter on the path but never refusing, so every iteration is a 200.
+    cfg.rate_limit.requests_per_minute = u32::MAX;
+    let shared = Shared::new(cfg, 1, PinningMode::ClientIp);
+    let core = Rc::new(CoreState::new(
+        CoreId(0),
+        DriverKind::IoUring,
+        shared,
+        Service::new(auralis_server::api::routes()),
+    ));
+    let limits = Limits {
+        max_header_bytes: 16 * 1024,
+        max_headers: 96,
+        max_body_bytes: 1 << 20,
+    };
+    let peer: SocketAddr = "127.0.0.2:40000".parse().unwrap();
+    let wire: &[u8] = b"GET /api/version HTTP/1.1\r\nHost: bench\r\nUser-Agent: criterion\r\nAccept: */*\r\n\r\n";
+    let mut out = Vec::with_capacity(1024);
+
+    let mut group = c.benchmark_group("request_path");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("get_api_version", |b| {
+        b.iter(|| {
+            out.clear();
+            let Ok(Parsed::Complete { request, .. }) = parse_request(black_box(wire), &limits) else {
+                panic!("bench request must parse");
+            };
+            let resp = poll_once(core.service.handle(&core, peer, request)).expect("sync handler");
+            resp.encode(true, 1, &mut out);
+            black_box(out.len())
+        })
+    });
+    group.bench_function("parse_only", |b| b.iter(|| black_box(parse_request(black_box(wire), &limits).is_ok())));
+    group.finish();
+}
+
+criterion_group!(benches, request_path);
+criterion_main!(benches);
