@@ -88,6 +88,9 @@ pub struct HttpConfig {
     pub header_read_timeout_ms: u64,
     pub body_read_timeout_ms: u64,
     pub keep_alive_timeout_ms: u64,
+    /// A response write that makes no complete progress by then closes the connection
+    /// (a client that never reads must not hold a task forever).
+    pub write_timeout_ms: u64,
     pub max_connections_per_core: usize,
     /// Requests served on one connection before it is closed (0 = unlimited).
     pub max_requests_per_connection: u64,
@@ -102,6 +105,7 @@ impl Default for HttpConfig {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
             keep_alive_timeout_ms: 60_000,
+            write_timeout_ms: 30_000,
             max_connections_per_core: 10_000,
             max_requests_per_connection: 0,
         }
@@ -207,6 +211,18 @@ impl Default for WsConfig {
 pub const ENV_PREFIX: &str = "AURALIS_";
 
 impl Config {
+    /// Granularity of the per-core deadline sweep: a quarter of the shortest HTTP
+    /// timeout, between 10 ms and 1 s.
+    pub fn deadline_tick(&self) -> std::time::Duration {
+        let h = &self.http;
+        let shortest = h
+            .header_read_timeout_ms
+            .min(h.body_read_timeout_ms)
+            .min(h.keep_alive_timeout_ms)
+            .min(h.write_timeout_ms);
+        std::time::Duration::from_millis((shortest / 4).clamp(10, 1000))
+    }
+
     /// Builds the config from an optional file and the given environment variables.
     /// CLI flags are applied afterwards by the caller through [`Config::set`].
     pub fn load(
@@ -269,8 +285,18 @@ impl Config {
         if self.http.max_header_bytes < 256 {
             return bad("http.max_header_bytes", "must be at least 256");
         }
-        if self.http.max_headers == 0 {
-            return bad("http.max_headers", "must be at least 1");
+        if self.http.max_headers == 0 || self.http.max_headers > 128 {
+            return bad("http.max_headers", "must be between 1 and 128");
+        }
+        for (key, v) in [
+            ("http.header_read_timeout_ms", self.http.header_read_timeout_ms),
+            ("http.body_read_timeout_ms", self.http.body_read_timeout_ms),
+            ("http.keep_alive_timeout_ms", self.http.keep_alive_timeout_ms),
+            ("http.write_timeout_ms", self.http.write_timeout_ms),
+        ] {
+            if v < 10 {
+                return bad(key, "must be at least 10 ms");
+            }
         }
         if self.http.max_connections_per_core == 0 {
             return bad("http.max_connections_per_core", "must be at least 1");

@@ -6,8 +6,8 @@ use super::error::ApiError;
 use super::parse::{self, Limits, ParseError, Parsed};
 use crate::runtime::connections::ConnHandle;
 use crate::runtime::core_state::CoreState;
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncWriteRentExt, CancelableAsyncReadRent, CancelableAsyncWriteRent};
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -81,6 +81,7 @@ async fn serve(
     let header_timeout = Duration::from_millis(cfg.header_read_timeout_ms);
     let body_timeout = Duration::from_millis(cfg.body_read_timeout_ms);
     let idle_timeout = Duration::from_millis(cfg.keep_alive_timeout_ms);
+    let write_timeout = Duration::from_millis(cfg.write_timeout_ms);
 
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -118,10 +119,7 @@ async fn serve(
                         break;
                     }
                     if wbuf.len() >= FLUSH_AT {
-                        let (res, buf) = stream.write_all(wbuf).await;
-                        wbuf = buf;
-                        res?;
-                        wbuf.clear();
+                        wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
                     }
                 }
                 Ok(Parsed::Partial {
@@ -167,10 +165,7 @@ async fn serve(
         }
         let pending = !rbuf.is_empty();
         if !wbuf.is_empty() {
-            let (res, buf) = stream.write_all(wbuf).await;
-            wbuf = buf;
-            res?;
-            wbuf.clear();
+            wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
         }
         // Only now is the answer on the wire: graceful shutdown waits on this flag.
         info.borrow_mut().busy = pending;
@@ -190,25 +185,62 @@ async fn serve(
         }
         let len = rbuf.len();
         let cap = rbuf.capacity();
-        match monoio::time::timeout(wait, stream.read(rbuf.slice_mut(len..cap))).await {
-            Err(_elapsed) => {
-                tracing::debug!(core = core.id.0, %peer, pending, "read timeout; closing");
-                return Ok(());
-            }
-            Ok((res, slice)) => {
-                rbuf = slice.into_inner();
-                let n = res?;
-                if n == 0 {
-                    return Ok(());
-                }
-                if !pending {
-                    head_deadline = Some(Instant::now() + header_timeout);
-                    info.borrow_mut().busy = true;
-                }
-                let mut i = info.borrow_mut();
-                i.bytes_in += n as u64;
-                i.last_activity = Instant::now();
-            }
+        let handle = {
+            let mut i = info.borrow_mut();
+            i.deadline = Some(Instant::now() + wait);
+            i.canceller.handle()
+        };
+        let (res, slice) = stream.cancelable_read(rbuf.slice_mut(len..cap), handle).await;
+        rbuf = slice.into_inner();
+        let timed_out = {
+            let mut i = info.borrow_mut();
+            i.deadline = None;
+            i.timed_out
+        };
+        if timed_out {
+            tracing::debug!(core = core.id.0, %peer, pending, "read deadline passed; closing");
+            return Ok(());
+        }
+        let n = res?;
+        if n == 0 {
+            return Ok(());
+        }
+        if !pending {
+            head_deadline = Some(Instant::now() + header_timeout);
+            info.borrow_mut().busy = true;
+        }
+        let mut i = info.borrow_mut();
+        i.bytes_in += n as u64;
+        i.last_activity = Instant::now();
+    }
+}
+
+/// Writes the whole buffer under the connection's write deadline; returns it cleared.
+async fn write_all(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    info: &ConnHandle,
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let mut written = 0;
+    while written < buf.len() {
+        let handle = {
+            let mut i = info.borrow_mut();
+            i.deadline = Some(Instant::now() + timeout);
+            i.canceller.handle()
+        };
+        let (res, slice) = stream.cancelable_write(buf.slice(written..), handle).await;
+        buf = slice.into_inner();
+        let mut i = info.borrow_mut();
+        i.deadline = None;
+        if i.timed_out {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write deadline passed"));
+        }
+        match res? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => written += n,
         }
     }
+    buf.clear();
+    Ok(buf)
 }

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::response::Response;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use std::time::SystemTime;
 
 /// RFC 3339 UTC timestamp with milliseconds, as every envelope carries.
@@ -38,8 +39,9 @@ struct Failure<'a> {
 /// The request id is filled in by the pipeline, which owns it.
 pub struct Reply {
     pub status: u16,
-    pub data: serde_json::Value,
-    pub meta: Option<serde_json::Value>,
+    /// Already-serialized data: serialized once, straight from the handler's type.
+    pub data: Box<RawValue>,
+    pub meta: Option<Box<RawValue>>,
     pub message: Option<String>,
 }
 
@@ -49,7 +51,7 @@ impl Reply {
     }
 
     pub fn with_status<T: Serialize>(status: u16, data: T) -> Result<Self, ApiError> {
-        let data = serde_json::to_value(data)
+        let data = serde_json::value::to_raw_value(&data)
             .map_err(|e| ApiError::Internal(format!("serialize response: {e}")))?;
         Ok(Self {
             status,
@@ -60,7 +62,7 @@ impl Reply {
     }
 
     pub fn meta<M: Serialize>(mut self, meta: M) -> Self {
-        self.meta = serde_json::to_value(meta).ok();
+        self.meta = serde_json::value::to_raw_value(&meta).ok();
         self
     }
 

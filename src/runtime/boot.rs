@@ -239,6 +239,7 @@ async fn core_main(
         Ordering::Relaxed,
     );
     monoio::spawn(sweep_limiter(core.clone()));
+    monoio::spawn(sweep_deadlines(core.clone()));
     let _ = ready.send(Ok(driver));
     drop(ready);
 
@@ -276,6 +277,19 @@ async fn core_main(
         );
     }
     tracing::debug!(core = id.0, "core stopped");
+}
+
+/// Enforces connection deadlines (header, body, keep-alive, write): one pass per tick
+/// over the core's connections, cancelling overdue operations.
+async fn sweep_deadlines(core: Rc<CoreState>) {
+    let tick = core.shared.config.deadline_tick();
+    loop {
+        monoio::time::sleep(tick).await;
+        let n = core.connections.borrow_mut().expire(Instant::now());
+        if n > 0 {
+            tracing::debug!(core = core.id.0, connections = n, "deadline passed; closing");
+        }
+    }
 }
 
 /// Periodically drops expired rate-limit windows so idle clients cost nothing.

@@ -1,5 +1,6 @@
 //! The connection table of one core: who is connected, since when, how busy.
 
+use monoio::io::Canceller;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,7 +12,6 @@ pub type ConnId = u64;
 
 /// What the core knows about one connection. Shared (`Rc`) between the table and the
 /// connection's task so updates need no lookup.
-#[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     pub id: ConnId,
     pub peer: SocketAddr,
@@ -22,12 +22,19 @@ pub struct ConnectionInfo {
     pub bytes_out: u64,
     /// A request is partly read or being answered (graceful shutdown waits for these).
     pub busy: bool,
+    /// When the pending read or write must have completed; the core's deadline sweep
+    /// cancels the operation past it (one sweep per tick instead of a timer per read).
+    pub deadline: Option<Instant>,
+    /// Cancels the connection's in-flight read or write.
+    pub canceller: Canceller,
+    /// Set by the sweep when it cancelled an operation of this connection.
+    pub timed_out: bool,
 }
 
 pub type ConnHandle = Rc<RefCell<ConnectionInfo>>;
 
 /// All open connections of one core.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ConnectionTable {
     next_id: ConnId,
     open: HashMap<ConnId, ConnHandle>,
@@ -45,6 +52,9 @@ impl ConnectionTable {
             bytes_in: 0,
             bytes_out: 0,
             busy: false,
+            deadline: None,
+            canceller: Canceller::new(),
+            timed_out: false,
         }));
         self.open.insert(self.next_id, info.clone());
         info
@@ -69,5 +79,22 @@ impl ConnectionTable {
 
     pub fn iter(&self) -> impl Iterator<Item = &ConnHandle> {
         self.open.values()
+    }
+
+    /// Cancels the pending operation of every connection whose deadline has passed.
+    /// Returns how many were cancelled.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        for conn in self.open.values() {
+            let mut c = conn.borrow_mut();
+            if c.deadline.is_some_and(|d| d <= now) {
+                c.deadline = None;
+                c.timed_out = true;
+                let old = std::mem::replace(&mut c.canceller, Canceller::new());
+                c.canceller = old.cancel();
+                n += 1;
+            }
+        }
+        n
     }
 }

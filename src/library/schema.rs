@@ -1,0 +1,120 @@
+//! The SQLite schema and its migrations, versioned in code. Each migration runs once,
+//! in order, inside a transaction; `PRAGMA user_version` records how far a file got.
+
+use rusqlite::Connection;
+
+/// Migrations in order; index + 1 is the version a file has after applying it.
+const MIGRATIONS: &[&str] = &[
+    // v1: library and playlists.
+    r#"
+    CREATE TABLE artists (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        name_key TEXT NOT NULL
+    );
+    CREATE INDEX artists_name ON artists(name_key, id);
+    CREATE TABLE albums (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        artist_id INTEGER REFERENCES artists(id) ON DELETE SET NULL,
+        year INTEGER,
+        title_key TEXT NOT NULL,
+        UNIQUE(title, artist_id)
+    );
+    CREATE INDEX albums_title ON albums(title_key, id);
+    CREATE INDEX albums_artist ON albums(artist_id);
+    CREATE TABLE tracks (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        format TEXT NOT NULL,
+        codec TEXT,
+        duration_ms INTEGER NOT NULL,
+        sample_rate INTEGER,
+        channels INTEGER,
+        bit_depth INTEGER,
+        file_size INTEGER NOT NULL,
+        mtime INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        artist TEXT,
+        album TEXT,
+        album_artist TEXT,
+        track_number INTEGER,
+        disc_number INTEGER,
+        year INTEGER,
+        genre TEXT,
+        artist_id INTEGER REFERENCES artists(id) ON DELETE SET NULL,
+        album_id INTEGER REFERENCES albums(id) ON DELETE SET NULL,
+        favorite INTEGER NOT NULL DEFAULT 0,
+        play_count INTEGER NOT NULL DEFAULT 0,
+        added_at INTEGER NOT NULL,
+        title_key TEXT NOT NULL,
+        artist_key TEXT NOT NULL,
+        album_key TEXT NOT NULL,
+        year_key INTEGER NOT NULL,
+        loudness_lufs REAL
+    );
+    CREATE INDEX tracks_title ON tracks(title_key, id);
+    CREATE INDEX tracks_artist_key ON tracks(artist_key, id);
+    CREATE INDEX tracks_album_key ON tracks(album_key, id);
+    CREATE INDEX tracks_year ON tracks(year_key, id);
+    CREATE INDEX tracks_added ON tracks(added_at, id);
+    CREATE INDEX tracks_duration ON tracks(duration_ms, id);
+    CREATE INDEX tracks_artist_id ON tracks(artist_id);
+    CREATE INDEX tracks_album_order ON tracks(album_id, disc_number, track_number, id);
+    CREATE INDEX tracks_genre ON tracks(genre);
+    CREATE VIRTUAL TABLE tracks_fts USING fts5(
+        title, artist, album, content='tracks', content_rowid='id', tokenize='unicode61'
+    );
+    CREATE TRIGGER tracks_fts_ai AFTER INSERT ON tracks BEGIN
+        INSERT INTO tracks_fts(rowid, title, artist, album) VALUES (new.id, new.title, new.artist, new.album);
+    END;
+    CREATE TRIGGER tracks_fts_ad AFTER DELETE ON tracks BEGIN
+        INSERT INTO tracks_fts(tracks_fts, rowid, title, artist, album) VALUES ('delete', old.id, old.title, old.artist, old.album);
+    END;
+    CREATE TRIGGER tracks_fts_au AFTER UPDATE OF title, artist, album ON tracks BEGIN
+        INSERT INTO tracks_fts(tracks_fts, rowid, title, artist, album) VALUES ('delete', old.id, old.title, old.artist, old.album);
+        INSERT INTO tracks_fts(rowid, title, artist, album) VALUES (new.id, new.title, new.artist, new.album);
+    END;
+    CREATE TABLE playlists (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        description TEXT,
+        name_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX playlists_name ON playlists(name_key, id);
+    CREATE TABLE playlist_entries (
+        playlist_id INTEGER NOT NULL REFERENCES playlists(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        PRIMARY KEY (playlist_id, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX playlist_entries_track ON playlist_entries(track_id);
+    "#,
+];
+
+/// Per-connection settings: WAL so readers never block the writer, foreign keys on.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+    )
+}
+
+/// Brings a database file up to the latest schema version.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+    }
+    Ok(MIGRATIONS.len() as u32)
+}
+
+/// Sort key of a text: case-folded and trimmed, so ordering is case-insensitive and
+/// keyset comparisons use the same value the index holds.
+pub fn sort_key(s: Option<&str>) -> String {
+    s.unwrap_or("").trim().to_lowercase()
+}
