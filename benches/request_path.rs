@@ -14,20 +14,24 @@ fn request_path(c: &mut Criterion) {
     let mut cfg = Config::default();
     // Keep the limiter on the path but never refusing, so every iteration is a 200.
     cfg.rate_limit.requests_per_minute = u32::MAX;
-    let shared = Shared::new(cfg, 1, PinningMode::ClientIp);
-    let core = Rc::new(CoreState::new(
-        CoreId(0),
-        DriverKind::IoUring,
-        shared,
-        Service::new(auralis_server::api::routes()),
-    ));
+    let shared = Shared::new(cfg, 1, PinningMode::ClientIp, None);
+    let core = Rc::new(
+        CoreState::new(
+            CoreId(0),
+            DriverKind::IoUring,
+            shared,
+            Service::new(auralis_server::api::routes()),
+        )
+        .expect("core state"),
+    );
     let limits = Limits {
         max_header_bytes: 16 * 1024,
         max_headers: 96,
         max_body_bytes: 1 << 20,
     };
     let peer: SocketAddr = "127.0.0.2:40000".parse().unwrap();
-    let wire: &[u8] = b"GET /api/version HTTP/1.1\r\nHost: bench\r\nUser-Agent: criterion\r\nAccept: */*\r\n\r\n";
+    let wire: &[u8] =
+        b"GET /api/version HTTP/1.1\r\nHost: bench\r\nUser-Agent: criterion\r\nAccept: */*\r\n\r\n";
     let mut out = Vec::with_capacity(1024);
 
     let mut group = c.benchmark_group("request_path");
@@ -35,7 +39,8 @@ fn request_path(c: &mut Criterion) {
     group.bench_function("get_api_version", |b| {
         b.iter(|| {
             out.clear();
-            let Ok(Parsed::Complete { request, .. }) = parse_request(black_box(wire), &limits) else {
+            let Ok(Parsed::Complete { request, .. }) = parse_request(black_box(wire), &limits)
+            else {
                 panic!("bench request must parse");
             };
             let resp = poll_once(core.service.handle(&core, peer, request)).expect("sync handler");
@@ -43,7 +48,9 @@ fn request_path(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    group.bench_function("parse_only", |b| b.iter(|| black_box(parse_request(black_box(wire), &limits).is_ok())));
+    group.bench_function("parse_only", |b| {
+        b.iter(|| black_box(parse_request(black_box(wire), &limits).is_ok()))
+    });
     group.finish();
 }
 

@@ -35,6 +35,16 @@ pub struct Config {
     pub cors: CorsConfig,
     pub cache: CacheConfig,
     pub ws: WsConfig,
+    pub library: LibraryConfig,
+}
+
+/// Where the music is.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LibraryConfig {
+    /// Folder scanned at start (in the background); unset = the generated demo library.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 /// Process-level settings: where to listen, how many cores, which driver.
@@ -289,9 +299,15 @@ impl Config {
             return bad("http.max_headers", "must be between 1 and 128");
         }
         for (key, v) in [
-            ("http.header_read_timeout_ms", self.http.header_read_timeout_ms),
+            (
+                "http.header_read_timeout_ms",
+                self.http.header_read_timeout_ms,
+            ),
             ("http.body_read_timeout_ms", self.http.body_read_timeout_ms),
-            ("http.keep_alive_timeout_ms", self.http.keep_alive_timeout_ms),
+            (
+                "http.keep_alive_timeout_ms",
+                self.http.keep_alive_timeout_ms,
+            ),
             ("http.write_timeout_ms", self.http.write_timeout_ms),
         ] {
             if v < 10 {

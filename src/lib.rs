@@ -4,7 +4,9 @@
 //! per-core state, `http` is the request path, `api` the handlers, `config` the settings.
 
 pub mod api;
+pub mod audio;
 pub mod config;
 pub mod http;
+pub mod library;
 pub mod logging;
 pub mod runtime;

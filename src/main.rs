@@ -1,12 +1,14 @@
 //! The `auralis-server` command line: `serve`, `config --print`.
 
 use auralis_server::config::{Config, DriverChoice};
+use auralis_server::library::{Library, demo, scan};
 use auralis_server::logging::{self, LogFormat};
 use auralis_server::runtime::boot;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -40,12 +42,22 @@ struct ConfigArgs {
     /// Event-loop driver.
     #[arg(long, value_enum)]
     driver: Option<DriverChoice>,
+    /// Music folder to scan at start (default: a generated demo library in the data dir).
+    #[arg(long)]
+    library: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
     Serve(ConfigArgs),
+    /// Scan a music folder into the library database, print the summary and exit.
+    Scan {
+        /// Folder to scan.
+        dir: PathBuf,
+        #[command(flatten)]
+        args: ConfigArgs,
+    },
     /// Show configuration.
     Config {
         #[command(flatten)]
@@ -75,6 +87,14 @@ fn effective_config(args: &ConfigArgs) -> Result<Config, String> {
             toml::Value::String(d.display().to_string()),
         )?;
     }
+    if let Some(l) = &args.library {
+        cfg.set(
+            "library",
+            "path",
+            toml::Value::String(l.display().to_string()),
+        )
+        .map_err(|e| e.to_string())?;
+    }
     if let Some(d) = args.driver {
         let name = match d {
             DriverChoice::Auto => "auto",
@@ -84,6 +104,32 @@ fn effective_config(args: &ConfigArgs) -> Result<Config, String> {
         set(&mut cfg, "driver", toml::Value::String(name.into()))?;
     }
     Ok(cfg)
+}
+
+/// Opens the library and fills it: `--library` is scanned in the background (the server
+/// answers at once); without it, the demo library is generated on first start and
+/// scanned before serving, so the first command serves real audio.
+fn prepare_library(cfg: &Config) -> Result<Arc<Library>, String> {
+    let data_dir = &cfg.server.data_dir;
+    match &cfg.library.path {
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(format!("library.path {} is not a folder", dir.display()));
+            }
+            let lib = Library::open(data_dir, Some(dir.clone())).map_err(|e| e.to_string())?;
+            lib.start_scan(dir.clone());
+            Ok(lib)
+        }
+        None => {
+            let demo_dir = data_dir.join("demo-library");
+            tracing::info!(dir = %demo_dir.display(), "no --library given: using the demo library");
+            let root = demo::ensure(&demo_dir)
+                .map_err(|e| format!("cannot create the demo library: {e}"))?;
+            let lib = Library::open(data_dir, Some(root.clone())).map_err(|e| e.to_string())?;
+            scan::scan_blocking(&lib.writer, &root, &lib.scan)?;
+            Ok(lib)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -102,6 +148,26 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Scan { dir, args } => {
+            let run = || -> Result<String, String> {
+                let cfg = effective_config(&args)?;
+                let lib = Library::open(&cfg.server.data_dir, Some(dir.clone()))
+                    .map_err(|e| e.to_string())?;
+                scan::scan_blocking(&lib.writer, &dir, &lib.scan)?;
+                let progress = lib.scan.lock().map(|p| p.clone()).unwrap_or_default();
+                serde_json::to_string_pretty(&progress).map_err(|e| e.to_string())
+            };
+            match run() {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Serve(args) => {
             let cfg = match effective_config(&args) {
                 Ok(cfg) => cfg,
@@ -110,7 +176,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let result = boot::run(cfg, auralis_server::api::routes, |s| {
+            let library = match prepare_library(&cfg) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let result = boot::run(cfg, Some(library), auralis_server::api::routes, |s| {
                 tracing::info!(addr = %s.local_addr, cores = s.cores, driver = ?s.driver, pinning = ?s.pinning, "listening");
                 // One machine-readable line on stdout: tests and scripts wait for it.
                 println!(

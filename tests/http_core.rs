@@ -17,7 +17,12 @@ fn real_client_gets_health_and_version_envelopes() {
     let s = Server::start(Opts::cores(1));
     let agent = ureq::AgentBuilder::new().build();
     let health: serde_json::Value = serde_json::from_str(
-        &agent.get(&s.url("/api/health")).call().expect("health").into_string().unwrap(),
+        &agent
+            .get(&s.url("/api/health"))
+            .call()
+            .expect("health")
+            .into_string()
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(health["status"], "success");
@@ -25,9 +30,15 @@ fn real_client_gets_health_and_version_envelopes() {
     assert_eq!(health["data"]["driver"], "io_uring");
     assert_eq!(health["data"]["pinning"], "client-ip");
     assert_eq!(health["data"]["cores"].as_array().unwrap().len(), 1);
-    assert_eq!(health["data"]["cores"][0]["connections"], 1, "this request's connection");
+    assert_eq!(
+        health["data"]["cores"][0]["connections"], 1,
+        "this request's connection"
+    );
     let ts = health["timestamp"].as_str().unwrap();
-    assert!(humantime::parse_rfc3339(ts).is_ok(), "RFC 3339 timestamp: {ts}");
+    assert!(
+        humantime::parse_rfc3339(ts).is_ok(),
+        "RFC 3339 timestamp: {ts}"
+    );
     assert!(!health["request_id"].as_str().unwrap().is_empty());
 
     let v = agent.get(&s.url("/api/version")).call().expect("version");
@@ -56,7 +67,10 @@ fn keep_alive_serves_many_requests_on_one_connection() {
         assert_eq!(r.header("X-Request-ID"), Some(format!("ka-{i}").as_str()));
     }
     let h = get(&s, "/api/health").json();
-    assert_eq!(h["data"]["cores"][0]["accepted"], 2, "one kept-alive connection plus this one");
+    assert_eq!(
+        h["data"]["cores"][0]["accepted"], 2,
+        "one kept-alive connection plus this one"
+    );
 }
 
 #[test]
@@ -65,7 +79,14 @@ fn three_pipelined_requests_in_one_write_are_answered_in_order() {
     let mut c = Raw::connect(s.addr);
     let mut wire = String::new();
     for id in ["first", "second", "third"] {
-        wire.push_str(&get_req(if id == "second" { "/nope" } else { "/api/version" }, &format!("X-Request-ID: {id}\r\n")));
+        wire.push_str(&get_req(
+            if id == "second" {
+                "/nope"
+            } else {
+                "/api/version"
+            },
+            &format!("X-Request-ID: {id}\r\n"),
+        ));
     }
     c.send(wire.as_bytes());
     let got: Vec<(u16, String)> = (0..3)
@@ -76,7 +97,11 @@ fn three_pipelined_requests_in_one_write_are_answered_in_order() {
         .collect();
     assert_eq!(
         got,
-        vec![(200, "first".into()), (404, "second".into()), (200, "third".into())]
+        vec![
+            (200, "first".into()),
+            (404, "second".into()),
+            (200, "third".into())
+        ]
     );
 }
 
@@ -93,14 +118,21 @@ fn connection_close_and_http10_close_after_the_response() {
     c.send(b"GET /api/version HTTP/1.0\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 200);
-    assert!(c.closed_within(Duration::from_secs(2)), "HTTP/1.0 closes by default");
+    assert!(
+        c.closed_within(Duration::from_secs(2)),
+        "HTTP/1.0 closes by default"
+    );
 
     let mut c = Raw::connect(s.addr);
     c.send(b"GET /api/version HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!(r.header("Connection"), Some("keep-alive"));
     c.send(b"GET /api/version HTTP/1.0\r\n\r\n");
-    assert_eq!(c.read_response().unwrap().status, 200, "kept alive on request");
+    assert_eq!(
+        c.read_response().unwrap().status,
+        200,
+        "kept alive on request"
+    );
 }
 
 #[test]
@@ -121,7 +153,10 @@ fn chunked_request_body_is_framed_correctly() {
 fn header_section_over_16k_gets_431_and_close() {
     let s = Server::start(Opts::cores(1));
     let mut c = Raw::connect(s.addr);
-    let big = format!("GET /api/version HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(17 * 1024));
+    let big = format!(
+        "GET /api/version HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(17 * 1024)
+    );
     c.send(big.as_bytes());
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 431);
@@ -167,7 +202,10 @@ fn malformed_requests_get_400_envelope_then_close() {
         let r = c.read_response().expect("an answer, not a hang");
         assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(wire));
         let j = r.json();
-        assert_eq!((j["status"].as_str(), j["error"].as_str()), (Some("error"), Some("validation_error")));
+        assert_eq!(
+            (j["status"].as_str(), j["error"].as_str()),
+            (Some("error"), Some("validation_error"))
+        );
         assert!(r.header("X-Request-ID").is_some());
         assert!(c.closed_within(Duration::from_secs(2)));
     }
@@ -185,16 +223,29 @@ fn slow_loris_and_idle_keep_alive_are_closed_by_timeouts() {
     c.send(b"GET /api/version HTTP/1.1\r\nX-Slow: ");
     std::thread::sleep(Duration::from_millis(100));
     c.send(b"a");
-    assert!(c.closed_within(Duration::from_secs(3)), "slow header closed");
+    assert!(
+        c.closed_within(Duration::from_secs(3)),
+        "slow header closed"
+    );
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
 
     let mut c = Raw::connect(s.addr);
     c.send(get_req("/api/version", "").as_bytes());
     assert_eq!(c.read_response().unwrap().status, 200);
     let t = Instant::now();
-    assert!(c.closed_within(Duration::from_secs(3)), "idle keep-alive closed");
-    assert!(t.elapsed() >= Duration::from_millis(350), "{:?}", t.elapsed());
+    assert!(
+        c.closed_within(Duration::from_secs(3)),
+        "idle keep-alive closed"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -212,7 +263,11 @@ fn connections_over_the_per_core_limit_get_503_and_close() {
     assert!(third.closed_within(Duration::from_secs(2)));
     drop(held);
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(get(&s, "/api/version").status, 200, "room again after the others left");
+    assert_eq!(
+        get(&s, "/api/version").status,
+        200,
+        "room again after the others left"
+    );
 }
 
 #[test]
@@ -225,7 +280,10 @@ fn rate_limit_headers_then_429_while_another_address_is_unaffected() {
         let r = c.read_response().unwrap();
         assert_eq!(r.status, 200, "request {i}");
         assert_eq!(r.header("X-RateLimit-Limit"), Some("100"));
-        assert_eq!(r.header("X-RateLimit-Remaining"), Some((100 - i).to_string().as_str()));
+        assert_eq!(
+            r.header("X-RateLimit-Remaining"),
+            Some((100 - i).to_string().as_str())
+        );
         let reset: u64 = r.header("X-RateLimit-Reset").unwrap().parse().unwrap();
         assert!((1..=60).contains(&reset));
     }
@@ -240,7 +298,10 @@ fn rate_limit_headers_then_429_while_another_address_is_unaffected() {
     let mut other = Raw::connect_from(Ipv4Addr::new(127, 0, 0, 3), s.addr);
     other.send(get_req("/api/version", "").as_bytes());
     let r = other.read_response().unwrap();
-    assert_eq!((r.status, r.header("X-RateLimit-Remaining")), (200, Some("99")));
+    assert_eq!(
+        (r.status, r.header("X-RateLimit-Remaining")),
+        (200, Some("99"))
+    );
     // Health probes are never limited.
     c.send(get_req("/api/health", "").as_bytes());
     assert_eq!(c.read_response().unwrap().status, 200);
@@ -281,16 +342,29 @@ fn each_client_ip_stays_on_its_predicted_core_and_addresses_spread() {
 
 #[test]
 fn cors_preflight_and_simple_requests() {
-    let s = Server::start(Opts::cores(1).env("AURALIS_CORS__ALLOWED_ORIGINS", r#"["https://app.example"]"#));
+    let s = Server::start(Opts::cores(1).env(
+        "AURALIS_CORS__ALLOWED_ORIGINS",
+        r#"["https://app.example"]"#,
+    ));
     let mut c = Raw::connect(s.addr);
     c.send(b"OPTIONS /api/version HTTP/1.1\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("https://app.example"));
-    assert!(r.header("Access-Control-Allow-Methods").unwrap().contains("GET"));
+    assert_eq!(
+        r.header("Access-Control-Allow-Origin"),
+        Some("https://app.example")
+    );
+    assert!(
+        r.header("Access-Control-Allow-Methods")
+            .unwrap()
+            .contains("GET")
+    );
     c.send(b"GET /api/version HTTP/1.1\r\nOrigin: https://app.example\r\n\r\n");
     let r = c.read_response().unwrap();
-    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("https://app.example"));
+    assert_eq!(
+        r.header("Access-Control-Allow-Origin"),
+        Some("https://app.example")
+    );
     c.send(b"OPTIONS /api/version HTTP/1.1\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 403);
@@ -308,11 +382,20 @@ fn unknown_path_404_wrong_method_405_head_has_no_body() {
     }
     assert_eq!(j["error"], "not_found");
     let r = request(&s, "DELETE", "/api/health", None);
-    assert_eq!((r.status, r.header("Allow")), (405, Some("GET, HEAD, OPTIONS")));
+    assert_eq!(
+        (r.status, r.header("Allow")),
+        (405, Some("GET, HEAD, OPTIONS"))
+    );
     let r = request(&s, "HEAD", "/api/version", None);
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
-    assert!(r.header("Content-Length").unwrap().parse::<usize>().unwrap() > 0);
+    assert!(
+        r.header("Content-Length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]
@@ -323,7 +406,10 @@ fn shutdown_finishes_the_request_in_flight_then_exits_zero() {
     std::thread::sleep(Duration::from_millis(100));
     s.terminate();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(std::net::TcpStream::connect(s.addr).is_err(), "no longer accepting");
+    assert!(
+        std::net::TcpStream::connect(s.addr).is_err(),
+        "no longer accepting"
+    );
     c.send(b"X-Late: yes\r\n\r\n");
     let r = c
         .read_response()
@@ -344,7 +430,10 @@ fn config_print_shows_layers_and_bad_keys_fail_naming_the_key() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let parsed: toml::Table = text.parse().unwrap();
-    assert_eq!(parsed["rate_limit"]["requests_per_minute"].as_integer(), Some(42));
+    assert_eq!(
+        parsed["rate_limit"]["requests_per_minute"].as_integer(),
+        Some(42)
+    );
     assert_eq!(parsed["server"]["cores"].as_integer(), Some(3));
 
     let out = std::process::Command::new(bin)

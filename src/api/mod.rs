@@ -1,6 +1,11 @@
 //! Handlers by resource. Each submodule declares its route table; [`routes`] collects
 //! them into the one table every core serves (and the OpenAPI document describes).
 
+pub mod batch;
+pub mod common;
+pub mod library;
+pub mod openapi;
+pub mod playlists;
 pub mod system;
 
 use crate::http::router::Route;
@@ -9,5 +14,9 @@ use crate::http::router::Route;
 pub fn routes() -> Vec<Route> {
     let mut all = Vec::new();
     all.extend(system::routes());
+    all.extend(library::routes());
+    all.extend(playlists::routes());
+    all.extend(batch::routes());
+    all.extend(openapi::routes());
     all
 }

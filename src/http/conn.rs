@@ -190,7 +190,9 @@ async fn serve(
             i.deadline = Some(Instant::now() + wait);
             i.canceller.handle()
         };
-        let (res, slice) = stream.cancelable_read(rbuf.slice_mut(len..cap), handle).await;
+        let (res, slice) = stream
+            .cancelable_read(rbuf.slice_mut(len..cap), handle)
+            .await;
         rbuf = slice.into_inner();
         let timed_out = {
             let mut i = info.borrow_mut();
@@ -234,7 +236,10 @@ async fn write_all(
         let mut i = info.borrow_mut();
         i.deadline = None;
         if i.timed_out {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write deadline passed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "write deadline passed",
+            ));
         }
         match res? {
             0 => return Err(std::io::ErrorKind::WriteZero.into()),

@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod error;
 pub mod limiter;
 pub mod middleware;
+pub mod pagination;
 pub mod parse;
 pub mod request;
 pub mod response;

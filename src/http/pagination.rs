@@ -97,11 +97,15 @@ impl CursorCodec {
             .zip(tag)
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         if diff != 0 {
-            return Err(bad("cursor has been tampered with or was issued by another server"));
+            return Err(bad(
+                "cursor has been tampered with or was issued by another server",
+            ));
         }
         let p: Payload = serde_json::from_slice(body).map_err(|_| bad("cursor is not valid"))?;
         if p.s != scope {
-            return Err(bad("cursor was issued for a different list, order or filter"));
+            return Err(bad(
+                "cursor was issued for a different list, order or filter",
+            ));
         }
         Ok(KeysetPos { key: p.k, id: p.i })
     }
@@ -114,7 +118,11 @@ pub fn page_request(q: &mut QueryFields, codec: &CursorCodec, scope: &str) -> Pa
     let cursor = q.string("cursor", 4096);
     let mode = match (offset, cursor) {
         (Some(_), Some(_)) => {
-            q.error("cursor", "value_error", "use either offset or cursor, not both");
+            q.error(
+                "cursor",
+                "value_error",
+                "use either offset or cursor, not both",
+            );
             PageMode::Offset(0)
         }
         (Some(o), None) => PageMode::Offset(o),
@@ -164,12 +172,24 @@ mod tests {
             id: 42,
         };
         let tok = codec.encode("tracks|title", &pos);
-        assert!(tok.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            tok.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(codec.decode("tracks|title", &tok).unwrap(), pos);
         assert!(codec.decode("tracks|year", &tok).is_err(), "other scope");
         let mut raw = URL_SAFE_NO_PAD.decode(&tok).unwrap();
         raw[5] ^= 1;
-        assert!(codec.decode("tracks|title", &URL_SAFE_NO_PAD.encode(raw)).is_err());
-        assert!(CursorCodec::new([8; 32]).decode("tracks|title", &tok).is_err(), "other key");
+        assert!(
+            codec
+                .decode("tracks|title", &URL_SAFE_NO_PAD.encode(raw))
+                .is_err()
+        );
+        assert!(
+            CursorCodec::new([8; 32])
+                .decode("tracks|title", &tok)
+                .is_err(),
+            "other key"
+        );
     }
 }

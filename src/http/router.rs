@@ -68,8 +68,15 @@ pub struct Route {
     pub class: RouteClass,
     pub summary: &'static str,
     pub handler: Handler,
+    /// Query parameters, for the OpenAPI document: (name, type, description).
+    pub query: &'static [QueryParam],
+    /// Name of the JSON request body schema, if the route takes one.
+    pub body: Option<&'static str>,
     segments: Vec<Segment>,
 }
+
+/// A documented query parameter: (name, JSON type, description).
+pub type QueryParam = (&'static str, &'static str, &'static str);
 
 impl Route {
     pub fn new(
@@ -95,8 +102,22 @@ impl Route {
             class,
             summary,
             handler,
+            query: &[],
+            body: None,
             segments,
         }
+    }
+
+    /// Declares the route's query parameters (documentation).
+    pub fn query(mut self, params: &'static [QueryParam]) -> Self {
+        self.query = params;
+        self
+    }
+
+    /// Declares the route's JSON body schema (documentation).
+    pub fn body(mut self, schema: &'static str) -> Self {
+        self.body = Some(schema);
+        self
     }
 
     pub fn segments(&self) -> &[Segment] {

@@ -170,7 +170,10 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
 /// runtime. Returns `None` if it is still pending after one poll.
 pub fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(std::task::Waker::noop())) {
+    match fut
+        .as_mut()
+        .poll(&mut Context::from_waker(std::task::Waker::noop()))
+    {
         Poll::Ready(v) => Some(v),
         Poll::Pending => None,
     }
@@ -186,7 +189,11 @@ mod tests {
         panic!("boom")
     }
 
-    fn async_boom(_: Rc<CoreState>, _: Rc<RequestCtx>, _: Request) -> super::super::router::LocalFuture {
+    fn async_boom(
+        _: Rc<CoreState>,
+        _: Rc<RequestCtx>,
+        _: Request,
+    ) -> super::super::router::LocalFuture {
         Box::pin(async { panic!("async boom") })
     }
 
@@ -204,10 +211,24 @@ mod tests {
     #[test]
     fn handler_panics_become_500_envelopes_and_the_core_keeps_serving() {
         let mut routes = crate::api::routes();
-        routes.push(Route::new(Method::Get, "/boom", RouteClass::Api, "test", Handler::Sync(boom)));
-        routes.push(Route::new(Method::Get, "/aboom", RouteClass::Api, "test", Handler::Async(async_boom)));
-        let shared = Shared::new(Config::default(), 1, PinningMode::Kernel);
-        let core = Rc::new(CoreState::new(CoreId(0), DriverKind::Legacy, shared, Service::new(routes)));
+        routes.push(Route::new(
+            Method::Get,
+            "/boom",
+            RouteClass::Api,
+            "test",
+            Handler::Sync(boom),
+        ));
+        routes.push(Route::new(
+            Method::Get,
+            "/aboom",
+            RouteClass::Api,
+            "test",
+            Handler::Async(async_boom),
+        ));
+        let shared = Shared::new(Config::default(), 1, PinningMode::Kernel, None);
+        let core = Rc::new(
+            CoreState::new(CoreId(0), DriverKind::Legacy, shared, Service::new(routes)).unwrap(),
+        );
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
@@ -216,7 +237,10 @@ mod tests {
             assert_eq!(resp.status, 500);
             let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
             assert_eq!(body["error"], "internal_error");
-            assert!(!body["message"].as_str().unwrap().contains("boom"), "cause not leaked");
+            assert!(
+                !body["message"].as_str().unwrap().contains("boom"),
+                "cause not leaked"
+            );
         }
         std::panic::set_hook(prev);
         let ok = poll_once(core.service.handle(&core, peer, get("/api/version"))).unwrap();

@@ -32,6 +32,8 @@ pub fn parse_json(req: &Request) -> Result<Value, ApiError> {
 pub struct BodyFields {
     obj: HashMap<String, Value>,
     errors: Vec<FieldError>,
+    /// Prepended to field names in errors (`items[3].data.`), for nested objects.
+    prefix: String,
 }
 
 impl BodyFields {
@@ -41,6 +43,7 @@ impl BodyFields {
             Value::Object(map) => Ok(Self {
                 obj: map.into_iter().collect(),
                 errors: Vec::new(),
+                prefix: String::new(),
             }),
             _ => Err(ApiError::field(
                 "body",
@@ -50,14 +53,45 @@ impl BodyFields {
         }
     }
 
+    /// Reads a nested JSON object; errors name fields as `prefix` + name.
+    pub fn from_value(value: Value, prefix: &str) -> Result<Self, FieldError> {
+        match value {
+            Value::Object(map) => Ok(Self {
+                obj: map.into_iter().collect(),
+                errors: Vec::new(),
+                prefix: prefix.to_string(),
+            }),
+            _ => Err(FieldError::new(
+                prefix.trim_end_matches('.'),
+                "type_error",
+                "must be an object",
+            )),
+        }
+    }
+
+    /// Like [`finish`](Self::finish) but returns the errors instead of an `ApiError`.
+    pub fn into_errors(mut self) -> Vec<FieldError> {
+        let mut unknown: Vec<_> = self.obj.keys().cloned().collect();
+        unknown.sort();
+        for k in unknown {
+            let f = format!("{}{k}", self.prefix);
+            self.errors
+                .push(FieldError::new(f, "unknown_field", "unknown field"));
+        }
+        self.errors
+    }
+
     fn take(&mut self, name: &str, required: bool) -> Option<Value> {
         match self.obj.remove(name) {
             Some(Value::Static(simd_json::StaticNode::Null)) if !required => None,
             Some(v) => Some(v),
             None => {
                 if required {
-                    self.errors
-                        .push(FieldError::new(name, "missing", "field is required"));
+                    self.errors.push(FieldError::new(
+                        format!("{}{name}", self.prefix),
+                        "missing",
+                        "field is required",
+                    ));
                 }
                 None
             }
@@ -69,8 +103,11 @@ impl BodyFields {
         let v = self.take(name, required)?;
         match v.as_str() {
             Some(s) if s.trim().is_empty() && required => {
-                self.errors
-                    .push(FieldError::new(name, "value_error", "must not be empty"));
+                self.errors.push(FieldError::new(
+                    format!("{}{name}", self.prefix),
+                    "value_error",
+                    "must not be empty",
+                ));
                 None
             }
             Some(s) if s.chars().count() > max_len => {
@@ -83,8 +120,11 @@ impl BodyFields {
             }
             Some(s) => Some(s.trim().to_string()),
             None => {
-                self.errors
-                    .push(FieldError::new(name, "type_error", "must be a string"));
+                self.errors.push(FieldError::new(
+                    format!("{}{name}", self.prefix),
+                    "type_error",
+                    "must be a string",
+                ));
                 None
             }
         }
@@ -104,8 +144,11 @@ impl BodyFields {
             }
             Some(n) => Some(n),
             None => {
-                self.errors
-                    .push(FieldError::new(name, "type_error", "must be an integer"));
+                self.errors.push(FieldError::new(
+                    format!("{}{name}", self.prefix),
+                    "type_error",
+                    "must be an integer",
+                ));
                 None
             }
         }
@@ -116,8 +159,11 @@ impl BodyFields {
         match v.as_bool() {
             Some(b) => Some(b),
             None => {
-                self.errors
-                    .push(FieldError::new(name, "type_error", "must be a boolean"));
+                self.errors.push(FieldError::new(
+                    format!("{}{name}", self.prefix),
+                    "type_error",
+                    "must be a boolean",
+                ));
                 None
             }
         }
@@ -157,6 +203,11 @@ impl BodyFields {
             }
         }
         Some(out)
+    }
+
+    /// Whether a field is present (any value, null included), without taking it.
+    pub fn raw_peek(&self, name: &str) -> Option<bool> {
+        Some(self.obj.contains_key(name))
     }
 
     /// Takes a field as a raw value (for nested objects handled by the caller).

@@ -66,6 +66,7 @@ pub struct Started {
 /// is called once all cores accept connections.
 pub fn run(
     config: Config,
+    library: Option<Arc<crate::library::Library>>,
     routes: fn() -> Vec<Route>,
     on_ready: impl FnOnce(&Started),
 ) -> Result<(), BootError> {
@@ -88,7 +89,7 @@ pub fn run(
         pinning,
     } = listener::bind_group(addr, cores, config.server.pin_by_client_ip)
         .map_err(|source| BootError::Listen { addr, source })?;
-    let shared = Shared::new(config, cores, pinning);
+    let shared = Shared::new(config, cores, pinning, library);
     let (mailboxes, inboxes) = Mailboxes::new(cores);
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverKind, String>>();
@@ -233,7 +234,13 @@ async fn core_main(
             return;
         }
     };
-    let core = Rc::new(CoreState::new(id, driver, shared, Service::new(routes())));
+    let core = match CoreState::new(id, driver, shared, Service::new(routes())) {
+        Ok(state) => Rc::new(state),
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot open the library database: {e}")));
+            return;
+        }
+    };
     core.gauge().driver.store(
         if driver == DriverKind::IoUring { 1 } else { 2 },
         Ordering::Relaxed,
@@ -287,7 +294,11 @@ async fn sweep_deadlines(core: Rc<CoreState>) {
         monoio::time::sleep(tick).await;
         let n = core.connections.borrow_mut().expire(Instant::now());
         if n > 0 {
-            tracing::debug!(core = core.id.0, connections = n, "deadline passed; closing");
+            tracing::debug!(
+                core = core.id.0,
+                connections = n,
+                "deadline passed; closing"
+            );
         }
     }
 }

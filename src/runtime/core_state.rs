@@ -7,6 +7,8 @@ use super::counters::Counters;
 use crate::config::Config;
 use crate::http::limiter::ClientLimiter;
 use crate::http::service::Service;
+use crate::library::Library;
+use crate::library::store::LibraryReader;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +49,6 @@ pub struct CoreGauge {
 
 /// Process-wide state shared by all cores. Read-mostly: config and facts fixed at
 /// start, plus per-core gauge slots each written by one core only.
-#[derive(Debug)]
 pub struct Shared {
     pub config: Config,
     pub started: Instant,
@@ -56,10 +57,17 @@ pub struct Shared {
     pub gauges: Vec<CoreGauge>,
     /// Random per process, so request ids from restarts don't collide.
     pub id_prefix: u32,
+    /// The music library (database, writer, scan), when one is configured.
+    pub library: Option<Arc<Library>>,
 }
 
 impl Shared {
-    pub fn new(config: Config, cores: usize, pinning: PinningMode) -> Arc<Self> {
+    pub fn new(
+        config: Config,
+        cores: usize,
+        pinning: PinningMode,
+        library: Option<Arc<Library>>,
+    ) -> Arc<Self> {
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(13))
@@ -71,6 +79,7 @@ impl Shared {
             pinning,
             gauges: (0..cores).map(|_| CoreGauge::default()).collect(),
             id_prefix: nanos ^ std::process::id().rotate_left(7),
+            library,
         })
     }
 
@@ -91,16 +100,29 @@ pub struct CoreState {
     pub connections: RefCell<ConnectionTable>,
     pub limiter: RefCell<ClientLimiter>,
     pub counters: Counters,
+    /// This core's own read connection to the library.
+    pub library: Option<LibraryReader>,
     request_seq: Cell<u64>,
     /// Set when shutdown begins: connections close after their current response.
     pub shutting_down: Cell<bool>,
 }
 
 impl CoreState {
-    pub fn new(id: CoreId, driver: DriverKind, shared: Arc<Shared>, service: Service) -> Self {
+    /// Builds a core's state; opens its library reader when a library is configured.
+    pub fn new(
+        id: CoreId,
+        driver: DriverKind,
+        shared: Arc<Shared>,
+        service: Service,
+    ) -> rusqlite::Result<Self> {
         let rl = &shared.config.rate_limit;
         let limiter = ClientLimiter::new(rl.window_ms, rl.max_clients_per_core);
-        Self {
+        let library = match &shared.library {
+            Some(lib) => Some(LibraryReader::open(lib.clone())?),
+            None => None,
+        };
+        Ok(Self {
+            library,
             id,
             driver,
             service,
@@ -110,7 +132,7 @@ impl CoreState {
             request_seq: Cell::new(0),
             shutting_down: Cell::new(false),
             shared,
-        }
+        })
     }
 
     /// A new request id: process prefix, core, per-core sequence. Unique without

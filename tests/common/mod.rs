@@ -163,8 +163,12 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
@@ -182,8 +186,10 @@ impl Raw {
 
     /// Connects from a chosen loopback source address (127.0.0.x).
     pub fn connect_from(src: Ipv4Addr, addr: SocketAddr) -> Raw {
-        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-        sock.bind(&SocketAddr::from((src, 0)).into()).expect("bind source");
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        sock.bind(&SocketAddr::from((src, 0)).into())
+            .expect("bind source");
         sock.connect(&addr.into()).expect("connect");
         Self::wrap(sock.into())
     }
@@ -212,7 +218,12 @@ impl Raw {
                 let hs: Vec<(String, String)> = r
                     .headers
                     .iter()
-                    .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
                     .collect();
                 let len = hs
                     .iter()

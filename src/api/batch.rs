@@ -1,0 +1,315 @@
+//! `POST /api/batch`: up to 100 library actions, atomic (one transaction: all or
+//! nothing) or not (each item applied or rolled back on its own through a savepoint).
+//! Every item reports its own outcome either way. The batch is answered 200 whenever
+//! it was processed; `data.status` says completed, partial or failed.
+
+use super::common::{reader, write_error};
+use crate::http::context::RequestCtx;
+use crate::http::envelope::Reply;
+use crate::http::error::{ApiError, FieldError};
+use crate::http::request::{Method, Request};
+use crate::http::router::{Handler, LocalFuture, Route, RouteClass};
+use crate::http::validate::BodyFields;
+use crate::library::ops::{self, TagEdit};
+use crate::runtime::core_state::CoreState;
+use rusqlite::Connection;
+use serde::Serialize;
+use simd_json::prelude::*;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+pub const MAX_ITEMS: usize = 100;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::Post,
+            "/api/batch",
+            RouteClass::Api,
+            "Apply up to 100 actions, atomically or not",
+            Handler::Async(batch),
+        )
+        .body("Batch"),
+    ]
+}
+
+/// One validated action.
+#[derive(Debug, Clone)]
+enum Action {
+    Favorite(i64, bool),
+    AddToPlaylist {
+        playlist: i64,
+        tracks: Vec<i64>,
+        position: Option<i64>,
+    },
+    RemoveFromPlaylist {
+        playlist: i64,
+        position: i64,
+    },
+    SetTags(i64, TagEdit),
+}
+
+#[derive(Serialize)]
+struct ItemError {
+    error: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct ItemResult {
+    id: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ItemError>,
+}
+
+#[derive(Serialize)]
+struct BatchResult {
+    status: &'static str,
+    atomic: bool,
+    results: Vec<ItemResult>,
+    successful: usize,
+    failed: usize,
+}
+
+fn parse_action(
+    action: &str,
+    data: Option<simd_json::OwnedValue>,
+    prefix: &str,
+) -> Result<Action, Vec<FieldError>> {
+    const KNOWN: [&str; 6] = [
+        "favorite",
+        "unfavorite",
+        "add_to_playlist",
+        "remove_from_playlist",
+        "set_tags",
+        "",
+    ];
+    if !KNOWN[..5].contains(&action) {
+        return Err(Vec::new());
+    }
+    let data = data.unwrap_or_else(|| simd_json::OwnedValue::Object(Box::default()));
+    let mut d = BodyFields::from_value(data, prefix).map_err(|e| vec![e])?;
+    let action = match action {
+        "favorite" | "unfavorite" => d
+            .int("track_id", true, 1, i64::MAX)
+            .map(|t| Action::Favorite(t, action == "favorite")),
+        "add_to_playlist" => {
+            let playlist = d.int("playlist_id", true, 1, i64::MAX);
+            let tracks = d.id_list("track_ids", true, super::playlists::MAX_ADD);
+            let position = d.int("position", false, 0, i64::MAX);
+            match (playlist, tracks) {
+                (Some(playlist), Some(tracks)) => Some(Action::AddToPlaylist {
+                    playlist,
+                    tracks,
+                    position,
+                }),
+                _ => None,
+            }
+        }
+        "remove_from_playlist" => {
+            let playlist = d.int("playlist_id", true, 1, i64::MAX);
+            let position = d.int("position", true, 0, i64::MAX);
+            match (playlist, position) {
+                (Some(playlist), Some(position)) => {
+                    Some(Action::RemoveFromPlaylist { playlist, position })
+                }
+                _ => None,
+            }
+        }
+        "set_tags" => {
+            let track = d.int("track_id", true, 1, i64::MAX);
+            let edit = TagEdit {
+                title: d.string("title", false, 300),
+                artist: d.string("artist", false, 300),
+                album: d.string("album", false, 300),
+                genre: d.string("genre", false, 100),
+                year: d.int("year", false, 0, 9999),
+            };
+            track.map(|t| Action::SetTags(t, edit))
+        }
+        _ => None,
+    };
+    let errors = d.into_errors();
+    match action {
+        Some(a) if errors.is_empty() => Ok(a),
+        _ => Err(errors),
+    }
+}
+
+fn apply(c: &Connection, action: &Action) -> Result<String, ApiError> {
+    match action {
+        Action::Favorite(t, on) => {
+            ops::set_favorite(c, *t, *on)?;
+            Ok(format!(
+                "track {t} {}",
+                if *on { "marked favorite" } else { "unmarked" }
+            ))
+        }
+        Action::AddToPlaylist {
+            playlist,
+            tracks,
+            position,
+        } => {
+            let n = ops::add_tracks(c, *playlist, tracks, *position)?;
+            Ok(format!("playlist {playlist} now has {n} tracks"))
+        }
+        Action::RemoveFromPlaylist { playlist, position } => {
+            ops::remove_at(c, *playlist, *position)?;
+            Ok(format!("removed entry {position} of playlist {playlist}"))
+        }
+        Action::SetTags(t, edit) => {
+            ops::set_tags(c, *t, edit)?;
+            Ok(format!("tags of track {t} updated"))
+        }
+    }
+}
+
+fn run(
+    c: &mut Connection,
+    items: Vec<(String, Action)>,
+    atomic: bool,
+) -> Result<BatchResult, ApiError> {
+    let db = |e: rusqlite::Error| ApiError::Internal(format!("database: {e}"));
+    let tx = c.transaction().map_err(db)?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (id, action) in &items {
+        // A savepoint per item: a failing item leaves no partial writes behind, and
+        // later items still see a consistent database.
+        tx.execute_batch("SAVEPOINT item").map_err(db)?;
+        let r = apply(&tx, action);
+        if r.is_err() {
+            tx.execute_batch("ROLLBACK TO item").map_err(db)?;
+        }
+        tx.execute_batch("RELEASE item").map_err(db)?;
+        outcomes.push((id.clone(), r));
+    }
+    let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();
+    let rolled_back = atomic && failed > 0;
+    if rolled_back {
+        tx.rollback().map_err(db)?;
+    } else {
+        tx.commit().map_err(db)?;
+    }
+    let results: Vec<ItemResult> = outcomes
+        .into_iter()
+        .map(|(id, r)| match r {
+            Ok(msg) if rolled_back => ItemResult {
+                id,
+                status: "rolled_back",
+                message: Some(format!(
+                    "not applied: another item failed ({msg} was valid)"
+                )),
+                error: None,
+            },
+            Ok(msg) => ItemResult {
+                id,
+                status: "success",
+                message: Some(msg),
+                error: None,
+            },
+            Err(e) => ItemResult {
+                id,
+                status: "failed",
+                message: None,
+                error: Some(ItemError {
+                    error: e.kind(),
+                    message: e.public_message(),
+                }),
+            },
+        })
+        .collect();
+    let n = results.len();
+    let successful = if rolled_back { 0 } else { n - failed };
+    let status = match (failed, successful) {
+        (0, _) => "completed",
+        (_, 0) => "failed",
+        _ => "partial",
+    };
+    Ok(BatchResult {
+        status,
+        atomic,
+        results,
+        successful,
+        failed,
+    })
+}
+
+fn batch(core: Rc<CoreState>, _cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let mut b = BodyFields::from_request(&req)?;
+        let atomic = b.boolean("atomic", false).unwrap_or(false);
+        let raw_items = b.raw("items", true);
+        let mut errors = b.into_errors();
+        let mut items = Vec::new();
+        match raw_items.as_ref().and_then(|v| v.as_array()) {
+            Some(list) if !list.is_empty() && list.len() <= MAX_ITEMS => {
+                let mut ids = HashSet::new();
+                for (i, item) in list.iter().enumerate() {
+                    let prefix = format!("items[{i}].");
+                    let mut f = match BodyFields::from_value(item.clone(), &prefix) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    };
+                    let id = match f.raw("id", true) {
+                        Some(v) if v.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 64) => {
+                            v.as_str().unwrap_or("").to_string()
+                        }
+                        Some(v) if v.as_i64().is_some() => v.as_i64().unwrap_or(0).to_string(),
+                        Some(_) => {
+                            f.error(
+                                "id",
+                                "type_error",
+                                "must be a string of 1-64 characters or an integer",
+                            );
+                            String::new()
+                        }
+                        None => String::new(),
+                    };
+                    if !id.is_empty() && !ids.insert(id.clone()) {
+                        f.error("id", "value_error", "duplicate item id");
+                    }
+                    let action = f.string("action", true, 40);
+                    let data = f.raw("data", false);
+                    errors.extend(f.into_errors());
+                    if let Some(action) = action {
+                        match parse_action(&action, data, &format!("{prefix}data.")) {
+                            Ok(a) => items.push((id, a)),
+                            Err(errs) if errs.is_empty() => errors.push(FieldError::new(
+                                format!("{prefix}action"),
+                                "value_error",
+                                "must be one of favorite, unfavorite, add_to_playlist, remove_from_playlist, set_tags",
+                            )),
+                            Err(errs) => errors.extend(errs),
+                        }
+                    }
+                }
+            }
+            Some(_) => errors.push(FieldError::new(
+                "items",
+                "value_error",
+                format!("must hold 1 to {MAX_ITEMS} items"),
+            )),
+            None if raw_items.is_some() => {
+                errors.push(FieldError::new("items", "type_error", "must be an array"))
+            }
+            None => {}
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let lib = reader(&core)?;
+        let result = lib
+            .library
+            .writer
+            .run(move |c| run(c, items, atomic))
+            .await
+            .map_err(write_error)??;
+        Ok(Reply::ok(result)?.into())
+    })
+}

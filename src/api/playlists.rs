@@ -1,0 +1,251 @@
+//! Playlist endpoints. Reads on the core's reader; every change goes through the writer
+//! in one transaction.
+
+use super::common::{path_id, reader, scope, write_error};
+use super::library::PAGE_QUERY;
+use crate::http::context::RequestCtx;
+use crate::http::envelope::Reply;
+use crate::http::error::ApiError;
+use crate::http::pagination::page_request;
+use crate::http::request::{Method, Request};
+use crate::http::router::{Handler, HandlerResult, LocalFuture, Route, RouteClass};
+use crate::http::validate::{BodyFields, QueryFields};
+use crate::library::model::*;
+use crate::library::ops;
+use crate::library::store::{LibraryReader, ListSql};
+use crate::runtime::core_state::CoreState;
+use rusqlite::Connection;
+use serde::Serialize;
+use std::rc::Rc;
+
+pub const MAX_NAME: usize = 100;
+pub const MAX_DESCRIPTION: usize = 1000;
+/// Most track ids one request may add.
+pub const MAX_ADD: usize = 500;
+
+pub fn routes() -> Vec<Route> {
+    use Handler::{Async, Sync};
+    use Method::*;
+    let api = RouteClass::Api;
+    vec![
+        Route::new(Get, "/api/playlists", api, "List playlists", Sync(list)).query(PAGE_QUERY),
+        Route::new(
+            Post,
+            "/api/playlists",
+            api,
+            "Create a playlist (409 on a duplicate name)",
+            Async(create),
+        )
+        .body("PlaylistCreate"),
+        Route::new(
+            Get,
+            "/api/playlists/{id}",
+            api,
+            "A playlist with its tracks in order",
+            Sync(get),
+        ),
+        Route::new(
+            Put,
+            "/api/playlists/{id}",
+            api,
+            "Rename or re-describe a playlist",
+            Async(update),
+        )
+        .body("PlaylistUpdate"),
+        Route::new(
+            Delete,
+            "/api/playlists/{id}",
+            api,
+            "Delete a playlist",
+            Async(delete),
+        ),
+        Route::new(
+            Post,
+            "/api/playlists/{id}/tracks",
+            api,
+            "Add tracks (one transaction)",
+            Async(add_tracks),
+        )
+        .body("PlaylistAddTracks"),
+        Route::new(
+            Put,
+            "/api/playlists/{id}/tracks/reorder",
+            api,
+            "Move one entry",
+            Async(reorder),
+        )
+        .body("PlaylistReorder"),
+        Route::new(
+            Delete,
+            "/api/playlists/{id}/tracks/{position}",
+            api,
+            "Remove the entry at a 0-based position",
+            Async(remove),
+        ),
+    ]
+}
+
+#[derive(Serialize)]
+struct PlaylistWithTracks {
+    #[serde(flatten)]
+    playlist: Playlist,
+    tracks: Vec<Track>,
+}
+
+fn full(lib: &LibraryReader, id: i64) -> Result<PlaylistWithTracks, ApiError> {
+    Ok(PlaylistWithTracks {
+        playlist: lib.playlist(id)?,
+        tracks: lib.playlist_tracks(id)?,
+    })
+}
+
+/// Runs `f` in one writer transaction, then answers with the playlist as it now is.
+async fn write_then_show(
+    core: &CoreState,
+    status: u16,
+    f: impl FnOnce(&Connection) -> Result<i64, ApiError> + Send + 'static,
+) -> HandlerResult {
+    let lib = reader(core)?;
+    let id = lib
+        .library
+        .writer
+        .run(move |c| {
+            let tx = c
+                .transaction()
+                .map_err(|e| ApiError::Internal(format!("database: {e}")))?;
+            let id = f(&tx)?;
+            tx.commit()
+                .map_err(|e| ApiError::Internal(format!("database: {e}")))?;
+            Ok::<i64, ApiError>(id)
+        })
+        .await
+        .map_err(write_error)??;
+    Ok(Reply::with_status(status, full(lib, id)?)?.into())
+}
+
+fn list(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
+    let lib = reader(core)?;
+    let mut q = QueryFields::from_request(req);
+    let scope = scope("playlists", "name", "");
+    let page = page_request(&mut q, &lib.library.cursors, &scope);
+    q.finish()?;
+    let sql = ListSql {
+        from: "playlists p",
+        columns: PLAYLIST_COLUMNS,
+        filters: vec![],
+        params: vec![],
+        key: "p.name_key".into(),
+        key_is_text: true,
+        id: "p.id",
+        desc: false,
+    };
+    let (items, meta) = lib.page(sql, &page, &scope, playlist_from_row)?;
+    Ok(Reply::ok(items)?.meta(meta).into())
+}
+
+fn get(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    let id = path_id(cx, "id")?;
+    Ok(Reply::ok(full(reader(core)?, id)?)?.into())
+}
+
+fn create(core: Rc<CoreState>, _cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let mut b = BodyFields::from_request(&req)?;
+        let name = b.string("name", true, MAX_NAME);
+        let description = b.string("description", false, MAX_DESCRIPTION);
+        b.finish()?;
+        let name = name.unwrap_or_default();
+        write_then_show(&core, 201, move |c| {
+            ops::create_playlist(c, &name, description.as_deref())
+        })
+        .await
+    })
+}
+
+fn update(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let id = path_id(&cx, "id")?;
+        let mut b = BodyFields::from_request(&req)?;
+        let name = b.string("name", false, MAX_NAME);
+        let has_desc = matches!(b.raw_peek("description"), Some(true));
+        let description = b.string("description", false, MAX_DESCRIPTION);
+        if name.is_none() && !has_desc {
+            b.error("body", "missing", "give name and/or description");
+        }
+        b.finish()?;
+        write_then_show(&core, 200, move |c| {
+            let desc = if has_desc {
+                Some(description.as_deref())
+            } else {
+                None
+            };
+            ops::update_playlist(c, id, name.as_deref(), desc)?;
+            Ok(id)
+        })
+        .await
+    })
+}
+
+fn delete(core: Rc<CoreState>, cx: Rc<RequestCtx>, _req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let id = path_id(&cx, "id")?;
+        let lib = reader(&core)?;
+        lib.library
+            .writer
+            .run(move |c| ops::delete_playlist(c, id))
+            .await
+            .map_err(write_error)??;
+        Ok(Reply::ok(serde_json::json!({ "id": id, "deleted": true }))?.into())
+    })
+}
+
+fn add_tracks(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let id = path_id(&cx, "id")?;
+        let mut b = BodyFields::from_request(&req)?;
+        let ids = b.id_list("track_ids", true, MAX_ADD);
+        let position = b.int("position", false, 0, i64::MAX);
+        b.finish()?;
+        let ids = ids.unwrap_or_default();
+        write_then_show(&core, 200, move |c| {
+            ops::add_tracks(c, id, &ids, position)?;
+            Ok(id)
+        })
+        .await
+    })
+}
+
+fn reorder(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let id = path_id(&cx, "id")?;
+        let mut b = BodyFields::from_request(&req)?;
+        let from = b.int("from", true, 0, i64::MAX);
+        let to = b.int("to", true, 0, i64::MAX);
+        b.finish()?;
+        let (from, to) = (from.unwrap_or(0), to.unwrap_or(0));
+        write_then_show(&core, 200, move |c| {
+            ops::reorder(c, id, from, to)?;
+            Ok(id)
+        })
+        .await
+    })
+}
+
+fn remove(core: Rc<CoreState>, cx: Rc<RequestCtx>, _req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let id = path_id(&cx, "id")?;
+        let position = cx
+            .param("position")
+            .parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| {
+                ApiError::field("position", "type_error", "must be a non-negative integer")
+            })?;
+        write_then_show(&core, 200, move |c| {
+            ops::remove_at(c, id, position)?;
+            Ok(id)
+        })
+        .await
+    })
+}

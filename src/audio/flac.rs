@@ -1,0 +1,101 @@
+//! FLAC writing through `flacenc`, plus a VORBIS_COMMENT block for tags (flacenc writes
+//! only STREAMINFO; a metadata block is a 4-byte header and a little-endian body, RFC 9639 §8).
+
+use super::Tags;
+use flacenc::component::BitRepr;
+use flacenc::error::Verify;
+
+/// Encodes interleaved 16-bit samples as FLAC, tagged when `tags` is given.
+pub fn encode_pcm16(
+    samples: &[i16],
+    channels: u16,
+    sample_rate: u32,
+    tags: Option<&Tags>,
+) -> Result<Vec<u8>, String> {
+    let config = flacenc::config::Encoder::default()
+        .into_verified()
+        .map_err(|(_, e)| format!("flac encoder config: {e:?}"))?;
+    let wide: Vec<i32> = samples.iter().map(|&s| i32::from(s)).collect();
+    let source = flacenc::source::MemSource::from_samples(
+        &wide,
+        channels as usize,
+        16,
+        sample_rate as usize,
+    );
+    let stream = flacenc::encode_with_fixed_block_size(&config, source, config.block_size)
+        .map_err(|e| format!("flac encode: {e:?}"))?;
+    let mut sink = flacenc::bitsink::ByteSink::new();
+    stream
+        .write(&mut sink)
+        .map_err(|e| format!("flac write: {e:?}"))?;
+    let mut bytes = sink.as_slice().to_vec();
+    fix_min_block_size(&mut bytes);
+    Ok(match tags {
+        Some(t) => insert_vorbis_comment(bytes, t)?,
+        None => bytes,
+    })
+}
+
+/// flacenc records the short final block as STREAMINFO's minimum block size; RFC 9639
+/// §8.2 excludes the last block, and decoders that check frame sizes against the range
+/// (symphonia) then reject every frame. A fixed-block-size stream has min = max.
+fn fix_min_block_size(flac: &mut [u8]) {
+    if flac.len() >= 12 && &flac[..4] == b"fLaC" && flac[4] & 0x7f == 0 {
+        let (min, max) = flac[8..12].split_at_mut(2);
+        min.copy_from_slice(max);
+    }
+}
+
+fn vorbis_comment(tags: &Tags) -> Vec<u8> {
+    let vendor = b"auralis-server";
+    let mut fields = vec![
+        format!("TITLE={}", tags.title),
+        format!("ARTIST={}", tags.artist),
+        format!("ALBUM={}", tags.album),
+        format!("TRACKNUMBER={}", tags.track_number),
+        format!("DATE={}", tags.year),
+        format!("GENRE={}", tags.genre),
+    ];
+    if let Some(aa) = &tags.album_artist {
+        fields.push(format!("ALBUMARTIST={aa}"));
+    }
+    let mut body = Vec::new();
+    body.extend_from_slice(&(vendor.len() as u32).to_le_bytes());
+    body.extend_from_slice(vendor);
+    body.extend_from_slice(&(fields.len() as u32).to_le_bytes());
+    for f in fields {
+        body.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        body.extend_from_slice(f.as_bytes());
+    }
+    body
+}
+
+/// Inserts a VORBIS_COMMENT block after STREAMINFO, moving the "last block" flag.
+fn insert_vorbis_comment(flac: Vec<u8>, tags: &Tags) -> Result<Vec<u8>, String> {
+    if flac.len() < 42 || &flac[..4] != b"fLaC" {
+        return Err("encoder output is not a FLAC stream".into());
+    }
+    // Walk the metadata blocks to find where they end and which is last.
+    let mut pos = 4;
+    let mut last_header = 4;
+    loop {
+        let header = flac.get(pos..pos + 4).ok_or("truncated FLAC metadata")?;
+        let is_last = header[0] & 0x80 != 0;
+        let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
+        last_header = if is_last { pos } else { last_header };
+        pos += 4 + len;
+        if is_last {
+            break;
+        }
+    }
+    let body = vorbis_comment(tags);
+    let mut out = Vec::with_capacity(flac.len() + body.len() + 4);
+    out.extend_from_slice(&flac[..pos]);
+    out[last_header] &= 0x7f;
+    let len = body.len() as u32;
+    out.push(0x80 | 4);
+    out.extend_from_slice(&len.to_be_bytes()[1..]);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&flac[pos..]);
+    Ok(out)
+}

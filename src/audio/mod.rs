@@ -1,0 +1,16 @@
+//! Audio encoding helpers (WAV, FLAC) shared by the demo library and the chunk path.
+
+pub mod flac;
+pub mod wav;
+
+/// Text tags written into generated files (and read back by the scanner).
+#[derive(Debug, Clone, Default)]
+pub struct Tags {
+    pub title: String,
+    pub artist: String,
+    pub album: String,
+    pub album_artist: Option<String>,
+    pub track_number: u32,
+    pub year: u32,
+    pub genre: String,
+}

@@ -1,0 +1,127 @@
+//! The music library: SQLite store (per-core readers, one writer), scanning, the demo
+//! library. Shared by all cores through [`Library`]; each core opens its own
+//! [`store::LibraryReader`].
+
+pub mod demo;
+pub mod model;
+pub mod ops;
+pub mod probe;
+pub mod scan;
+pub mod schema;
+pub mod store;
+pub mod writer;
+
+use crate::http::pagination::CursorCodec;
+use scan::{ScanState, SharedProgress};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use writer::Writer;
+
+/// Process-wide library handle. Crosses threads: the writer handle, the scan progress
+/// (a mutex read only by the scan-status endpoint) and fixed paths and keys.
+pub struct Library {
+    pub db_path: PathBuf,
+    pub writer: Writer,
+    pub scan: SharedProgress,
+    pub cursors: CursorCodec,
+    /// The folder scans walk (`--library`, or the demo library).
+    pub root: Option<PathBuf>,
+}
+
+/// Why the library could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot read or create the cursor key {path}: {source}")]
+    Key {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A secret per data dir, so cursors survive restarts but can't be forged.
+fn cursor_key(data_dir: &Path) -> Result<[u8; 32], LibraryError> {
+    let path = data_dir.join("cursor.key");
+    let err = |source| LibraryError::Key {
+        path: path.clone(),
+        source,
+    };
+    if let Ok(bytes) = std::fs::read(&path)
+        && bytes.len() == 32
+    {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&bytes);
+        return Ok(key);
+    }
+    let mut seed = Vec::new();
+    seed.extend_from_slice(&std::process::id().to_le_bytes());
+    seed.extend_from_slice(format!("{:?}", std::time::SystemTime::now()).as_bytes());
+    seed.extend_from_slice(format!("{:p}", &seed).as_bytes());
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let mut buf = [0u8; 32];
+        if std::io::Read::read_exact(&mut f, &mut buf).is_ok() {
+            seed.extend_from_slice(&buf);
+        }
+    }
+    let key = *blake3::hash(&seed).as_bytes();
+    std::fs::write(&path, key).map_err(err)?;
+    Ok(key)
+}
+
+impl Library {
+    /// Opens (creating and migrating) `<data_dir>/library.db` and starts the writer.
+    pub fn open(data_dir: &Path, root: Option<PathBuf>) -> Result<Arc<Library>, LibraryError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| LibraryError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let db_path = data_dir.join("library.db");
+        let writer = Writer::start(&db_path).map_err(|source| LibraryError::Database {
+            path: db_path.clone(),
+            source,
+        })?;
+        Ok(Arc::new(Library {
+            db_path,
+            writer,
+            scan: SharedProgress::default(),
+            cursors: CursorCodec::new(cursor_key(data_dir)?),
+            root,
+        }))
+    }
+
+    /// Starts a scan of `root` on its own thread; `false` if one is already running.
+    pub fn start_scan(self: &Arc<Self>, root: PathBuf) -> bool {
+        {
+            let Ok(mut p) = self.scan.lock() else {
+                return false;
+            };
+            if p.state == ScanState::Running {
+                return false;
+            }
+            p.state = ScanState::Running;
+        }
+        let lib = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("auralis-scan".into())
+            .spawn(move || {
+                if let Err(e) = scan::scan_blocking(&lib.writer, &root, &lib.scan) {
+                    tracing::error!(root = %root.display(), error = %e, "library scan failed");
+                }
+            });
+        if spawned.is_err()
+            && let Ok(mut p) = self.scan.lock()
+        {
+            p.state = ScanState::Failed;
+        }
+        spawned.is_ok()
+    }
+}

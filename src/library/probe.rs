@@ -1,0 +1,143 @@
+//! Probing one audio file with symphonia: container, codec, duration and tags.
+//! Pure and blocking: runs on scan threads, never on a core.
+
+use std::fs::File;
+use std::path::Path;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::{MetadataOptions, StandardTagKey, Tag};
+use symphonia::core::probe::Hint;
+
+/// What a probe learns about a file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probed {
+    pub format: String,
+    pub codec: Option<String>,
+    pub duration_ms: i64,
+    pub sample_rate: Option<i64>,
+    pub channels: Option<i64>,
+    pub bit_depth: Option<i64>,
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub album_artist: Option<String>,
+    pub track_number: Option<i64>,
+    pub disc_number: Option<i64>,
+    pub year: Option<i64>,
+    pub genre: Option<String>,
+}
+
+/// File extensions the scanner considers audio.
+pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "flac", "mp3", "ogg", "oga", "m4a", "mp4", "aac"];
+
+/// Container name from the extension (what the API reports as `format`).
+fn format_name(ext: &str) -> String {
+    match ext {
+        "oga" => "ogg".into(),
+        "mp4" | "aac" => "m4a".into(),
+        other => other.into(),
+    }
+}
+
+fn leading_int(s: &str) -> Option<i64> {
+    let digits: String = s
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+fn apply_tags(p: &mut Probed, tags: &[Tag]) {
+    for tag in tags {
+        let value = tag.value.to_string();
+        // RIFF INFO strings carry their C terminator; strip it with the whitespace.
+        let value = value.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+        if value.is_empty() {
+            continue;
+        }
+        let text = Some(value.to_string());
+        match tag.std_key {
+            Some(StandardTagKey::TrackTitle) => p.title = text,
+            Some(StandardTagKey::Artist) => p.artist = text,
+            Some(StandardTagKey::Album) => p.album = text,
+            Some(StandardTagKey::AlbumArtist) => p.album_artist = text,
+            Some(StandardTagKey::TrackNumber) => p.track_number = leading_int(value),
+            Some(StandardTagKey::DiscNumber) => p.disc_number = leading_int(value),
+            Some(StandardTagKey::Date)
+            | Some(StandardTagKey::ReleaseDate)
+            | Some(StandardTagKey::OriginalDate) => {
+                if p.year.is_none() {
+                    p.year = leading_int(value).filter(|y| (1000..=9999).contains(y));
+                }
+            }
+            Some(StandardTagKey::Genre) => p.genre = text,
+            _ => {}
+        }
+    }
+}
+
+/// Probes a file. Errors are the decoder's own words, for the scan report.
+pub fn probe(path: &Path) -> Result<Probed, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    hint.with_extension(&ext);
+    let mut probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| format!("unsupported or corrupt: {e}"))?;
+    let mut out = Probed {
+        format: format_name(&ext),
+        ..Probed::default()
+    };
+    if let Some(meta) = probed.metadata.get()
+        && let Some(rev) = meta.current()
+    {
+        apply_tags(&mut out, rev.tags());
+    }
+    let mut format = probed.format;
+    if let Some(rev) = format.metadata().current() {
+        apply_tags(&mut out, rev.tags());
+    }
+    let track = format
+        .default_track()
+        .ok_or_else(|| "no audio track".to_string())?
+        .clone();
+    let params = &track.codec_params;
+    out.codec = symphonia::default::get_codecs()
+        .get_codec(params.codec)
+        .map(|d| d.short_name.to_string());
+    out.sample_rate = params.sample_rate.map(i64::from);
+    out.channels = params.channels.map(|c| c.count() as i64);
+    out.bit_depth = params.bits_per_sample.map(i64::from);
+    let frames = match params.n_frames {
+        Some(n) => n,
+        // No frame count in the headers (e.g. MP3 without a Xing frame): sum packet
+        // durations, which reads the file but decodes nothing.
+        None => {
+            let mut total = 0u64;
+            while let Ok(packet) = format.next_packet() {
+                if packet.track_id() == track.id {
+                    total += packet.dur;
+                }
+            }
+            total
+        }
+    };
+    let rate = params.sample_rate.unwrap_or(0);
+    if rate == 0 {
+        return Err("unknown sample rate".into());
+    }
+    out.duration_ms = (frames as i128 * 1000 / rate as i128) as i64;
+    Ok(out)
+}

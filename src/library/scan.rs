@@ -1,0 +1,373 @@
+//! Library scan: walk a folder, probe new or changed files (size + mtime), upsert them
+//! in batches through the writer, remove vanished ones. Runs on its own thread; a file
+//! that fails to probe is reported, never fatal.
+
+use super::probe::{self, AUDIO_EXTENSIONS, Probed};
+use super::schema::sort_key;
+use super::writer::Writer;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
+
+/// Files per write transaction.
+const BATCH: usize = 64;
+/// Failures kept in the report (the count is exact).
+const MAX_FAILURES_LISTED: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanState {
+    #[default]
+    Idle,
+    Running,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanFailure {
+    pub path: String,
+    pub error: String,
+}
+
+/// Progress and result of the current or last scan.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ScanProgress {
+    pub state: ScanState,
+    pub root: Option<String>,
+    pub files_seen: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+    pub failed: u64,
+    pub failures: Vec<ScanFailure>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub elapsed_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// Shared progress cell: written by the scan thread, read by API handlers (rarely).
+pub type SharedProgress = Arc<Mutex<ScanProgress>>;
+
+fn update(progress: &SharedProgress, f: impl FnOnce(&mut ScanProgress)) {
+    if let Ok(mut p) = progress.lock() {
+        f(&mut p);
+    }
+}
+
+struct FileInfo {
+    path: PathBuf,
+    size: i64,
+    mtime: i64,
+}
+
+fn walk(root: &Path, out: &mut Vec<FileInfo>) -> std::io::Result<()> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let Ok(entry) = entry else { continue };
+            let Ok(ft) = entry.file_type() else { continue };
+            let path = entry.path();
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file() {
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(|e| e.to_ascii_lowercase())
+                    .unwrap_or_default();
+                if !AUDIO_EXTENSIONS.contains(&ext.as_str()) {
+                    continue;
+                }
+                let Ok(meta) = entry.metadata() else { continue };
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos() as i64)
+                    .unwrap_or(0);
+                out.push(FileInfo {
+                    path,
+                    size: meta.len() as i64,
+                    mtime,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
+}
+
+/// Finds or creates an artist by exact name.
+fn artist_id(tx: &Connection, name: Option<&str>) -> rusqlite::Result<Option<i64>> {
+    let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if let Some(id) = tx
+        .query_row("SELECT id FROM artists WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?
+    {
+        return Ok(Some(id));
+    }
+    tx.execute(
+        "INSERT INTO artists(name, name_key) VALUES (?1, ?2)",
+        params![name, sort_key(Some(name))],
+    )?;
+    Ok(Some(tx.last_insert_rowid()))
+}
+
+fn album_id(
+    tx: &Connection,
+    title: Option<&str>,
+    artist: Option<i64>,
+    year: Option<i64>,
+) -> rusqlite::Result<Option<i64>> {
+    let Some(title) = title.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if let Some(id) = tx
+        .query_row(
+            "SELECT id FROM albums WHERE title = ?1 AND artist_id IS ?2",
+            params![title, artist],
+            |r| r.get(0),
+        )
+        .optional()?
+    {
+        return Ok(Some(id));
+    }
+    tx.execute(
+        "INSERT INTO albums(title, artist_id, year, title_key) VALUES (?1, ?2, ?3, ?4)",
+        params![title, artist, year, sort_key(Some(title))],
+    )?;
+    Ok(Some(tx.last_insert_rowid()))
+}
+
+/// Inserts or updates one track row from a probe. Returns true when it was new.
+pub fn upsert_track(
+    tx: &Connection,
+    path: &str,
+    size: i64,
+    mtime: i64,
+    p: &Probed,
+    now_ms: i64,
+) -> rusqlite::Result<bool> {
+    let title = p.title.clone().unwrap_or_else(|| {
+        Path::new(path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("untitled")
+            .to_string()
+    });
+    let artist = artist_id(tx, p.artist.as_deref())?;
+    let album_artist = match p.album_artist.as_deref() {
+        Some(aa) => artist_id(tx, Some(aa))?,
+        None => artist,
+    };
+    let album = album_id(tx, p.album.as_deref(), album_artist, p.year)?;
+    let existing: Option<i64> = tx
+        .query_row("SELECT id FROM tracks WHERE path = ?1", [path], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let values = params![
+        path,
+        p.format,
+        p.codec,
+        p.duration_ms,
+        p.sample_rate,
+        p.channels,
+        p.bit_depth,
+        size,
+        mtime,
+        title,
+        p.artist,
+        p.album,
+        p.album_artist,
+        p.track_number,
+        p.disc_number,
+        p.year,
+        p.genre,
+        artist,
+        album,
+        sort_key(Some(&title)),
+        sort_key(p.artist.as_deref()),
+        sort_key(p.album.as_deref()),
+        p.year.unwrap_or(0),
+    ];
+    match existing {
+        Some(id) => {
+            tx.execute(
+                "UPDATE tracks SET path=?1, format=?2, codec=?3, duration_ms=?4, sample_rate=?5, channels=?6, bit_depth=?7,
+                 file_size=?8, mtime=?9, title=?10, artist=?11, album=?12, album_artist=?13, track_number=?14,
+                 disc_number=?15, year=?16, genre=?17, artist_id=?18, album_id=?19, title_key=?20, artist_key=?21,
+                 album_key=?22, year_key=?23, loudness_lufs=NULL WHERE id = ?24",
+                rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&id as &dyn rusqlite::ToSql))),
+            )?;
+            Ok(false)
+        }
+        None => {
+            tx.execute(
+                "INSERT INTO tracks(path, format, codec, duration_ms, sample_rate, channels, bit_depth, file_size, mtime,
+                 title, artist, album, album_artist, track_number, disc_number, year, genre, artist_id, album_id,
+                 title_key, artist_key, album_key, year_key, added_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
+                rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&now_ms as &dyn rusqlite::ToSql))),
+            )?;
+            Ok(true)
+        }
+    }
+}
+
+/// Drops artists and albums no track refers to any more.
+fn prune_orphans(tx: &Connection) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "DELETE FROM albums WHERE id NOT IN (SELECT album_id FROM tracks WHERE album_id IS NOT NULL);
+         DELETE FROM artists WHERE id NOT IN (SELECT artist_id FROM tracks WHERE artist_id IS NOT NULL)
+                              AND id NOT IN (SELECT artist_id FROM albums WHERE artist_id IS NOT NULL);",
+    )
+}
+
+/// Scans `root` to completion on this thread, reporting into `progress`.
+pub fn scan_blocking(
+    writer: &Writer,
+    root: &Path,
+    progress: &SharedProgress,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    update(progress, |p| {
+        *p = ScanProgress {
+            state: ScanState::Running,
+            root: Some(root.display().to_string()),
+            started_at: Some(crate::http::envelope::timestamp_now()),
+            ..ScanProgress::default()
+        }
+    });
+    let result = scan_inner(writer, root, progress);
+    update(progress, |p| {
+        p.finished_at = Some(crate::http::envelope::timestamp_now());
+        p.elapsed_ms = Some(started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(()) => p.state = ScanState::Completed,
+            Err(e) => {
+                p.state = ScanState::Failed;
+                p.error = Some(e.clone());
+            }
+        }
+    });
+    if let Ok(p) = progress.lock() {
+        tracing::info!(root = %root.display(), seen = p.files_seen, added = p.added, updated = p.updated,
+            unchanged = p.unchanged, removed = p.removed, failed = p.failed, ms = p.elapsed_ms, "library scan finished");
+    }
+    result
+}
+
+fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result<(), String> {
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("cannot scan {}: {e}", root.display()))?;
+    let mut files = Vec::new();
+    walk(&root, &mut files).map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+    update(progress, |p| p.files_seen = files.len() as u64);
+
+    let prefix = format!("{}/", root.display());
+    let known: HashMap<String, (i64, i64)> = writer
+        .run_blocking(move |c| -> rusqlite::Result<HashMap<String, (i64, i64)>> {
+            let mut st = c.prepare(
+                "SELECT path, file_size, mtime FROM tracks WHERE substr(path, 1, length(?1)) = ?1",
+            )?;
+            let rows = st.query_map([prefix], |r| {
+                Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
+            })?;
+            rows.collect()
+        })
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+
+    let mut seen_paths = std::collections::HashSet::with_capacity(files.len());
+    let mut batch: Vec<(String, i64, i64, Probed)> = Vec::with_capacity(BATCH);
+    let flush = |batch: &mut Vec<(String, i64, i64, Probed)>| -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let items = std::mem::take(batch);
+        let (added, updated) = writer
+            .run_blocking(move |c| -> rusqlite::Result<(u64, u64)> {
+                let tx = c.transaction()?;
+                let now = super::model::now_ms();
+                let (mut a, mut u) = (0, 0);
+                for (path, size, mtime, p) in &items {
+                    if upsert_track(&tx, path, *size, *mtime, p, now)? {
+                        a += 1;
+                    } else {
+                        u += 1;
+                    }
+                }
+                prune_orphans(&tx)?;
+                tx.commit()?;
+                Ok((a, u))
+            })
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("database write failed: {e}"))?;
+        update(progress, |p| {
+            p.added += added;
+            p.updated += updated;
+        });
+        Ok(())
+    };
+
+    for f in files {
+        let path = f.path.display().to_string();
+        seen_paths.insert(path.clone());
+        if known.get(&path) == Some(&(f.size, f.mtime)) {
+            update(progress, |p| p.unchanged += 1);
+            continue;
+        }
+        match probe::probe(&f.path) {
+            Ok(p) => batch.push((path, f.size, f.mtime, p)),
+            Err(error) => {
+                tracing::warn!(path = %path, error = %error, "cannot probe file; skipped");
+                update(progress, |p| {
+                    p.failed += 1;
+                    if p.failures.len() < MAX_FAILURES_LISTED {
+                        p.failures.push(ScanFailure {
+                            path: path.clone(),
+                            error,
+                        });
+                    }
+                });
+            }
+        }
+        if batch.len() >= BATCH {
+            flush(&mut batch)?;
+        }
+    }
+    flush(&mut batch)?;
+
+    let vanished: Vec<String> = known
+        .into_keys()
+        .filter(|p| !seen_paths.contains(p))
+        .collect();
+    if !vanished.is_empty() {
+        let n = vanished.len() as u64;
+        writer
+            .run_blocking(move |c| -> rusqlite::Result<()> {
+                let tx = c.transaction()?;
+                for p in &vanished {
+                    tx.execute("DELETE FROM tracks WHERE path = ?1", [p])?;
+                }
+                prune_orphans(&tx)?;
+                tx.commit()
+            })
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("database write failed: {e}"))?;
+        update(progress, |p| p.removed = n);
+    }
+    Ok(())
+}
