@@ -66,10 +66,10 @@ fn apply_tags(p: &mut Probed, tags: &[Tag]) {
             Some(StandardTagKey::DiscNumber) => p.disc_number = leading_int(value),
             Some(StandardTagKey::Date)
             | Some(StandardTagKey::ReleaseDate)
-            | Some(StandardTagKey::OriginalDate) => {
-                if p.year.is_none() {
-                    p.year = leading_int(value).filter(|y| (1000..=9999).contains(y));
-                }
+            | Some(StandardTagKey::OriginalDate)
+                if p.year.is_none() =>
+            {
+                p.year = leading_int(value).filter(|y| (1000..=9999).contains(y));
             }
             Some(StandardTagKey::Genre) => p.genre = text,
             _ => {}
