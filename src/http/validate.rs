@@ -222,6 +222,7 @@ impl BodyFields {
         kind: &'static str,
         message: impl Into<String>,
     ) {
+        let field = format!("{}{}", self.prefix, field.into());
         self.errors.push(FieldError::new(field, kind, message));
     }
 

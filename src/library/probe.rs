@@ -77,6 +77,28 @@ fn apply_tags(p: &mut Probed, tags: &[Tag]) {
     }
 }
 
+fn first_packet_channels(
+    format: &mut Box<dyn symphonia::core::formats::FormatReader>,
+    track: &symphonia::core::formats::Track,
+) -> Option<i64> {
+    let mut decoder = symphonia::default::get_codecs()
+        .make(
+            &track.codec_params,
+            &symphonia::core::codecs::DecoderOptions::default(),
+        )
+        .ok()?;
+    for _ in 0..8 {
+        let packet = format.next_packet().ok()?;
+        if packet.track_id() != track.id {
+            continue;
+        }
+        if let Ok(buf) = decoder.decode(&packet) {
+            return Some(buf.spec().channels.count() as i64);
+        }
+    }
+    None
+}
+
 /// Probes a file. Errors are the decoder's own words, for the scan report.
 pub fn probe(path: &Path) -> Result<Probed, String> {
     let ext = path
@@ -119,6 +141,19 @@ pub fn probe(path: &Path) -> Result<Probed, String> {
         .map(|d| d.short_name.to_string());
     out.sample_rate = params.sample_rate.map(i64::from);
     out.channels = params.channels.map(|c| c.count() as i64);
+    if out.channels.is_none() {
+        // MP4 (AAC, ALAC) headers may leave the layout to the codec: decode one packet.
+        out.channels = first_packet_channels(&mut format, &track);
+        format
+            .seek(
+                symphonia::core::formats::SeekMode::Coarse,
+                symphonia::core::formats::SeekTo::TimeStamp {
+                    ts: 0,
+                    track_id: track.id,
+                },
+            )
+            .map_err(|e| format!("cannot rewind after probing channels: {e}"))?;
+    }
     out.bit_depth = params.bits_per_sample.map(i64::from);
     let frames = match params.n_frames {
         Some(n) => n,

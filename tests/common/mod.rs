@@ -22,6 +22,9 @@ pub struct Server {
 /// How to start a server: extra args and env.
 #[derive(Default, Clone)]
 pub struct Opts {
+    /// Serve the generated demo library (slow to make in debug builds); otherwise a
+    /// server without `--library` gets an empty library folder.
+    pub demo: bool,
     pub cores: usize,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -33,6 +36,10 @@ impl Opts {
             cores: n,
             ..Self::default()
         }
+    }
+    pub fn demo(mut self) -> Self {
+        self.demo = true;
+        self
     }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
@@ -76,6 +83,11 @@ impl Server {
             .stderr(std::fs::File::create(&stderr_log).expect("log file"));
         for (k, v) in &opts.env {
             cmd.env(k, v);
+        }
+        if !opts.demo && !opts.args.iter().any(|a| a == "--library") {
+            let empty = data_dir.join("empty-library");
+            std::fs::create_dir_all(&empty).expect("empty library dir");
+            cmd.arg("--library").arg(empty);
         }
         let mut child = cmd.spawn().expect("spawn auralis-server");
         let stdout = child.stdout.take().expect("stdout");
@@ -287,4 +299,79 @@ pub fn request(server: &Server, method: &str, path: &str, body: Option<&str>) ->
     );
     c.send(req.as_bytes());
     c.read_response_opts(method == "HEAD").expect("response")
+}
+
+/// Writes `n` tiny tagged WAV tracks (ids `start..start+n`) into `dir`: titles
+/// "Song NNN", artists cycling over 4 names, albums over 6, years 1990+i%30, genres
+/// over 3. Returns the titles written.
+pub fn make_library(dir: &std::path::Path, start: usize, n: usize) -> Vec<String> {
+    use auralis_server::audio::{Tags, wav};
+    let artists = ["Alpha", "beta", "Gamma", "delta"];
+    let genres = ["Rock", "Jazz", "Ambient"];
+    std::fs::create_dir_all(dir).unwrap();
+    let mut titles = Vec::new();
+    for i in start..start + n {
+        let tags = Tags {
+            title: format!("Song {i:03}"),
+            artist: artists[i % 4].to_string(),
+            album: format!("Album {}", i % 6),
+            album_artist: None,
+            track_number: (i % 12 + 1) as u32,
+            year: 1990 + (i % 30) as u32,
+            genre: genres[i % 3].to_string(),
+        };
+        // 0.05 s of a tone, 8 kHz mono: a real, decodable file of ~1 KB.
+        let samples: Vec<i16> = (0..400)
+            .map(|k| ((k as f32 * 0.3 + i as f32).sin() * 8000.0) as i16)
+            .collect();
+        let bytes = wav::encode_pcm16(&samples, 1, 8000, Some(&tags));
+        std::fs::write(dir.join(format!("song-{i:03}.wav")), bytes).unwrap();
+        titles.push(tags.title);
+    }
+    titles
+}
+
+/// Options for a server over `library` with a rate limit high enough for long walks.
+pub fn library_opts(library: &std::path::Path) -> Opts {
+    Opts::cores(2)
+        .arg("--library")
+        .arg(library.to_str().unwrap())
+        .env("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "1000000")
+}
+
+/// Waits until the current scan is no longer running; returns its progress.
+pub fn wait_scan(server: &Server) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = get(server, "/api/library/scan").json()["data"].clone();
+        if p["state"] == "completed" || p["state"] == "failed" {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "scan did not finish: {p}");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+/// `data` of a 2xx JSON response, panicking with the body otherwise.
+pub fn ok_data(resp: &Resp) -> serde_json::Value {
+    assert!(
+        (200..300).contains(&resp.status),
+        "status {}: {}",
+        resp.status,
+        String::from_utf8_lossy(&resp.body)
+    );
+    resp.json()["data"].clone()
+}
+
+/// The `details.errors[].field` names of a 422.
+pub fn error_fields(resp: &Resp) -> Vec<String> {
+    assert_eq!(resp.status, 422, "{}", String::from_utf8_lossy(&resp.body));
+    resp.json()["details"]["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
