@@ -70,7 +70,7 @@ fn library_page(c: &mut Criterion) {
     let lib = build_library(&dir);
     let mut cfg = Config::default();
     cfg.rate_limit.enabled = false;
-    let shared = Shared::new(cfg, 1, PinningMode::ClientIp, Some(lib));
+    let shared = Shared::new(cfg, 1, PinningMode::ClientIp, Some(lib)).expect("shared");
     let core = Rc::new(
         CoreState::new(
             CoreId(0),

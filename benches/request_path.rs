@@ -14,7 +14,7 @@ fn request_path(c: &mut Criterion) {
     let mut cfg = Config::default();
     // Keep the limiter on the path but never refusing, so every iteration is a 200.
     cfg.rate_limit.requests_per_minute = u32::MAX;
-    let shared = Shared::new(cfg, 1, PinningMode::ClientIp, None);
+    let shared = Shared::new(cfg, 1, PinningMode::ClientIp, None).expect("shared");
     let core = Rc::new(
         CoreState::new(
             CoreId(0),

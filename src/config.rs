@@ -180,6 +180,8 @@ pub struct CacheConfig {
     pub tier1_bytes_per_core: u64,
     pub tier2_bytes: u64,
     pub chunk_duration_s: f64,
+    /// Threads decoding chunks and measuring loudness, off the cores.
+    pub decode_threads: usize,
 }
 
 impl Default for CacheConfig {
@@ -188,6 +190,7 @@ impl Default for CacheConfig {
             tier1_bytes_per_core: 64 << 20,
             tier2_bytes: 512 << 20,
             chunk_duration_s: 10.0,
+            decode_threads: 2,
         }
     }
 }
@@ -325,6 +328,9 @@ impl Config {
         }
         if !(self.cache.chunk_duration_s > 0.0 && self.cache.chunk_duration_s <= 60.0) {
             return bad("cache.chunk_duration_s", "must be in (0, 60]");
+        }
+        if self.cache.decode_threads == 0 || self.cache.decode_threads > 64 {
+            return bad("cache.decode_threads", "must be between 1 and 64");
         }
         if self.ws.heartbeat_interval_ms < 100 {
             return bad("ws.heartbeat_interval_ms", "must be at least 100");

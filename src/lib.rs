@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod cache;
 pub mod config;
 pub mod http;
 pub mod library;

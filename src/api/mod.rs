@@ -2,10 +2,12 @@
 //! them into the one table every core serves (and the OpenAPI document describes).
 
 pub mod batch;
+pub mod cache;
 pub mod common;
 pub mod library;
 pub mod openapi;
 pub mod playlists;
+pub mod stream;
 pub mod system;
 
 use crate::http::router::Route;
@@ -17,6 +19,8 @@ pub fn routes() -> Vec<Route> {
     all.extend(library::routes());
     all.extend(playlists::routes());
     all.extend(batch::routes());
+    all.extend(stream::routes());
+    all.extend(cache::routes());
     all.extend(openapi::routes());
     all
 }

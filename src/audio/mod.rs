@@ -1,6 +1,11 @@
-//! Audio encoding helpers (WAV, FLAC) shared by the demo library and the chunk path.
+//! Audio: decoding ranges (symphonia), presets, chunk encodings, the decode pool, and
+//! the WAV/FLAC writers shared by the demo library and the chunk path.
 
+pub mod decode;
+pub mod encode;
 pub mod flac;
+pub mod pool;
+pub mod preset;
 pub mod wav;
 
 /// Text tags written into generated files (and read back by the scanner).

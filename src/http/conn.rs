@@ -109,6 +109,10 @@ async fn serve(
                     let resp = core.service.handle(core, peer, request).await;
                     let before = wbuf.len();
                     resp.encode(keep, version, &mut wbuf);
+                    if let (Some(file), false) = (&resp.file, resp.omit_body) {
+                        wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
+                        send_file(&mut stream, file, info, write_timeout).await?;
+                    }
                     {
                         let mut i = info.borrow_mut();
                         i.requests += 1;
@@ -248,4 +252,35 @@ async fn write_all(
     }
     buf.clear();
     Ok(buf)
+}
+
+/// Piece size for streamed files.
+const FILE_PIECE: usize = 256 * 1024;
+
+/// Streams a file range after its headers, one bounded piece at a time.
+async fn send_file(
+    stream: &mut TcpStream,
+    file: &super::response::FileBody,
+    info: &ConnHandle,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    let f = monoio::fs::File::open(&file.path).await?;
+    let mut pos = file.offset;
+    let end = file.offset + file.len;
+    let mut buf = Vec::with_capacity(FILE_PIECE.min(file.len as usize).max(1));
+    while pos < end {
+        let want = ((end - pos) as usize).min(FILE_PIECE);
+        buf.clear();
+        let (res, slice) = f.read_at(buf.slice_mut(0..want), pos).await;
+        buf = slice.into_inner();
+        let n = res?;
+        if n == 0 {
+            // The file shrank under us: the promised length can no longer be met.
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        pos += n as u64;
+        buf = write_all(stream, buf, info, timeout).await?;
+        info.borrow_mut().bytes_out += n as u64;
+    }
+    Ok(())
 }

@@ -46,6 +46,17 @@ pub struct Response {
     pub body: Bytes,
     /// Set by the HEAD handling: encode headers (with the body's length) but no body.
     pub omit_body: bool,
+    /// A file range sent after the headers instead of `body` (large files are streamed
+    /// by the connection loop, never buffered whole).
+    pub file: Option<FileBody>,
+}
+
+/// A byte range of a file to stream as the body.
+#[derive(Debug, Clone)]
+pub struct FileBody {
+    pub path: std::path::PathBuf,
+    pub offset: u64,
+    pub len: u64,
 }
 
 impl Response {
@@ -55,6 +66,7 @@ impl Response {
             headers: Vec::with_capacity(12),
             body: Bytes::new(),
             omit_body: false,
+            file: None,
         }
     }
 
@@ -101,7 +113,11 @@ impl Response {
         }
         if !(self.status == 204 || self.status == 304 || (100..200).contains(&self.status)) {
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(itoa::Buffer::new().format(self.body.len()).as_bytes());
+            let len = match &self.file {
+                Some(f) => f.len,
+                None => self.body.len() as u64,
+            };
+            out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         match (keep_alive, version) {

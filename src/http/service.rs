@@ -225,7 +225,7 @@ mod tests {
             "test",
             Handler::Async(async_boom),
         ));
-        let shared = Shared::new(Config::default(), 1, PinningMode::Kernel, None);
+        let shared = Shared::new(Config::default(), 1, PinningMode::Kernel, None).unwrap();
         let core = Rc::new(
             CoreState::new(CoreId(0), DriverKind::Legacy, shared, Service::new(routes)).unwrap(),
         );

@@ -14,6 +14,8 @@ pub struct Probed {
     pub format: String,
     pub codec: Option<String>,
     pub duration_ms: i64,
+    /// Length in frames (samples per channel).
+    pub frames: Option<i64>,
     pub sample_rate: Option<i64>,
     pub channels: Option<i64>,
     pub bit_depth: Option<i64>,
@@ -174,5 +176,6 @@ pub fn probe(path: &Path) -> Result<Probed, String> {
         return Err("unknown sample rate".into());
     }
     out.duration_ms = (frames as i128 * 1000 / rate as i128) as i64;
+    out.frames = Some(frames as i64);
     Ok(out)
 }

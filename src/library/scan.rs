@@ -200,6 +200,7 @@ pub fn upsert_track(
         sort_key(p.artist.as_deref()),
         sort_key(p.album.as_deref()),
         p.year.unwrap_or(0),
+        p.frames,
     ];
     match existing {
         Some(id) => {
@@ -207,7 +208,7 @@ pub fn upsert_track(
                 "UPDATE tracks SET path=?1, format=?2, codec=?3, duration_ms=?4, sample_rate=?5, channels=?6, bit_depth=?7,
                  file_size=?8, mtime=?9, title=?10, artist=?11, album=?12, album_artist=?13, track_number=?14,
                  disc_number=?15, year=?16, genre=?17, artist_id=?18, album_id=?19, title_key=?20, artist_key=?21,
-                 album_key=?22, year_key=?23, loudness_lufs=NULL WHERE id = ?24",
+                 album_key=?22, year_key=?23, frames=?24, loudness_lufs=NULL WHERE id = ?25",
                 rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&id as &dyn rusqlite::ToSql))),
             )?;
             Ok(false)
@@ -216,8 +217,8 @@ pub fn upsert_track(
             tx.execute(
                 "INSERT INTO tracks(path, format, codec, duration_ms, sample_rate, channels, bit_depth, file_size, mtime,
                  title, artist, album, album_artist, track_number, disc_number, year, genre, artist_id, album_id,
-                 title_key, artist_key, album_key, year_key, added_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
+                 title_key, artist_key, album_key, year_key, frames, added_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)",
                 rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&now_ms as &dyn rusqlite::ToSql))),
             )?;
             Ok(true)

@@ -92,6 +92,10 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX playlist_entries_track ON playlist_entries(track_id);
     "#,
+    // v2: exact length in frames, so chunk counts are exact.
+    r#"
+    ALTER TABLE tracks ADD COLUMN frames INTEGER;
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.

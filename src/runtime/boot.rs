@@ -89,8 +89,12 @@ pub fn run(
         pinning,
     } = listener::bind_group(addr, cores, config.server.pin_by_client_ip)
         .map_err(|source| BootError::Listen { addr, source })?;
-    let shared = Shared::new(config, cores, pinning, library);
+    let shared = Shared::new(config, cores, pinning, library).map_err(|e| BootError::Core {
+        core: 0,
+        reason: format!("cannot start the decode pool: {e}"),
+    })?;
     let (mailboxes, inboxes) = Mailboxes::new(cores);
+    let _ = shared.mailboxes.set(mailboxes.clone());
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverKind, String>>();
     let mut threads = Vec::with_capacity(cores);
@@ -264,6 +268,10 @@ async fn core_main(
                 }
             },
             msg = inbox.recv() => match msg {
+                Ok(CoreMessage::ClearCache { track }) => {
+                    core.tier1.borrow_mut().remove_track(track);
+                    core.publish_cache_stats();
+                }
                 Ok(CoreMessage::Shutdown) | Err(_) => break,
             },
         }

@@ -4,6 +4,9 @@
 
 use super::connections::ConnectionTable;
 use super::counters::Counters;
+use crate::cache::fetch::{ChunkPath, ChunkService, TrackAudio};
+use crate::cache::stats::{CacheGauge, CoreChunkCounters};
+use crate::cache::tier1::TierOneShard;
 use crate::config::Config;
 use crate::http::limiter::ClientLimiter;
 use crate::http::service::Service;
@@ -59,6 +62,12 @@ pub struct Shared {
     pub id_prefix: u32,
     /// The music library (database, writer, scan), when one is configured.
     pub library: Option<Arc<Library>>,
+    /// The shared part of the chunk path: tier 2, single-flight, decode pool.
+    pub chunks: Arc<ChunkService>,
+    /// Senders to every core's inbox (set once at boot; empty in socketless uses).
+    pub mailboxes: std::sync::OnceLock<crate::runtime::mailbox::Mailboxes>,
+    /// Per-core cache figures, each slot written by its core only.
+    pub cache_gauges: Vec<CacheGauge>,
 }
 
 impl Shared {
@@ -67,12 +76,17 @@ impl Shared {
         cores: usize,
         pinning: PinningMode,
         library: Option<Arc<Library>>,
-    ) -> Arc<Self> {
+    ) -> std::io::Result<Arc<Self>> {
+        let c = &config.cache;
+        let chunks = ChunkService::new(c.tier2_bytes, c.decode_threads, c.chunk_duration_s)?;
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(13))
             .unwrap_or(0);
-        Arc::new(Self {
+        Ok(Arc::new(Self {
+            chunks,
+            cache_gauges: (0..cores).map(|_| CacheGauge::default()).collect(),
+            mailboxes: std::sync::OnceLock::new(),
             config,
             started: Instant::now(),
             started_wall: SystemTime::now(),
@@ -80,7 +94,7 @@ impl Shared {
             gauges: (0..cores).map(|_| CoreGauge::default()).collect(),
             id_prefix: nanos ^ std::process::id().rotate_left(7),
             library,
-        })
+        }))
     }
 
     pub fn connections_per_core(&self) -> Vec<u64> {
@@ -102,6 +116,11 @@ pub struct CoreState {
     pub counters: Counters,
     /// This core's own read connection to the library.
     pub library: Option<LibraryReader>,
+    /// This core's tier-1 chunk cache shard.
+    pub tier1: RefCell<TierOneShard>,
+    pub chunk_counters: RefCell<CoreChunkCounters>,
+    /// Track facts the chunk path needs, valid while the library generation holds.
+    pub track_audio: RefCell<(u64, std::collections::HashMap<i64, Arc<TrackAudio>>)>,
     request_seq: Cell<u64>,
     /// Set when shutdown begins: connections close after their current response.
     pub shutting_down: Cell<bool>,
@@ -121,8 +140,12 @@ impl CoreState {
             Some(lib) => Some(LibraryReader::open(lib.clone())?),
             None => None,
         };
+        let tier1 = TierOneShard::new(shared.config.cache.tier1_bytes_per_core);
         Ok(Self {
             library,
+            tier1: RefCell::new(tier1),
+            chunk_counters: RefCell::new(CoreChunkCounters::default()),
+            track_audio: RefCell::new((0, std::collections::HashMap::new())),
             id,
             driver,
             service,
@@ -150,5 +173,20 @@ impl CoreState {
 
     pub fn gauge(&self) -> &CoreGauge {
         &self.shared.gauges[self.id.0 as usize]
+    }
+
+    /// This core's chunk path (its tier 1 plus the shared service).
+    pub fn chunk_path(&self) -> ChunkPath<'_> {
+        ChunkPath {
+            tier1: &self.tier1,
+            counters: &self.chunk_counters,
+            service: &self.shared.chunks,
+        }
+    }
+
+    /// Copies this core's cache counters into its published slot.
+    pub fn publish_cache_stats(&self) {
+        self.shared.cache_gauges[self.id.0 as usize]
+            .publish(&self.tier1.borrow(), &self.chunk_counters.borrow());
     }
 }

@@ -9,6 +9,8 @@ use async_channel::{Receiver, Sender, TrySendError};
 pub enum CoreMessage {
     /// Stop accepting, drain in-flight requests, exit the core's runtime.
     Shutdown,
+    /// Drop tier-1 chunks of one track, or all of them.
+    ClearCache { track: Option<i64> },
 }
 
 /// Capacity of each inbox; a full inbox drops the message for that core (logged).

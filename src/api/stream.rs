@@ -1,0 +1,365 @@
+//! Streaming endpoints: track metadata for chunking, chunks from the two-tier cache,
+//! and whole files with `Range`.
+
+use super::common::{path_id, reader, write_error};
+use crate::audio::encode::ChunkFormat;
+use crate::audio::preset::Preset;
+use crate::cache::ChunkKey;
+use crate::cache::fetch::TrackAudio;
+use crate::http::context::RequestCtx;
+use crate::http::envelope::Reply;
+use crate::http::error::ApiError;
+use crate::http::request::{Method, Request};
+use crate::http::response::{FileBody, Response};
+use crate::http::router::{Handler, HandlerResult, LocalFuture, QueryParam, Route, RouteClass};
+use crate::http::validate::QueryFields;
+use crate::runtime::core_state::CoreState;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+const CHUNK_QUERY: &[QueryParam] = &[
+    (
+        "format",
+        "string",
+        "wav (PCM 16-bit WAV file, default) or f32 (raw interleaved little-endian float)",
+    ),
+    (
+        "preset",
+        "string",
+        "original (default) or normalized (EBU R128 toward -14 LUFS, limited)",
+    ),
+    (
+        "intensity",
+        "number",
+        "0.0-1.0, how far normalized moves (default 1.0; rounded to one decimal)",
+    ),
+];
+
+pub fn routes() -> Vec<Route> {
+    use Handler::{Async, Sync};
+    use Method::Get;
+    vec![
+        Route::new(
+            Get,
+            "/api/stream/{track_id}/metadata",
+            RouteClass::Api,
+            "Sample rate, channels, duration and chunking of a track",
+            Sync(metadata),
+        ),
+        Route::new(
+            Get,
+            "/api/stream/{track_id}/chunk/{index}",
+            RouteClass::Stream,
+            "One decoded chunk (from tier 1, tier 2 or a decode)",
+            Async(chunk),
+        )
+        .query(CHUNK_QUERY),
+        Route::new(
+            Get,
+            "/api/tracks/{id}/file",
+            RouteClass::Stream,
+            "The original file, with Range support",
+            Sync(file),
+        ),
+    ]
+}
+
+/// The chunking facts of a track, from this core's cache or its reader.
+pub fn track_audio(core: &CoreState, id: i64) -> Result<Arc<TrackAudio>, ApiError> {
+    let lib = reader(core)?;
+    let generation = lib.library.writer.generation();
+    {
+        let mut cache = core.track_audio.borrow_mut();
+        if cache.0 != generation {
+            cache.1.clear();
+            cache.0 = generation;
+        }
+        if let Some(a) = cache.1.get(&id) {
+            return Ok(a.clone());
+        }
+    }
+    let row = lib
+        .conn()
+        .prepare_cached("SELECT path, mtime, sample_rate, channels, frames, duration_ms, loudness_lufs FROM tracks WHERE id = ?1")
+        .and_then(|mut st| {
+            st.query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<f64>>(6)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(crate::library::store::db_error)?
+        .ok_or_else(|| ApiError::NotFound(format!("track {id} not found")))?;
+    let (path, revision, rate, channels, frames, duration_ms, loudness) = row;
+    let sample_rate = rate
+        .filter(|r| *r > 0)
+        .ok_or_else(|| super::super::cache::fetch::undecodable("unknown sample rate".into()))?
+        as u32;
+    let audio = Arc::new(TrackAudio {
+        track: id,
+        path: path.into(),
+        revision,
+        sample_rate,
+        channels: channels.unwrap_or(0) as u32,
+        frames: frames
+            .unwrap_or(duration_ms * i64::from(sample_rate) / 1000)
+            .max(0) as u64,
+        loudness_lufs: loudness,
+    });
+    core.track_audio.borrow_mut().1.insert(id, audio.clone());
+    Ok(audio)
+}
+
+#[derive(Serialize)]
+struct StreamMetadata {
+    track_id: i64,
+    sample_rate: u32,
+    channels: u32,
+    frames: u64,
+    duration_ms: u64,
+    chunk_duration: f64,
+    chunk_frames: u64,
+    total_chunks: u32,
+    formats: [&'static str; 2],
+    presets: [&'static str; 2],
+    loudness_lufs: Option<f64>,
+}
+
+fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    let id = path_id(cx, "track_id")?;
+    let a = track_audio(core, id)?;
+    let d = core.shared.chunks.chunk_duration_s;
+    Ok(Reply::ok(StreamMetadata {
+        track_id: id,
+        sample_rate: a.sample_rate,
+        channels: a.channels,
+        frames: a.frames,
+        duration_ms: a.frames * 1000 / u64::from(a.sample_rate),
+        chunk_duration: d,
+        chunk_frames: a.chunk_frames(d),
+        total_chunks: a.total_chunks(d),
+        formats: ["wav", "f32"],
+        presets: ["original", "normalized"],
+        loudness_lufs: a.loudness_lufs,
+    })?
+    .into())
+}
+
+/// Makes sure a track's loudness is known (measured once, stored in the library).
+async fn ensure_loudness(
+    core: &CoreState,
+    audio: Arc<TrackAudio>,
+) -> Result<Arc<TrackAudio>, ApiError> {
+    if audio.loudness_lufs.is_some() {
+        return Ok(audio);
+    }
+    let lufs = core.shared.chunks.loudness(&audio).await?;
+    let id = audio.track;
+    let stored = if lufs.is_finite() { Some(lufs) } else { None };
+    reader(core)?
+        .library
+        .writer
+        .run(move |c| {
+            c.execute(
+                "UPDATE tracks SET loudness_lufs = ?1 WHERE id = ?2",
+                rusqlite::params![stored, id],
+            )
+        })
+        .await
+        .map_err(write_error)?
+        .map_err(crate::library::store::db_error)?;
+    let updated = Arc::new(TrackAudio {
+        loudness_lufs: Some(lufs),
+        ..(*audio).clone()
+    });
+    Ok(updated)
+}
+
+fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let started = Instant::now();
+        let id = path_id(&cx, "track_id")?;
+        let index: u32 = cx.param("index").parse().map_err(|_| {
+            ApiError::field("index", "type_error", "must be a non-negative integer")
+        })?;
+        let mut q = QueryFields::from_request(&req);
+        let format = q
+            .choice("format", &["wav", "f32"])
+            .and_then(ChunkFormat::parse)
+            .unwrap_or(ChunkFormat::Wav);
+        let preset = q
+            .choice("preset", &["original", "normalized"])
+            .and_then(Preset::parse)
+            .unwrap_or(Preset::Original);
+        let intensity = q.float("intensity", 0.0, 1.0).unwrap_or(1.0);
+        q.finish()?;
+        let mut audio = track_audio(&core, id)?;
+        let duration = core.shared.chunks.chunk_duration_s;
+        let total = audio.total_chunks(duration);
+        if index >= total {
+            return Err(ApiError::RangeNotSatisfiable(format!(
+                "chunk {index} is out of range: track {id} has {total} chunks"
+            )));
+        }
+        if preset == Preset::Normalized {
+            audio = ensure_loudness(&core, audio).await?;
+        }
+        let key = ChunkKey {
+            track: id,
+            revision: audio.revision,
+            preset,
+            intensity_tenths: if preset == Preset::Original {
+                10
+            } else {
+                (intensity * 10.0).round() as u8
+            },
+            index,
+            format,
+        };
+        let path = core.chunk_path();
+        let (body, tier) = path.fetch(key, &audio).await?;
+        if index + 1 < total {
+            path.prefetch(key.with_index(index + 1), &audio);
+        }
+        core.publish_cache_stats();
+        let etag = format!(
+            "\"{id}-{:x}-{}-{}-{index}-{}\"",
+            audio.revision,
+            preset.as_str(),
+            key.intensity_tenths,
+            format.as_str()
+        );
+        if req.header("if-none-match") == Some(etag.as_str()) {
+            return Ok(Response::new(304)
+                .header("ETag", etag)
+                .header("X-Cache-Tier", tier.as_str())
+                .into());
+        }
+        let micros = started.elapsed().as_secs_f64() * 1000.0;
+        let mut resp = Response::new(200)
+            .header("Content-Type", format.content_type())
+            .header("X-Cache-Tier", tier.as_str())
+            .header("X-Chunk-Index", u64::from(index))
+            .header("X-Sample-Rate", u64::from(audio.sample_rate))
+            .header("X-Channels", u64::from(audio.channels))
+            .header("ETag", etag)
+            .header("Cache-Control", "public, max-age=3600")
+            .header(
+                "Server-Timing",
+                format!("cache;desc=\"{}\";dur={micros:.3}", tier.as_str()),
+            );
+        resp.body = body;
+        Ok(resp.into())
+    })
+}
+
+/// Parses a single `Range: bytes=` spec against a file size. `Ok(None)`: serve whole
+/// (no header, several ranges, or syntax we ignore per RFC 9110 §14.2); `Err`: 416.
+fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.is_empty(), b.is_empty()) {
+        (true, false) => {
+            let n: u64 = b.parse().map_err(|_| ())?;
+            if n == 0 || size == 0 {
+                return Err(());
+            }
+            (size.saturating_sub(n), size - 1)
+        }
+        (false, _) => {
+            let start: u64 = a.parse().map_err(|_| ())?;
+            let end: u64 = if b.is_empty() {
+                size.saturating_sub(1)
+            } else {
+                b.parse().map_err(|_| ())?
+            };
+            if start >= size || end < start {
+                return Err(());
+            }
+            (start, end.min(size - 1))
+        }
+        (true, true) => return Err(()),
+    };
+    Ok(Some(range))
+}
+
+fn file(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
+    let id = path_id(cx, "id")?;
+    let lib = reader(core)?;
+    let path = lib.track_path(id)?;
+    let track = lib.track(id)?;
+    let size = std::fs::metadata(&path)
+        .map_err(|e| ApiError::NotFound(format!("the file of track {id} is gone: {e}")))?
+        .len();
+    let content_type = match track.format.as_str() {
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "m4a" => "audio/mp4",
+        _ => "application/octet-stream",
+    };
+    let (status, offset, len, range_header) = match parse_range(req.header("range"), size) {
+        Ok(None) => (200, 0, size, None),
+        Ok(Some((a, b))) => (206, a, b - a + 1, Some(format!("bytes {a}-{b}/{size}"))),
+        Err(()) => {
+            let mut resp = crate::http::envelope::error(
+                &ApiError::RangeNotSatisfiable(format!("the file has {size} bytes")),
+                &cx.request_id,
+            );
+            resp.push_header("Content-Range", format!("bytes */{size}"));
+            return Ok(resp.into());
+        }
+    };
+    let mut resp = Response::new(status)
+        .header("Content-Type", content_type)
+        .header("Accept-Ranges", "bytes")
+        .header("Cache-Control", "public, max-age=3600");
+    if let Some(cr) = range_header {
+        resp.push_header("Content-Range", cr);
+    }
+    resp.file = Some(FileBody {
+        path: path.into(),
+        offset,
+        len,
+    });
+    Ok(resp.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(Some("bytes=0-99"), 1000), Ok(Some((0, 99))));
+        assert_eq!(parse_range(Some("bytes=900-"), 1000), Ok(Some((900, 999))));
+        assert_eq!(parse_range(Some("bytes=-100"), 1000), Ok(Some((900, 999))));
+        assert_eq!(
+            parse_range(Some("bytes=990-2000"), 1000),
+            Ok(Some((990, 999)))
+        );
+        assert_eq!(parse_range(Some("bytes=1000-"), 1000), Err(()));
+        assert_eq!(parse_range(Some("bytes=5-1"), 1000), Err(()));
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 1000), Ok(None));
+        assert_eq!(parse_range(None, 1000), Ok(None));
+    }
+}

@@ -1,0 +1,31 @@
+//! The two-tier chunk cache: tier 1 per core (no locks), tier 2 shared (lock-free
+//! lookups), single-flight decoding across cores, and the fetch path that ties them
+//! to the decode pool.
+
+pub mod fetch;
+pub mod flight;
+pub mod key;
+pub mod stats;
+pub mod tier1;
+pub mod tier2;
+
+pub use key::ChunkKey;
+
+/// Where a chunk came from (`X-Cache-Tier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Tier1,
+    Tier2,
+    Miss,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Tier1 => "tier1",
+            Tier::Tier2 => "tier2",
+            Tier::Miss => "miss",
+        }
+    }
+}
