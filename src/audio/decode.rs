@@ -87,6 +87,15 @@ impl TrackDecoder {
     }
 
     fn seek(&mut self, frame: u64) -> Result<(), String> {
+        if frame < self.pending_start || self.at_end {
+            // Backwards (or from the end of the stream): reopen rather than seek back.
+            // symphonia 0.5's FLAC reader, seeked to frame 0 after reaching the end,
+            // yields one packet and then end-of-stream; a fresh reader has no such state.
+            *self = TrackDecoder::open(&self.path)?;
+            if frame == 0 {
+                return Ok(());
+            }
+        }
         let seeked = self
             .reader
             .seek(
