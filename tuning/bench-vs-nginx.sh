@@ -3,12 +3,16 @@
 #   server under test pinned to CPU 1 (`--cores 1`), nginx with one worker on CPU 1,
 #   wrk on CPU 0: -t1 -c64 -d10s --latency.
 # Case "json": GET /api/version; nginx answers `return 200` with the same body and
-# the same set of headers. Prints req/s and p99 per run and the median req/s ratio.
-# Usage: tuning/bench-vs-nginx.sh [DURATION_S] [ROUNDS]
+# the same set of headers.
+# Case "chunk": one cached 10 s WAV chunk of the demo library (tier-1 hits) vs nginx
+# serving the identical bytes as a static file with sendfile on.
+# Prints req/s and p99 per run and the median req/s ratio per case.
+# Usage: tuning/bench-vs-nginx.sh [DURATION_S] [ROUNDS] [CASES]   (CASES: "json chunk")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
 ROUNDS=${2:-3}
+CASES=${3:-json chunk}
 for tool in wrk nginx taskset curl; do
   if ! command -v "$tool" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
     echo "missing: $tool. Install with: apt-get install -y wrk nginx-light curl util-linux" >&2
@@ -31,11 +35,14 @@ trap cleanup EXIT
 
 # The access log off on both sides (nginx: access_log off; auralis: RUST_LOG=warn); the
 # rate limiter stays on auralis's path with a limit it never reaches.
-RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 \
+RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 \
   taskset -c 1 target/release/auralis-server serve --cores 1 --listen 127.0.0.1:$AURALIS_PORT ${AURALIS_ARGS:-} \
   --data-dir "$WORK/data" >"$WORK/auralis.out" 2>"$WORK/auralis.err" &
 APID=$!
-for _ in $(seq 1 100); do grep -q listening "$WORK/auralis.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q listening "$WORK/auralis.out" 2>/dev/null && break; sleep 0.1; done
+CHUNK_PATH="/api/stream/1/chunk/0?format=wav"
+mkdir -p "$WORK/static"
+curl -s -o "$WORK/static/chunk.wav" "http://127.0.0.1:$AURALIS_PORT$CHUNK_PATH"   # decode once: later hits are tier 1
 
 BODY=$(curl -s http://127.0.0.1:$AURALIS_PORT/api/version)
 BODY_ESC=${BODY//\'/\\\'}
@@ -60,6 +67,16 @@ http {
       add_header X-Served-By 0;
       return 200 '$BODY_ESC';
     }
+    location = /chunk.wav {
+      root $WORK/static;
+      sendfile on;
+      tcp_nopush on;
+      default_type audio/wav;
+      add_header X-Cache-Tier tier1;
+      add_header X-Chunk-Index 0;
+      add_header X-Request-ID 5f3a9c1e-00-0000000001;
+      add_header X-Served-By 0;
+    }
   }
 }
 CONF
@@ -74,16 +91,27 @@ run_wrk() { # url -> "rps p99_ms"
   echo "$rps $p99"
 }
 
-echo "case json: GET /api/version, ${DUR}s x ${ROUNDS} rounds, wrk -t1 -c64 on CPU 0, servers on CPU 1"
-printf '%-6s %-8s %12s %10s\n' round server req/s p99_ms
-RATIOS=()
-for r in $(seq 1 "$ROUNDS"); do
-  read -r a_rps a_p99 < <(run_wrk "http://127.0.0.1:$AURALIS_PORT/api/version")
-  printf '%-6s %-8s %12s %10s\n' "$r" auralis "$a_rps" "$a_p99"
-  read -r n_rps n_p99 < <(run_wrk "http://127.0.0.1:$NGINX_PORT/api/version")
-  printf '%-6s %-8s %12s %10s\n' "$r" nginx "$n_rps" "$n_p99"
-  RATIOS+=("$(awk -v a="$a_rps" -v n="$n_rps" 'BEGIN {printf "%.3f", a/n}')")
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+run_case() { # name auralis_url nginx_url
+  local name=$1 a_url=$2 n_url=$3 ratios=()
+  echo "case $name: ${DUR}s x ${ROUNDS} rounds, wrk -t1 -c64 on CPU 0, servers on CPU 1"
+  printf '%-6s %-8s %12s %10s\n' round server req/s p99_ms
+  for r in $(seq 1 "$ROUNDS"); do
+    read -r a_rps a_p99 < <(run_wrk "$a_url")
+    printf '%-6s %-8s %12s %10s\n' "$r" auralis "$a_rps" "$a_p99"
+    read -r n_rps n_p99 < <(run_wrk "$n_url")
+    printf '%-6s %-8s %12s %10s\n' "$r" nginx "$n_rps" "$n_p99"
+    ratios+=("$(awk -v a="$a_rps" -v n="$n_rps" 'BEGIN {printf "%.3f", a/n}')")
+  done
+  echo "$name ratios auralis/nginx req/s: ${ratios[*]}"
+  echo "$name median ratio: $(median "${ratios[@]}")"
+}
+
+for c in $CASES; do
+  case $c in
+    json) run_case json "http://127.0.0.1:$AURALIS_PORT/api/version" "http://127.0.0.1:$NGINX_PORT/api/version" ;;
+    chunk) run_case chunk "http://127.0.0.1:$AURALIS_PORT$CHUNK_PATH" "http://127.0.0.1:$NGINX_PORT/chunk.wav" ;;
+    *) echo "unknown case $c" >&2; exit 1 ;;
+  esac
 done
-MEDIAN=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
-echo "ratios auralis/nginx req/s: ${RATIOS[*]}"
-echo "median ratio: $MEDIAN"

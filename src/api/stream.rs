@@ -18,7 +18,6 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 const CHUNK_QUERY: &[QueryParam] = &[
     (
@@ -187,7 +186,6 @@ async fn ensure_loudness(
 
 fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
     Box::pin(async move {
-        let started = Instant::now();
         let id = path_id(&cx, "track_id")?;
         let index: u32 = cx.param("index").parse().map_err(|_| {
             ApiError::field("index", "type_error", "must be a non-negative integer")
@@ -245,7 +243,7 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
                 .header("X-Cache-Tier", tier.as_str())
                 .into());
         }
-        let micros = started.elapsed().as_secs_f64() * 1000.0;
+        let micros = cx.started.elapsed().as_secs_f64() * 1000.0;
         let mut resp = Response::new(200)
             .header("Content-Type", format.content_type())
             .header("X-Cache-Tier", tier.as_str())

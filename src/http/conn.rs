@@ -108,7 +108,15 @@ async fn serve(
                     let version = request.version;
                     let resp = core.service.handle(core, peer, request).await;
                     let before = wbuf.len();
-                    resp.encode(keep, version, &mut wbuf);
+                    if resp.body_separate() {
+                        resp.encode_head(keep, version, &mut wbuf);
+                        wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
+                        // The shared body itself: a refcount, not a copy of the audio.
+                        write_all(&mut stream, resp.body.clone(), info, write_timeout).await?;
+                        info.borrow_mut().bytes_out += resp.body.len() as u64;
+                    } else {
+                        resp.encode(keep, version, &mut wbuf);
+                    }
                     if let (Some(file), false) = (&resp.file, resp.omit_body) {
                         wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
                         send_file(&mut stream, file, info, write_timeout).await?;
@@ -221,15 +229,30 @@ async fn serve(
     }
 }
 
-/// Writes the whole buffer under the connection's write deadline; returns it cleared.
-async fn write_all(
+/// A buffer the connection loop writes and gets back for reuse.
+trait Reusable: IoBuf {
+    fn reset(&mut self);
+}
+
+impl Reusable for Vec<u8> {
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
+impl Reusable for bytes::Bytes {
+    fn reset(&mut self) {}
+}
+
+/// Writes the whole buffer under the connection's write deadline; returns it reset.
+async fn write_all<B: Reusable>(
     stream: &mut TcpStream,
-    mut buf: Vec<u8>,
+    mut buf: B,
     info: &ConnHandle,
     timeout: Duration,
-) -> std::io::Result<Vec<u8>> {
+) -> std::io::Result<B> {
     let mut written = 0;
-    while written < buf.len() {
+    while written < buf.bytes_init() {
         let handle = {
             let mut i = info.borrow_mut();
             i.deadline = Some(Instant::now() + timeout);
@@ -250,7 +273,7 @@ async fn write_all(
             n => written += n,
         }
     }
-    buf.clear();
+    buf.reset();
     Ok(buf)
 }
 

@@ -93,9 +93,26 @@ impl Response {
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
+    /// Bodies at least this large are written from their shared buffer after the head
+    /// instead of being copied behind it (a cached audio chunk is sent without a copy).
+    pub const ZERO_COPY_MIN: usize = 16 * 1024;
+
+    /// Whether the body goes out as its own write (see [`Self::ZERO_COPY_MIN`]).
+    pub fn body_separate(&self) -> bool {
+        !self.omit_body && self.file.is_none() && self.body.len() >= Self::ZERO_COPY_MIN
+    }
+
     /// Appends the status line, headers and (unless omitted) body to `out`.
     /// `keep_alive` decides the `Connection` header.
     pub fn encode(&self, keep_alive: bool, version: u8, out: &mut Vec<u8>) {
+        self.encode_head(keep_alive, version, out);
+        if !self.omit_body {
+            out.extend_from_slice(&self.body);
+        }
+    }
+
+    /// Appends the status line and headers (with the body's length) only.
+    pub fn encode_head(&self, keep_alive: bool, version: u8, out: &mut Vec<u8>) {
         out.extend_from_slice(if version == 0 {
             b"HTTP/1.0 "
         } else {
@@ -126,9 +143,6 @@ impl Response {
             _ => {}
         }
         out.extend_from_slice(b"\r\n");
-        if !self.omit_body {
-            out.extend_from_slice(&self.body);
-        }
     }
 }
 

@@ -124,19 +124,20 @@ impl Route {
         &self.segments
     }
 
-    fn matches(&self, parts: &[&str], params: &mut Vec<(&'static str, String)>) -> bool {
-        if parts.len() != self.segments.len() {
-            return false;
-        }
+    fn matches(&self, path: &str, params: &mut Vec<(&'static str, String)>) -> bool {
         params.clear();
-        for (seg, part) in self.segments.iter().zip(parts) {
+        let mut parts = path.split('/').filter(|s| !s.is_empty());
+        for seg in &self.segments {
+            let Some(part) = parts.next() else {
+                return false;
+            };
             match seg {
-                Segment::Literal(l) if l == part => {}
+                Segment::Literal(l) if *l == part => {}
                 Segment::Literal(_) => return false,
                 Segment::Param(name) => params.push((name, super::request::percent_decode(part))),
             }
         }
-        true
+        parts.next().is_none()
     }
 }
 
@@ -163,7 +164,6 @@ impl Router {
 
     /// Finds the route for a method and path. HEAD is served by the GET route.
     pub fn resolve(&self, method: Method, path: &str) -> Resolution<'_> {
-        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let want = if method == Method::Head {
             Method::Get
         } else {
@@ -172,7 +172,7 @@ impl Router {
         let mut params = Vec::new();
         let mut allowed: Vec<&'static str> = Vec::new();
         for route in &self.routes {
-            if route.matches(&parts, &mut params) {
+            if route.matches(path, &mut params) {
                 if route.method == want {
                     return Resolution::Found(route, params);
                 }
