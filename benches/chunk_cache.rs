@@ -97,7 +97,7 @@ fn chunk_cache(c: &mut Criterion) {
             let mut i = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 black_box(t2.get(&key(i % 1000)));
-                if i % 64 == 0 {
+                if i.is_multiple_of(64) {
                     t2.insert(key(1000 + i % 5000), Bytes::from(vec![0u8; 4096]));
                 }
                 i = i.wrapping_add(7);
