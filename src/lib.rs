@@ -11,3 +11,4 @@ pub mod http;
 pub mod library;
 pub mod logging;
 pub mod runtime;
+pub mod ws;

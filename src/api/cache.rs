@@ -122,9 +122,14 @@ fn merged(core: &CoreState) -> Merged {
 }
 
 fn stats(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(stats_payload(core))?.into())
+}
+
+/// Cache statistics (also the WebSocket `cache_stats` payload).
+pub fn stats_payload(core: &CoreState) -> serde_json::Value {
     let m = merged(core);
     let overall_hits = m.tier1.hits + m.tier2.hits;
-    Ok(Reply::ok(json!({
+    json!({
         "merged": {
             "tier1": m.tier1,
             "tier2": m.tier2,
@@ -137,11 +142,15 @@ fn stats(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResul
             "tier1_bytes_per_core": core.shared.config.cache.tier1_bytes_per_core,
             "tier2_bytes": core.shared.chunks.tier2.budget(),
         },
-    }))?
-    .into())
+    })
 }
 
 fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(health_payload(core))?.into())
+}
+
+/// Cache health (also the WebSocket `cache_status` payload).
+pub fn health_payload(core: &CoreState) -> serde_json::Value {
     let m = merged(core);
     let cfg = &core.shared.config.cache;
     let hit_rate = if m.requests == 0 {
@@ -163,7 +172,7 @@ fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResu
     } else {
         "healthy"
     };
-    Ok(Reply::ok(json!({
+    json!({
         "status": status,
         "hit_rate": hit_rate,
         "requests": m.requests,
@@ -173,8 +182,7 @@ fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResu
         "tier2": {"budget_bytes": core.shared.chunks.tier2.budget(), "bytes": m.tier2.bytes,
                   "use": m.tier2.bytes as f64 / core.shared.chunks.tier2.budget().max(1) as f64},
         "thresholds": {"hit_rate_warning": HIT_RATE_WARNING, "hit_rate_critical": HIT_RATE_CRITICAL},
-    }))?
-    .into())
+    })
 }
 
 fn track_status(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {

@@ -279,6 +279,55 @@ fn list_tracks(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> Handler
     tracks_page(core, req, None, true)
 }
 
+/// `library_search` over the WebSocket: exactly `GET /api/tracks?search=` (same results,
+/// same paging and cursors), returned as `{tracks, meta}`.
+pub fn search(
+    core: &CoreState,
+    query: &str,
+    limit: Option<u64>,
+    cursor: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut qs = format!("search={}", enc(query));
+    if let Some(l) = limit {
+        qs.push_str(&format!("&limit={l}"));
+    }
+    if let Some(c) = cursor {
+        qs.push_str(&format!("&cursor={}", enc(c)));
+    }
+    let req = Request {
+        method: Method::Get,
+        path: "/api/tracks".into(),
+        query: Some(qs),
+        version: 1,
+        headers: Vec::new(),
+        body: bytes::Bytes::new(),
+    };
+    match tracks_page(core, &req, None, true)? {
+        crate::http::router::Outcome::Json(reply) => {
+            let tracks: serde_json::Value =
+                serde_json::from_str(reply.data.get()).unwrap_or_default();
+            let meta: serde_json::Value = reply
+                .meta
+                .map(|m| serde_json::from_str(m.get()).unwrap_or_default())
+                .unwrap_or_default();
+            Ok(serde_json::json!({"tracks": tracks, "meta": meta}))
+        }
+        crate::http::router::Outcome::Raw(_) => {
+            Err(ApiError::Internal("unexpected raw search result".into()))
+        }
+    }
+}
+
 fn get_track(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
     let id = path_id(cx, "id")?;
     Ok(Reply::ok(reader(core)?.track(id)?)?.into())

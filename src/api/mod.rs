@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod playlists;
 pub mod stream;
 pub mod system;
+pub mod ws;
 
 use crate::http::router::Route;
 
@@ -21,6 +22,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(batch::routes());
     all.extend(stream::routes());
     all.extend(cache::routes());
+    all.extend(ws::routes());
     all.extend(openapi::routes());
     all
 }

@@ -47,6 +47,9 @@ fn schemas() -> Value {
             "position": {"type": "integer", "minimum": 0}}},
         "PlaylistReorder": {"type": "object", "additionalProperties": false, "required": ["from", "to"], "properties": {
             "from": {"type": "integer", "minimum": 0}, "to": {"type": "integer", "minimum": 0}}},
+        "Notification": {"type": "object", "additionalProperties": false, "required": ["title"], "properties": {
+            "title": {"type": "string", "maxLength": 200}, "message": {"type": "string", "maxLength": 2000},
+            "level": {"enum": ["info", "warning", "critical"]}}},
         "Batch": {"type": "object", "additionalProperties": false, "required": ["items"], "properties": {
             "atomic": {"type": "boolean", "default": false},
             "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "object", "required": ["id", "action"], "properties": {

@@ -35,6 +35,7 @@ struct CoreHealth {
     core: usize,
     connections: u64,
     accepted: u64,
+    ws_connections: u64,
     driver: Option<DriverKind>,
 }
 
@@ -51,6 +52,11 @@ struct Health {
 }
 
 fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(health_payload(core))?.into())
+}
+
+/// The health report (also the WebSocket `health_check` payload).
+pub fn health_payload(core: &CoreState) -> serde_json::Value {
     let shared = &core.shared;
     let cores: Vec<CoreHealth> = shared
         .gauges
@@ -60,6 +66,7 @@ fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResu
             core: i,
             connections: g.connections.load(Ordering::Relaxed),
             accepted: g.accepted.load(Ordering::Relaxed),
+            ws_connections: g.ws_connections.load(Ordering::Relaxed),
             driver: match g.driver.load(Ordering::Relaxed) {
                 1 => Some(DriverKind::IoUring),
                 2 => Some(DriverKind::Legacy),
@@ -67,7 +74,7 @@ fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResu
             },
         })
         .collect();
-    Ok(Reply::ok(Health {
+    serde_json::to_value(Health {
         status: "healthy",
         version: VERSION,
         uptime_s: shared.started.elapsed().as_secs_f64(),
@@ -76,8 +83,8 @@ fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResu
         connections: cores.iter().map(|c| c.connections).sum(),
         cores,
         served_by: core.id.0,
-    })?
-    .into())
+    })
+    .unwrap_or_default()
 }
 
 #[derive(Serialize)]

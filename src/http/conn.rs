@@ -95,6 +95,40 @@ async fn serve(
         let mut close = false;
         while start < rbuf.len() {
             match parse::parse_request(&rbuf[start..], &limits) {
+                Ok(Parsed::Complete { request, consumed })
+                    if crate::ws::upgrade::wants_upgrade(&request) =>
+                {
+                    start += consumed;
+                    match crate::ws::upgrade::validate(&request) {
+                        Ok(accept) => {
+                            let id = match request.header("x-request-id") {
+                                Some(id) if super::middleware::request_id::acceptable(id) => {
+                                    id.to_string()
+                                }
+                                _ => core.next_request_id(),
+                            };
+                            wbuf.extend_from_slice(&crate::ws::upgrade::switching_protocols(
+                                &accept, &id, core.id.0,
+                            ));
+                            write_all(&mut stream, wbuf, info, write_timeout).await?;
+                            info.borrow_mut().busy = false;
+                            let version = request
+                                .header("x-client-version")
+                                .map(|v| v.chars().take(64).collect());
+                            // Clients must wait for the 101 before sending frames
+                            // (RFC 6455 §4.1); anything pipelined behind the upgrade is dropped.
+                            crate::ws::connection::run(core.clone(), stream, peer, version).await;
+                            return Ok(());
+                        }
+                        Err(why) => {
+                            core.service
+                                .reject(core, peer, ApiError::BadRequest(why))
+                                .encode(false, 1, &mut wbuf);
+                            close = true;
+                            break;
+                        }
+                    }
+                }
                 Ok(Parsed::Complete { request, consumed }) => {
                     start += consumed;
                     head_deadline = None;

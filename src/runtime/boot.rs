@@ -251,6 +251,7 @@ async fn core_main(
     );
     monoio::spawn(sweep_limiter(core.clone()));
     monoio::spawn(sweep_deadlines(core.clone()));
+    monoio::spawn(crate::ws::heartbeat::sweep(core.clone()));
     let _ = ready.send(Ok(driver));
     drop(ready);
 
@@ -268,6 +269,9 @@ async fn core_main(
                 }
             },
             msg = inbox.recv() => match msg {
+                Ok(CoreMessage::Publish { topic, text, priority }) => {
+                    core.ws.deliver(&topic, &text, priority);
+                }
                 Ok(CoreMessage::ClearCache { track }) => {
                     core.tier1.borrow_mut().remove_track(track);
                     core.publish_cache_stats();
@@ -278,6 +282,12 @@ async fn core_main(
     }
     drop(listener);
     core.shutting_down.set(true);
+    // WebSocket clients are told (`disconnect`, close 1001) and get a moment to read it.
+    crate::ws::heartbeat::going_away(&core);
+    let ws_deadline = Instant::now() + Duration::from_millis(500);
+    while !core.ws.is_empty() && Instant::now() < ws_deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
     let grace = Duration::from_millis(core.shared.config.server.shutdown_grace_ms);
     let deadline = Instant::now() + grace;
     while core.connections.borrow().busy() > 0 && Instant::now() < deadline {

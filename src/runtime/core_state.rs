@@ -48,6 +48,7 @@ pub struct CoreGauge {
     pub accepted: AtomicU64,
     /// 1 = io_uring, 2 = legacy, 0 = not started.
     pub driver: AtomicU64,
+    pub ws_connections: AtomicU64,
 }
 
 /// Process-wide state shared by all cores. Read-mostly: config and facts fixed at
@@ -68,6 +69,9 @@ pub struct Shared {
     pub mailboxes: std::sync::OnceLock<crate::runtime::mailbox::Mailboxes>,
     /// Per-core cache figures, each slot written by its core only.
     pub cache_gauges: Vec<CacheGauge>,
+    /// Shared listening sessions (id → creating core): consulted on `subscribe`, written
+    /// on `session_create`; never on the request path.
+    pub ws_sessions: papaya::HashMap<String, u16>,
 }
 
 impl Shared {
@@ -87,6 +91,7 @@ impl Shared {
             chunks,
             cache_gauges: (0..cores).map(|_| CacheGauge::default()).collect(),
             mailboxes: std::sync::OnceLock::new(),
+            ws_sessions: papaya::HashMap::new(),
             config,
             started: Instant::now(),
             started_wall: SystemTime::now(),
@@ -120,6 +125,8 @@ pub struct CoreState {
     pub tier1: RefCell<TierOneShard>,
     pub chunk_counters: RefCell<CoreChunkCounters>,
     /// Track facts the chunk path needs, valid while the library generation holds.
+    /// This core's WebSocket connections and subscriptions.
+    pub ws: crate::ws::hub::WsHub,
     pub track_audio: RefCell<(u64, std::collections::HashMap<i64, Arc<TrackAudio>>)>,
     request_seq: Cell<u64>,
     /// Set when shutdown begins: connections close after their current response.
@@ -146,6 +153,7 @@ impl CoreState {
             tier1: RefCell::new(tier1),
             chunk_counters: RefCell::new(CoreChunkCounters::default()),
             track_audio: RefCell::new((0, std::collections::HashMap::new())),
+            ws: Default::default(),
             id,
             driver,
             service,

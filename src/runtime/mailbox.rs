@@ -11,6 +11,12 @@ pub enum CoreMessage {
     Shutdown,
     /// Drop tier-1 chunks of one track, or all of them.
     ClearCache { track: Option<i64> },
+    /// Deliver a WebSocket message to this core's subscribers of `topic`.
+    Publish {
+        topic: std::sync::Arc<str>,
+        text: bytes::Bytes,
+        priority: crate::ws::protocol::Priority,
+    },
 }
 
 /// Capacity of each inbox; a full inbox drops the message for that core (logged).

@@ -1,0 +1,425 @@
+//! One WebSocket connection on its core: a reader task (never cancelled mid-frame:
+//! fastwebsockets' `read_frame` is not cancel-safe) and a writer task draining the
+//! bounded outbound queue. RFC 6455 violations close with 1002, invalid UTF-8 with 1007,
+//! oversized messages with 1009; bad messages get `error` replies and the connection
+//! stays open (up to a number of violations).
+
+use super::handlers;
+use super::limiter::PriorityLimiter;
+use super::outbound::{OutFrame, Outbound};
+use super::player::Player;
+use super::protocol::{self, close};
+use super::tap::MaskTap;
+use crate::runtime::core_state::{CoreId, CoreState};
+use bytes::Bytes;
+use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError};
+use monoio::io::Splitable;
+use monoio::net::TcpStream;
+use monoio_compat::StreamWrapper;
+use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Protocol violations (bad JSON, unknown types, bad payloads) tolerated per connection
+/// before it is closed with 1008.
+pub const MAX_VIOLATIONS: u32 = 20;
+/// Subscriptions one connection may hold.
+pub const MAX_SUBSCRIPTIONS: usize = 32;
+
+/// Everything the core knows about one WebSocket connection (PROTOCOL.md ConnectionInfo).
+pub struct WsConn {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub core: CoreId,
+    pub connected_at: SystemTime,
+    pub last_activity: Cell<Instant>,
+    pub messages_in: Cell<u64>,
+    pub messages_out: Cell<u64>,
+    pub bytes_in: Cell<u64>,
+    pub bytes_out: Cell<u64>,
+    pub client_version: RefCell<Option<String>>,
+    pub subscriptions: RefCell<BTreeSet<String>>,
+    pub limiter: RefCell<PriorityLimiter>,
+    pub out: RefCell<Outbound>,
+    pub player: RefCell<Player>,
+    pub violations: Cell<u32>,
+    /// When the last server ping went out unanswered (None: nothing outstanding).
+    pub ping_outstanding: Cell<Option<Instant>>,
+    pub last_ping: Cell<Instant>,
+    /// Set once a close frame is queued: the connection is going away.
+    pub closing_since: Cell<Option<Instant>>,
+    /// Per-connection id sequence for server-generated correlation ids.
+    seq: Cell<u64>,
+    pub streams: RefCell<super::stream::Streams>,
+    wake: async_channel::Sender<()>,
+    kill: async_channel::Sender<()>,
+}
+
+/// `ConnectionInfo` as the API shows it.
+#[derive(Serialize)]
+pub struct ConnectionInfo {
+    pub connection_id: String,
+    pub peer: String,
+    pub core: u16,
+    pub connected_at: String,
+    pub idle_ms: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub subscriptions: Vec<String>,
+    pub state: &'static str,
+    pub client_version: Option<String>,
+    pub rate_limiter_utilization: f64,
+    pub outbound_queued: usize,
+    pub dropped_low: u64,
+}
+
+impl WsConn {
+    pub fn connection_id(&self) -> String {
+        format!("c{}-{}", self.core.0, self.id)
+    }
+
+    /// A fresh correlation id for messages the client did not number.
+    pub fn fresh_id(&self) -> String {
+        self.seq.set(self.seq.get() + 1);
+        format!("s{}-{}-{}", self.core.0, self.id, self.seq.get())
+    }
+
+    /// Queues a frame for the writer; `false` if the queue refused it.
+    pub fn send(&self, frame: OutFrame) -> bool {
+        let ok = self.out.borrow_mut().push(frame);
+        let _ = self.wake.try_send(());
+        ok
+    }
+
+    /// Queues a protocol message.
+    pub fn send_msg<P: Serialize>(&self, kind: &str, correlation_id: &str, payload: &P) -> bool {
+        let text = protocol::encode(kind, correlation_id, payload);
+        self.send(OutFrame::Text(
+            Bytes::from(text),
+            protocol::outbound_priority(kind),
+        ))
+    }
+
+    /// Queues an `error` reply.
+    pub fn send_error(&self, correlation_id: &str, err: &protocol::WsError) {
+        let mut payload = serde_json::json!({"error": err.code, "message": err.message});
+        if let Some(ms) = err.retry_after_ms {
+            payload["retry_after_ms"] = ms.into();
+        }
+        self.send_msg("error", correlation_id, &payload);
+    }
+
+    /// Queues a close frame: the writer sends it and stops; the reader stops when the
+    /// peer answers (or the sweep ends the connection a little later).
+    pub fn close(&self, code: u16, reason: &str) {
+        if self.closing_since.get().is_none() {
+            self.closing_since.set(Some(Instant::now()));
+            self.send(OutFrame::Close(code, reason.to_string()));
+        }
+    }
+
+    /// Ends the connection now (both tasks), without waiting for the peer.
+    pub fn kill(&self) {
+        self.kill.close();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.kill.is_closed()
+    }
+
+    pub fn info(&self, now_ms: u64) -> ConnectionInfo {
+        let state = if self.closing_since.get().is_some() {
+            "closing"
+        } else {
+            "open"
+        };
+        ConnectionInfo {
+            connection_id: self.connection_id(),
+            peer: self.peer.to_string(),
+            core: self.core.0,
+            connected_at: humantime::format_rfc3339_millis(self.connected_at).to_string(),
+            idle_ms: self.last_activity.get().elapsed().as_millis() as u64,
+            messages_in: self.messages_in.get(),
+            messages_out: self.messages_out.get(),
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
+            subscriptions: self.subscriptions.borrow().iter().cloned().collect(),
+            state,
+            client_version: self.client_version.borrow().clone(),
+            rate_limiter_utilization: self.limiter.borrow_mut().utilization(now_ms),
+            outbound_queued: self.out.borrow().len(),
+            dropped_low: self.out.borrow().dropped_low,
+        }
+    }
+}
+
+fn close_code_for(e: &WebSocketError) -> Option<(u16, &'static str)> {
+    use WebSocketError::*;
+    match e {
+        InvalidUTF8 => Some((close::INVALID_DATA, "invalid UTF-8 in a text message")),
+        FrameTooLarge => Some((close::TOO_BIG, "message too large")),
+        ReservedBitsNotZero
+        | ControlFrameFragmented
+        | PingFrameTooLarge
+        | InvalidFragment
+        | InvalidContinuationFrame
+        | InvalidCloseFrame
+        | InvalidCloseCode
+        | InvalidValue => Some((close::PROTOCOL_ERROR, "protocol error")),
+        _ => None,
+    }
+}
+
+/// Runs a connection after the 101 was written, until it ends.
+pub async fn run(
+    core: Rc<CoreState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    client_version: Option<String>,
+) {
+    let cfg = core.shared.config.ws.clone();
+    let (r, w) = stream.into_split();
+    let tap = MaskTap::new(StreamWrapper::new_with_buffer_size(r, 4096, 0));
+    let unmasked = tap.unmasked.clone();
+    let writer = StreamWrapper::new_with_buffer_size(w, 0, 8192);
+    let (mut rd, mut wr) = fastwebsockets::after_handshake_split(tap, writer, Role::Server);
+    // Frames of exactly max_message_bytes are allowed; fastwebsockets refuses len >= max.
+    rd.set_max_message_size(cfg.max_message_bytes + 1);
+    wr.set_writev(false);
+
+    let (wake, wake_rx) = async_channel::bounded(1);
+    let (kill, kill_rx) = async_channel::bounded::<()>(1);
+    let now = Instant::now();
+    let conn = Rc::new(WsConn {
+        id: core.ws.next_id(),
+        peer,
+        core: core.id,
+        connected_at: SystemTime::now(),
+        last_activity: Cell::new(now),
+        messages_in: Cell::new(0),
+        messages_out: Cell::new(0),
+        bytes_in: Cell::new(0),
+        bytes_out: Cell::new(0),
+        client_version: RefCell::new(client_version),
+        subscriptions: RefCell::new(BTreeSet::new()),
+        limiter: RefCell::new(PriorityLimiter::new(cfg.rate_base_per_minute, 60_000)),
+        out: RefCell::new(Outbound::new(cfg.outbound_queue)),
+        player: RefCell::new(Player::default()),
+        violations: Cell::new(0),
+        ping_outstanding: Cell::new(None),
+        last_ping: Cell::new(now),
+        closing_since: Cell::new(None),
+        seq: Cell::new(0),
+        streams: RefCell::new(Default::default()),
+        wake,
+        kill,
+    });
+    core.ws.register(&core, conn.clone());
+    handlers::welcome(&core, &conn);
+
+    let writer_task = monoio::spawn(write_loop(conn.clone(), wr, wake_rx, kill_rx.clone()));
+    read_loop(&core, &conn, &mut rd, &unmasked, kill_rx).await;
+    // Let the writer send what is queued (a close frame at least), bounded in time.
+    if conn.closing_since.get().is_none() {
+        conn.close(close::NORMAL, "");
+    }
+    let deadline = monoio::time::sleep(Duration::from_millis(500));
+    monoio::select! {
+        _ = writer_task => {},
+        _ = deadline => conn.kill(),
+    }
+    conn.kill();
+    core.ws.unregister(&core, &conn);
+}
+
+fn to_frame(f: &OutFrame) -> Frame<'static> {
+    match f {
+        OutFrame::Text(b, _) => Frame::text(Payload::Owned(b.to_vec())),
+        OutFrame::Binary(b) => Frame::binary(Payload::Owned(b.to_vec())),
+        OutFrame::Ping(p) => Frame::new(true, OpCode::Ping, None, Payload::Owned(p.clone())),
+        OutFrame::Pong(p) => Frame::pong(Payload::Owned(p.clone())),
+        OutFrame::Close(code, reason) => Frame::close(*code, reason.as_bytes()),
+    }
+}
+
+async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
+    conn: Rc<WsConn>,
+    mut wr: fastwebsockets::WebSocketWrite<W>,
+    wake: async_channel::Receiver<()>,
+    kill: async_channel::Receiver<()>,
+) {
+    loop {
+        let next = conn.out.borrow_mut().pop();
+        let Some(frame) = next else {
+            monoio::select! {
+                _ = wake.recv() => continue,
+                _ = kill.recv() => return,
+            }
+        };
+        let is_close = matches!(frame, OutFrame::Close(..));
+        let len = match &frame {
+            OutFrame::Text(b, _) | OutFrame::Binary(b) => b.len(),
+            _ => 0,
+        };
+        let ok = monoio::select! {
+            r = async {
+                wr.write_frame(to_frame(&frame)).await?;
+                if is_close || conn.out.borrow().is_empty() {
+                    wr.flush().await?;
+                }
+                Ok::<(), WebSocketError>(())
+            } => r.is_ok(),
+            _ = kill.recv() => false,
+        };
+        if !ok {
+            conn.kill();
+            return;
+        }
+        if len > 0 {
+            conn.messages_out.set(conn.messages_out.get() + 1);
+            conn.bytes_out.set(conn.bytes_out.get() + len as u64);
+        }
+        if is_close {
+            return;
+        }
+    }
+}
+
+async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    rd: &mut fastwebsockets::WebSocketRead<R>,
+    unmasked: &Cell<bool>,
+    kill: async_channel::Receiver<()>,
+) {
+    let max = core.shared.config.ws.max_message_bytes;
+    let mut partial: Option<(OpCode, Vec<u8>)> = None;
+    loop {
+        let c = conn.clone();
+        let mut obligated = move |f: Frame<'_>| {
+            match f.opcode {
+                OpCode::Pong => {
+                    c.send(OutFrame::Pong(f.payload.to_vec()));
+                }
+                OpCode::Close => {
+                    let code = f
+                        .payload
+                        .get(..2)
+                        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                        .unwrap_or(close::NORMAL);
+                    let reason =
+                        String::from_utf8_lossy(f.payload.get(2..).unwrap_or(&[])).into_owned();
+                    c.closing_since.set(Some(Instant::now()));
+                    c.send(OutFrame::Close(code, reason));
+                }
+                _ => {}
+            }
+            std::future::ready(Ok::<(), std::io::Error>(()))
+        };
+        let read = monoio::select! {
+            r = rd.read_frame(&mut obligated) => r,
+            _ = kill.recv() => return,
+        };
+        if unmasked.get() {
+            conn.close(close::PROTOCOL_ERROR, "client frames must be masked");
+            return;
+        }
+        let frame = match read {
+            Ok(f) => f,
+            Err(e) => {
+                if let Some((code, reason)) = close_code_for(&e) {
+                    conn.close(code, reason);
+                }
+                return;
+            }
+        };
+        conn.last_activity.set(Instant::now());
+        conn.ping_outstanding.set(None);
+        conn.bytes_in
+            .set(conn.bytes_in.get() + frame.payload.len() as u64);
+        match frame.opcode {
+            OpCode::Close => return,
+            OpCode::Ping | OpCode::Pong => continue,
+            OpCode::Text | OpCode::Binary => {
+                if partial.is_some() {
+                    conn.close(
+                        close::PROTOCOL_ERROR,
+                        "a new message began inside a fragmented one",
+                    );
+                    return;
+                }
+                if frame.fin {
+                    let data = frame.payload.to_vec();
+                    if !message(core, conn, frame.opcode, data) {
+                        return;
+                    }
+                } else {
+                    partial = Some((frame.opcode, frame.payload.to_vec()));
+                }
+            }
+            OpCode::Continuation => {
+                let Some((_, buf)) = partial.as_mut() else {
+                    conn.close(
+                        close::PROTOCOL_ERROR,
+                        "continuation frame without a message",
+                    );
+                    return;
+                };
+                if buf.len() + frame.payload.len() > max {
+                    conn.close(close::TOO_BIG, "message too large");
+                    return;
+                }
+                buf.extend_from_slice(&frame.payload);
+                if frame.fin
+                    && let Some((op, data)) = partial.take()
+                    && !message(core, conn, op, data)
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Handles one complete message; `false` when the connection must end.
+fn message(core: &Rc<CoreState>, conn: &Rc<WsConn>, op: OpCode, mut data: Vec<u8>) -> bool {
+    conn.messages_in.set(conn.messages_in.get() + 1);
+    if data.len() > core.shared.config.ws.max_message_bytes {
+        conn.close(close::TOO_BIG, "message too large");
+        return false;
+    }
+    if op == OpCode::Binary {
+        let id = conn.fresh_id();
+        conn.send_error(
+            &id,
+            &protocol::WsError::payload("binary messages are not accepted from clients"),
+        );
+        return violation(conn);
+    }
+    if std::str::from_utf8(&data).is_err() {
+        conn.close(close::INVALID_DATA, "invalid UTF-8 in a text message");
+        return false;
+    }
+    match protocol::parse(&mut data, || conn.fresh_id()) {
+        Ok(msg) => handlers::dispatch(core, conn, msg),
+        Err((cid, err)) => {
+            conn.send_error(&cid, &err);
+            violation(conn)
+        }
+    }
+}
+
+/// Counts a protocol violation; `false` (and a 1008 close) past the limit.
+pub fn violation(conn: &WsConn) -> bool {
+    conn.violations.set(conn.violations.get() + 1);
+    if conn.violations.get() > MAX_VIOLATIONS {
+        conn.close(close::POLICY_VIOLATION, "too many protocol violations");
+        return false;
+    }
+    true
+}

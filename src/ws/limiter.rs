@@ -1,0 +1,92 @@
+//! Per-connection priority rate limiting (PROTOCOL.md "Priorities and rate limits"):
+//! one sliding-window counter per connection counts every admitted message; a message is
+//! admitted while the window's count is below `base × multiplier` of its own priority,
+//! so low priority is squeezed first and heartbeats are almost never refused.
+//! O(1) memory: the classic two-bucket sliding-window estimate, not a log of times.
+
+use super::protocol::Priority;
+
+#[derive(Debug, Clone)]
+pub struct PriorityLimiter {
+    base: f64,
+    window_ms: u64,
+    current_start: u64,
+    current: u32,
+    previous: u32,
+}
+
+impl PriorityLimiter {
+    pub fn new(base_per_window: u32, window_ms: u64) -> Self {
+        Self {
+            base: f64::from(base_per_window),
+            window_ms: window_ms.max(1),
+            current_start: 0,
+            current: 0,
+            previous: 0,
+        }
+    }
+
+    fn roll(&mut self, now_ms: u64) {
+        let elapsed = now_ms.saturating_sub(self.current_start);
+        if elapsed >= 2 * self.window_ms {
+            self.previous = 0;
+            self.current = 0;
+            self.current_start = now_ms - now_ms % self.window_ms;
+        } else if elapsed >= self.window_ms {
+            self.previous = self.current;
+            self.current = 0;
+            self.current_start += self.window_ms;
+        }
+    }
+
+    /// Weighted count over the last window.
+    pub fn count(&mut self, now_ms: u64) -> f64 {
+        self.roll(now_ms);
+        let into = (now_ms - self.current_start) as f64 / self.window_ms as f64;
+        f64::from(self.previous) * (1.0 - into) + f64::from(self.current)
+    }
+
+    /// Admits (and counts) a message, or says how long until it would be admitted.
+    pub fn admit(&mut self, priority: Priority, now_ms: u64) -> Result<(), u64> {
+        let limit = self.base * priority.multiplier();
+        if self.count(now_ms) < limit {
+            self.current += 1;
+            return Ok(());
+        }
+        // Conservative: the estimate is below the limit by the next window at the latest.
+        let next = self.current_start + self.window_ms;
+        Err(next.saturating_sub(now_ms).max(1))
+    }
+
+    /// Share of the base limit in use (for ConnectionInfo).
+    pub fn utilization(&mut self, now_ms: u64) -> f64 {
+        self.count(now_ms) / self.base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_is_squeezed_first_and_critical_last() {
+        let mut l = PriorityLimiter::new(10, 60_000);
+        let mut admitted = |p| (0..100).filter(|_| l.admit(p, 1000).is_ok()).count();
+        assert_eq!(admitted(Priority::Low), 5);
+        assert_eq!(admitted(Priority::Normal), 5, "up to base 10 in all");
+        assert_eq!(admitted(Priority::High), 10, "up to 20");
+        assert_eq!(admitted(Priority::Critical), 80, "up to 100");
+        let mut l = PriorityLimiter::new(10, 1000);
+        for _ in 0..10 {
+            l.admit(Priority::Normal, 0).unwrap();
+        }
+        let wait = l.admit(Priority::Normal, 500).unwrap_err();
+        assert_eq!(wait, 500);
+        // Half a window later the previous window counts half.
+        assert!(l.admit(Priority::Normal, 1500).is_ok());
+        assert!(
+            l.admit(Priority::Normal, 3500).is_ok(),
+            "old windows expire"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! A connection's player session: queue of track ids, current index, position, state,
+//! and a monotonic `seq` bumped by every change. With `session_create` it becomes a
+//! shared session whose changes are published to `session:<id>` on every core.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PlayState {
+    #[default]
+    Stopped,
+    Playing,
+    Paused,
+}
+
+/// Most tracks one queue may hold.
+pub const MAX_QUEUE: usize = 10_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct Player {
+    pub seq: u64,
+    pub session_id: Option<String>,
+    pub state: PlayState,
+    pub queue: Vec<i64>,
+    pub index: Option<usize>,
+    pub position_ms: u64,
+}
+
+/// What went wrong with a player command: the `invalid_payload` message.
+pub type PlayerError = String;
+
+impl Player {
+    fn changed(&mut self) {
+        self.seq += 1;
+    }
+
+    pub fn play(&mut self, index: Option<usize>) -> Result<(), PlayerError> {
+        if self.queue.is_empty() {
+            return Err("the queue is empty".into());
+        }
+        let target = match index {
+            Some(i) if i < self.queue.len() => i,
+            Some(i) => {
+                return Err(format!(
+                    "index {i} is out of range (queue has {})",
+                    self.queue.len()
+                ));
+            }
+            None => self.index.unwrap_or(0),
+        };
+        if self.index != Some(target) {
+            self.position_ms = 0;
+        }
+        self.index = Some(target);
+        self.state = PlayState::Playing;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn pause(&mut self) -> Result<(), PlayerError> {
+        if self.state != PlayState::Playing {
+            return Err("nothing is playing".into());
+        }
+        self.state = PlayState::Paused;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn stop(&mut self) {
+        self.state = PlayState::Stopped;
+        self.position_ms = 0;
+        self.changed();
+    }
+
+    pub fn seek(&mut self, position_ms: u64, duration_ms: u64) -> Result<(), PlayerError> {
+        if self.index.is_none() {
+            return Err("no current track".into());
+        }
+        if position_ms > duration_ms {
+            return Err(format!(
+                "position_ms {position_ms} is past the end ({duration_ms} ms)"
+            ));
+        }
+        self.position_ms = position_ms;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn step(&mut self, forward: bool) -> Result<(), PlayerError> {
+        let i = self.index.ok_or("no current track")?;
+        let next = if forward {
+            i + 1
+        } else {
+            i.checked_sub(1).ok_or("already at the first track")?
+        };
+        if next >= self.queue.len() {
+            return Err("already at the last track".into());
+        }
+        self.index = Some(next);
+        self.position_ms = 0;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn add(&mut self, tracks: &[i64], position: Option<usize>) -> Result<(), PlayerError> {
+        if self.queue.len() + tracks.len() > MAX_QUEUE {
+            return Err(format!("a queue holds at most {MAX_QUEUE} tracks"));
+        }
+        let at = match position {
+            Some(p) if p <= self.queue.len() => p,
+            Some(p) => {
+                return Err(format!(
+                    "position {p} is out of range (queue has {})",
+                    self.queue.len()
+                ));
+            }
+            None => self.queue.len(),
+        };
+        self.queue.splice(at..at, tracks.iter().copied());
+        if let Some(i) = self.index
+            && i >= at
+        {
+            self.index = Some(i + tracks.len());
+        }
+        self.changed();
+        Ok(())
+    }
+
+    pub fn remove(&mut self, index: usize) -> Result<(), PlayerError> {
+        if index >= self.queue.len() {
+            return Err(format!(
+                "index {index} is out of range (queue has {})",
+                self.queue.len()
+            ));
+        }
+        self.queue.remove(index);
+        self.index = match self.index {
+            Some(i) if i == index => {
+                self.state = PlayState::Stopped;
+                self.position_ms = 0;
+                if self.queue.is_empty() {
+                    None
+                } else {
+                    Some(i.min(self.queue.len() - 1))
+                }
+            }
+            Some(i) if i > index => Some(i - 1),
+            other => other,
+        };
+        self.changed();
+        Ok(())
+    }
+
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.index = None;
+        self.state = PlayState::Stopped;
+        self.position_ms = 0;
+        self.changed();
+    }
+
+    pub fn reorder(&mut self, from: usize, to: usize) -> Result<(), PlayerError> {
+        let n = self.queue.len();
+        if from >= n || to >= n {
+            return Err(format!("from and to must be below {n}"));
+        }
+        let t = self.queue.remove(from);
+        self.queue.insert(to, t);
+        if let Some(i) = self.index {
+            self.index = Some(if i == from {
+                to
+            } else if from < i && i <= to {
+                i - 1
+            } else if to <= i && i < from {
+                i + 1
+            } else {
+                i
+            });
+        }
+        self.changed();
+        Ok(())
+    }
+
+    pub fn current(&self) -> Option<i64> {
+        self.index.and_then(|i| self.queue.get(i).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_keep_index_consistent_and_bump_seq() {
+        let mut p = Player::default();
+        assert!(p.play(None).is_err());
+        p.add(&[10, 20, 30], None).unwrap();
+        p.play(Some(1)).unwrap();
+        p.add(&[5], Some(0)).unwrap();
+        assert_eq!(p.current(), Some(20));
+        p.reorder(0, 3).unwrap();
+        assert_eq!(
+            (p.queue.clone(), p.current()),
+            (vec![10, 20, 30, 5], Some(20))
+        );
+        p.step(true).unwrap();
+        assert_eq!(p.current(), Some(30));
+        p.remove(0).unwrap();
+        assert_eq!(p.current(), Some(30));
+        assert!(p.step(true).is_ok() && p.step(true).is_err());
+        assert_eq!(p.seq, 7);
+    }
+}

@@ -1,0 +1,73 @@
+//! The HTTP/1.1 → WebSocket upgrade (RFC 6455 §4.2): validation and the 101 answer.
+
+use crate::http::request::{Method, Request};
+use base64::Engine;
+use sha1::{Digest, Sha1};
+
+/// Path of the WebSocket endpoint.
+pub const PATH: &str = "/ws";
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Whether the request asks for a WebSocket upgrade (whatever its validity).
+pub fn wants_upgrade(req: &Request) -> bool {
+    req.path == PATH
+        && req.header("upgrade").is_some_and(|u| {
+            u.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
+}
+
+/// `Sec-WebSocket-Accept` for a key.
+pub fn accept_key(key: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(key.trim().as_bytes());
+    h.update(GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+}
+
+/// Checks the handshake; returns the accept key or why it is refused.
+pub fn validate(req: &Request) -> Result<String, String> {
+    if req.method != Method::Get || req.version != 1 {
+        return Err("a WebSocket upgrade must be GET over HTTP/1.1".into());
+    }
+    let conn_upgrade = req.header("connection").is_some_and(|c| {
+        c.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    if !conn_upgrade {
+        return Err("Connection: Upgrade is required".into());
+    }
+    if req.header("sec-websocket-version").map(str::trim) != Some("13") {
+        return Err("Sec-WebSocket-Version: 13 is required".into());
+    }
+    let key = req
+        .header("sec-websocket-key")
+        .ok_or("Sec-WebSocket-Key is required")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .map_err(|_| "Sec-WebSocket-Key is not base64")?;
+    if decoded.len() != 16 {
+        return Err("Sec-WebSocket-Key must be 16 bytes".into());
+    }
+    Ok(accept_key(key))
+}
+
+/// The 101 response.
+pub fn switching_protocols(accept: &str, request_id: &str, core: u16) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nX-Request-ID: {request_id}\r\nX-Served-By: {core}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc6455_example_key() {
+        // RFC 6455 §1.3.
+        assert_eq!(
+            super::accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaWbJeLWWWZ9kNYVEQ="
+        );
+    }
+}
