@@ -328,7 +328,7 @@ fn player_cmd(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(
         }
         other => Err(format!("{other} is not a player command")),
     };
-    result.map_err(WsError::payload::<PlayerError>)?;
+    result.map_err(WsError::payload)?;
     emit_status(core, conn, &m.correlation_id);
     Ok(())
 }
