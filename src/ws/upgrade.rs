@@ -67,7 +67,7 @@ mod tests {
         // RFC 6455 §1.3.
         assert_eq!(
             super::accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaWbJeLWWWZ9kNYVEQ="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 }
