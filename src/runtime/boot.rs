@@ -255,6 +255,13 @@ async fn core_main(
     let _ = ready.send(Ok(driver));
     drop(ready);
 
+    // The inbox has its own task: the accept below must never be cancelled while the
+    // server runs. Dropping a pending io_uring accept only requests an asynchronous
+    // cancel; the orphaned accept can still take the next connection, whose result is
+    // then discarded and the client hangs. (Seen when every WebSocket publish, an inbox
+    // message, re-armed the accept.) Only shutdown cancels it.
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    monoio::spawn(inbox_loop(core.clone(), inbox, stop_tx));
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
@@ -268,16 +275,7 @@ async fn core_main(
                     monoio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
-            msg = inbox.recv() => match msg {
-                Ok(CoreMessage::Publish { topic, text, priority }) => {
-                    core.ws.deliver(&topic, &text, priority);
-                }
-                Ok(CoreMessage::ClearCache { track }) => {
-                    core.tier1.borrow_mut().remove_track(track);
-                    core.publish_cache_stats();
-                }
-                Ok(CoreMessage::Shutdown) | Err(_) => break,
-            },
+            _ = stop_rx.recv() => break,
         }
     }
     drop(listener);
@@ -302,6 +300,33 @@ async fn core_main(
         );
     }
     tracing::debug!(core = id.0, "core stopped");
+}
+
+/// Handles cross-core messages until shutdown, which it passes on to the accept loop.
+async fn inbox_loop(
+    core: Rc<CoreState>,
+    inbox: Receiver<CoreMessage>,
+    stop: async_channel::Sender<()>,
+) {
+    loop {
+        match inbox.recv().await {
+            Ok(CoreMessage::Publish {
+                topic,
+                text,
+                priority,
+            }) => {
+                core.ws.deliver(&topic, &text, priority);
+            }
+            Ok(CoreMessage::ClearCache { track }) => {
+                core.tier1.borrow_mut().remove_track(track);
+                core.publish_cache_stats();
+            }
+            Ok(CoreMessage::Shutdown) | Err(_) => {
+                stop.close();
+                return;
+            }
+        }
+    }
 }
 
 /// Enforces connection deadlines (header, body, keep-alive, write): one pass per tick

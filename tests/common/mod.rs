@@ -375,3 +375,51 @@ pub fn error_fields(resp: &Resp) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A WebSocket client connection (tungstenite over a std socket).
+pub type Ws = tungstenite::WebSocket<TcpStream>;
+
+/// Opens `/ws` from a chosen loopback source address; returns the socket and the
+/// welcome message's payload.
+pub fn ws_connect(server: &Server, src: Ipv4Addr) -> (Ws, serde_json::Value) {
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.bind(&SocketAddr::from((src, 0)).into())
+        .expect("bind source");
+    sock.connect(&server.addr.into()).expect("connect");
+    let stream: TcpStream = sock.into();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let url = format!("ws://{}/ws", server.addr);
+    let (mut ws, resp) = tungstenite::client(url.as_str(), stream).expect("handshake");
+    assert_eq!(resp.status().as_u16(), 101);
+    let welcome = ws_next(&mut ws);
+    assert_eq!(welcome["type"], "connect");
+    (ws, welcome["payload"].clone())
+}
+
+/// The next text message as JSON (control frames are handled by tungstenite).
+pub fn ws_next(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        match ws.read().expect("a message") {
+            tungstenite::Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).expect("JSON message");
+            }
+            tungstenite::Message::Binary(_) => panic!("unexpected binary frame"),
+            _ => continue,
+        }
+    }
+}
+
+/// Sends a message and returns the reply with the same correlation id.
+pub fn ws_rpc(ws: &mut Ws, kind: &str, payload: serde_json::Value) -> serde_json::Value {
+    let cid = format!("t-{}-{}", kind, SEQ.fetch_add(1, Ordering::Relaxed));
+    let msg = serde_json::json!({"type": kind, "correlation_id": cid, "payload": payload});
+    ws.send(tungstenite::Message::text(msg.to_string()))
+        .expect("send");
+    loop {
+        let m = ws_next(ws);
+        if m["correlation_id"] == cid.as_str() {
+            return m;
+        }
+    }
+}

@@ -1,0 +1,826 @@
+//! PROTOCOL.md against the real server with real WebSocket clients: every message type,
+//! every error path, priority rate limits, heartbeats, RFC 6455 violations, slow
+//! readers, shared sessions across cores, streaming over the socket.
+
+mod common;
+
+use auralis_server::runtime::listener::core_for_ipv4;
+use common::*;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+
+fn lib_server(extra: &[(&str, &str)]) -> Server {
+    let lib = temp_dir("wslib");
+    make_library(&lib, 0, 6);
+    let mut o = library_opts(&lib);
+    for (k, v) in extra {
+        o = o.env(k, v);
+    }
+    let s = Server::start(o);
+    wait_scan(&s);
+    s
+}
+
+fn err_code(m: &Value) -> &str {
+    assert_eq!(m["type"], "error", "{m}");
+    m["payload"]["error"].as_str().unwrap()
+}
+
+#[test]
+fn every_message_type_end_to_end() {
+    let s = lib_server(&[]);
+    let (mut ws, welcome) = ws_connect(&s, LOCAL);
+    for key in [
+        "connection_id",
+        "core",
+        "heartbeat_interval_ms",
+        "heartbeat_timeout_ms",
+        "rate_limits",
+        "retry",
+        "max_message_bytes",
+        "server_version",
+    ] {
+        assert!(!welcome[key].is_null(), "welcome has {key}: {welcome}");
+    }
+    assert_eq!(welcome["max_message_bytes"], 65536);
+    assert_eq!(welcome["rate_limits"]["per_priority"]["critical"], 1000.0);
+
+    let pong = ws_rpc(&mut ws, "ping", json!({"n": 1}));
+    assert_eq!(
+        (pong["type"].as_str(), pong["payload"]["n"].as_i64()),
+        (Some("pong"), Some(1))
+    );
+
+    let sub = ws_rpc(
+        &mut ws,
+        "subscribe",
+        json!({"topics": ["library", "notifications"]}),
+    );
+    assert_eq!(sub["type"], "subscribed");
+    assert_eq!(
+        sub["payload"]["topics"],
+        json!(["library", "notifications"])
+    );
+    assert_eq!(
+        ws_rpc(&mut ws, "unsubscribe", json!({"topics": ["library"]}))["type"],
+        "unsubscribed"
+    );
+
+    let ids: Vec<i64> = ok_data(&get(&s, "/api/tracks?order_by=title"))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    let st = |m: &Value| {
+        (
+            m["type"].as_str().unwrap().to_string(),
+            m["payload"]["state"].as_str().unwrap().to_string(),
+            m["payload"]["seq"].as_u64().unwrap(),
+        )
+    };
+    let m = ws_rpc(
+        &mut ws,
+        "queue_add",
+        json!({"track_ids": [ids[0], ids[1], ids[2]]}),
+    );
+    assert_eq!(st(&m), ("status_update".into(), "stopped".into(), 1));
+    assert_eq!(m["payload"]["queue"], json!([ids[0], ids[1], ids[2]]));
+    let m = ws_rpc(&mut ws, "play", json!({"index": 1}));
+    assert_eq!(st(&m), ("status_update".into(), "playing".into(), 2));
+    assert_eq!(m["payload"]["track"]["id"], ids[1]);
+    assert_eq!(st(&ws_rpc(&mut ws, "pause", json!({}))).1, "paused");
+    let m = ws_rpc(&mut ws, "seek", json!({"position_ms": 20}));
+    assert_eq!(m["payload"]["position_ms"], 20);
+    assert_eq!(ws_rpc(&mut ws, "next", json!({}))["payload"]["index"], 2);
+    assert_eq!(
+        ws_rpc(&mut ws, "previous", json!({}))["payload"]["index"],
+        1
+    );
+    let m = ws_rpc(&mut ws, "queue_reorder", json!({"from": 0, "to": 2}));
+    assert_eq!(
+        (
+            m["payload"]["queue"].clone(),
+            m["payload"]["index"].as_u64()
+        ),
+        (json!([ids[1], ids[2], ids[0]]), Some(0))
+    );
+    let m = ws_rpc(&mut ws, "queue_remove", json!({"index": 2}));
+    assert_eq!(m["payload"]["queue"], json!([ids[1], ids[2]]));
+    assert_eq!(st(&ws_rpc(&mut ws, "stop", json!({}))).1, "stopped");
+    let m = ws_rpc(&mut ws, "status_update", json!({}));
+    assert_eq!(
+        (m["type"].as_str(), m["payload"]["seq"].as_u64()),
+        (Some("status_update"), Some(9))
+    );
+    let m = ws_rpc(&mut ws, "queue_clear", json!({}));
+    assert_eq!(
+        (m["payload"]["queue"].clone(), m["payload"]["seq"].as_u64()),
+        (json!([]), Some(10))
+    );
+
+    // library_search returns what GET /api/tracks?search= returns, with its paging.
+    let m = ws_rpc(
+        &mut ws,
+        "library_search",
+        json!({"query": "song", "limit": 4}),
+    );
+    let rest = get(&s, "/api/tracks?search=song&limit=4").json();
+    assert_eq!(m["payload"]["tracks"], rest["data"]);
+    let c = m["payload"]["meta"]["next_cursor"].as_str().unwrap();
+    let m2 = ws_rpc(
+        &mut ws,
+        "library_search",
+        json!({"query": "song", "limit": 4, "cursor": c}),
+    );
+    assert_eq!(
+        m2["payload"]["tracks"].as_array().unwrap().len(),
+        2,
+        "6 songs: 4 then 2"
+    );
+
+    // library_sync streams scan progress until the scan is done.
+    let cid = "sync-1";
+    ws.send(tungstenite::Message::text(
+        json!({"type": "library_sync", "correlation_id": cid}).to_string(),
+    ))
+    .unwrap();
+    let mut states = Vec::new();
+    loop {
+        let m = ws_next(&mut ws);
+        if m["correlation_id"] != cid {
+            continue;
+        }
+        assert_eq!(m["type"], "library_sync");
+        let state = m["payload"]["progress"]["state"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        states.push(state.clone());
+        if state == "completed" {
+            assert_eq!(m["payload"]["progress"]["unchanged"], 6);
+            break;
+        }
+    }
+
+    assert_eq!(
+        ws_rpc(&mut ws, "cache_stats", json!({}))["payload"]["decodes"],
+        0
+    );
+    assert_eq!(
+        ws_rpc(&mut ws, "cache_status", json!({}))["payload"]["status"],
+        "healthy"
+    );
+    let h = ws_rpc(&mut ws, "health_check", json!({}));
+    assert_eq!(
+        (h["type"].as_str(), h["payload"]["status"].as_str()),
+        (Some("health_check"), Some("healthy"))
+    );
+    let sc = ws_rpc(&mut ws, "session_create", json!({}));
+    assert_eq!(sc["type"], "session_created");
+    assert!(sc["payload"]["session_id"].as_str().unwrap().len() > 8);
+
+    // A notification published over REST reaches the subscriber.
+    let r = post_json(
+        &s,
+        "/api/notifications",
+        json!({"title": "hello", "level": "info"}),
+    );
+    assert_eq!(r.status, 202);
+    let n = loop {
+        let m = ws_next(&mut ws);
+        if m["type"] == "notification" {
+            break m;
+        }
+    };
+    assert_eq!(n["payload"]["title"], "hello");
+    assert_eq!(
+        error_fields(&post_json(
+            &s,
+            "/api/notifications",
+            json!({"title": "x", "level": "loud"})
+        )),
+        vec!["level"]
+    );
+
+    // The connection table knows this connection.
+    let conns = ok_data(&get(&s, "/api/ws/connections"));
+    assert_eq!(conns["total"], 1);
+    let mine = &conns["details"][0];
+    assert_eq!(mine["subscriptions"], json!(["notifications"]));
+    assert!(mine["messages_in"].as_u64().unwrap() >= 20);
+
+    let d = ws_rpc(&mut ws, "disconnect", json!({}));
+    assert_eq!(d["type"], "disconnect");
+    let code = loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => break u16::from(f.code),
+            Ok(_) => continue,
+            Err(e) => panic!("expected a close frame: {e}"),
+        }
+    };
+    assert_eq!(code, 1000);
+}
+
+fn post_json(s: &Server, path: &str, body: Value) -> Resp {
+    request(s, "POST", path, Some(&body.to_string()))
+}
+
+#[test]
+fn bad_messages_get_errors_and_the_connection_stays_open() {
+    let s = lib_server(&[]);
+    let (mut ws, _) = ws_connect(&s, LOCAL);
+    ws.send(tungstenite::Message::text("{nope")).unwrap();
+    let m = ws_next(&mut ws);
+    assert_eq!(err_code(&m), "invalid_json");
+    assert!(
+        !m["correlation_id"].as_str().unwrap().is_empty(),
+        "an id is generated when none could be read"
+    );
+    assert_eq!(err_code(&ws_rpc(&mut ws, "fly", json!({}))), "unknown_type");
+    assert_eq!(
+        err_code(&ws_rpc(&mut ws, "seek", json!({"position_ms": "soon"}))),
+        "invalid_payload"
+    );
+    assert_eq!(
+        err_code(&ws_rpc(&mut ws, "play", json!({"extra": 1}))),
+        "invalid_payload"
+    );
+    assert_eq!(
+        err_code(&ws_rpc(
+            &mut ws,
+            "queue_add",
+            json!({"track_ids": [424242]})
+        )),
+        "not_found"
+    );
+    let m = ws_rpc(&mut ws, "queue_add", json!({"track_ids": [1]}));
+    let seq = m["payload"]["seq"].as_u64().unwrap();
+    assert_eq!(
+        err_code(&ws_rpc(&mut ws, "play", json!({"index": 5}))),
+        "invalid_payload"
+    );
+    assert_eq!(
+        err_code(&ws_rpc(&mut ws, "queue_remove", json!({"index": 3}))),
+        "invalid_payload"
+    );
+    assert_eq!(
+        err_code(&ws_rpc(&mut ws, "subscribe", json!({"topics": ["gossip"]}))),
+        "invalid_payload"
+    );
+    assert_eq!(
+        err_code(&ws_rpc(
+            &mut ws,
+            "subscribe",
+            json!({"topics": ["session:nope"]})
+        )),
+        "not_found"
+    );
+    assert_eq!(
+        err_code(&ws_rpc(
+            &mut ws,
+            "stream_start",
+            json!({"track_id": 1, "format": "mp3"})
+        )),
+        "invalid_payload"
+    );
+    assert_eq!(
+        ws_rpc(&mut ws, "status_update", json!({}))["payload"]["seq"],
+        seq,
+        "failed commands change nothing"
+    );
+    ws.send(tungstenite::Message::binary(vec![1u8, 2, 3]))
+        .unwrap();
+    assert_eq!(err_code(&ws_next(&mut ws)), "invalid_payload");
+    assert_eq!(
+        ws_rpc(&mut ws, "ping", json!({}))["type"],
+        "pong",
+        "still open"
+    );
+    // A message over 64 KiB closes with 1009.
+    ws.send(tungstenite::Message::text(format!(
+        "{{\"type\":\"ping\",\"payload\":{{\"x\":\"{}\"}}}}",
+        "a".repeat(70_000)
+    )))
+    .unwrap();
+    let code = loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => break u16::from(f.code),
+            Ok(_) => continue,
+            Err(e) => panic!("expected close: {e}"),
+        }
+    };
+    assert_eq!(code, 1009);
+}
+
+#[test]
+fn low_priority_is_refused_before_high_and_ping_still_answered() {
+    let s = lib_server(&[("AURALIS_WS__RATE_BASE_PER_MINUTE", "10")]);
+    let (mut ws, welcome) = ws_connect(&s, LOCAL);
+    assert_eq!(welcome["rate_limits"]["per_priority"]["low"], 5.0);
+    let low: Vec<String> = (0..8)
+        .map(|_| {
+            ws_rpc(&mut ws, "cache_stats", json!({}))["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        low.iter().filter(|t| *t == "cache_stats").count(),
+        5,
+        "{low:?}"
+    );
+    let refused = ws_rpc(&mut ws, "health_check", json!({}));
+    assert_eq!(err_code(&refused), "rate_limit_exceeded");
+    assert!(refused["payload"]["retry_after_ms"].as_u64().unwrap() > 0);
+    // Normal still has room up to 10, high up to 20.
+    let normal: usize = (0..8)
+        .filter(|_| {
+            ws_rpc(&mut ws, "subscribe", json!({"topics": ["cache"]}))["type"] == "subscribed"
+        })
+        .count();
+    assert_eq!(normal, 5);
+    let high: usize = (0..12)
+        .filter(|_| ws_rpc(&mut ws, "stop", json!({}))["type"] == "status_update")
+        .count();
+    assert_eq!(high, 10);
+    let pings: usize = (0..20)
+        .filter(|_| ws_rpc(&mut ws, "ping", json!({}))["type"] == "pong")
+        .count();
+    assert_eq!(pings, 20, "heartbeats are almost never refused");
+}
+
+/// Completes the handshake on a raw socket (to send frames tungstenite won't).
+fn raw_ws(s: &Server) -> std::net::TcpStream {
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.write_all(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        c.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "RFC 6455 §1.3 example"
+    );
+    c
+}
+
+/// A client frame: masked unless told otherwise.
+fn frame(fin: bool, opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut f = vec![(if fin { 0x80 } else { 0 }) | opcode];
+    let m = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(m | n as u8),
+        n if n < 65536 => {
+            f.push(m | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(m | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        let key = [0x11, 0x22, 0x33, 0x44];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
+    }
+    f
+}
+
+/// Reads server frames until a close frame; returns its code.
+fn close_code(c: &mut std::net::TcpStream) -> Option<u16> {
+    loop {
+        let mut h = [0u8; 2];
+        c.read_exact(&mut h).ok()?;
+        let mut len = u64::from(h[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            c.read_exact(&mut b).ok()?;
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            c.read_exact(&mut b).ok()?;
+            len = u64::from_be_bytes(b);
+        }
+        let mut p = vec![0u8; len as usize];
+        c.read_exact(&mut p).ok()?;
+        if h[0] & 0x0f == 0x8 {
+            return p.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+        }
+    }
+}
+
+#[test]
+fn rfc6455_violations_close_with_the_right_codes() {
+    let s = lib_server(&[]);
+    let ping = br#"{"type":"ping"}"#;
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("unmasked client frame", frame(true, 0x1, ping, false), 1002),
+        ("reserved opcode 0x3", frame(true, 0x3, b"x", true), 1002),
+        (
+            "fragmented control frame",
+            frame(false, 0x9, b"x", true),
+            1002,
+        ),
+        (
+            "oversized frame",
+            frame(true, 0x1, &vec![b'a'; 70_000], true),
+            1009,
+        ),
+        (
+            "invalid UTF-8 text",
+            frame(true, 0x1, &[0x7b, 0xff, 0xfe, 0x7d], true),
+            1007,
+        ),
+        (
+            "continuation without a message",
+            frame(true, 0x0, b"x", true),
+            1002,
+        ),
+        (
+            "fragmented message over the limit",
+            {
+                let mut v = frame(false, 0x1, &vec![b'a'; 40_000], true);
+                v.extend(frame(true, 0x0, &vec![b'a'; 40_000], true));
+                v
+            },
+            1009,
+        ),
+        (
+            "invalid UTF-8 across fragments",
+            {
+                let mut v = frame(false, 0x1, b"{\"type\":\"", true);
+                v.extend(frame(true, 0x0, &[0xc3, 0x28, b'"', b'}'], true));
+                v
+            },
+            1007,
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let mut c = raw_ws(&s);
+        c.write_all(&bytes).unwrap();
+        assert_eq!(close_code(&mut c), Some(want), "{what}");
+    }
+    // A fragmented message with a ping in between is fine (RFC 6455 §5.4).
+    let mut c = raw_ws(&s);
+    let mut v = frame(false, 0x1, br#"{"type":"pi"#, true);
+    v.extend(frame(true, 0x9, b"hb", true));
+    v.extend(frame(true, 0x0, br#"ng","correlation_id":"frag"}"#, true));
+    c.write_all(&v).unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !seen.contains("\"frag\"") && Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("\"type\":\"pong\""), "{seen}");
+}
+
+#[test]
+fn a_client_that_never_answers_pings_is_closed_by_the_heartbeat() {
+    let s = lib_server(&[
+        ("AURALIS_WS__HEARTBEAT_INTERVAL_MS", "200"),
+        ("AURALIS_WS__HEARTBEAT_TIMEOUT_MS", "300"),
+    ]);
+    let mut c = raw_ws(&s);
+    let t = Instant::now();
+    assert_eq!(close_code(&mut c), Some(1001));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    // A client that answers (tungstenite replies to pings while reading) stays.
+    let (mut ws, _) = ws_connect(&s, LOCAL);
+    let until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < until {
+        assert_eq!(ws_rpc(&mut ws, "ping", json!({}))["type"], "pong");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ok_data(&get(&s, "/api/ws/connections"))["total"], 1);
+}
+
+#[test]
+fn socket_streaming_respects_the_ack_window_and_matches_http_chunks() {
+    let lib = temp_dir("wsstream");
+    std::fs::copy("tests/fixtures/formats/tone.wav", lib.join("tone.wav")).unwrap();
+    let s = Server::start(library_opts(&lib).env("AURALIS_CACHE__CHUNK_DURATION_S", "0.2"));
+    wait_scan(&s);
+    let (mut ws, _) = ws_connect(&s, LOCAL);
+    let start = ws_rpc(
+        &mut ws,
+        "stream_start",
+        json!({"track_id": 1, "format": "f32", "window": 2}),
+    );
+    assert_eq!(start["type"], "audio_stream_start");
+    let total = start["payload"]["total_chunks"].as_u64().unwrap();
+    assert_eq!(total, 8, "ceil(33075 / 4410)");
+    let mut audio = Vec::new();
+    let mut metas = 0u64;
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    // Without acks, no more than the window arrives.
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => {
+                let m: Value = serde_json::from_str(t.as_str()).unwrap();
+                assert_eq!(m["type"], "audio_chunk_meta");
+                assert_eq!(m["payload"]["seq"], metas);
+                metas += 1;
+            }
+            Ok(tungstenite::Message::Binary(b)) => audio.extend_from_slice(&b),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(metas, 2, "window of 2 without acks");
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut acked = 0;
+    while acked < metas {
+        ws.send(tungstenite::Message::text(
+            json!({"type": "stream_ack", "payload": {"seq": acked}}).to_string(),
+        ))
+        .unwrap();
+        acked += 1;
+    }
+    loop {
+        match ws.read().unwrap() {
+            tungstenite::Message::Text(t) => {
+                let m: Value = serde_json::from_str(t.as_str()).unwrap();
+                match m["type"].as_str().unwrap() {
+                    "audio_chunk_meta" => {
+                        let seq = m["payload"]["seq"].as_u64().unwrap();
+                        ws.send(tungstenite::Message::text(
+                            json!({"type": "stream_ack", "payload": {"seq": seq}}).to_string(),
+                        ))
+                        .unwrap();
+                        metas += 1;
+                    }
+                    "audio_stream_end" => break,
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            tungstenite::Message::Binary(b) => audio.extend_from_slice(&b),
+            _ => {}
+        }
+    }
+    assert_eq!(metas, total);
+    let mut http = Vec::new();
+    for i in 0..total {
+        http.extend_from_slice(&get(&s, &format!("/api/stream/1/chunk/{i}?format=f32")).body);
+    }
+    assert!(audio == http, "socket stream equals the HTTP chunks");
+}
+
+/// Reads until `n` notifications arrived; returns their arrival times.
+fn read_notifications(ws: &mut Ws, n: usize) -> Vec<Instant> {
+    let mut times = Vec::with_capacity(n);
+    while times.len() < n {
+        let m = ws_next(ws);
+        if m["type"] == "notification" {
+            times.push(Instant::now());
+        }
+    }
+    times
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_slow_a_500_listener_broadcast() {
+    let s = lib_server(&[
+        ("AURALIS_WS__OUTBOUND_QUEUE", "16"),
+        ("AURALIS_WS__SLOW_CLOSE_MS", "300"),
+        ("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "2000"),
+    ]);
+    const LISTENERS: usize = 500;
+    const MESSAGES: usize = 200;
+    // The slow client: subscribes, then never reads, with a tiny receive buffer.
+    let slow = {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&s.addr.into()).unwrap();
+        let stream: std::net::TcpStream = sock.into();
+        let (mut ws, _) =
+            tungstenite::client(format!("ws://{}/ws", s.addr).as_str(), stream).unwrap();
+        ws_next(&mut ws);
+        assert_eq!(
+            ws_rpc(&mut ws, "subscribe", json!({"topics": ["notifications"]}))["type"],
+            "subscribed"
+        );
+        ws
+    };
+    let mut listeners: Vec<Ws> = (0..LISTENERS)
+        .map(|i| {
+            let (mut ws, _) = ws_connect(&s, Ipv4Addr::new(127, 0, 1, (i % 200) as u8 + 1));
+            assert_eq!(
+                ws_rpc(&mut ws, "subscribe", json!({"topics": ["notifications"]}))["type"],
+                "subscribed"
+            );
+            ws
+        })
+        .collect();
+    let body = "n".repeat(1900);
+    let published = Instant::now();
+    let readers = std::thread::scope(|sc| {
+        let handles: Vec<_> = listeners
+            .chunks_mut(50)
+            .map(|group| {
+                sc.spawn(move || {
+                    group
+                        .iter_mut()
+                        .map(|ws| *read_notifications(ws, MESSAGES).last().unwrap())
+                        .max()
+                        .unwrap()
+                })
+            })
+            .collect();
+        for i in 0..MESSAGES {
+            let r = post_json(
+                &s,
+                "/api/notifications",
+                json!({"title": format!("n{i}"), "message": body}),
+            );
+            assert_eq!(r.status, 202);
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap()
+    });
+    let took = readers - published;
+    // Every listener got every message; the slow one was closed instead of holding them up.
+    std::thread::sleep(Duration::from_millis(800));
+    let conns = ok_data(&get(&s, "/api/ws/connections"));
+    assert_eq!(
+        conns["total"], LISTENERS as u64,
+        "the slow reader was closed (1008); took {took:?}"
+    );
+    drop(slow);
+    eprintln!("500 listeners x {MESSAGES} notifications delivered in {took:?}");
+}
+
+#[test]
+fn shared_session_delivers_every_status_update_in_order_on_both_cores() {
+    let secs: u64 = std::env::var("AURALIS_SESSION_TEST_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    let s = lib_server(&[("AURALIS_WS__RATE_BASE_PER_MINUTE", "1000000")]);
+    let a = Ipv4Addr::new(127, 0, 0, 2);
+    let b = (3..=40u8)
+        .map(|i| Ipv4Addr::new(127, 0, 0, i))
+        .find(|ip| core_for_ipv4(*ip, 2) != core_for_ipv4(a, 2))
+        .unwrap();
+    let (mut ctl, w) = ws_connect(&s, a);
+    let sid = ws_rpc(&mut ctl, "session_create", json!({}))["payload"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut listeners: Vec<(Ws, u64)> = [a, b, a, b]
+        .iter()
+        .map(|ip| {
+            let (mut ws, wl) = ws_connect(&s, *ip);
+            assert_eq!(
+                ws_rpc(
+                    &mut ws,
+                    "subscribe",
+                    json!({"topics": [format!("session:{sid}")]})
+                )["type"],
+                "subscribed"
+            );
+            (ws, wl["core"].as_u64().unwrap())
+        })
+        .collect();
+    let cores: std::collections::BTreeSet<u64> = listeners
+        .iter()
+        .map(|l| l.1)
+        .chain([w["core"].as_u64().unwrap()])
+        .collect();
+    assert_eq!(cores.len(), 2, "controller and listeners span both cores");
+    let ids: Vec<i64> = ok_data(&get(&s, "/api/tracks"))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut last_seq = 0;
+    let results = std::thread::scope(|sc| {
+        let handles: Vec<_> = listeners
+            .iter_mut()
+            .map(|(ws, _)| {
+                sc.spawn(move || {
+                    let mut seqs = Vec::new();
+                    loop {
+                        let m = ws_next(ws);
+                        if m["type"] == "status_update" {
+                            let seq = m["payload"]["seq"].as_u64().unwrap();
+                            seqs.push(seq);
+                            if m["payload"]["queue"] == json!([-1]) {
+                                return seqs;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut n = 0u64;
+        while Instant::now() < deadline {
+            let cmd = match n % 6 {
+                0 => (
+                    "queue_add",
+                    json!({"track_ids": [ids[(n as usize) % ids.len()]]}),
+                ),
+                1 => ("play", json!({})),
+                2 => ("pause", json!({})),
+                3 => ("seek", json!({"position_ms": 10})),
+                4 => ("queue_remove", json!({"index": 0})),
+                _ => ("stop", json!({})),
+            };
+            let m = ws_rpc(&mut ctl, cmd.0, cmd.1);
+            assert_eq!(m["type"], "status_update", "{m}");
+            last_seq = m["payload"]["seq"].as_u64().unwrap();
+            n += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The end marker: a queue the listeners recognise.
+        ws_rpc(&mut ctl, "queue_clear", json!({}));
+        let m = ws_rpc(&mut ctl, "queue_add", json!({"track_ids": [ids[0]]}));
+        last_seq = m["payload"]["seq"].as_u64().unwrap();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let _ = last_seq;
+    for seqs in results {
+        let expected: Vec<u64> = (1..=*seqs.last().unwrap()).collect();
+        assert_eq!(seqs.len(), expected.len(), "every update, none twice");
+        assert!(seqs == expected, "in seq order");
+    }
+}
+
+#[test]
+fn python_websockets_client_talks_to_the_server() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import websockets"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED: python3 with the websockets package is not available");
+        return;
+    }
+    let s = lib_server(&[]);
+    let out = std::process::Command::new("python3")
+        .arg("tests/ws_client.py")
+        .arg(format!("ws://{}/ws", s.addr))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn shutdown_tells_websocket_clients() {
+    let mut s = lib_server(&[]);
+    let (mut ws, _) = ws_connect(&s, LOCAL);
+    s.terminate();
+    let d = ws_next(&mut ws);
+    assert_eq!(
+        (d["type"].as_str(), d["payload"]["reason"].as_str()),
+        (Some("disconnect"), Some("server shutting down"))
+    );
+    let code = loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => break u16::from(f.code),
+            Ok(_) => continue,
+            Err(e) => panic!("expected close: {e}"),
+        }
+    };
+    assert_eq!(code, 1001);
+    assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(0));
+}
