@@ -205,6 +205,9 @@ pub struct WsConfig {
     pub rate_base_per_minute: u32,
     pub outbound_queue: usize,
     pub slow_close_ms: u64,
+    /// SO_SNDBUF for upgraded sockets; 0 keeps the kernel's autotuning (up to
+    /// net.ipv4.tcp_wmem's max per socket: bound it for very many listeners).
+    pub send_buffer_bytes: usize,
 }
 
 impl Default for WsConfig {
@@ -216,6 +219,7 @@ impl Default for WsConfig {
             rate_base_per_minute: 100,
             outbound_queue: 256,
             slow_close_ms: 5000,
+            send_buffer_bytes: 0,
         }
     }
 }

@@ -183,6 +183,20 @@ pub async fn run(
     client_version: Option<String>,
 ) {
     let cfg = core.shared.config.ws.clone();
+    if cfg.send_buffer_bytes > 0 {
+        use std::os::fd::AsRawFd;
+        let size = cfg.send_buffer_bytes as libc::c_int;
+        // SAFETY: setsockopt on the connection's own fd with an int-sized value.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
     let (r, w) = stream.into_split();
     let tap = MaskTap::new(StreamWrapper::new_with_buffer_size(r, 4096, 0));
     let unmasked = tap.unmasked.clone();
