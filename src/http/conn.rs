@@ -32,12 +32,29 @@ pub async fn accept(core: Rc<CoreState>, stream: TcpStream, peer: SocketAddr) {
     let info = core.connections.borrow_mut().open(peer);
     let id = info.borrow().id;
     core.gauge().connections.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = serve(&core, stream, peer, &info).await {
-        tracing::debug!(core = core.id.0, %peer, error = %e, "connection ended with an error");
+    match serve(&core, stream, peer, &info).await {
+        Ok(None) => {}
+        // Upgraded: the WebSocket runs in a task of its own, so this task (sized for the
+        // whole HTTP request path) is freed instead of idling under every listener. The
+        // connection keeps its table entry (and its place under the per-core limit).
+        Ok(Some((stream, version))) => {
+            monoio::spawn(async move {
+                crate::ws::connection::run(core.clone(), stream, peer, version).await;
+                core.connections.borrow_mut().close(id);
+                core.gauge().connections.fetch_sub(1, Ordering::Relaxed);
+            });
+            return;
+        }
+        Err(e) => {
+            tracing::debug!(core = core.id.0, %peer, error = %e, "connection ended with an error")
+        }
     }
     core.connections.borrow_mut().close(id);
     core.gauge().connections.fetch_sub(1, Ordering::Relaxed);
 }
+
+/// A connection upgraded to WebSocket: its socket and the client's version string.
+type Upgraded = (TcpStream, Option<String>);
 
 /// Over the connection limit: a 503 envelope and close, without reading the request.
 async fn refuse(core: &CoreState, mut stream: TcpStream, peer: SocketAddr) {
@@ -69,7 +86,7 @@ async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     info: &ConnHandle,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<Upgraded>> {
     let cfg = &core.shared.config.http;
     let limits = Limits {
         max_header_bytes: cfg.max_header_bytes,
@@ -117,8 +134,7 @@ async fn serve(
                                 .map(|v| v.chars().take(64).collect());
                             // Clients must wait for the 101 before sending frames
                             // (RFC 6455 §4.1); anything pipelined behind the upgrade is dropped.
-                            crate::ws::connection::run(core.clone(), stream, peer, version).await;
-                            return Ok(());
+                            return Ok(Some((stream, version)));
                         }
                         Err(why) => {
                             core.service
@@ -216,7 +232,7 @@ async fn serve(
         // Only now is the answer on the wire: graceful shutdown waits on this flag.
         info.borrow_mut().busy = pending;
         if close || (core.shutting_down.get() && !pending) {
-            return Ok(());
+            return Ok(None);
         }
 
         let wait = match (pending, body_deadline.or(head_deadline)) {
@@ -247,11 +263,11 @@ async fn serve(
         };
         if timed_out {
             tracing::debug!(core = core.id.0, %peer, pending, "read deadline passed; closing");
-            return Ok(());
+            return Ok(None);
         }
         let n = res?;
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         if !pending {
             head_deadline = Some(Instant::now() + header_timeout);

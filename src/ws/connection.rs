@@ -26,6 +26,10 @@ use std::time::{Duration, Instant, SystemTime};
 /// Protocol violations (bad JSON, unknown types, bad payloads) tolerated per connection
 /// before it is closed with 1008.
 pub const MAX_VIOLATIONS: u32 = 20;
+/// Bytes the compat wrapper reads per syscall on the WebSocket read side.
+const READ_BUFFER: usize = 2048;
+/// Bytes the compat wrapper buffers per write on the WebSocket write side.
+const WRITE_BUFFER: usize = 4096;
 /// Subscriptions one connection may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 32;
 
@@ -198,9 +202,11 @@ pub async fn run(
         }
     }
     let (r, w) = stream.into_split();
-    let tap = MaskTap::new(StreamWrapper::new_with_buffer_size(r, 4096, 0));
+    // Small compat buffers: an idle listener should cost little (measured with
+    // tuning/ws-scale.py); large audio frames just take more writes.
+    let tap = MaskTap::new(StreamWrapper::new_with_buffer_size(r, READ_BUFFER, 0));
     let unmasked = tap.unmasked.clone();
-    let writer = StreamWrapper::new_with_buffer_size(w, 0, 8192);
+    let writer = StreamWrapper::new_with_buffer_size(w, 0, WRITE_BUFFER);
     let (mut rd, mut wr) = fastwebsockets::after_handshake_split(tap, writer, Role::Server);
     // Frames of exactly max_message_bytes are allowed; fastwebsockets refuses len >= max.
     rd.set_max_message_size(cfg.max_message_bytes + 1);
