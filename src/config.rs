@@ -208,6 +208,18 @@ pub struct WsConfig {
     /// SO_SNDBUF for upgraded sockets; 0 keeps the kernel's autotuning (up to
     /// net.ipv4.tcp_wmem's max per socket: bound it for very many listeners).
     pub send_buffer_bytes: usize,
+    /// How fastwebsockets reaches the socket: `poll_io` (monoio's readiness-based
+    /// TcpStreamPoll, no copy buffers) or `compat` (monoio-compat's StreamWrapper over
+    /// owned-buffer I/O). Measured with `cargo run --release --example ws_rtt`.
+    pub transport: WsTransport,
+}
+
+/// See [`WsConfig::transport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WsTransport {
+    PollIo,
+    Compat,
 }
 
 impl Default for WsConfig {
@@ -220,6 +232,7 @@ impl Default for WsConfig {
             outbound_queue: 256,
             slow_close_ms: 5000,
             send_buffer_bytes: 0,
+            transport: WsTransport::PollIo,
         }
     }
 }

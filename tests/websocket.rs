@@ -849,3 +849,22 @@ fn shutdown_tells_websocket_clients() {
     assert_eq!(code, 1001);
     assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(0));
 }
+
+#[test]
+fn the_compat_transport_speaks_the_same_protocol() {
+    let s = lib_server(&[("AURALIS_WS__TRANSPORT", "compat")]);
+    let (mut ws, welcome) = ws_connect(&s, LOCAL);
+    assert_eq!(welcome["max_message_bytes"], 65536);
+    assert_eq!(ws_rpc(&mut ws, "ping", json!({"k": 2}))["payload"]["k"], 2);
+    assert_eq!(
+        ws_rpc(&mut ws, "queue_add", json!({"track_ids": [1, 2]}))["payload"]["queue"],
+        json!([1, 2])
+    );
+    let mut c = raw_ws(&s);
+    c.write_all(&frame(true, 0x1, br#"{"type":"ping"}"#, false))
+        .unwrap();
+    assert_eq!(close_code(&mut c), Some(1002), "unmasked frame");
+    let mut c = raw_ws(&s);
+    c.write_all(&frame(true, 0x1, &[0xff, 0xfe], true)).unwrap();
+    assert_eq!(close_code(&mut c), Some(1007), "invalid UTF-8");
+}

@@ -10,6 +10,7 @@ use super::outbound::{OutFrame, Outbound};
 use super::player::Player;
 use super::protocol::{self, close};
 use super::tap::MaskTap;
+use crate::config::WsTransport;
 use crate::runtime::core_state::{CoreId, CoreState};
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError};
@@ -201,13 +202,41 @@ pub async fn run(
             );
         }
     }
-    let (r, w) = stream.into_split();
-    // Small compat buffers: an idle listener should cost little (measured with
-    // tuning/ws-scale.py); large audio frames just take more writes.
-    let tap = MaskTap::new(StreamWrapper::new_with_buffer_size(r, READ_BUFFER, 0));
+    match cfg.transport {
+        WsTransport::PollIo => match stream.try_into_poll_io() {
+            Ok(poll) => {
+                let (r, w) = tokio::io::split(poll);
+                serve(core, peer, client_version, &cfg, r, w).await;
+            }
+            Err((e, _)) => {
+                tracing::warn!(error = %e, "cannot switch the socket to poll-io; closing")
+            }
+        },
+        WsTransport::Compat => {
+            let (r, w) = stream.into_split();
+            // Small compat buffers: an idle listener should cost little (measured with
+            // tuning/ws-scale.py); large audio frames just take more writes.
+            let r = StreamWrapper::new_with_buffer_size(r, READ_BUFFER, 0);
+            let w = StreamWrapper::new_with_buffer_size(w, 0, WRITE_BUFFER);
+            serve(core, peer, client_version, &cfg, r, w).await;
+        }
+    }
+}
+
+async fn serve<R, W>(
+    core: Rc<CoreState>,
+    peer: SocketAddr,
+    client_version: Option<String>,
+    cfg: &crate::config::WsConfig,
+    r: R,
+    w: W,
+) where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let tap = MaskTap::new(r);
     let unmasked = tap.unmasked.clone();
-    let writer = StreamWrapper::new_with_buffer_size(w, 0, WRITE_BUFFER);
-    let (mut rd, mut wr) = fastwebsockets::after_handshake_split(tap, writer, Role::Server);
+    let (mut rd, mut wr) = fastwebsockets::after_handshake_split(tap, w, Role::Server);
     // Frames of exactly max_message_bytes are allowed; fastwebsockets refuses len >= max.
     rd.set_max_message_size(cfg.max_message_bytes + 1);
     wr.set_writev(false);
