@@ -36,6 +36,47 @@ pub struct Config {
     pub cache: CacheConfig,
     pub ws: WsConfig,
     pub library: LibraryConfig,
+    pub monitor: MonitorConfig,
+}
+
+/// The monitor: sampling, window, alert thresholds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    pub interval_ms: u64,
+    /// Per-second summaries kept.
+    pub window: usize,
+    /// Seconds the alert rules look back over.
+    pub recent_s: usize,
+    pub p99_slo_ms: f64,
+    pub hit_rate_warning: f64,
+    pub hit_rate_critical: f64,
+    pub min_cache_requests: u64,
+    pub error_rate_warning: f64,
+    pub error_rate_critical: f64,
+    pub min_requests: u64,
+    pub imbalance_factor: f64,
+    /// An alert stays active this long after it last fired.
+    pub alert_hold_s: u64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 1000,
+            window: 100,
+            recent_s: 10,
+            p99_slo_ms: 10.0,
+            hit_rate_warning: 0.70,
+            hit_rate_critical: 0.50,
+            min_cache_requests: 100,
+            error_rate_warning: 0.01,
+            error_rate_critical: 0.05,
+            min_requests: 20,
+            imbalance_factor: 2.0,
+            alert_hold_s: 300,
+        }
+    }
 }
 
 /// Where the music is.
@@ -348,6 +389,12 @@ impl Config {
         }
         if self.cache.decode_threads == 0 || self.cache.decode_threads > 64 {
             return bad("cache.decode_threads", "must be between 1 and 64");
+        }
+        if self.monitor.interval_ms < 50 {
+            return bad("monitor.interval_ms", "must be at least 50");
+        }
+        if self.monitor.window == 0 {
+            return bad("monitor.window", "must be at least 1");
         }
         if self.ws.heartbeat_interval_ms < 100 {
             return bad("ws.heartbeat_interval_ms", "must be at least 100");

@@ -10,5 +10,6 @@ pub mod config;
 pub mod http;
 pub mod library;
 pub mod logging;
+pub mod monitor;
 pub mod runtime;
 pub mod ws;

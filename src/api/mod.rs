@@ -5,6 +5,7 @@ pub mod batch;
 pub mod cache;
 pub mod common;
 pub mod library;
+pub mod monitor;
 pub mod openapi;
 pub mod playlists;
 pub mod stream;
@@ -23,6 +24,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(stream::routes());
     all.extend(cache::routes());
     all.extend(ws::routes());
+    all.extend(monitor::routes());
     all.extend(openapi::routes());
     all
 }

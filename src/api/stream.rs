@@ -243,7 +243,13 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
                 .header("X-Cache-Tier", tier.as_str())
                 .into());
         }
-        let micros = cx.started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = cx.started.elapsed();
+        core.metrics.borrow_mut().record(
+            crate::monitor::recorder::SeriesKind::Chunk,
+            tier.as_str(),
+            elapsed.as_micros() as u64,
+        );
+        let micros = elapsed.as_secs_f64() * 1000.0;
         let mut resp = Response::new(200)
             .header("Content-Type", format.content_type())
             .header("X-Cache-Tier", tier.as_str())

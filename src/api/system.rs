@@ -42,6 +42,7 @@ struct CoreHealth {
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
+    alerts: serde_json::Value,
     version: &'static str,
     uptime_s: f64,
     driver: DriverKind,
@@ -51,8 +52,13 @@ struct Health {
     served_by: u16,
 }
 
+/// 200 while healthy or degraded, 503 while unhealthy (load balancers read the status).
 fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
-    Ok(Reply::ok(health_payload(core))?.into())
+    let payload = health_payload(core);
+    if payload["status"] == "unhealthy" {
+        return Err(crate::http::error::ApiError::Unhealthy(payload));
+    }
+    Ok(Reply::ok(payload)?.into())
 }
 
 /// The health report (also the WebSocket `health_check` payload).
@@ -74,8 +80,15 @@ pub fn health_payload(core: &CoreState) -> serde_json::Value {
             },
         })
         .collect();
+    let reports = shared.monitor.reports();
+    let status = match reports.health {
+        crate::monitor::alerts::Health::Healthy => "healthy",
+        crate::monitor::alerts::Health::Degraded => "degraded",
+        crate::monitor::alerts::Health::Unhealthy => "unhealthy",
+    };
     serde_json::to_value(Health {
-        status: "healthy",
+        status,
+        alerts: reports.alerts.clone(),
         version: VERSION,
         uptime_s: shared.started.elapsed().as_secs_f64(),
         driver: core.driver,

@@ -32,6 +32,7 @@ pub async fn accept(core: Rc<CoreState>, stream: TcpStream, peer: SocketAddr) {
     let info = core.connections.borrow_mut().open(peer);
     let id = info.borrow().id;
     core.gauge().connections.fetch_add(1, Ordering::Relaxed);
+    crate::runtime::counters::bump(&core.counters.connections_opened);
     match serve(&core, stream, peer, &info).await {
         Ok(None) => {}
         // Upgraded: the WebSocket runs in a task of its own, so this task (sized for the
@@ -42,6 +43,7 @@ pub async fn accept(core: Rc<CoreState>, stream: TcpStream, peer: SocketAddr) {
                 crate::ws::connection::run(core.clone(), stream, peer, version).await;
                 core.connections.borrow_mut().close(id);
                 core.gauge().connections.fetch_sub(1, Ordering::Relaxed);
+                crate::runtime::counters::bump(&core.counters.connections_closed);
             });
             return;
         }
@@ -51,6 +53,7 @@ pub async fn accept(core: Rc<CoreState>, stream: TcpStream, peer: SocketAddr) {
     }
     core.connections.borrow_mut().close(id);
     core.gauge().connections.fetch_sub(1, Ordering::Relaxed);
+    crate::runtime::counters::bump(&core.counters.connections_closed);
 }
 
 /// A connection upgraded to WebSocket: its socket and the client's version string.

@@ -55,6 +55,9 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The monitor says unhealthy: 503 with the health report as details.
+    #[error("the server is unhealthy")]
+    Unhealthy(serde_json::Value),
     #[error("{0}")]
     Timeout(String),
 }
@@ -75,7 +78,7 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => 431,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Unavailable(_) | ApiError::Unhealthy(_) => 503,
             ApiError::Timeout(_) => 504,
         }
     }
@@ -94,7 +97,7 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => "request_header_fields_too_large",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::Internal(_) => "internal_error",
-            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Unavailable(_) | ApiError::Unhealthy(_) => "service_unavailable",
             ApiError::Timeout(_) => "timeout",
         }
     }
@@ -112,6 +115,7 @@ impl ApiError {
                 Some(serde_json::json!({ "retry_after_s": retry_after_s }))
             }
             ApiError::MethodNotAllowed { allow, .. } => Some(serde_json::json!({ "allow": allow })),
+            ApiError::Unhealthy(report) => Some(report.clone()),
             _ => None,
         }
     }

@@ -143,6 +143,10 @@ pub fn run(
         }
     }
     shutdown::watch_signals(mailboxes.clone()).map_err(BootError::Signals)?;
+    crate::monitor::aggregator::start(shared.clone()).map_err(|e| BootError::Core {
+        core: 0,
+        reason: format!("cannot start the monitor thread: {e}"),
+    })?;
     on_ready(&Started {
         local_addr,
         cores,
@@ -321,8 +325,13 @@ async fn inbox_loop(
                 core.tier1.borrow_mut().remove_track(track);
                 core.publish_cache_stats();
             }
+            Ok(CoreMessage::Snapshot(reply)) => {
+                let _ = reply.send(core.snapshot());
+            }
             Ok(CoreMessage::Shutdown) | Err(_) => {
                 stop.close();
+                // Closing the inbox tells the monitor this core is gone.
+                inbox.close();
                 return;
             }
         }

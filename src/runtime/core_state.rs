@@ -69,6 +69,8 @@ pub struct Shared {
     pub mailboxes: std::sync::OnceLock<crate::runtime::mailbox::Mailboxes>,
     /// Per-core cache figures, each slot written by its core only.
     pub cache_gauges: Vec<CacheGauge>,
+    /// The monitor's latest reports (written by the monitor thread only).
+    pub monitor: crate::monitor::aggregator::MonitorHandle,
     /// Shared listening sessions (id → creating core): consulted on `subscribe`, written
     /// on `session_create`; never on the request path.
     pub ws_sessions: papaya::HashMap<String, u16>,
@@ -92,6 +94,7 @@ impl Shared {
             cache_gauges: (0..cores).map(|_| CacheGauge::default()).collect(),
             mailboxes: std::sync::OnceLock::new(),
             ws_sessions: papaya::HashMap::new(),
+            monitor: Default::default(),
             config,
             started: Instant::now(),
             started_wall: SystemTime::now(),
@@ -127,6 +130,8 @@ pub struct CoreState {
     /// Track facts the chunk path needs, valid while the library generation holds.
     /// This core's WebSocket connections and subscriptions.
     pub ws: crate::ws::hub::WsHub,
+    /// This core's latency histograms since the monitor's last snapshot.
+    pub metrics: RefCell<crate::monitor::recorder::CoreRecorder>,
     pub track_audio: RefCell<(u64, std::collections::HashMap<i64, Arc<TrackAudio>>)>,
     request_seq: Cell<u64>,
     /// Set when shutdown begins: connections close after their current response.
@@ -154,6 +159,7 @@ impl CoreState {
             chunk_counters: RefCell::new(CoreChunkCounters::default()),
             track_audio: RefCell::new((0, std::collections::HashMap::new())),
             ws: Default::default(),
+            metrics: Default::default(),
             id,
             driver,
             service,
@@ -203,6 +209,51 @@ impl CoreState {
             tier1: &self.tier1,
             counters: &self.chunk_counters,
             service: &self.shared.chunks,
+        }
+    }
+
+    /// Hands the monitor this core's histograms (swapped out) and counters.
+    pub fn snapshot(&self) -> crate::monitor::snapshot::CoreSnapshot {
+        use crate::monitor::snapshot::{CoreCounters, CoreSnapshot};
+        let c = &self.counters;
+        let mut statuses = [0u64; 6];
+        for (i, s) in statuses.iter_mut().enumerate() {
+            *s = c.by_class[i].get();
+        }
+        let t1 = self.tier1.borrow();
+        let cc = *self.chunk_counters.borrow();
+        let stale_after =
+            std::time::Duration::from_millis(self.shared.config.ws.heartbeat_timeout_ms / 2);
+        let ws_stale = self
+            .ws
+            .all()
+            .iter()
+            .filter(|w| {
+                w.ping_outstanding
+                    .get()
+                    .is_some_and(|t| t.elapsed() > stale_after)
+            })
+            .count() as u64;
+        CoreSnapshot {
+            core: self.id.0,
+            series: self.metrics.borrow_mut().take(),
+            counters: CoreCounters {
+                requests: c.requests.get(),
+                statuses,
+                bytes_out: c.bytes_out.get(),
+                rate_limited: c.rate_limited.get(),
+                ws_messages: c.ws_messages.get(),
+                connections_opened: c.connections_opened.get(),
+                connections_closed: c.connections_closed.get(),
+                tier1_hits: t1.hits,
+                tier1_misses: t1.misses,
+                tier2_hits: cc.tier2_hits,
+                tier2_misses: cc.tier2_misses,
+            },
+            connections: self.connections.borrow().len() as u64,
+            ws_connections: self.ws.len() as u64,
+            ws_stale,
+            tier1_bytes: t1.bytes(),
         }
     }
 

@@ -10,6 +10,14 @@ pub struct Counters {
     pub by_class: [Cell<u64>; 6],
     pub bytes_out: Cell<u64>,
     pub rate_limited: Cell<u64>,
+    pub ws_messages: Cell<u64>,
+    pub connections_opened: Cell<u64>,
+    pub connections_closed: Cell<u64>,
+}
+
+/// `cell += 1`.
+pub fn bump(c: &Cell<u64>) {
+    c.set(c.get() + 1);
 }
 
 impl Counters {

@@ -11,6 +11,8 @@ pub enum CoreMessage {
     Shutdown,
     /// Drop tier-1 chunks of one track, or all of them.
     ClearCache { track: Option<i64> },
+    /// Send the monitor this core's snapshot (swap-and-send).
+    Snapshot(std::sync::mpsc::Sender<crate::monitor::snapshot::CoreSnapshot>),
     /// Deliver a WebSocket message to this core's subscribers of `topic`.
     Publish {
         topic: std::sync::Arc<str>,
@@ -35,6 +37,11 @@ impl Mailboxes {
             .map(|_| async_channel::bounded(INBOX_CAPACITY))
             .unzip();
         (Self { senders }, receivers)
+    }
+
+    /// True once every core has stopped (its inbox receiver is gone).
+    pub fn all_closed(&self) -> bool {
+        self.senders.iter().all(|s| s.is_closed())
     }
 
     /// Sends a copy to every core without waiting.

@@ -72,6 +72,22 @@ pub fn welcome(core: &CoreState, conn: &WsConn) {
 
 /// Handles one parsed message; `false` when the connection must end.
 pub fn dispatch(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: Incoming) -> bool {
+    let started = std::time::Instant::now();
+    crate::runtime::counters::bump(&core.counters.ws_messages);
+    let kind = protocol::CLIENT_TYPES
+        .iter()
+        .find(|(k, _)| *k == msg.kind)
+        .map_or("unknown", |(k, _)| k);
+    let keep = dispatch_inner(core, conn, msg);
+    core.metrics.borrow_mut().record(
+        crate::monitor::recorder::SeriesKind::Ws,
+        kind,
+        started.elapsed().as_micros() as u64,
+    );
+    keep
+}
+
+fn dispatch_inner(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: Incoming) -> bool {
     let Some(priority) = protocol::client_priority(&msg.kind) else {
         conn.send_error(
             &msg.correlation_id,

@@ -12,6 +12,13 @@ impl Layer for AccessLog {
     fn after(&self, core: &CoreState, cx: &RequestCtx, resp: &mut Response) {
         let micros = cx.started.elapsed().as_micros() as u64;
         core.counters.record(resp.status, resp.body.len() as u64);
+        // Unlimited routes (probes, scrapes, dashboard) stay out of the SLO latency.
+        let kind = if cx.class == crate::http::router::RouteClass::Unlimited {
+            crate::monitor::recorder::SeriesKind::Internal
+        } else {
+            crate::monitor::recorder::SeriesKind::Route
+        };
+        core.metrics.borrow_mut().record(kind, cx.route, micros);
         tracing::info!(
             target: "auralis::access",
             request_id = %cx.request_id,

@@ -1,0 +1,101 @@
+//! Monitor endpoints: JSON reports, Prometheus text, and the live dashboard page. They
+//! serve what the monitor thread last rendered (an `Arc` clone): no work per request.
+
+use crate::http::context::RequestCtx;
+use crate::http::envelope::Reply;
+use crate::http::request::{Method, Request};
+use crate::http::response::Response;
+use crate::http::router::{Handler, HandlerResult, Route, RouteClass};
+use crate::runtime::core_state::CoreState;
+use std::rc::Rc;
+
+/// The dashboard: one self-contained page (no CDN), drawing on canvases, fed by the
+/// WebSocket `metrics` topic after loading `/api/monitor/history`.
+const DASHBOARD: &str = include_str!("../../assets/dashboard.html");
+
+pub fn routes() -> Vec<Route> {
+    use Handler::Sync;
+    use Method::Get;
+    let u = RouteClass::Unlimited;
+    vec![
+        Route::new(
+            Get,
+            "/api/metrics",
+            u,
+            "Latest second, totals since start, health, alerts, trends",
+            Sync(metrics),
+        ),
+        Route::new(
+            Get,
+            "/api/metrics/endpoints",
+            u,
+            "Latency per route, chunk tier and WebSocket message type",
+            Sync(endpoints),
+        ),
+        Route::new(
+            Get,
+            "/api/monitor/history",
+            u,
+            "The window of per-second summaries",
+            Sync(history),
+        ),
+        Route::new(
+            Get,
+            "/api/monitor/trends",
+            u,
+            "Trend per metric over the window",
+            Sync(trends),
+        ),
+        Route::new(Get, "/api/monitor/alerts", u, "Active alerts", Sync(alerts)),
+        Route::new(
+            Get,
+            "/metrics",
+            u,
+            "Prometheus text exposition",
+            Sync(prometheus),
+        ),
+        Route::new(
+            Get,
+            "/dashboard",
+            u,
+            "Live dashboard (HTML)",
+            Sync(dashboard),
+        ),
+    ]
+}
+
+fn metrics(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(&core.shared.monitor.reports().metrics)?.into())
+}
+
+fn endpoints(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(&core.shared.monitor.reports().endpoints)?.into())
+}
+
+fn history(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(&core.shared.monitor.reports().history)?.into())
+}
+
+fn trends(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(&core.shared.monitor.reports().trends)?.into())
+}
+
+fn alerts(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    let r = core.shared.monitor.reports();
+    Ok(Reply::ok(serde_json::json!({"health": r.health, "alerts": r.alerts}))?.into())
+}
+
+fn prometheus(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    let mut r =
+        Response::new(200).header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    r.body = bytes::Bytes::from(core.shared.monitor.reports().prometheus.clone());
+    Ok(r.into())
+}
+
+fn dashboard(_core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    let mut r = Response::new(200)
+        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Cache-Control", "no-cache");
+    r.body = bytes::Bytes::from_static(DASHBOARD.as_bytes());
+    Ok(r.into())
+}

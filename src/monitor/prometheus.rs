@@ -1,0 +1,206 @@
+//! `/metrics` in the Prometheus text format (0.0.4): per-core cumulative latency
+//! histograms with fixed buckets, exact quantiles as gauges, counters and gauges.
+
+use super::recorder::{SeriesKey, SeriesKind};
+use super::snapshot::CoreCounters;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Bucket upper bounds in seconds.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(kind: SeriesKind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        SeriesKind::Route => (
+            "auralis_http_request_duration_seconds",
+            "route",
+            "HTTP request latency by route template.",
+        ),
+        SeriesKind::Internal => (
+            "auralis_internal_request_duration_seconds",
+            "route",
+            "Latency of probes, scrapes and the dashboard.",
+        ),
+        SeriesKind::Chunk => (
+            "auralis_chunk_request_duration_seconds",
+            "tier",
+            "Chunk request latency by the cache tier that served it.",
+        ),
+        SeriesKind::Ws => (
+            "auralis_ws_message_duration_seconds",
+            "type",
+            "WebSocket message handling time by type.",
+        ),
+    }
+}
+
+/// Everything `/metrics` shows.
+pub struct Exposition<'a> {
+    pub per_core: &'a BTreeMap<(u16, SeriesKey), Histogram<u64>>,
+    pub counters: &'a BTreeMap<u16, CoreCounters>,
+    pub connections: &'a BTreeMap<u16, (u64, u64)>,
+    pub health: u8,
+    pub active_alerts: usize,
+}
+
+pub fn render(e: &Exposition<'_>) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    for kind in [
+        SeriesKind::Route,
+        SeriesKind::Internal,
+        SeriesKind::Chunk,
+        SeriesKind::Ws,
+    ] {
+        let (name, label, help) = family(kind);
+        let series: Vec<_> = e
+            .per_core
+            .iter()
+            .filter(|((_, k), _)| k.kind == kind)
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for ((core, key), h) in &series {
+            let l = format!("{label}=\"{}\",core=\"{core}\"", escape(key.name));
+            for b in BUCKETS {
+                let us = (b * 1e6) as u64;
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{{l},le=\"{b}\"}} {}",
+                    h.count_between(0, us)
+                );
+            }
+            let _ = writeln!(out, "{name}_bucket{{{l},le=\"+Inf\"}} {}", h.len());
+            let _ = writeln!(out, "{name}_sum{{{l}}} {}", h.mean() * h.len() as f64 / 1e6);
+            let _ = writeln!(out, "{name}_count{{{l}}} {}", h.len());
+        }
+        let q = format!("{name}_quantile");
+        let _ = writeln!(
+            out,
+            "# HELP {q} Exact quantiles of {name} since start (HdrHistogram, 3 significant digits).\n# TYPE {q} gauge"
+        );
+        for ((core, key), h) in &series {
+            for quantile in [0.5, 0.9, 0.99, 0.999] {
+                let v = h.value_at_quantile(quantile) as f64 / 1e6;
+                let _ = writeln!(
+                    out,
+                    "{q}{{{label}=\"{}\",core=\"{core}\",quantile=\"{quantile}\"}} {v}",
+                    escape(key.name)
+                );
+            }
+        }
+    }
+    let counter = |out: &mut String, name: &str, help: &str, rows: Vec<(String, u64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (labels, v) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    };
+    let mut by_class = Vec::new();
+    for (core, c) in e.counters {
+        for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            by_class.push((
+                format!("core=\"{core}\",class=\"{class}\""),
+                c.statuses[i + 1],
+            ));
+        }
+    }
+    counter(
+        &mut out,
+        "auralis_responses_total",
+        "HTTP responses by status class.",
+        by_class,
+    );
+    let per = |f: fn(&CoreCounters) -> u64| {
+        e.counters
+            .iter()
+            .map(|(core, c)| (format!("core=\"{core}\""), f(c)))
+            .collect::<Vec<_>>()
+    };
+    counter(
+        &mut out,
+        "auralis_response_bytes_total",
+        "HTTP response body bytes.",
+        per(|c| c.bytes_out),
+    );
+    counter(
+        &mut out,
+        "auralis_rate_limited_total",
+        "Requests refused with 429.",
+        per(|c| c.rate_limited),
+    );
+    counter(
+        &mut out,
+        "auralis_ws_messages_total",
+        "WebSocket messages handled.",
+        per(|c| c.ws_messages),
+    );
+    counter(
+        &mut out,
+        "auralis_connections_opened_total",
+        "HTTP connections accepted.",
+        per(|c| c.connections_opened),
+    );
+    counter(
+        &mut out,
+        "auralis_connections_closed_total",
+        "HTTP connections closed.",
+        per(|c| c.connections_closed),
+    );
+    let mut hits = Vec::new();
+    let mut misses = Vec::new();
+    for (core, c) in e.counters {
+        hits.push((format!("core=\"{core}\",tier=\"tier1\""), c.tier1_hits));
+        hits.push((format!("core=\"{core}\",tier=\"tier2\""), c.tier2_hits));
+        misses.push((format!("core=\"{core}\",tier=\"tier1\""), c.tier1_misses));
+        misses.push((format!("core=\"{core}\",tier=\"tier2\""), c.tier2_misses));
+    }
+    counter(
+        &mut out,
+        "auralis_cache_hits_total",
+        "Chunk cache hits by tier.",
+        hits,
+    );
+    counter(
+        &mut out,
+        "auralis_cache_misses_total",
+        "Chunk cache misses by tier.",
+        misses,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP auralis_connections Open connections (HTTP, including upgraded).\n# TYPE auralis_connections gauge"
+    );
+    for (core, (http, _)) in e.connections {
+        let _ = writeln!(out, "auralis_connections{{core=\"{core}\"}} {http}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP auralis_ws_connections Open WebSocket connections.\n# TYPE auralis_ws_connections gauge"
+    );
+    for (core, (_, ws)) in e.connections {
+        let _ = writeln!(out, "auralis_ws_connections{{core=\"{core}\"}} {ws}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP auralis_health 0 healthy, 1 degraded, 2 unhealthy.\n# TYPE auralis_health gauge\nauralis_health {}",
+        e.health
+    );
+    let _ = writeln!(
+        out,
+        "# HELP auralis_active_alerts Alerts active now.\n# TYPE auralis_active_alerts gauge\nauralis_active_alerts {}",
+        e.active_alerts
+    );
+    out
+}

@@ -1,0 +1,116 @@
+//! What a core sends the monitor each second (crosses threads), and exact merging:
+//! hdrhistogram's `add` sums bucket counts, so merged percentiles are those of one
+//! histogram fed every sample.
+
+use super::recorder::{SeriesKey, new_histogram};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Cumulative counters of one core (the monitor computes per-second deltas).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CoreCounters {
+    pub requests: u64,
+    /// By status class: index 1..=5 for 1xx..5xx.
+    pub statuses: [u64; 6],
+    pub bytes_out: u64,
+    pub rate_limited: u64,
+    pub ws_messages: u64,
+    pub connections_opened: u64,
+    pub connections_closed: u64,
+    pub tier1_hits: u64,
+    pub tier1_misses: u64,
+    pub tier2_hits: u64,
+    pub tier2_misses: u64,
+}
+
+/// One core's second.
+#[derive(Debug, Clone)]
+pub struct CoreSnapshot {
+    pub core: u16,
+    pub series: Vec<(SeriesKey, Histogram<u64>)>,
+    pub counters: CoreCounters,
+    pub connections: u64,
+    pub ws_connections: u64,
+    /// WebSocket connections with a ping unanswered past the heartbeat interval.
+    pub ws_stale: u64,
+    pub tier1_bytes: u64,
+}
+
+/// Merges series histograms by key.
+pub fn merge_into(
+    into: &mut BTreeMap<SeriesKey, Histogram<u64>>,
+    series: &[(SeriesKey, Histogram<u64>)],
+) {
+    for (k, h) in series {
+        let slot = into.entry(*k).or_insert_with(new_histogram);
+        // Same bounds everywhere, so `add` cannot fail; saturate defensively if it does.
+        if slot.add(h).is_err() {
+            for v in h.iter_recorded() {
+                slot.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+    }
+}
+
+/// Percentile summary of a histogram (µs).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+pub fn summarize(h: &Histogram<u64>) -> Summary {
+    if h.is_empty() {
+        return Summary::default();
+    }
+    Summary {
+        count: h.len(),
+        p50: h.value_at_quantile(0.50),
+        p90: h.value_at_quantile(0.90),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+        mean: (h.mean() * 10.0).round() / 10.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::recorder::{CoreRecorder, SeriesKind};
+
+    #[test]
+    fn merged_percentiles_equal_one_histogram_fed_everything() {
+        // A deterministic spread of latencies, split over three "cores".
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut cores: Vec<CoreRecorder> = (0..3).map(|_| CoreRecorder::default()).collect();
+        let mut whole = new_histogram();
+        for i in 0..30_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = 1 + (x % 50_000) * (1 + i % 3);
+            cores[(i % 3) as usize].record(SeriesKind::Route, "/api/x", v);
+            whole.saturating_record(v);
+        }
+        let mut merged = BTreeMap::new();
+        for c in &mut cores {
+            merge_into(&mut merged, &c.take());
+        }
+        let m = &merged[&SeriesKey {
+            kind: SeriesKind::Route,
+            name: "/api/x",
+        }];
+        assert_eq!(summarize(m), summarize(&whole));
+        assert_eq!(m.len(), 30_000);
+        for q in [0.5, 0.9, 0.99, 0.999, 0.9999] {
+            assert_eq!(m.value_at_quantile(q), whole.value_at_quantile(q), "q {q}");
+        }
+    }
+}

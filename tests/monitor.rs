@@ -1,0 +1,308 @@
+//! The monitor against the real server: exact per-route counts across cores, the
+//! Prometheus exposition (parsed by a real parser), alerts driving /api/health to 503 and
+//! back, the WebSocket `metrics` push, and the dashboard in headless Chromium.
+
+mod common;
+
+use auralis_server::runtime::listener::core_for_ipv4;
+use common::*;
+use serde_json::{Value, json};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+fn fast_monitor(extra: &[(&str, &str)]) -> Server {
+    let mut o = Opts::cores(2)
+        .env("AURALIS_MONITOR__INTERVAL_MS", "200")
+        .env("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "1000000");
+    for (k, v) in extra {
+        o = o.env(k, v);
+    }
+    Server::start(o)
+}
+
+/// Waits until `f` holds for the data of `path`, polling.
+fn wait_for(s: &Server, path: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = get(s, path);
+        let body = r.json();
+        if f(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{what}: last {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn two_ips() -> (Ipv4Addr, Ipv4Addr) {
+    let a = Ipv4Addr::new(127, 0, 0, 2);
+    let b = (3..=40u8)
+        .map(|i| Ipv4Addr::new(127, 0, 0, i))
+        .find(|ip| core_for_ipv4(*ip, 2) != core_for_ipv4(a, 2))
+        .unwrap();
+    (a, b)
+}
+
+fn hit(s: &Server, ip: Ipv4Addr, path: &str, n: usize) {
+    let mut c = Raw::connect_from(ip, s.addr);
+    for _ in 0..n {
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        assert!(c.read_response().is_some());
+    }
+}
+
+#[test]
+fn per_route_counts_are_exact_across_cores_and_prometheus_parses() {
+    let s = fast_monitor(&[]);
+    let (a, b) = two_ips();
+    hit(&s, a, "/api/version", 37);
+    hit(&s, b, "/api/version", 25);
+    hit(&s, b, "/api/nope", 3);
+    let eps = wait_for(
+        &s,
+        "/api/metrics/endpoints",
+        "62 version requests merged",
+        |v| {
+            v["data"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|e| e["name"] == "/api/version" && e["total"]["count"] == 62)
+            })
+        },
+    );
+    let version = eps["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "/api/version")
+        .unwrap()
+        .clone();
+    let t = &version["total"];
+    assert!(
+        t["p50"].as_u64().unwrap() <= t["p99"].as_u64().unwrap()
+            && t["p99"].as_u64().unwrap() <= t["max"].as_u64().unwrap()
+    );
+    assert_eq!(version["kind"], "route");
+    let unmatched = eps["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "unmatched")
+        .unwrap();
+    assert_eq!(unmatched["total"]["count"], 3);
+
+    let text = String::from_utf8(get(&s, "/metrics").body).unwrap();
+    let lines: Vec<std::io::Result<String>> = text.lines().map(|l| Ok(l.to_string())).collect();
+    let scrape = prometheus_parse::Scrape::parse(lines.into_iter())
+        .expect("a real Prometheus parser accepts /metrics");
+    let count = |core: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == "auralis_http_request_duration_seconds_count"
+                    && s.labels.get("route") == Some("/api/version")
+                    && s.labels.get("core") == Some(core)
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Untyped(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v) => v,
+                _ => -1.0,
+            })
+    };
+    let (ca, cb) = (
+        core_for_ipv4(a, 2).to_string(),
+        core_for_ipv4(b, 2).to_string(),
+    );
+    assert_eq!(
+        (count(&ca), count(&cb)),
+        (Some(37.0), Some(25.0)),
+        "labelled by core"
+    );
+    for name in [
+        "auralis_responses_total",
+        "auralis_cache_hits_total",
+        "auralis_connections",
+        "auralis_health",
+        "auralis_http_request_duration_seconds_quantile",
+    ] {
+        assert!(
+            scrape.samples.iter().any(|s| s.metric == name),
+            "{name} exposed"
+        );
+    }
+    // Buckets are cumulative and end at the count.
+    let buckets: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == "auralis_http_request_duration_seconds"
+                && s.labels.get("route") == Some("/api/version")
+                && s.labels.get("core") == Some(&*ca)
+        })
+        .filter_map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(h) => {
+                Some(h.iter().map(|b| b.count).collect::<Vec<f64>>())
+            }
+            _ => None,
+        })
+        .next()
+        .expect("histogram parsed");
+    assert!(
+        buckets.windows(2).all(|w| w[0] <= w[1]) && *buckets.last().unwrap() == 37.0,
+        "{buckets:?}"
+    );
+
+    let m = ok_data(&get(&s, "/api/metrics"));
+    assert!(m["since_start"]["requests"].as_u64().unwrap() >= 65);
+    let hist = wait_for(&s, "/api/monitor/history", "two ticks of history", |v| {
+        v["data"].as_array().is_some_and(|a| a.len() >= 2)
+    })["data"]
+        .clone();
+    assert!(
+        hist.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["requests"].as_u64().unwrap())
+            .sum::<u64>()
+            >= 65
+    );
+    let trends = ok_data(&get(&s, "/api/monitor/trends"));
+    assert!(trends["rule"].as_str().unwrap().contains("window"));
+    assert_eq!(trends["p99_latency"], "stable", "too few samples yet");
+}
+
+#[test]
+fn a_critical_alert_turns_health_503_and_it_clears_after_the_hold() {
+    // An SLO no request can meet: any API traffic fires the critical p99 alert.
+    let s = fast_monitor(&[
+        ("AURALIS_MONITOR__P99_SLO_MS", "0.0005"),
+        ("AURALIS_MONITOR__RECENT_S", "1"),
+        ("AURALIS_MONITOR__ALERT_HOLD_S", "1"),
+    ]);
+    assert_eq!(get(&s, "/api/health").status, 200);
+    hit(&s, Ipv4Addr::new(127, 0, 0, 1), "/api/version", 5);
+    let body = wait_for(&s, "/api/health", "health goes unhealthy", |v| {
+        v["status"] == "error"
+    });
+    assert_eq!(body["error"], "service_unavailable");
+    assert_eq!(body["details"]["status"], "unhealthy");
+    let alerts = body["details"]["alerts"].as_array().unwrap();
+    assert_eq!(
+        (alerts[0]["id"].as_str(), alerts[0]["severity"].as_str()),
+        (Some("latency_p99"), Some("critical"))
+    );
+    assert_eq!(get(&s, "/api/health").status, 503);
+    let a = ok_data(&get(&s, "/api/monitor/alerts"));
+    assert_eq!(a["health"], "unhealthy");
+    // No more API traffic (probes don't count toward the SLO): it clears after the hold.
+    wait_for(&s, "/api/health", "health recovers", |v| {
+        v["status"] == "success" && v["data"]["status"] == "healthy"
+    });
+    assert_eq!(
+        ok_data(&get(&s, "/api/monitor/alerts"))["alerts"],
+        json!([])
+    );
+}
+
+#[test]
+fn the_metrics_topic_pushes_every_tick() {
+    let s = fast_monitor(&[]);
+    let (mut ws, _) = ws_connect(&s, Ipv4Addr::new(127, 0, 0, 1));
+    assert_eq!(
+        ws_rpc(&mut ws, "subscribe", json!({"topics": ["metrics"]}))["type"],
+        "subscribed"
+    );
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let m = ws_next(&mut ws);
+        if m["type"] == "metrics" {
+            got.push(m);
+        }
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "3 ticks of 200 ms"
+    );
+    for m in &got {
+        assert!(
+            m["payload"]["last_second"]["connections_per_core"].is_array(),
+            "{m}"
+        );
+        assert!(m["payload"]["health"].is_string());
+    }
+}
+
+#[test]
+fn dashboard_draws_live_data_in_headless_chromium() {
+    let s = fast_monitor(&[]);
+    let page = get(&s, "/dashboard");
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(
+        html.contains("new WebSocket") && !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        })
+    else {
+        eprintln!(
+            "SKIPPED: no headless Chromium (apt-get install chromium); the page itself was checked"
+        );
+        return;
+    };
+    hit(&s, Ipv4Addr::new(127, 0, 0, 1), "/api/version", 20);
+    // The page starts from /api/monitor/history, then follows the metrics topic.
+    wait_for(&s, "/api/monitor/history", "three ticks of history", |v| {
+        v["data"].as_array().is_some_and(|a| a.len() >= 3)
+    });
+    let profile = temp_dir("chromium");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args([
+            "--virtual-time-budget=4000",
+            "--run-all-compositor-stages-before-draw",
+            "--dump-dom",
+        ])
+        .arg(s.url("/dashboard"))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let samples: u64 = dom
+        .split("data-samples=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no data-samples in the DOM; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(samples >= 2, "the charts received {samples} samples");
+    assert!(
+        dom.contains("class=\"healthy\"") || dom.contains("class=\"degraded\""),
+        "health badge rendered"
+    );
+}
