@@ -6,7 +6,7 @@
 use super::alerts::{AlertBook, Health, Inputs, Thresholds};
 use super::prometheus::{self, Exposition};
 use super::recorder::{SeriesKey, SeriesKind, new_histogram};
-use super::snapshot::{CoreCounters, CoreSnapshot, Summary, merge_into, summarize};
+use super::snapshot::{CoreCounters, CoreSnapshot, Summary, merge_one, merge_owned, summarize};
 use super::trends::{Better, trend};
 use crate::runtime::core_state::Shared;
 use crate::runtime::mailbox::CoreMessage;
@@ -213,13 +213,13 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
     let mut stale = 0;
     let mut t1_bytes_max = 0;
     for s in &snaps {
-        merge_into(&mut st.last_tick, &s.series);
         for (k, h) in &s.series {
-            let slot = st
-                .per_core
-                .entry((s.core, *k))
-                .or_insert_with(new_histogram);
-            let _ = slot.add(h);
+            match st.per_core.get_mut(&(s.core, *k)) {
+                Some(slot) => merge_one(slot, h),
+                None => {
+                    st.per_core.insert((s.core, *k), h.clone());
+                }
+            }
         }
         let before = st.counters.get(&s.core).copied().unwrap_or_default();
         let d = delta(&s.counters, &before);
@@ -240,9 +240,18 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
         stale += s.ws_stale;
         t1_bytes_max = t1_bytes_max.max(s.tier1_bytes);
     }
-    let last: Vec<(SeriesKey, Histogram<u64>)> =
-        st.last_tick.iter().map(|(k, h)| (*k, h.clone())).collect();
-    merge_into(&mut st.cumulative, &last);
+    // The cores' histograms are ours now: move them into this tick.
+    for s in snaps {
+        merge_owned(&mut st.last_tick, s.series);
+    }
+    for (k, h) in &st.last_tick {
+        match st.cumulative.get_mut(k) {
+            Some(slot) => merge_one(slot, h),
+            None => {
+                st.cumulative.insert(*k, h.clone());
+            }
+        }
+    }
 
     // Overall HTTP latency this second, and over the recent window (for the SLO alert).
     let mut overall = new_histogram();

@@ -68,8 +68,10 @@ mod tests {
         assert_eq!(trend(&s, Better::Lower), Trend::Stable);
         s.extend((1..=10).map(|i| 2000.0 + 400.0 * f64::from(i)));
         assert_eq!(trend(&s, Better::Lower), Trend::Degrading);
-        // ...then back down and below where it started.
+        // ...then back down and settling below where it started: the last ten samples
+        // (1 000) are well under the window mean.
         s.extend((1..=10).map(|i| 6000.0 - 500.0 * f64::from(i)));
+        s.extend([1000.0; 10]);
         assert_eq!(trend(&s, Better::Lower), Trend::Improving);
         // Direction-aware: the same falling series is degrading for a hit rate.
         let hits: Vec<f64> = (0..40).map(|i| if i < 30 { 0.9 } else { 0.6 }).collect();

@@ -1,0 +1,82 @@
+//! The monitor's costs: recording one latency on the request path (target ≤ 50 ns), and
+//! the per-second work for one core's snapshot of 200 route×tier histograms (merge into
+//! the tick and the cumulative totals, then summarize; target ≤ 5 ms per core).
+
+use auralis_server::monitor::recorder::{CoreRecorder, SeriesKey, SeriesKind, new_histogram};
+use auralis_server::monitor::snapshot::{merge_into, merge_owned, summarize};
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+/// 200 distinct static series names, as route templates × tiers would be.
+fn names() -> Vec<&'static str> {
+    (0..200)
+        .map(|i| &*Box::leak(format!("/api/route/{i}").into_boxed_str()))
+        .collect()
+}
+
+fn monitor(c: &mut Criterion) {
+    let names = names();
+    let mut rec = CoreRecorder::default();
+    for n in &names {
+        rec.record(SeriesKind::Route, n, 100);
+    }
+    let mut i = 0u64;
+    c.bench_function("record_one_latency", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(7919);
+            rec.record(
+                SeriesKind::Route,
+                names[(i % 200) as usize],
+                black_box(50 + i % 5000),
+            );
+        })
+    });
+
+    // One core's second: 200 series with 500 samples each.
+    let snapshot: Vec<(SeriesKey, hdrhistogram::Histogram<u64>)> = names
+        .iter()
+        .map(|n| {
+            let mut h = new_histogram();
+            for k in 0..500u64 {
+                h.saturating_record(20 + (k * 7919) % 20_000);
+            }
+            (
+                SeriesKey {
+                    kind: SeriesKind::Route,
+                    name: n,
+                },
+                h,
+            )
+        })
+        .collect();
+    // As the monitor does each second for one core: add into that core's cumulative
+    // series and the overall cumulative ones, move the core's histograms into the tick,
+    // then summarize the tick and the totals. Cloning the snapshot (the core hands it
+    // over by value) is setup, not measured.
+    let mut per_core = BTreeMap::new();
+    let mut cumulative = BTreeMap::new();
+    merge_into(&mut per_core, &snapshot);
+    merge_into(&mut cumulative, &snapshot);
+    c.bench_function("per_second_work_200_histograms_one_core", |b| {
+        b.iter_batched(
+            || snapshot.clone(),
+            |owned| {
+                merge_into(&mut per_core, &owned);
+                merge_into(&mut cumulative, &owned);
+                let mut tick = BTreeMap::new();
+                merge_owned(&mut tick, owned);
+                let s: Vec<_> = tick
+                    .values()
+                    .map(summarize)
+                    .chain(cumulative.values().map(summarize))
+                    .collect();
+                black_box(s.len())
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+}
+
+criterion_group!(benches, monitor);
+criterion_main!(benches);
