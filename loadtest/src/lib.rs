@@ -1,0 +1,11 @@
+//! auralis-loadtest: a thread-per-core load generator on glommio (one pinned executor per
+//! core, sharing no code path with the server). Open model (constant arrival rate, each
+//! latency measured from the request's *intended* send time, so a stalled server is
+//! charged for every request it delayed: coordinated-omission correction as in wrk2)
+//! and closed model (C connections, each sending as soon as the last answer arrived).
+
+pub mod client;
+pub mod limits;
+pub mod plan;
+pub mod report;
+pub mod run;

@@ -1,0 +1,160 @@
+//! `auralis-loadtest`: load tests on loopback, thread-per-core.
+//!
+//! auralis-loadtest http URL... [--connections C] [--rate R] [--duration 10s]
+//!   [--requests N] [--warmup 2s] [--cores K] [--json FILE] [--hdr-log FILE]
+//!   [--source-ips 127.0.0.1-127.0.0.20] [--timeout 5s] [--quiet]
+
+use auralis_loadtest::plan::{Model, Plan, parse_ip_range, parse_target};
+use auralis_loadtest::{limits, run};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+#[derive(Parser)]
+#[command(
+    name = "auralis-loadtest",
+    version,
+    about = "Thread-per-core HTTP load generator with coordinated-omission-corrected HDR latency"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Keep-alive HTTP/1.1 GETs against one or more URLs (URL@weight for a mix).
+    Http(HttpArgs),
+}
+
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Targets: http://127.0.0.1:PORT/path[@weight]. Loopback only.
+    #[arg(required = true)]
+    urls: Vec<String>,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Open model: requests per second in total (latency from the intended send time).
+    /// Without it: closed model.
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Total requests (split exactly over the connections).
+    #[arg(long)]
+    requests: Option<u64>,
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    warmup: Duration,
+    /// Executors (pinned to the first K CPUs allowed to this process).
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// HdrHistogram interval log, one interval per second.
+    #[arg(long)]
+    hdr_log: Option<PathBuf>,
+    /// Bind client sockets over a loopback range, e.g. 127.0.0.1-127.0.0.20.
+    #[arg(long)]
+    source_ips: Option<String>,
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    timeout: Duration,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let v: f64 = num.parse().map_err(|_| format!("bad duration {s}"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("bad duration unit in {s} (ms, s, m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data filled by sched_getaffinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return vec![0];
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+fn main() -> ExitCode {
+    let Scenario::Http(a) = Cli::parse().scenario;
+    let result = (|| -> Result<(), String> {
+        if a.duration.is_none() && a.requests.is_none() {
+            return Err("give --duration or --requests (every run is bounded)".into());
+        }
+        if a.connections == 0 {
+            return Err("--connections must be at least 1".into());
+        }
+        let cpus = allowed_cpus();
+        if a.cores == 0 || a.cores > cpus.len() {
+            return Err(format!(
+                "--cores {} but {} CPUs are allowed ({cpus:?})",
+                a.cores,
+                cpus.len()
+            ));
+        }
+        limits::check(a.connections, a.cores)?;
+        let targets = a
+            .urls
+            .iter()
+            .map(|u| parse_target(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let plan = Plan {
+            targets,
+            connections: a.connections,
+            model: match a.rate {
+                Some(r) if r > 0.0 => Model::Open { rate: r },
+                Some(_) => return Err("--rate must be positive".into()),
+                None => Model::Closed,
+            },
+            duration: a.duration,
+            requests: a.requests,
+            warmup: a.warmup,
+            cores: cpus[..a.cores].to_vec(),
+            source_ips: a
+                .source_ips
+                .as_deref()
+                .map(parse_ip_range)
+                .transpose()?
+                .unwrap_or_default(),
+            timeout: a.timeout,
+            progress: !a.quiet,
+        };
+        let started = SystemTime::now();
+        let report = run::run(plan)?;
+        print!("{}", report.table());
+        if let Some(p) = &a.json {
+            let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+            std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        }
+        if let Some(p) = &a.hdr_log {
+            report
+                .write_hdr_log(p, started)
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

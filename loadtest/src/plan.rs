@@ -1,0 +1,99 @@
+//! What to run: targets, model, bounds.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// One HTTP target (`http://host:port/path`), with a weight in the mix.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub path: String,
+    pub weight: u32,
+}
+
+/// Parses `http://127.0.0.1:8080/path[@weight]`. Loopback addresses only: the harness
+/// is for load testing on this machine.
+pub fn parse_target(url: &str) -> Result<Target, String> {
+    let (url, weight) = match url.rsplit_once('@') {
+        Some((u, w)) if w.chars().all(|c| c.is_ascii_digit()) => {
+            (u, w.parse().map_err(|_| "bad weight")?)
+        }
+        _ => (url, 1),
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: only http:// URLs"))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr: SocketAddr = host
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .map_err(|_| format!("{url}: host must be an IP:port (e.g. 127.0.0.1:8080)"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{url}: only loopback targets (127.0.0.0/8, ::1) are allowed"
+        ));
+    }
+    Ok(Target {
+        addr,
+        host: host.to_string(),
+        path: path.to_string(),
+        weight,
+    })
+}
+
+/// Open (constant arrival rate) or closed (fixed concurrency) model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Model {
+    Open { rate: f64 },
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    pub connections: usize,
+    pub model: Model,
+    pub duration: Option<Duration>,
+    /// Total requests (split exactly over the connections).
+    pub requests: Option<u64>,
+    pub warmup: Duration,
+    pub cores: Vec<usize>,
+    pub source_ips: Vec<Ipv4Addr>,
+    pub timeout: Duration,
+    pub progress: bool,
+}
+
+/// `127.0.0.1-127.0.0.20` → the addresses in between (loopback only).
+pub fn parse_ip_range(s: &str) -> Result<Vec<Ipv4Addr>, String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let a: Ipv4Addr = a.trim().parse().map_err(|_| format!("bad address {a}"))?;
+    let b: Ipv4Addr = b.trim().parse().map_err(|_| format!("bad address {b}"))?;
+    if !a.is_loopback() || !b.is_loopback() || u32::from(a) > u32::from(b) {
+        return Err("source addresses must be an ascending loopback range".into());
+    }
+    Ok((u32::from(a)..=u32::from(b)).map(Ipv4Addr::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_ranges() {
+        let t = parse_target("http://127.0.0.1:8080/api/version@3").unwrap();
+        assert_eq!(
+            (t.path.as_str(), t.weight, t.addr.port()),
+            ("/api/version", 3, 8080)
+        );
+        assert!(
+            parse_target("http://10.0.0.1:80/").is_err(),
+            "non-loopback refused"
+        );
+        assert_eq!(parse_ip_range("127.0.0.1-127.0.0.3").unwrap().len(), 3);
+        assert!(parse_ip_range("127.0.0.1-192.168.0.1").is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! Results: per-core histograms merged at the end, the report (table and JSON), the
+//! per-second series, and the HdrHistogram interval log.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Highest latency recorded (60 s, µs).
+pub const MAX_US: u64 = 60_000_000;
+
+pub fn histogram() -> Histogram<u64> {
+    match Histogram::new_with_bounds(1, MAX_US, 3) {
+        Ok(h) => h,
+        Err(e) => unreachable!("constant bounds: {e:?}"),
+    }
+}
+
+/// Errors by kind.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Errors {
+    pub connect: u64,
+    pub timeout: u64,
+    pub protocol: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+}
+
+impl Errors {
+    pub fn total(&self) -> u64 {
+        self.connect + self.timeout + self.protocol + self.status_4xx + self.status_5xx
+    }
+    pub fn add(&mut self, o: &Errors) {
+        self.connect += o.connect;
+        self.timeout += o.timeout;
+        self.protocol += o.protocol;
+        self.status_4xx += o.status_4xx;
+        self.status_5xx += o.status_5xx;
+    }
+}
+
+/// One second of the run (after warm-up).
+#[derive(Debug, Clone)]
+pub struct Second {
+    pub requests: u64,
+    pub errors: u64,
+    pub hist: Histogram<u64>,
+}
+
+/// What one executor measured.
+#[derive(Debug, Clone)]
+pub struct CoreResult {
+    pub hist: Histogram<u64>,
+    pub seconds: Vec<Second>,
+    pub requests: u64,
+    pub errors: Errors,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub p50: u64,
+    pub p75: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub p9999: u64,
+    pub max: u64,
+    pub mean: f64,
+    pub stdev: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesPoint {
+    pub second: usize,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+/// The whole report (also the JSON document).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub model: &'static str,
+    pub target_rate: Option<f64>,
+    pub achieved_rate: f64,
+    pub duration_s: f64,
+    pub connections: usize,
+    pub cores: usize,
+    pub requests: u64,
+    pub errors: Errors,
+    pub bytes: u64,
+    pub latency_us: Latency,
+    pub series: Vec<SeriesPoint>,
+    #[serde(skip)]
+    pub histogram: Histogram<u64>,
+    #[serde(skip)]
+    pub second_histograms: Vec<Histogram<u64>>,
+}
+
+pub fn latency(h: &Histogram<u64>) -> Latency {
+    Latency {
+        p50: h.value_at_quantile(0.50),
+        p75: h.value_at_quantile(0.75),
+        p90: h.value_at_quantile(0.90),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        p9999: h.value_at_quantile(0.9999),
+        max: h.max(),
+        mean: (h.mean() * 10.0).round() / 10.0,
+        stdev: (h.stdev() * 10.0).round() / 10.0,
+    }
+}
+
+/// Merges the executors' results (histograms exactly, with `add`).
+pub fn merge(
+    results: Vec<CoreResult>,
+    scenario: &'static str,
+    target_rate: Option<f64>,
+    measured: Duration,
+    connections: usize,
+) -> Report {
+    let cores = results.len();
+    let mut hist = histogram();
+    let mut errors = Errors::default();
+    let (mut requests, mut bytes) = (0, 0);
+    let n_seconds = results.iter().map(|r| r.seconds.len()).max().unwrap_or(0);
+    let mut seconds: Vec<Second> = (0..n_seconds)
+        .map(|_| Second {
+            requests: 0,
+            errors: 0,
+            hist: histogram(),
+        })
+        .collect();
+    for r in &results {
+        let _ = hist.add(&r.hist);
+        errors.add(&r.errors);
+        requests += r.requests;
+        bytes += r.bytes;
+        for (i, s) in r.seconds.iter().enumerate() {
+            seconds[i].requests += s.requests;
+            seconds[i].errors += s.errors;
+            let _ = seconds[i].hist.add(&s.hist);
+        }
+    }
+    let duration_s = measured.as_secs_f64().max(1e-6);
+    Report {
+        scenario,
+        model: if target_rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        target_rate,
+        achieved_rate: (requests as f64 / duration_s * 10.0).round() / 10.0,
+        duration_s: (duration_s * 1000.0).round() / 1000.0,
+        connections,
+        cores,
+        requests,
+        errors,
+        bytes,
+        latency_us: latency(&hist),
+        series: seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SeriesPoint {
+                second: i + 1,
+                requests: s.requests,
+                errors: s.errors,
+                p50_us: s.hist.value_at_quantile(0.5),
+                p99_us: s.hist.value_at_quantile(0.99),
+            })
+            .collect(),
+        histogram: hist,
+        second_histograms: seconds.into_iter().map(|s| s.hist).collect(),
+    }
+}
+
+impl Report {
+    /// The terminal table.
+    pub fn table(&self) -> String {
+        let l = &self.latency_us;
+        let ms = |us: u64| format!("{:.3}", us as f64 / 1000.0);
+        let mut s = String::new();
+        s.push_str(&format!(
+            "scenario {}  model {}  connections {}  cores {}  duration {:.2}s\n",
+            self.scenario, self.model, self.connections, self.cores, self.duration_s
+        ));
+        match self.target_rate {
+            Some(t) => s.push_str(&format!(
+                "rate     target {t:.1}/s  achieved {:.1}/s\n",
+                self.achieved_rate
+            )),
+            None => s.push_str(&format!("rate     achieved {:.1}/s\n", self.achieved_rate)),
+        }
+        s.push_str(&format!(
+            "requests {}  bytes {}  errors {} {:?}\n",
+            self.requests,
+            self.bytes,
+            self.errors.total(),
+            self.errors
+        ));
+        s.push_str("latency (ms)   p50      p75      p90      p99      p99.9    p99.99   max      mean     stdev\n");
+        s.push_str(&format!(
+            "               {:<8} {:<8} {:<8} {:<8} {:<8} {:<8} {:<8} {:<8.3} {:<8.3}\n",
+            ms(l.p50),
+            ms(l.p75),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.p9999),
+            ms(l.max),
+            l.mean / 1000.0,
+            l.stdev / 1000.0
+        ));
+        s
+    }
+
+    /// Writes an HdrHistogram interval log (one interval per second), readable by
+    /// HdrHistogram's tools (HistogramLogProcessor, HdrHistogramVisualizer).
+    pub fn write_hdr_log(
+        &self,
+        path: &std::path::Path,
+        start: std::time::SystemTime,
+    ) -> std::io::Result<()> {
+        use hdrhistogram::serialization::V2DeflateSerializer;
+        use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+        let mut out = Vec::new();
+        let mut ser = V2DeflateSerializer::new();
+        {
+            let mut w = IntervalLogWriterBuilder::new()
+                .with_base_time(start)
+                .with_start_time(start)
+                .begin_log_with(&mut out, &mut ser)
+                .map_err(std::io::Error::other)?;
+            let tag = Tag::new("auralis-loadtest");
+            for (i, h) in self.second_histograms.iter().enumerate() {
+                w.write_histogram(
+                    h,
+                    Duration::from_secs(i as u64),
+                    Duration::from_secs(1),
+                    tag,
+                )
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            }
+        }
+        std::fs::write(path, out)
+    }
+}

@@ -1,0 +1,181 @@
+//! The harness against a tiny in-test HTTP server with a known, injected delay:
+//! the open model reports the delay at p50 and charges a 1 s server freeze to every
+//! request it delayed (coordinated-omission correction), the closed model does not, and
+//! closed-model request counts are exact.
+
+use auralis_loadtest::plan::{Model, Plan, parse_target};
+use auralis_loadtest::run::run;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A thread-per-connection HTTP server: answers after `delay`; during
+/// `[freeze_at, freeze_at + 1 s)` (after its start) it answers nothing until the end of
+/// that window. Counts the requests it answered.
+fn server(delay: Duration, freeze_at: Option<Duration>) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicU64::new(0));
+    let counter = served.clone();
+    let born = Instant::now();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if let Some(f) = freeze_at {
+                            let t = born.elapsed();
+                            if t >= f && t < f + Duration::from_secs(1) {
+                                std::thread::sleep(f + Duration::from_secs(1) - t);
+                            }
+                        }
+                        std::thread::sleep(delay);
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, served)
+}
+
+fn plan(
+    addr: std::net::SocketAddr,
+    model: Model,
+    connections: usize,
+    duration: Option<Duration>,
+    requests: Option<u64>,
+) -> Plan {
+    Plan {
+        targets: vec![parse_target(&format!("http://{addr}/x")).unwrap()],
+        connections,
+        model,
+        duration,
+        requests,
+        warmup: Duration::ZERO,
+        cores: vec![0],
+        source_ips: Vec::new(),
+        timeout: Duration::from_secs(5),
+        progress: false,
+    }
+}
+
+#[test]
+fn open_model_reports_the_injected_delay_at_p50() {
+    let (addr, _) = server(Duration::from_millis(20), None);
+    let r = run(plan(
+        addr,
+        Model::Open { rate: 100.0 },
+        8,
+        Some(Duration::from_secs(2)),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(r.model, "open");
+    assert!(
+        r.requests >= 190 && r.requests <= 201,
+        "100/s for 2 s: {}",
+        r.requests
+    );
+    let p50 = r.latency_us.p50;
+    assert!(
+        (20_000..=26_000).contains(&p50),
+        "p50 {p50} µs for a 20 ms server"
+    );
+    assert_eq!(r.errors.total(), 0);
+    assert!(
+        (r.achieved_rate - 100.0).abs() < 10.0,
+        "achieved {}",
+        r.achieved_rate
+    );
+}
+
+#[test]
+fn open_model_charges_a_one_second_freeze_to_every_delayed_request() {
+    // 1 ms answers, a 1 s freeze starting 1 s in; 200 requests/s intended throughout.
+    let (addr, _) = server(Duration::from_millis(1), Some(Duration::from_millis(1200)));
+    let open = run(plan(
+        addr,
+        Model::Open { rate: 200.0 },
+        4,
+        Some(Duration::from_secs(3)),
+        None,
+    ))
+    .unwrap();
+    // Every request intended during the freeze waited for its end: ~200 requests with
+    // latencies spread from ~0 to 1 s, so well over 100 above 250 ms and a p99 near 1 s.
+    let slow = open.histogram.count_between(250_000, u64::MAX);
+    assert!(
+        slow >= 100,
+        "open model counted {slow} requests over 250 ms"
+    );
+    assert!(
+        open.latency_us.p99 >= 700_000,
+        "p99 {}",
+        open.latency_us.p99
+    );
+    let (addr, _) = server(Duration::from_millis(1), Some(Duration::from_millis(1200)));
+    let closed = run(plan(
+        addr,
+        Model::Closed,
+        4,
+        Some(Duration::from_secs(3)),
+        None,
+    ))
+    .unwrap();
+    // Without the correction only the 4 requests in flight see the stall.
+    let slow_closed = closed.histogram.count_between(250_000, u64::MAX);
+    assert!(slow_closed <= 4, "closed model counted {slow_closed}");
+}
+
+#[test]
+fn closed_model_request_counts_are_exact() {
+    let (addr, served) = server(Duration::ZERO, None);
+    let r = run(plan(addr, Model::Closed, 7, None, Some(1000))).unwrap();
+    assert_eq!(r.model, "closed");
+    assert_eq!(r.requests, 1000);
+    assert_eq!(
+        served.load(Ordering::Relaxed),
+        1000,
+        "the server answered exactly as many"
+    );
+    assert_eq!(r.histogram.len(), 1000);
+    assert_eq!(r.bytes, 1000 * (38 + 2), "head + body of every answer");
+    assert_eq!(r.series.iter().map(|s| s.requests).sum::<u64>(), 1000);
+}
+
+#[test]
+fn hdr_log_is_written_and_parses() {
+    let (addr, _) = server(Duration::ZERO, None);
+    let r = run(plan(addr, Model::Closed, 2, None, Some(200))).unwrap();
+    let path = std::env::temp_dir().join(format!("loadtest-{}.hlog", std::process::id()));
+    r.write_hdr_log(&path, std::time::SystemTime::now())
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let intervals = hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&bytes)
+        .filter(|e| {
+            matches!(
+                e,
+                Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(_))
+            )
+        })
+        .count();
+    assert_eq!(intervals, r.series.len());
+    let _ = std::fs::remove_file(path);
+}
