@@ -34,15 +34,6 @@ fn wait_for(s: &Server, path: &str, what: &str, f: impl Fn(&Value) -> bool) -> V
     }
 }
 
-fn two_ips() -> (Ipv4Addr, Ipv4Addr) {
-    let a = Ipv4Addr::new(127, 0, 0, 2);
-    let b = (3..=40u8)
-        .map(|i| Ipv4Addr::new(127, 0, 0, i))
-        .find(|ip| core_for_ipv4(*ip, 2) != core_for_ipv4(a, 2))
-        .unwrap();
-    (a, b)
-}
-
 fn hit(s: &Server, ip: Ipv4Addr, path: &str, n: usize) {
     let mut c = Raw::connect_from(ip, s.addr);
     for _ in 0..n {
@@ -54,7 +45,7 @@ fn hit(s: &Server, ip: Ipv4Addr, path: &str, n: usize) {
 #[test]
 fn per_route_counts_are_exact_across_cores_and_prometheus_parses() {
     let s = fast_monitor(&[]);
-    let (a, b) = two_ips();
+    let (a, b) = two_cores();
     hit(&s, a, "/api/version", 37);
     hit(&s, b, "/api/version", 25);
     hit(&s, b, "/api/nope", 3);

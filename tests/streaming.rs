@@ -149,16 +149,6 @@ fn lossy_chunks_match_a_reference_decode_within_tolerance() {
     }
 }
 
-/// Two loopback source addresses that the socket filter puts on different cores.
-fn two_cores() -> (Ipv4Addr, Ipv4Addr) {
-    let a = Ipv4Addr::new(127, 0, 0, 2);
-    let b = (3..=40u8)
-        .map(|i| Ipv4Addr::new(127, 0, 0, i))
-        .find(|ip| core_for_ipv4(*ip, 2) != core_for_ipv4(a, 2))
-        .unwrap();
-    (a, b)
-}
-
 fn get_from(s: &Server, ip: Ipv4Addr, path: &str) -> Resp {
     let mut c = Raw::connect_from(ip, s.addr);
     c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());

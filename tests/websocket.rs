@@ -4,7 +4,6 @@
 
 mod common;
 
-use auralis_server::runtime::listener::core_for_ipv4;
 use common::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -706,11 +705,7 @@ fn shared_session_delivers_every_status_update_in_order_on_both_cores() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(120);
     let s = lib_server(&[("AURALIS_WS__RATE_BASE_PER_MINUTE", "1000000")]);
-    let a = Ipv4Addr::new(127, 0, 0, 2);
-    let b = (3..=40u8)
-        .map(|i| Ipv4Addr::new(127, 0, 0, i))
-        .find(|ip| core_for_ipv4(*ip, 2) != core_for_ipv4(a, 2))
-        .unwrap();
+    let (a, b) = two_cores();
     let (mut ctl, w) = ws_connect(&s, a);
     let sid = ws_rpc(&mut ctl, "session_create", json!({}))["payload"]["session_id"]
         .as_str()

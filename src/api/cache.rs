@@ -191,36 +191,19 @@ fn track_status(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> Handle
     let total = audio.total_chunks(core.shared.chunks.chunk_duration_s);
     // Variant = preset/intensity/format; chunks cached in tier 2 or this core's tier 1.
     let mut variants: BTreeMap<String, (BTreeSet<u32>, BTreeSet<u32>)> = BTreeMap::new();
+    let current = |k: &crate::cache::ChunkKey| k.revision == audio.revision;
     for k in core
         .shared
         .chunks
         .tier2
         .keys_of(id)
         .into_iter()
-        .filter(|k| k.revision == audio.revision)
+        .filter(current)
     {
-        let v = format!(
-            "{}@{:.1}/{}",
-            k.preset.as_str(),
-            k.intensity(),
-            k.format.as_str()
-        );
-        variants.entry(v).or_default().0.insert(k.index);
+        variants.entry(k.variant()).or_default().0.insert(k.index);
     }
-    for k in core
-        .tier1
-        .borrow()
-        .keys_of(id)
-        .into_iter()
-        .filter(|k| k.revision == audio.revision)
-    {
-        let v = format!(
-            "{}@{:.1}/{}",
-            k.preset.as_str(),
-            k.intensity(),
-            k.format.as_str()
-        );
-        variants.entry(v).or_default().1.insert(k.index);
+    for k in core.tier1.borrow().keys_of(id).into_iter().filter(current) {
+        variants.entry(k.variant()).or_default().1.insert(k.index);
     }
     let list: Vec<_> = variants
         .into_iter()

@@ -212,18 +212,7 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
         if preset == Preset::Normalized {
             audio = ensure_loudness(&core, audio).await?;
         }
-        let key = ChunkKey {
-            track: id,
-            revision: audio.revision,
-            preset,
-            intensity_tenths: if preset == Preset::Original {
-                10
-            } else {
-                (intensity * 10.0).round() as u8
-            },
-            index,
-            format,
-        };
+        let key = ChunkKey::for_request(id, audio.revision, preset, intensity, index, format);
         let path = core.chunk_path();
         let (body, tier) = path.fetch(key, &audio).await?;
         if index + 1 < total {

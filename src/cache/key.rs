@@ -17,6 +17,40 @@ pub struct ChunkKey {
 }
 
 impl ChunkKey {
+    /// The key of a request: intensity rounded to one decimal, and irrelevant (kept at
+    /// 1.0) for `original`, so equivalent requests share one cache entry.
+    pub fn for_request(
+        track: i64,
+        revision: i64,
+        preset: Preset,
+        intensity: f64,
+        index: u32,
+        format: ChunkFormat,
+    ) -> ChunkKey {
+        let intensity_tenths = match preset {
+            Preset::Original => 10,
+            Preset::Normalized => (intensity.clamp(0.0, 1.0) * 10.0).round() as u8,
+        };
+        ChunkKey {
+            track,
+            revision,
+            preset,
+            intensity_tenths,
+            index,
+            format,
+        }
+    }
+
+    /// The variant label (`preset@intensity/format`) reports group chunks by.
+    pub fn variant(&self) -> String {
+        format!(
+            "{}@{:.1}/{}",
+            self.preset.as_str(),
+            self.intensity(),
+            self.format.as_str()
+        )
+    }
+
     pub fn with_index(self, index: u32) -> ChunkKey {
         ChunkKey { index, ..self }
     }

@@ -188,18 +188,8 @@ pub fn start(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<()
             if ctl.stopped.get() || conn.is_killed() {
                 return;
             }
-            let key = ChunkKey {
-                track,
-                revision: audio.revision,
-                preset,
-                intensity_tenths: if preset == Preset::Original {
-                    10
-                } else {
-                    (intensity * 10.0).round() as u8
-                },
-                index,
-                format,
-            };
+            let key =
+                ChunkKey::for_request(track, audio.revision, preset, intensity, index, format);
             let fetched = core.chunk_path().fetch(key, &audio).await;
             let (body, tier) = match fetched.map_err(|e| e.public_message()).and_then(|(b, t)| {
                 let b = if format == ChunkFormat::Wav {

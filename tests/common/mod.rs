@@ -423,3 +423,14 @@ pub fn ws_rpc(ws: &mut Ws, kind: &str, payload: serde_json::Value) -> serde_json
         }
     }
 }
+
+/// Two loopback source addresses that the socket filter puts on different cores (of 2).
+pub fn two_cores() -> (Ipv4Addr, Ipv4Addr) {
+    use auralis_server::runtime::listener::core_for_ipv4;
+    let a = Ipv4Addr::new(127, 0, 0, 2);
+    let b = (3..=40u8)
+        .map(|i| Ipv4Addr::new(127, 0, 0, i))
+        .find(|ip| core_for_ipv4(*ip, 2) != core_for_ipv4(a, 2))
+        .expect("some address in 127.0.0.3-40 hashes to the other core");
+    (a, b)
+}
