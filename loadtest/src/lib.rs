@@ -4,8 +4,10 @@
 //! charged for every request it delayed: coordinated-omission correction as in wrk2)
 //! and closed model (C connections, each sending as soon as the last answer arrived).
 
+pub mod broadcast;
 pub mod client;
 pub mod limits;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod ws;

@@ -26,6 +26,67 @@ struct Cli {
 enum Scenario {
     /// Keep-alive HTTP/1.1 GETs against one or more URLs (URL@weight for a mix).
     Http(HttpArgs),
+    /// N WebSocket listeners on `notifications`; publishes M notifications at a rate;
+    /// reports publish → receipt latency over all deliveries.
+    WsBroadcast(BroadcastArgs),
+}
+
+#[derive(clap::Args)]
+struct BroadcastArgs {
+    /// Server address, e.g. 127.0.0.1:8080 (loopback only).
+    #[arg(long)]
+    server: std::net::SocketAddr,
+    #[arg(long, default_value_t = 1000)]
+    listeners: usize,
+    #[arg(long, default_value_t = 20)]
+    publishes: u64,
+    /// Publishes per second.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+    #[arg(long)]
+    source_ips: Option<String>,
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn broadcast(a: BroadcastArgs) -> Result<(), String> {
+    if !a.server.ip().is_loopback() {
+        return Err("--server must be a loopback address".into());
+    }
+    if a.rate <= 0.0 || a.listeners == 0 || a.publishes == 0 {
+        return Err("--rate, --listeners and --publishes must be positive".into());
+    }
+    let cpus = allowed_cpus();
+    if a.cores == 0 || a.cores > cpus.len() {
+        return Err(format!(
+            "--cores {} but {} CPUs are allowed",
+            a.cores,
+            cpus.len()
+        ));
+    }
+    limits::check(a.listeners, a.cores)?;
+    let plan = auralis_loadtest::broadcast::BroadcastPlan {
+        server: a.server,
+        listeners: a.listeners,
+        publishes: a.publishes,
+        rate: a.rate,
+        cores: cpus[..a.cores].to_vec(),
+        source_ips: a
+            .source_ips
+            .as_deref()
+            .map(parse_ip_range)
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    let report = auralis_loadtest::broadcast::run(plan)?;
+    print!("{}", report.table());
+    if let Some(p) = &a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -93,7 +154,18 @@ fn allowed_cpus() -> Vec<usize> {
 }
 
 fn main() -> ExitCode {
-    let Scenario::Http(a) = Cli::parse().scenario;
+    let a = match Cli::parse().scenario {
+        Scenario::Http(a) => a,
+        Scenario::WsBroadcast(b) => {
+            return match broadcast(b) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
     let result = (|| -> Result<(), String> {
         if a.duration.is_none() && a.requests.is_none() {
             return Err("give --duration or --requests (every run is bounded)".into());
