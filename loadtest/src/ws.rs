@@ -68,18 +68,18 @@ impl WsClient {
     pub async fn next(&mut self) -> std::io::Result<Option<WsFrame>> {
         let mut chunk = [0u8; 16 * 1024];
         loop {
-            if let Some((opcode, start, len)) = header(&self.buf) {
-                if self.buf.len() >= start + len {
-                    let payload = self.buf[start..start + len].to_vec();
-                    self.buf.drain(..start + len);
-                    match opcode {
-                        0x8 => return Ok(None),
-                        0x9 => self.send(0xA, &payload).await?,
-                        0xA => {}
-                        _ => return Ok(Some(WsFrame { opcode, payload })),
-                    }
-                    continue;
+            if let Some((opcode, start, len)) = header(&self.buf)
+                && self.buf.len() >= start + len
+            {
+                let payload = self.buf[start..start + len].to_vec();
+                self.buf.drain(..start + len);
+                match opcode {
+                    0x8 => return Ok(None),
+                    0x9 => self.send(0xA, &payload).await?,
+                    0xA => {}
+                    _ => return Ok(Some(WsFrame { opcode, payload })),
                 }
+                continue;
             }
             let n = self.stream.read(&mut chunk).await?;
             if n == 0 {
