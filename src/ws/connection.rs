@@ -286,12 +286,15 @@ async fn serve<R, W>(
     core.ws.unregister(&core, &conn);
 }
 
-fn to_frame(f: &OutFrame) -> Frame<'static> {
+/// A frame borrowing the queued payload: a broadcast's one shared `Bytes` is not copied
+/// into a fresh buffer per listener (fastwebsockets still copies it once into its
+/// write buffer, since vectored writes are off).
+fn to_frame(f: &OutFrame) -> Frame<'_> {
     match f {
-        OutFrame::Text(b, _) => Frame::text(Payload::Owned(b.to_vec())),
-        OutFrame::Binary(b) => Frame::binary(Payload::Owned(b.to_vec())),
-        OutFrame::Ping(p) => Frame::new(true, OpCode::Ping, None, Payload::Owned(p.clone())),
-        OutFrame::Pong(p) => Frame::pong(Payload::Owned(p.clone())),
+        OutFrame::Text(b, _) => Frame::text(Payload::Borrowed(b)),
+        OutFrame::Binary(b) => Frame::binary(Payload::Borrowed(b)),
+        OutFrame::Ping(p) => Frame::new(true, OpCode::Ping, None, Payload::Borrowed(p)),
+        OutFrame::Pong(p) => Frame::pong(Payload::Borrowed(p)),
         OutFrame::Close(code, reason) => Frame::close(*code, reason.as_bytes()),
     }
 }
