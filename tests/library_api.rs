@@ -324,12 +324,7 @@ fn albums_and_artists_with_their_tracks() {
 #[test]
 fn playlists_crud_entries_and_errors() {
     let (s, _lib, _) = library_server(6);
-    let ids: Vec<i64> = ok_data(&get(&s, "/api/tracks"))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect();
+    let ids = track_ids(&s, "/api/tracks");
     let r = post(
         &s,
         "/api/playlists",
@@ -634,12 +629,7 @@ fn dump(db: &Path) -> Vec<String> {
 #[test]
 fn atomic_batch_with_a_failing_7th_item_changes_nothing() {
     let (s, _lib, _) = library_server(8);
-    let ids: Vec<i64> = ok_data(&get(&s, "/api/tracks"))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect();
+    let ids = track_ids(&s, "/api/tracks");
     let pid = ok_data(&post(&s, "/api/playlists", json!({"name": "Batch"})))["id"]
         .as_i64()
         .unwrap();

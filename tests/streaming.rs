@@ -209,12 +209,7 @@ fn budgets_hold_under_a_workload_larger_than_both_tiers() {
             .env("AURALIS_CACHE__TIER2_BYTES", "2500"),
     );
     wait_scan(&s);
-    let ids: Vec<i64> = ok_data(&get(&s, "/api/tracks?limit=100"))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect();
+    let ids = track_ids(&s, "/api/tracks?limit=100");
     let mut served = 0usize;
     for id in &ids {
         for i in 0..5 {

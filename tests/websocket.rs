@@ -69,12 +69,7 @@ fn every_message_type_end_to_end() {
         "unsubscribed"
     );
 
-    let ids: Vec<i64> = ok_data(&get(&s, "/api/tracks?order_by=title"))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect();
+    let ids = track_ids(&s, "/api/tracks?order_by=title");
     let st = |m: &Value| {
         (
             m["type"].as_str().unwrap().to_string(),
@@ -732,12 +727,7 @@ fn shared_session_delivers_every_status_update_in_order_on_both_cores() {
         .chain([w["core"].as_u64().unwrap()])
         .collect();
     assert_eq!(cores.len(), 2, "controller and listeners span both cores");
-    let ids: Vec<i64> = ok_data(&get(&s, "/api/tracks"))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect();
+    let ids = track_ids(&s, "/api/tracks");
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut last_seq = 0;
     let results = std::thread::scope(|sc| {

@@ -58,21 +58,14 @@ fn broadcast(a: BroadcastArgs) -> Result<(), String> {
     if a.rate <= 0.0 || a.listeners == 0 || a.publishes == 0 {
         return Err("--rate, --listeners and --publishes must be positive".into());
     }
-    let cpus = allowed_cpus();
-    if a.cores == 0 || a.cores > cpus.len() {
-        return Err(format!(
-            "--cores {} but {} CPUs are allowed",
-            a.cores,
-            cpus.len()
-        ));
-    }
+    let cores = pick_cpus(a.cores)?;
     limits::check(a.listeners, a.cores)?;
     let plan = auralis_loadtest::broadcast::BroadcastPlan {
         server: a.server,
         listeners: a.listeners,
         publishes: a.publishes,
         rate: a.rate,
-        cores: cpus[..a.cores].to_vec(),
+        cores,
         source_ips: a
             .source_ips
             .as_deref()
@@ -153,6 +146,18 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
+/// The first `n` CPUs this process may run on, one executor each.
+fn pick_cpus(n: usize) -> Result<Vec<usize>, String> {
+    let cpus = allowed_cpus();
+    if n == 0 || n > cpus.len() {
+        return Err(format!(
+            "--cores {n} but {} CPUs are allowed ({cpus:?})",
+            cpus.len()
+        ));
+    }
+    Ok(cpus[..n].to_vec())
+}
+
 fn main() -> ExitCode {
     let a = match Cli::parse().scenario {
         Scenario::Http(a) => a,
@@ -173,14 +178,7 @@ fn main() -> ExitCode {
         if a.connections == 0 {
             return Err("--connections must be at least 1".into());
         }
-        let cpus = allowed_cpus();
-        if a.cores == 0 || a.cores > cpus.len() {
-            return Err(format!(
-                "--cores {} but {} CPUs are allowed ({cpus:?})",
-                a.cores,
-                cpus.len()
-            ));
-        }
+        let cores = pick_cpus(a.cores)?;
         limits::check(a.connections, a.cores)?;
         let targets = a
             .urls
@@ -198,7 +196,7 @@ fn main() -> ExitCode {
             duration: a.duration,
             requests: a.requests,
             warmup: a.warmup,
-            cores: cpus[..a.cores].to_vec(),
+            cores,
             source_ips: a
                 .source_ips
                 .as_deref()

@@ -3,7 +3,7 @@
 //! cumulative total, derives trends and alerts, and publishes the reports (read by the
 //! endpoints) and the WebSocket `metrics` message. Runs off the cores.
 
-use super::alerts::{AlertBook, Health, Inputs, Thresholds};
+use super::alerts::{AlertBook, Health, Inputs};
 use super::prometheus::{self, Exposition};
 use super::recorder::{SeriesKey, SeriesKind, new_histogram};
 use super::snapshot::{CoreCounters, CoreSnapshot, Summary, merge_one, merge_owned, summarize};
@@ -127,20 +127,6 @@ pub fn start(shared: Arc<Shared>) -> std::io::Result<()> {
         .name("auralis-monitor".into())
         .spawn(move || run(shared))?;
     Ok(())
-}
-
-fn thresholds(shared: &Shared) -> Thresholds {
-    let m = &shared.config.monitor;
-    Thresholds {
-        p99_slo_ms: m.p99_slo_ms,
-        hit_rate_warning: m.hit_rate_warning,
-        hit_rate_critical: m.hit_rate_critical,
-        min_cache_requests: m.min_cache_requests,
-        error_rate_warning: m.error_rate_warning,
-        error_rate_critical: m.error_rate_critical,
-        min_requests: m.min_requests,
-        imbalance_factor: m.imbalance_factor,
-    }
 }
 
 fn run(shared: Arc<Shared>) {
@@ -353,7 +339,7 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
             1.0
         },
     };
-    let firings = super::alerts::evaluate(&inputs, &thresholds(shared));
+    let firings = super::alerts::evaluate(&inputs, &shared.config.monitor);
     st.book.update(
         firings,
         SystemTime::now(),

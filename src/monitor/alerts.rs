@@ -2,6 +2,7 @@
 //! configurable thresholds, held active for `alert_hold_s` after they last fired; health
 //! follows from what is active (critical → unhealthy, warning → degraded).
 
+use crate::config::MonitorConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -65,20 +66,8 @@ pub struct Inputs {
     pub imbalance: f64,
 }
 
-/// Thresholds (`[monitor]` config).
-#[derive(Debug, Clone)]
-pub struct Thresholds {
-    pub p99_slo_ms: f64,
-    pub hit_rate_warning: f64,
-    pub hit_rate_critical: f64,
-    pub min_cache_requests: u64,
-    pub error_rate_warning: f64,
-    pub error_rate_critical: f64,
-    pub min_requests: u64,
-    pub imbalance_factor: f64,
-}
-
-pub fn evaluate(i: &Inputs, t: &Thresholds) -> Vec<Firing> {
+/// This second's firings, against the `[monitor]` thresholds.
+pub fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
     let mut out = Vec::new();
     let mut fire = |id, severity, message: String, value, threshold| {
         out.push(Firing {
@@ -245,8 +234,10 @@ impl AlertBook {
 mod tests {
     use super::*;
 
-    fn t() -> Thresholds {
-        Thresholds {
+    /// The thresholds these tests reason about, stated here rather than taken from the
+    /// defaults, so a change of defaults cannot quietly move the expectations.
+    fn t() -> MonitorConfig {
+        MonitorConfig {
             p99_slo_ms: 10.0,
             hit_rate_warning: 0.7,
             hit_rate_critical: 0.5,
@@ -255,6 +246,7 @@ mod tests {
             error_rate_critical: 0.05,
             min_requests: 20,
             imbalance_factor: 2.0,
+            ..MonitorConfig::default()
         }
     }
 

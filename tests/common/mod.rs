@@ -434,3 +434,13 @@ pub fn two_cores() -> (Ipv4Addr, Ipv4Addr) {
         .expect("some address in 127.0.0.3-40 hashes to the other core");
     (a, b)
 }
+
+/// The ids of the tracks a list request returns, in order.
+pub fn track_ids(server: &Server, path: &str) -> Vec<i64> {
+    ok_data(&get(server, path))
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| t["id"].as_i64().expect("an id"))
+        .collect()
+}
