@@ -1,9 +1,16 @@
-//! The load harness's scenarios against the real server (bounded, loopback only).
+//! The load harness's scenarios against the real server (bounded, loopback only):
+//! ws-broadcast delivers everything, api-mix walks the real API without errors and
+//! cleans up after itself, and listeners play without underruns at low load.
 
 mod common;
 
-use auralis_loadtest::broadcast::{BroadcastPlan, run};
+use auralis_loadtest::apimix::ApiMix;
+use auralis_loadtest::broadcast::{self, BroadcastPlan};
+use auralis_loadtest::listeners::{self, ListenersPlan};
+use auralis_loadtest::plan::{Model, Plan, parse_ip_range};
 use common::*;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[test]
 fn ws_broadcast_delivers_every_notification_to_every_listener() {
@@ -12,13 +19,13 @@ fn ws_broadcast_delivers_every_notification_to_every_listener() {
             .env("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "1000000")
             .env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "5000"),
     );
-    let report = run(BroadcastPlan {
+    let report = broadcast::run(BroadcastPlan {
         server: s.addr,
         listeners: 200,
         publishes: 5,
         rate: 10.0,
         cores: vec![0],
-        source_ips: auralis_loadtest::plan::parse_ip_range("127.0.0.2-127.0.0.11").unwrap(),
+        source_ips: parse_ip_range("127.0.0.2-127.0.0.11").unwrap(),
     })
     .expect("scenario runs");
     assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
@@ -28,4 +35,199 @@ fn ws_broadcast_delivers_every_notification_to_every_listener() {
     );
     assert_eq!(report.histogram.len(), 1000);
     assert!(report.latency_us.p50 > 0 && report.latency_us.p50 <= report.latency_us.p99);
+}
+
+fn engine_plan(s: &Server, mix: ApiMix, requests: u64) -> Plan {
+    Plan {
+        server: s.addr,
+        workload: Arc::new(mix),
+        connections: 6,
+        pipeline: 1,
+        model: Model::Closed,
+        duration: None,
+        requests: Some(requests),
+        warmup: Duration::ZERO,
+        cores: vec![0],
+        source_ips: Vec::new(),
+        timeout: Duration::from_secs(10),
+        progress: false,
+    }
+}
+
+#[test]
+fn api_mix_discovers_the_api_walks_cursors_and_removes_its_playlists() {
+    let lib = temp_dir("lt-apimix");
+    make_library(&lib, 0, 30);
+    let s = Server::start(library_opts(&lib));
+    wait_scan(&s);
+
+    // Discovered from /api/openapi.json: every built-in operation the server documents.
+    let mix = ApiMix::discover(s.addr, None).expect("discovery");
+    let report = auralis_loadtest::run::run(engine_plan(&s, mix, 600)).expect("runs");
+    assert_eq!(report.scenario, "api-mix");
+    assert_eq!(report.requests, 600);
+    assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
+    let names: Vec<&str> = report.operations.iter().map(|o| o.name.as_str()).collect();
+    for op in [
+        "tracks page",
+        "search",
+        "track",
+        "album",
+        "playlist add",
+        "playlist create",
+    ] {
+        assert!(names.contains(&op), "{op} missing from {names:?}");
+    }
+    assert!(
+        report
+            .operations
+            .iter()
+            .find(|o| o.name == "playlist add")
+            .unwrap()
+            .requests
+            > 0,
+        "writes happened"
+    );
+    let left = ok_data(&get(&s, "/api/playlists"));
+    assert_eq!(
+        left.as_array().unwrap().len(),
+        0,
+        "harness playlists deleted: {left}"
+    );
+
+    // A mix file with small pages: 30 tracks in pages of 4 need the cursor; a bad or
+    // stale cursor would answer 400.
+    let file = lib.join("mix.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[op]]
+name = "tracks by 4"
+path = "/api/tracks?limit=4"
+follow_cursor = true
+weight = 3
+
+[[op]]
+name = "artists by 1"
+path = "/api/artists?limit=1&order_by=name"
+follow_cursor = true
+"#,
+    )
+    .unwrap();
+    let mix = ApiMix::discover(s.addr, Some(&file)).expect("mix file");
+    let report = auralis_loadtest::run::run(engine_plan(&s, mix, 300)).expect("runs");
+    assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
+    // 30 tracks in pages of 4 is 8 pages: a walk is one first page and 7 cursor pages,
+    // so cursor pages outnumber first pages (each connection is mid-walk at the end).
+    let count = |name: &str| {
+        report
+            .operations
+            .iter()
+            .find(|o| o.name == name)
+            .map_or(0, |o| o.requests)
+    };
+    let (first, deep) = (count("tracks by 4"), count("tracks by 4 (cursor)"));
+    assert!(
+        first > 0 && deep >= 4 * first,
+        "first pages {first}, cursor pages {deep}"
+    );
+    assert!(count("artists by 1 (cursor)") > 0);
+
+    let bad = lib.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[op]]\nname = \"x\"\npath = \"/api/tracks/{song}\"\n",
+    )
+    .unwrap();
+    let err = ApiMix::discover(s.addr, Some(&bad))
+        .err()
+        .expect("unknown placeholder refused");
+    assert!(err.contains("placeholder"), "{err}");
+}
+
+/// `n` tagged WAV tracks of `seconds` each (22.05 kHz mono).
+fn long_tracks(dir: &std::path::Path, n: usize, seconds: usize) {
+    use auralis_server::audio::{Tags, wav};
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let tags = Tags {
+            title: format!("Long {i}"),
+            artist: "Pace".into(),
+            album: "Buffers".into(),
+            album_artist: None,
+            track_number: i as u32 + 1,
+            year: 2020,
+            genre: "Test".into(),
+        };
+        let samples: Vec<i16> = (0..22_050 * seconds)
+            .map(|k| ((k as f32 * (0.02 + i as f32 * 0.005)).sin() * 6000.0) as i16)
+            .collect();
+        let bytes = wav::encode_pcm16(&samples, 1, 22_050, Some(&tags));
+        std::fs::write(dir.join(format!("long-{i}.wav")), bytes).unwrap();
+    }
+}
+
+#[test]
+fn listeners_play_without_underruns_at_low_load() {
+    let lib = temp_dir("lt-listeners");
+    long_tracks(&lib, 4, 4);
+    let s = Server::start(
+        library_opts(&lib)
+            .env("AURALIS_CACHE__CHUNK_DURATION_S", "1.0")
+            .env("AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE", "1000000")
+            // Server pings every 500 ms: the listeners must answer to stay connected.
+            .env("AURALIS_WS__HEARTBEAT_INTERVAL_MS", "500")
+            .env("AURALIS_WS__HEARTBEAT_TIMEOUT_MS", "2000"),
+    );
+    wait_scan(&s);
+    let report = listeners::run(ListenersPlan {
+        server: s.addr,
+        listeners: 8,
+        duration: Duration::from_secs(5),
+        warmup: Duration::ZERO,
+        speed: 4.0,
+        ramp: Duration::from_millis(500),
+        format: "wav".into(),
+        preset: "original".into(),
+        tracks: None,
+        cores: vec![0],
+        source_ips: Vec::new(),
+        timeout: Duration::from_secs(10),
+        progress: false,
+    })
+    .expect("runs");
+    let l = report.listeners.clone().expect("listener figures");
+    assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
+    assert_eq!(
+        l.underruns,
+        0,
+        "no underruns at low load: {}",
+        report.table()
+    );
+    assert_eq!(l.ws_connected, 8, "every listener holds a control channel");
+    assert_eq!(
+        l.ws_errors, 0,
+        "no control channel was closed under a listener"
+    );
+    assert!(
+        l.ws_pings_answered >= 8 * 4,
+        "pings answered {}",
+        l.ws_pings_answered
+    );
+    // 4 s tracks in 1 s chunks at 4x: a track plays in 1 s, so each listener starts
+    // several in 5 s and pulls about 4 chunks a second.
+    assert!(l.sessions >= 8 * 3, "sessions {}", l.sessions);
+    assert!(l.chunks >= 8 * 12, "chunks {}", l.chunks);
+    assert!(l.time_to_first_chunk_us.p50 > 0);
+    assert_eq!(
+        l.tiers.tier1 + l.tiers.tier2 + l.tiers.miss,
+        l.chunks,
+        "every chunk names its tier"
+    );
+    assert!(
+        l.tiers.miss >= 1 && l.tiers.tier1 + l.tiers.tier2 >= 1,
+        "{:?}",
+        l.tiers
+    );
+    assert_eq!(report.model, "playback");
 }

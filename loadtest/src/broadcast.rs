@@ -4,13 +4,11 @@
 //! server's `published_at_us` stamp to its own clock: same machine). Reports the merged
 //! delivery latency. The server under test needs a rate limit above the publish rate.
 
+use crate::blocking::SetupClient;
+use crate::exec;
 use crate::report::{self, CoreResult, Errors, Report};
 use crate::ws::{WsClient, published_at_us};
-use glommio::net::TcpStream;
-use glommio::{LocalExecutorBuilder, Placement};
-use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -32,22 +30,6 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-async fn connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> std::io::Result<TcpStream> {
-    match source {
-        None => TcpStream::connect(addr)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string())),
-        Some(ip) => {
-            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-            sock.bind(&SocketAddr::from((ip, 0)).into())?;
-            sock.connect(&addr.into())?;
-            sock.set_nonblocking(true)?;
-            // SAFETY: a connected TCP socket we own, handed to glommio.
-            Ok(unsafe { TcpStream::from_raw_fd(sock.into_raw_fd()) })
-        }
-    }
-}
-
 async fn listener(
     plan: Arc<BroadcastPlan>,
     index: usize,
@@ -59,7 +41,7 @@ async fn listener(
     let source =
         (!plan.source_ips.is_empty()).then(|| plan.source_ips[index % plan.source_ips.len()]);
     let host = plan.server.to_string();
-    let mut ws = match connect(plan.server, source).await {
+    let mut ws = match crate::client::open(plan.server, source).await {
         Ok(s) => match WsClient::handshake(s, &host).await {
             Ok(ws) => ws,
             Err(_) => {
@@ -127,33 +109,21 @@ async fn listener(
     (hist, errors, bytes)
 }
 
-/// Publishes through plain blocking HTTP/1.1 on the calling thread, at `rate`.
+/// Publishes through a plain blocking connection on the calling thread, at `rate`.
 fn publish(plan: &BroadcastPlan) -> Result<(), String> {
-    let mut s = std::net::TcpStream::connect(plan.server)
-        .map_err(|e| format!("publisher cannot connect: {e}"))?;
-    s.set_nodelay(true).ok();
+    let mut client = SetupClient::connect(plan.server)?;
     let start = Instant::now();
-    let mut buf = [0u8; 4096];
     for k in 0..plan.publishes {
         let due = start + Duration::from_secs_f64(k as f64 / plan.rate);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
         let body = format!(r#"{{"title":"lt-{k}","level":"info"}}"#);
-        let req = format!(
-            "POST /api/notifications HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            plan.server,
-            body.len()
-        );
-        s.write_all(req.as_bytes())
-            .map_err(|e| format!("publish failed: {e}"))?;
-        let n = s
-            .read(&mut buf)
-            .map_err(|e| format!("publish answer: {e}"))?;
-        if !buf[..n].starts_with(b"HTTP/1.1 202") {
+        let (status, answer) = client.request("POST", "/api/notifications", Some(&body))?;
+        if status != 202 {
             return Err(format!(
-                "publish refused: {}",
-                String::from_utf8_lossy(&buf[..n.min(200)])
+                "publish refused ({status}): {}",
+                String::from_utf8_lossy(&answer[..answer.len().min(200)])
             ));
         }
     }
@@ -167,12 +137,11 @@ pub fn run(plan: BroadcastPlan) -> Result<Report, String> {
     let deadline = Instant::now()
         + Duration::from_secs(60)
         + Duration::from_secs_f64(plan.publishes as f64 / plan.rate);
-    let mut handles = Vec::new();
-    for (k, cpu) in plan.cores.iter().copied().enumerate() {
+    let running = {
         let (plan, ready) = (plan.clone(), ready.clone());
-        let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
-            .name(&format!("listeners-{k}"))
-            .spawn(move || async move {
+        exec::start(&plan.cores.clone(), "listeners", move |k| {
+            let (plan, ready) = (plan.clone(), ready.clone());
+            async move {
                 let mine: Vec<usize> = (0..plan.listeners).filter(|i| i % cores == k).collect();
                 let tasks: Vec<_> = mine
                     .into_iter()
@@ -180,13 +149,7 @@ pub fn run(plan: BroadcastPlan) -> Result<Report, String> {
                         glommio::spawn_local(listener(plan.clone(), i, ready.clone(), deadline))
                     })
                     .collect();
-                let mut result = CoreResult {
-                    hist: report::histogram(),
-                    seconds: Vec::new(),
-                    requests: 0,
-                    errors: Errors::default(),
-                    bytes: 0,
-                };
+                let mut result = CoreResult::new(0);
                 for t in tasks {
                     let (h, e, b) = t.await;
                     result.requests += h.len();
@@ -195,10 +158,9 @@ pub fn run(plan: BroadcastPlan) -> Result<Report, String> {
                     result.bytes += b;
                 }
                 result
-            })
-            .map_err(|e| format!("cannot start executor on CPU {cpu}: {e}"))?;
-        handles.push(h);
-    }
+            }
+        })?
+    };
     let wait_until = Instant::now() + Duration::from_secs(60);
     while ready.load(Ordering::Relaxed) < plan.listeners {
         if Instant::now() > wait_until {
@@ -212,13 +174,11 @@ pub fn run(plan: BroadcastPlan) -> Result<Report, String> {
     }
     let started = Instant::now();
     publish(&plan)?;
-    let mut results = Vec::new();
-    for h in handles {
-        results.push(h.join().map_err(|e| format!("executor failed: {e}"))?);
-    }
+    let results = running.join()?;
     Ok(report::merge(
         results,
         "ws-broadcast",
+        &[],
         Some(plan.rate),
         started.elapsed(),
         plan.listeners,

@@ -1,5 +1,10 @@
-//! The harness's own thin HTTP/1.1 client over `httparse`: keep-alive, Content-Length
-//! and chunked bodies, reconnect on `Connection: close`.
+//! The harness's own thin HTTP/1.1 client over `httparse`: keep-alive, pipelining,
+//! Content-Length and chunked bodies, reconnect on `Connection: close`.
+//!
+//! Its costs are the harness's own overhead, so it keeps them per request at one send
+//! and (usually) one receive: the read buffer is reused without zeroing or shifting
+//! (a window `start..end` over it), and time limits are the socket's own read/write
+//! timeouts rather than a timer per request.
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -17,141 +22,259 @@ pub enum Failure {
 /// One keep-alive connection.
 pub struct Conn {
     stream: TcpStream,
+    /// Storage; the unread bytes are `buf[start..end]`.
     buf: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
-/// A response: status, bytes read, and whether the server closes the connection.
+/// A response: status, bytes read, whether the server closes the connection, the
+/// server's `X-Cache-Tier` when it sent one, and the body when it was asked for.
 pub struct Answer {
     pub status: u16,
     pub bytes: u64,
     pub close: bool,
+    pub tier: Option<CacheTier>,
+    pub body: Vec<u8>,
 }
 
+/// Where auralis-server found a chunk (its `X-Cache-Tier` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheTier {
+    Tier1,
+    Tier2,
+    Miss,
+}
+
+impl CacheTier {
+    fn parse(v: &[u8]) -> Option<CacheTier> {
+        match v {
+            b"tier1" => Some(CacheTier::Tier1),
+            b"tier2" => Some(CacheTier::Tier2),
+            b"miss" => Some(CacheTier::Miss),
+            _ => None,
+        }
+    }
+}
+
+/// Read buffer to start with; grows for large heads or wanted bodies.
+const INITIAL_BUFFER: usize = 16 * 1024;
+/// A buffer grown past this is given back once it is empty again.
+const KEEP_BUFFER: usize = 1024 * 1024;
+
 impl Conn {
-    /// Connects, from `source` when given (to spread over loopback addresses).
-    pub async fn connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> Result<Conn, Failure> {
-        let stream = match source {
-            None => TcpStream::connect(addr)
-                .await
-                .map_err(|_| Failure::Connect)?,
-            Some(ip) => {
-                // Bind then connect on a plain socket (loopback connects complete at
-                // once), then hand the fd to glommio.
-                let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-                    .map_err(|_| Failure::Connect)?;
-                sock.bind(&SocketAddr::from((ip, 0)).into())
-                    .map_err(|_| Failure::Connect)?;
-                sock.connect(&addr.into()).map_err(|_| Failure::Connect)?;
-                sock.set_nonblocking(true).map_err(|_| Failure::Connect)?;
-                // SAFETY: the fd is a connected TCP socket we own and hand over.
-                unsafe { TcpStream::from_raw_fd(sock.into_raw_fd()) }
-            }
-        };
+    /// Connects, from `source` when given (to spread over loopback addresses). Reads
+    /// and writes that wait longer than `timeout` fail with [`Failure::Timeout`].
+    pub async fn connect(
+        addr: SocketAddr,
+        source: Option<Ipv4Addr>,
+        timeout: std::time::Duration,
+    ) -> Result<Conn, Failure> {
+        let stream = open(addr, source).await?;
         let _ = stream.set_nodelay(true);
+        stream
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
+            .map_err(|_| Failure::Connect)?;
         Ok(Conn {
             stream,
-            buf: Vec::with_capacity(16 * 1024),
+            buf: vec![0; INITIAL_BUFFER],
+            start: 0,
+            end: 0,
         })
     }
 
     pub async fn send(&mut self, request: &[u8]) -> Result<(), Failure> {
-        self.stream
-            .write_all(request)
-            .await
-            .map_err(|_| Failure::Protocol)
+        self.stream.write_all(request).await.map_err(io_failure)
     }
 
-    async fn fill(&mut self) -> Result<(), Failure> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self
-            .stream
-            .read(&mut chunk)
-            .await
-            .map_err(|_| Failure::Protocol)?;
-        if n == 0 {
-            return Err(Failure::Protocol);
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > KEEP_BUFFER {
+                self.buf = vec![0; INITIAL_BUFFER];
+            }
         }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
     }
 
-    /// Reads one whole response.
-    pub async fn receive(&mut self) -> Result<Answer, Failure> {
+    /// Reads what the socket has onto the end of the unread bytes, making room for at
+    /// least `want` more (bounded) first.
+    async fn fill(&mut self, want: usize) -> Result<(), Failure> {
+        let want = want.clamp(1, 256 * 1024);
+        if self.buf.len() - self.end < want && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < want {
+            let size = (self.end + want).max(self.buf.len() * 2);
+            self.buf.resize(size, 0);
+        }
+        match self.stream.read(&mut self.buf[self.end..]).await {
+            Ok(0) => Err(Failure::Protocol),
+            Ok(n) => {
+                self.end += n;
+                Ok(())
+            }
+            Err(e) => Err(io_failure(e)),
+        }
+    }
+
+    /// Reads one whole response; keeps its body (a chunked body raw, with its chunk
+    /// framing: no scenario needs it de-chunked) only when `want_body`.
+    pub async fn receive(&mut self, want_body: bool) -> Result<Answer, Failure> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&self.buf) {
+            let parsed = resp.parse(&self.buf[self.start..self.end]);
+            match parsed {
                 Ok(httparse::Status::Complete(head)) => {
                     let status = resp.code.unwrap_or(0);
-                    let mut len = None;
+                    let mut len = 0;
                     let mut chunked = false;
                     let mut close = false;
+                    let mut tier = None;
                     for h in resp.headers.iter() {
                         if h.name.eq_ignore_ascii_case("content-length") {
                             len = std::str::from_utf8(h.value)
                                 .ok()
-                                .and_then(|v| v.trim().parse::<usize>().ok());
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .ok_or(Failure::Protocol)?;
                         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                             chunked = h.value.eq_ignore_ascii_case(b"chunked");
                         } else if h.name.eq_ignore_ascii_case("connection") {
                             close = h.value.eq_ignore_ascii_case(b"close");
+                        } else if h.name.eq_ignore_ascii_case("x-cache-tier") {
+                            tier = CacheTier::parse(h.value);
                         }
                     }
                     if (100..200).contains(&status) {
-                        self.buf.drain(..head);
+                        self.consume(head);
                         continue;
                     }
-                    let total = if chunked {
-                        self.chunked_end(head).await?
+                    let (bytes, body) = if chunked {
+                        let total = self.chunked_end(head).await?;
+                        let body = if want_body {
+                            self.unread()[head..total].to_vec()
+                        } else {
+                            Vec::new()
+                        };
+                        self.consume(total);
+                        (total, body)
                     } else {
-                        self.sized_end(head, len.unwrap_or(0)).await?
+                        (head + len, self.sized_body(head, len, want_body).await?)
                     };
-                    self.buf.drain(..total);
                     return Ok(Answer {
                         status,
-                        bytes: total as u64,
+                        bytes: bytes as u64,
                         close,
+                        tier,
+                        body,
                     });
                 }
                 Ok(httparse::Status::Partial) => {
-                    if self.buf.len() > 64 * 1024 {
-                        return Err(Failure::Protocol);
+                    if self.end - self.start > 64 * 1024 {
+                        return Err(Failure::Protocol); // a head this large is not HTTP
                     }
-                    self.fill().await?;
+                    self.fill(4096).await?;
                 }
                 Err(_) => return Err(Failure::Protocol),
             }
         }
     }
 
-    async fn sized_end(&mut self, head: usize, len: usize) -> Result<usize, Failure> {
-        while self.buf.len() < head + len {
-            self.fill().await?;
+    /// Consumes a `Content-Length` body; a body nobody wants is discarded as it arrives,
+    /// so a 2 MB audio chunk needs no 2 MB buffer per connection.
+    async fn sized_body(
+        &mut self,
+        head: usize,
+        len: usize,
+        want_body: bool,
+    ) -> Result<Vec<u8>, Failure> {
+        let total = head + len;
+        if want_body || self.end - self.start >= total {
+            while self.end - self.start < total {
+                let missing = total - (self.end - self.start);
+                self.fill(missing).await?;
+            }
+            let body = if want_body {
+                self.unread()[head..total].to_vec()
+            } else {
+                Vec::new()
+            };
+            self.consume(total);
+            return Ok(body);
         }
-        Ok(head + len)
+        let mut remaining = total - (self.end - self.start);
+        self.consume(self.end - self.start);
+        while remaining > 0 {
+            self.fill(remaining.min(64 * 1024)).await?;
+            let n = (self.end - self.start).min(remaining);
+            self.consume(n);
+            remaining -= n;
+        }
+        Ok(Vec::new())
     }
 
+    /// The length of a chunked message (head included) once all of it is buffered.
     async fn chunked_end(&mut self, head: usize) -> Result<usize, Failure> {
         let mut pos = head;
         loop {
-            match httparse::parse_chunk_size(&self.buf[pos..]) {
+            match httparse::parse_chunk_size(&self.unread()[pos..]) {
                 Ok(httparse::Status::Complete((used, 0))) => {
                     pos += used;
-                    while self.buf.len() < pos + 2 {
-                        self.fill().await?;
+                    while self.end - self.start < pos + 2 {
+                        self.fill(2).await?;
                     }
                     return Ok(pos + 2);
                 }
                 Ok(httparse::Status::Complete((used, size))) => {
                     let end = pos + used + size as usize + 2;
-                    while self.buf.len() < end {
-                        self.fill().await?;
+                    while self.end - self.start < end {
+                        let missing = end - (self.end - self.start);
+                        self.fill(missing).await?;
                     }
                     pos = end;
                 }
-                Ok(httparse::Status::Partial) => self.fill().await?,
+                Ok(httparse::Status::Partial) => self.fill(4096).await?,
                 Err(_) => return Err(Failure::Protocol),
             }
         }
     }
+}
+
+fn io_failure(e: std::io::Error) -> Failure {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut => Failure::Timeout,
+        _ => Failure::Protocol,
+    }
+}
+
+/// Opens a TCP connection, from `source` when given (to spread many connections over
+/// loopback addresses past the ephemeral-port limit of one).
+pub async fn open(addr: SocketAddr, source: Option<Ipv4Addr>) -> Result<TcpStream, Failure> {
+    let stream = match source {
+        None => TcpStream::connect(addr)
+            .await
+            .map_err(|_| Failure::Connect)?,
+        Some(ip) => {
+            // Bind then connect on a plain socket (loopback connects complete at
+            // once), then hand the fd to glommio.
+            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .map_err(|_| Failure::Connect)?;
+            sock.bind(&SocketAddr::from((ip, 0)).into())
+                .map_err(|_| Failure::Connect)?;
+            sock.connect(&addr.into()).map_err(|_| Failure::Connect)?;
+            sock.set_nonblocking(true).map_err(|_| Failure::Connect)?;
+            // SAFETY: the fd is a connected TCP socket we own and hand over.
+            unsafe { TcpStream::from_raw_fd(sock.into_raw_fd()) }
+        }
+    };
+    Ok(stream)
 }

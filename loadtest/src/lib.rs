@@ -4,10 +4,16 @@
 //! charged for every request it delayed: coordinated-omission correction as in wrk2)
 //! and closed model (C connections, each sending as soon as the last answer arrived).
 
+pub mod apimix;
+pub mod blocking;
 pub mod broadcast;
 pub mod client;
+pub mod exec;
 pub mod limits;
+pub mod listeners;
 pub mod plan;
+pub mod plot;
 pub mod report;
 pub mod run;
+pub mod workload;
 pub mod ws;

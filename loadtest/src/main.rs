@@ -1,21 +1,34 @@
 //! `auralis-loadtest`: load tests on loopback, thread-per-core.
 //!
 //! auralis-loadtest http URL... [--connections C] [--rate R] [--duration 10s]
-//!   [--requests N] [--warmup 2s] [--cores K] [--json FILE] [--hdr-log FILE]
-//!   [--source-ips 127.0.0.1-127.0.0.20] [--timeout 5s] [--quiet]
+//!   [--requests N] [--warmup 2s] [--cores K] [--pipeline D] [--json FILE]
+//!   [--hdr-log FILE] [--plot FILE.svg] [--source-ips 127.0.0.1-127.0.0.20]
+//!   [--timeout 5s] [--quiet]
+//! auralis-loadtest api-mix SERVER [--mix FILE.toml] (same load and output flags)
+//! auralis-loadtest listeners SERVER --listeners N [--speed F] [--duration 30s] ...
+//! auralis-loadtest ws-broadcast SERVER --listeners N --publishes M --rate R ...
 
-use auralis_loadtest::plan::{Model, Plan, parse_ip_range, parse_target};
-use auralis_loadtest::{limits, run};
+use auralis_loadtest::apimix::ApiMix;
+use auralis_loadtest::broadcast::BroadcastPlan;
+use auralis_loadtest::listeners::ListenersPlan;
+use auralis_loadtest::plan::{
+    Model, Plan, parse_duration, parse_ip_range, parse_server, parse_target,
+};
+use auralis_loadtest::report::Report;
+use auralis_loadtest::workload::{FixedMix, WorkloadFactory};
+use auralis_loadtest::{limits, plot, run};
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 #[derive(Parser)]
 #[command(
     name = "auralis-loadtest",
     version,
-    about = "Thread-per-core HTTP load generator with coordinated-omission-corrected HDR latency"
+    about = "Thread-per-core HTTP/WebSocket load generator with coordinated-omission-corrected HDR latency (loopback targets only)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,67 +39,20 @@ struct Cli {
 enum Scenario {
     /// Keep-alive HTTP/1.1 GETs against one or more URLs (URL@weight for a mix).
     Http(HttpArgs),
+    /// A weighted mix of auralis-server's REST API (list pages with cursors, search,
+    /// tracks, albums, playlist writes), discovered from /api/openapi.json or --mix.
+    ApiMix(ApiMixArgs),
+    /// N simulated players: /ws control channel plus chunks pulled at playback pace;
+    /// time to first chunk, chunk latency, underruns, cache tiers.
+    Listeners(ListenersArgs),
     /// N WebSocket listeners on `notifications`; publishes M notifications at a rate;
     /// reports publish → receipt latency over all deliveries.
     WsBroadcast(BroadcastArgs),
 }
 
+/// How much load, for how long (http, api-mix).
 #[derive(clap::Args)]
-struct BroadcastArgs {
-    /// Server address, e.g. 127.0.0.1:8080 (loopback only).
-    #[arg(long)]
-    server: std::net::SocketAddr,
-    #[arg(long, default_value_t = 1000)]
-    listeners: usize,
-    #[arg(long, default_value_t = 20)]
-    publishes: u64,
-    /// Publishes per second.
-    #[arg(long, default_value_t = 10.0)]
-    rate: f64,
-    #[arg(long, default_value_t = 1)]
-    cores: usize,
-    #[arg(long)]
-    source_ips: Option<String>,
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
-fn broadcast(a: BroadcastArgs) -> Result<(), String> {
-    if !a.server.ip().is_loopback() {
-        return Err("--server must be a loopback address".into());
-    }
-    if a.rate <= 0.0 || a.listeners == 0 || a.publishes == 0 {
-        return Err("--rate, --listeners and --publishes must be positive".into());
-    }
-    let cores = pick_cpus(a.cores)?;
-    limits::check(a.listeners, a.cores)?;
-    let plan = auralis_loadtest::broadcast::BroadcastPlan {
-        server: a.server,
-        listeners: a.listeners,
-        publishes: a.publishes,
-        rate: a.rate,
-        cores,
-        source_ips: a
-            .source_ips
-            .as_deref()
-            .map(parse_ip_range)
-            .transpose()?
-            .unwrap_or_default(),
-    };
-    let report = auralis_loadtest::broadcast::run(plan)?;
-    print!("{}", report.table());
-    if let Some(p) = &a.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-    }
-    Ok(())
-}
-
-#[derive(clap::Args)]
-struct HttpArgs {
-    /// Targets: http://127.0.0.1:PORT/path[@weight]. Loopback only.
-    #[arg(required = true)]
-    urls: Vec<String>,
+struct Load {
     #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Open model: requests per second in total (latency from the intended send time).
@@ -98,39 +64,118 @@ struct HttpArgs {
     /// Total requests (split exactly over the connections).
     #[arg(long)]
     requests: Option<u64>,
+    /// Run this long first, unmeasured.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     warmup: Duration,
     /// Executors (pinned to the first K CPUs allowed to this process).
     #[arg(long, default_value_t = 1)]
     cores: usize,
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// HdrHistogram interval log, one interval per second.
-    #[arg(long)]
-    hdr_log: Option<PathBuf>,
     /// Bind client sockets over a loopback range, e.g. 127.0.0.1-127.0.0.20.
     #[arg(long)]
     source_ips: Option<String>,
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     timeout: Duration,
+}
+
+/// Where results go (every scenario).
+#[derive(clap::Args)]
+struct Output {
+    /// The report as JSON (with the per-second series).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// HdrHistogram interval log, one interval per second.
+    #[arg(long)]
+    hdr_log: Option<PathBuf>,
+    /// SVG chart: latency percentile spectrum and latency over time.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// No live progress line.
     #[arg(long)]
     quiet: bool,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map(|i| s.split_at(i))
-        .unwrap_or((s, "s"));
-    let v: f64 = num.parse().map_err(|_| format!("bad duration {s}"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        _ => return Err(format!("bad duration unit in {s} (ms, s, m)")),
-    };
-    Ok(Duration::from_secs_f64(secs))
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Targets: http://127.0.0.1:PORT/path[@weight], all on one server. Loopback only.
+    #[arg(required = true)]
+    urls: Vec<String>,
+    #[command(flatten)]
+    load: Load,
+    /// Requests written back to back per connection before reading the answers
+    /// (closed model only).
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(clap::Args)]
+struct ApiMixArgs {
+    /// The server: http://127.0.0.1:8080 (loopback only).
+    #[arg(value_parser = parse_server)]
+    server: SocketAddr,
+    /// TOML file of `[[op]]` tables (name, method, path, body, weight, follow_cursor)
+    /// instead of the mix discovered from /api/openapi.json.
+    #[arg(long)]
+    mix: Option<PathBuf>,
+    #[command(flatten)]
+    load: Load,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(clap::Args)]
+struct ListenersArgs {
+    /// The server: http://127.0.0.1:8080 (loopback only).
+    #[arg(value_parser = parse_server)]
+    server: SocketAddr,
+    #[arg(long, default_value_t = 100)]
+    listeners: usize,
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    duration: Duration,
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    warmup: Duration,
+    /// Playback speed-up (10 pulls a 10 s chunk every second).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Spread listener starts over this.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    ramp: Duration,
+    #[arg(long, default_value = "wav", value_parser = ["wav", "f32"])]
+    format: String,
+    #[arg(long, default_value = "original", value_parser = ["original", "normalized"])]
+    preset: String,
+    /// Play only the library's first N tracks (more cache hits).
+    #[arg(long)]
+    tracks: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+    #[arg(long)]
+    source_ips: Option<String>,
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    timeout: Duration,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(clap::Args)]
+struct BroadcastArgs {
+    /// The server: http://127.0.0.1:8080 (loopback only).
+    #[arg(value_parser = parse_server)]
+    server: SocketAddr,
+    #[arg(long, default_value_t = 1000)]
+    listeners: usize,
+    #[arg(long, default_value_t = 20)]
+    publishes: u64,
+    /// Publishes per second.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+    #[arg(long)]
+    source_ips: Option<String>,
+    #[command(flatten)]
+    out: Output,
 }
 
 fn allowed_cpus() -> Vec<usize> {
@@ -158,69 +203,126 @@ fn pick_cpus(n: usize) -> Result<Vec<usize>, String> {
     Ok(cpus[..n].to_vec())
 }
 
-fn main() -> ExitCode {
-    let a = match Cli::parse().scenario {
-        Scenario::Http(a) => a,
-        Scenario::WsBroadcast(b) => {
-            return match broadcast(b) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
+fn source_ips(s: &Option<String>) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    Ok(s.as_deref()
+        .map(parse_ip_range)
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// The engine's plan for `http` and `api-mix`.
+fn plan(
+    server: SocketAddr,
+    workload: Arc<dyn WorkloadFactory>,
+    load: &Load,
+    pipeline: usize,
+    out: &Output,
+) -> Result<Plan, String> {
+    if load.duration.is_none() && load.requests.is_none() {
+        return Err("give --duration or --requests (every run is bounded)".into());
+    }
+    if load.connections == 0 || pipeline == 0 {
+        return Err("--connections and --pipeline must be at least 1".into());
+    }
+    let cores = pick_cpus(load.cores)?;
+    limits::check(load.connections, load.cores)?;
+    Ok(Plan {
+        server,
+        workload,
+        connections: load.connections,
+        pipeline,
+        model: match load.rate {
+            Some(r) if r > 0.0 => Model::Open { rate: r },
+            Some(_) => return Err("--rate must be positive".into()),
+            None => Model::Closed,
+        },
+        duration: load.duration,
+        requests: load.requests,
+        warmup: load.warmup,
+        cores,
+        source_ips: source_ips(&load.source_ips)?,
+        timeout: load.timeout,
+        progress: !out.quiet,
+    })
+}
+
+/// Prints the table and writes the files asked for.
+fn finish(report: &Report, out: &Output, started: SystemTime) -> Result<(), String> {
+    print!("{}", report.table());
+    if let Some(p) = &out.json {
+        let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+        std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    }
+    if let Some(p) = &out.hdr_log {
+        report
+            .write_hdr_log(p, started)
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    }
+    if let Some(p) = &out.plot {
+        plot::write_svg(report, p)?;
+    }
+    Ok(())
+}
+
+fn scenario(s: Scenario) -> Result<(), String> {
+    let started = SystemTime::now();
+    match s {
+        Scenario::Http(a) => {
+            let targets = a
+                .urls
+                .iter()
+                .map(|u| parse_target(u))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (mix, server) = FixedMix::new(&targets)?;
+            let plan = plan(server, Arc::new(mix), &a.load, a.pipeline, &a.out)?;
+            finish(&run::run(plan)?, &a.out, started)
+        }
+        Scenario::ApiMix(a) => {
+            let mix = ApiMix::discover(a.server, a.mix.as_deref())?;
+            let plan = plan(a.server, Arc::new(mix), &a.load, 1, &a.out)?;
+            finish(&run::run(plan)?, &a.out, started)
+        }
+        Scenario::Listeners(a) => {
+            let cores = pick_cpus(a.cores)?;
+            limits::check(a.listeners * 2, a.cores)?;
+            let plan = ListenersPlan {
+                server: a.server,
+                listeners: a.listeners,
+                duration: a.duration,
+                warmup: a.warmup,
+                speed: a.speed,
+                ramp: a.ramp,
+                format: a.format.clone(),
+                preset: a.preset.clone(),
+                tracks: a.tracks,
+                cores,
+                source_ips: source_ips(&a.source_ips)?,
+                timeout: a.timeout,
+                progress: !a.out.quiet,
             };
+            finish(&auralis_loadtest::listeners::run(plan)?, &a.out, started)
         }
-    };
-    let result = (|| -> Result<(), String> {
-        if a.duration.is_none() && a.requests.is_none() {
-            return Err("give --duration or --requests (every run is bounded)".into());
+        Scenario::WsBroadcast(a) => {
+            if a.rate <= 0.0 || a.listeners == 0 || a.publishes == 0 {
+                return Err("--rate, --listeners and --publishes must be positive".into());
+            }
+            let cores = pick_cpus(a.cores)?;
+            limits::check(a.listeners, a.cores)?;
+            let plan = BroadcastPlan {
+                server: a.server,
+                listeners: a.listeners,
+                publishes: a.publishes,
+                rate: a.rate,
+                cores,
+                source_ips: source_ips(&a.source_ips)?,
+            };
+            finish(&auralis_loadtest::broadcast::run(plan)?, &a.out, started)
         }
-        if a.connections == 0 {
-            return Err("--connections must be at least 1".into());
-        }
-        let cores = pick_cpus(a.cores)?;
-        limits::check(a.connections, a.cores)?;
-        let targets = a
-            .urls
-            .iter()
-            .map(|u| parse_target(u))
-            .collect::<Result<Vec<_>, _>>()?;
-        let plan = Plan {
-            targets,
-            connections: a.connections,
-            model: match a.rate {
-                Some(r) if r > 0.0 => Model::Open { rate: r },
-                Some(_) => return Err("--rate must be positive".into()),
-                None => Model::Closed,
-            },
-            duration: a.duration,
-            requests: a.requests,
-            warmup: a.warmup,
-            cores,
-            source_ips: a
-                .source_ips
-                .as_deref()
-                .map(parse_ip_range)
-                .transpose()?
-                .unwrap_or_default(),
-            timeout: a.timeout,
-            progress: !a.quiet,
-        };
-        let started = SystemTime::now();
-        let report = run::run(plan)?;
-        print!("{}", report.table());
-        if let Some(p) = &a.json {
-            let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-            std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-        }
-        if let Some(p) = &a.hdr_log {
-            report
-                .write_hdr_log(p, started)
-                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-        }
-        Ok(())
-    })();
-    match result {
+    }
+}
+
+fn main() -> ExitCode {
+    match scenario(Cli::parse().scenario) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,6 +1,8 @@
 //! What to run: targets, model, bounds.
 
+use crate::workload::WorkloadFactory;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One HTTP target (`http://host:port/path`), with a weight in the mix.
@@ -45,6 +47,39 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
     })
 }
 
+/// A server given as `http://127.0.0.1:8080` or `127.0.0.1:8080` (loopback only).
+pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
+    let url = if s.starts_with("http://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let t = parse_target(&url)?;
+    if t.path != "/" {
+        return Err(format!("{s}: give the server only (no path)"));
+    }
+    Ok(t.addr)
+}
+
+/// `500ms`, `10s`, `2m` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let v: f64 = num.parse().map_err(|_| format!("bad duration {s}"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("bad duration {s}"));
+    }
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("bad duration unit in {s} (ms, s, m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
 /// Open (constant arrival rate) or closed (fixed concurrency) model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Model {
@@ -52,10 +87,15 @@ pub enum Model {
     Closed,
 }
 
-#[derive(Debug, Clone)]
+/// A closed- or open-model run of a [`WorkloadFactory`] against one server.
+#[derive(Clone)]
 pub struct Plan {
-    pub targets: Vec<Target>,
+    pub server: SocketAddr,
+    pub workload: Arc<dyn WorkloadFactory>,
     pub connections: usize,
+    /// Requests written back to back per connection before reading the answers (closed
+    /// model only; 1 = no pipelining).
+    pub pipeline: usize,
     pub model: Model,
     pub duration: Option<Duration>,
     /// Total requests (split exactly over the connections).

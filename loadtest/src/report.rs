@@ -1,6 +1,7 @@
 //! Results: per-core histograms merged at the end, the report (table and JSON), the
 //! per-second series, and the HdrHistogram interval log.
 
+use crate::client::{Answer, Failure};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::time::Duration;
@@ -29,6 +30,22 @@ impl Errors {
     pub fn total(&self) -> u64 {
         self.connect + self.timeout + self.protocol + self.status_4xx + self.status_5xx
     }
+    /// Counts a 4xx/5xx status; returns whether it was an error.
+    pub fn status(&mut self, status: u16) -> bool {
+        match status {
+            400..=499 => self.status_4xx += 1,
+            500..=599 => self.status_5xx += 1,
+            _ => return false,
+        }
+        true
+    }
+    pub fn failure(&mut self, f: Failure) {
+        match f {
+            Failure::Connect => self.connect += 1,
+            Failure::Timeout => self.timeout += 1,
+            Failure::Protocol => self.protocol += 1,
+        }
+    }
     pub fn add(&mut self, o: &Errors) {
         self.connect += o.connect;
         self.timeout += o.timeout;
@@ -46,6 +63,14 @@ pub struct Second {
     pub hist: Histogram<u64>,
 }
 
+/// One operation's share of an executor's results (the per-operation breakdown).
+#[derive(Debug, Clone)]
+pub struct OpResult {
+    pub requests: u64,
+    pub errors: u64,
+    pub hist: Histogram<u64>,
+}
+
 /// What one executor measured.
 #[derive(Debug, Clone)]
 pub struct CoreResult {
@@ -54,6 +79,96 @@ pub struct CoreResult {
     pub requests: u64,
     pub errors: Errors,
     pub bytes: u64,
+    pub ops: Vec<OpResult>,
+}
+
+impl CoreResult {
+    pub fn new(operations: usize) -> CoreResult {
+        CoreResult {
+            hist: histogram(),
+            seconds: Vec::new(),
+            requests: 0,
+            errors: Errors::default(),
+            bytes: 0,
+            ops: (0..operations)
+                .map(|_| OpResult {
+                    requests: 0,
+                    errors: 0,
+                    hist: histogram(),
+                })
+                .collect(),
+        }
+    }
+
+    fn second(&mut self, i: usize) -> &mut Second {
+        while self.seconds.len() <= i {
+            self.seconds.push(Second {
+                requests: 0,
+                errors: 0,
+                hist: histogram(),
+            });
+        }
+        &mut self.seconds[i]
+    }
+
+    /// Records one latency of `micros` for `op` in `second` (after warm-up).
+    pub fn record_one(&mut self, op: usize, micros: u64, failed: bool, second: usize) {
+        let v = micros.clamp(1, MAX_US);
+        self.requests += 1;
+        self.hist.saturating_record(v);
+        if let Some(o) = self.ops.get_mut(op) {
+            o.requests += 1;
+            o.errors += u64::from(failed);
+            o.hist.saturating_record(v);
+        }
+        let sec = self.second(second);
+        sec.requests += 1;
+        sec.errors += u64::from(failed);
+        sec.hist.saturating_record(v);
+    }
+
+    /// Records a latency for `op` alone (a request outside the scenario's main
+    /// latency, like the `listeners` scenario's metadata fetches).
+    pub fn record_op(&mut self, op: usize, micros: u64, failed: bool) {
+        if let Some(o) = self.ops.get_mut(op) {
+            o.requests += 1;
+            o.errors += u64::from(failed);
+            o.hist.saturating_record(micros.clamp(1, MAX_US));
+        }
+    }
+
+    /// Records a batch of requests (one per op) that took `micros`; returns how many
+    /// failed. A failed exchange fails every request in it, with its kind.
+    pub fn record(
+        &mut self,
+        ops: &[usize],
+        outcome: &Result<Vec<Answer>, Failure>,
+        micros: u64,
+        second: usize,
+    ) -> u64 {
+        let mut failed = 0;
+        for (i, &op) in ops.iter().enumerate() {
+            let bad = match outcome {
+                Ok(answers) => match answers.get(i) {
+                    Some(a) => {
+                        self.bytes += a.bytes;
+                        self.errors.status(a.status)
+                    }
+                    None => {
+                        self.errors.protocol += 1;
+                        true
+                    }
+                },
+                Err(f) => {
+                    self.errors.failure(*f);
+                    true
+                }
+            };
+            failed += u64::from(bad);
+            self.record_one(op, micros, bad, second);
+        }
+        failed
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +182,18 @@ pub struct Latency {
     pub max: u64,
     pub mean: f64,
     pub stdev: f64,
+}
+
+/// One operation's line in the breakdown (µs).
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationReport {
+    pub name: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,6 +219,12 @@ pub struct Report {
     pub errors: Errors,
     pub bytes: u64,
     pub latency_us: Latency,
+    /// Per operation (URL, API call, chunk): empty for single-operation scenarios.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<OperationReport>,
+    /// The `listeners` scenario's playback figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listeners: Option<crate::listeners::ListenerSummary>,
     pub series: Vec<SeriesPoint>,
     #[serde(skip)]
     pub histogram: Histogram<u64>,
@@ -117,6 +250,7 @@ pub fn latency(h: &Histogram<u64>) -> Latency {
 pub fn merge(
     results: Vec<CoreResult>,
     scenario: &'static str,
+    operations: &[String],
     target_rate: Option<f64>,
     measured: Duration,
     connections: usize,
@@ -133,7 +267,13 @@ pub fn merge(
             hist: histogram(),
         })
         .collect();
+    let mut ops: Vec<OpResult> = CoreResult::new(operations.len()).ops;
     for r in &results {
+        for (o, mine) in ops.iter_mut().zip(&r.ops) {
+            o.requests += mine.requests;
+            o.errors += mine.errors;
+            let _ = o.hist.add(&mine.hist);
+        }
         let _ = hist.add(&r.hist);
         errors.add(&r.errors);
         requests += r.requests;
@@ -161,6 +301,25 @@ pub fn merge(
         errors,
         bytes,
         latency_us: latency(&hist),
+        operations: if operations.len() > 1 {
+            operations
+                .iter()
+                .zip(&ops)
+                .filter(|(_, o)| o.requests > 0)
+                .map(|(name, o)| OperationReport {
+                    name: name.clone(),
+                    requests: o.requests,
+                    errors: o.errors,
+                    p50_us: o.hist.value_at_quantile(0.5),
+                    p90_us: o.hist.value_at_quantile(0.9),
+                    p99_us: o.hist.value_at_quantile(0.99),
+                    max_us: o.hist.max(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        listeners: None,
         series: seconds
             .iter()
             .enumerate()
@@ -194,12 +353,17 @@ impl Report {
             )),
             None => s.push_str(&format!("rate     achieved {:.1}/s\n", self.achieved_rate)),
         }
+        let e = &self.errors;
         s.push_str(&format!(
-            "requests {}  bytes {}  errors {} {:?}\n",
+            "requests {}  bytes {}  errors {} (connect {}, timeout {}, protocol {}, 4xx {}, 5xx {})\n",
             self.requests,
             self.bytes,
-            self.errors.total(),
-            self.errors
+            e.total(),
+            e.connect,
+            e.timeout,
+            e.protocol,
+            e.status_4xx,
+            e.status_5xx
         ));
         s.push_str("latency (ms)   p50      p75      p90      p99      p99.9    p99.99   max      mean     stdev\n");
         s.push_str(&format!(
@@ -214,6 +378,24 @@ impl Report {
             l.mean / 1000.0,
             l.stdev / 1000.0
         ));
+        if !self.operations.is_empty() {
+            s.push_str("operation                                     requests  errors   p50 ms   p90 ms   p99 ms   max ms\n");
+            for o in &self.operations {
+                let name: String = o.name.chars().take(44).collect();
+                s.push_str(&format!(
+                    "{name:<44} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8}\n",
+                    o.requests,
+                    o.errors,
+                    ms(o.p50_us),
+                    ms(o.p90_us),
+                    ms(o.p99_us),
+                    ms(o.max_us)
+                ));
+            }
+        }
+        if let Some(l) = &self.listeners {
+            s.push_str(&l.table());
+        }
         s
     }
 

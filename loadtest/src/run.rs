@@ -1,10 +1,14 @@
-//! Running a plan: one glommio executor per core (pinned), each owning its share of the
-//! connections and its own histograms; merged when all have finished.
+//! The request engine for `http` and `api-mix`: one glommio executor per core (pinned),
+//! each owning its share of the connections and its own histograms, merged when all
+//! have finished. The open model schedules every request at an intended time and
+//! measures from it (coordinated-omission correction); the closed model sends as soon
+//! as the previous answer arrived.
 
 use crate::client::{Conn, Failure};
+use crate::exec;
 use crate::plan::{Model, Plan};
-use crate::report::{self, CoreResult, Errors, Report, Second};
-use glommio::{LocalExecutorBuilder, Placement};
+use crate::report::{self, CoreResult, Report};
+use crate::workload::Workload;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,71 +24,33 @@ pub struct Progress {
     pub p99_us: AtomicU64,
 }
 
-struct CoreState {
-    hist: hdrhistogram::Histogram<u64>,
-    seconds: Vec<Second>,
-    requests: u64,
-    errors: Errors,
-    bytes: u64,
-}
-
-impl CoreState {
-    fn second(&mut self, i: usize) -> &mut Second {
-        while self.seconds.len() <= i {
-            self.seconds.push(Second {
-                requests: 0,
-                errors: 0,
-                hist: report::histogram(),
-            });
-        }
-        &mut self.seconds[i]
-    }
-}
-
-fn request_bytes(plan: &Plan) -> Vec<Vec<u8>> {
-    // The weighted mix, expanded: request k uses entry k % len.
-    let mut mix = Vec::new();
-    for t in &plan.targets {
-        let r = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: auralis-loadtest\r\n\r\n",
-            t.path, t.host
-        )
-        .into_bytes();
-        for _ in 0..t.weight.max(1) {
-            mix.push(r.clone());
-        }
-    }
-    mix
-}
-
 /// Runs the plan; returns the merged report.
 pub fn run(plan: Plan) -> Result<Report, String> {
+    if plan.pipeline > 1 && matches!(plan.model, Model::Open { .. }) {
+        return Err("--pipeline needs the closed model (no --rate): an open-model request is sent at its own intended time".into());
+    }
     let plan = Arc::new(plan);
     let progress = Arc::new(Progress::default());
-    let cores = plan.cores.len().max(1);
     let start = Instant::now() + Duration::from_millis(200); // all executors start together
     let done = Arc::new(AtomicBool::new(false));
     let printer = plan.progress.then(|| {
         let (progress, done, plan) = (progress.clone(), done.clone(), plan.clone());
-        std::thread::spawn(move || progress_line(&progress, &done, &plan, start))
+        std::thread::spawn(move || {
+            progress_line(&progress, &done, plan.duration, start + plan.warmup)
+        })
     });
-    let mut handles = Vec::new();
-    for (k, cpu) in plan.cores.iter().copied().enumerate() {
+    let results = {
         let (plan, progress) = (plan.clone(), progress.clone());
-        let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
-            .name(&format!("loadtest-{k}"))
-            .spawn(move || async move { executor(plan, k, cores, start, progress).await })
-            .map_err(|e| format!("cannot start executor on CPU {cpu}: {e}"))?;
-        handles.push(h);
-    }
-    let mut results = Vec::new();
-    for h in handles {
-        results.push(h.join().map_err(|e| format!("executor failed: {e}"))?);
-    }
+        let cores = plan.cores.len().max(1);
+        exec::on_cores(&plan.cores.clone(), "loadtest", move |k| {
+            executor(plan.clone(), k, cores, start, progress.clone())
+        })
+    };
     done.store(true, Ordering::Relaxed);
     if let Some(p) = printer {
         let _ = p.join();
     }
+    let results = results?;
     let measured_from = start + plan.warmup;
     let measured = results
         .iter()
@@ -98,20 +64,22 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     };
     Ok(report::merge(
         results.into_iter().map(|r| r.0).collect(),
-        "http",
+        plan.workload.scenario(),
+        &plan.workload.operations(),
         target,
         measured,
         plan.connections,
     ))
 }
 
-fn progress_line(p: &Progress, done: &AtomicBool, plan: &Plan, start: Instant) {
+/// The live progress line on stderr, once a second, until `done`.
+pub fn progress_line(p: &Progress, done: &AtomicBool, duration: Option<Duration>, from: Instant) {
     let mut last = 0;
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_secs(1));
         let n = p.requests.load(Ordering::Relaxed);
-        let left = plan.duration.map(|d| {
-            (start + plan.warmup + d)
+        let left = duration.map(|d| {
+            (from + d)
                 .saturating_duration_since(Instant::now())
                 .as_secs()
         });
@@ -134,27 +102,23 @@ async fn executor(
     start: Instant,
     progress: Arc<Progress>,
 ) -> (CoreResult, Instant) {
-    let state = Rc::new(RefCell::new(CoreState {
-        hist: report::histogram(),
-        seconds: Vec::new(),
-        requests: 0,
-        errors: Errors::default(),
-        bytes: 0,
-    }));
-    let mix = Rc::new(request_bytes(&plan));
+    let state = Rc::new(RefCell::new(CoreResult::new(
+        plan.workload.operations().len(),
+    )));
     let mine: Vec<usize> = (0..plan.connections).filter(|i| i % cores == k).collect();
     let mut tasks = Vec::new();
     for i in mine {
         let quota = plan.requests.map(|n| {
             n / plan.connections as u64 + u64::from((i as u64) < n % plan.connections as u64)
         });
+        let work = plan.workload.connection(i);
         let t = glommio::spawn_local(connection(
             plan.clone(),
             i,
             start,
             quota,
+            work,
             state.clone(),
-            mix.clone(),
             progress.clone(),
         ));
         tasks.push(t);
@@ -175,35 +139,39 @@ async fn executor(
     }
     drop(reporter);
     let end = Instant::now();
-    let s = Rc::try_unwrap(state)
-        .map(|c| c.into_inner())
-        .unwrap_or_else(|rc| {
-            let b = rc.borrow();
-            CoreState {
-                hist: b.hist.clone(),
-                seconds: b.seconds.clone(),
-                requests: b.requests,
-                errors: b.errors,
-                bytes: b.bytes,
-            }
-        });
-    (
-        CoreResult {
-            hist: s.hist,
-            seconds: s.seconds,
-            requests: s.requests,
-            errors: s.errors,
-            bytes: s.bytes,
-        },
-        end,
-    )
+    let result = Rc::try_unwrap(state)
+        .map(RefCell::into_inner)
+        .unwrap_or_else(|rc| rc.borrow().clone());
+    (result, end)
 }
 
-async fn sleep_until(t: Instant) {
+pub(crate) async fn sleep_until(t: Instant) {
     let now = Instant::now();
     if t > now {
         glommio::timer::sleep(t - now).await;
     }
+}
+
+/// Sends `batch` on the connection (opening it when needed) and reads one answer per
+/// operation in `ops`. The time limit is the socket's (no progress for `timeout`).
+async fn exchange(
+    conn: &mut Option<Conn>,
+    plan: &Plan,
+    source: Option<std::net::Ipv4Addr>,
+    batch: &[u8],
+    ops: &[usize],
+    work: &mut dyn Workload,
+) -> Result<Vec<crate::client::Answer>, Failure> {
+    if conn.is_none() {
+        *conn = Some(Conn::connect(plan.server, source, plan.timeout).await?);
+    }
+    let c = conn.as_mut().ok_or(Failure::Connect)?;
+    c.send(batch).await?;
+    let mut answers = Vec::with_capacity(ops.len());
+    for &op in ops {
+        answers.push(c.receive(work.wants_body(op)).await?);
+    }
+    Ok(answers)
 }
 
 /// One connection's loop.
@@ -212,11 +180,10 @@ async fn connection(
     index: usize,
     start: Instant,
     quota: Option<u64>,
-    state: Rc<RefCell<CoreState>>,
-    mix: Rc<Vec<Vec<u8>>>,
+    mut work: Box<dyn Workload>,
+    state: Rc<RefCell<CoreResult>>,
     progress: Arc<Progress>,
 ) {
-    let target = plan.targets[index % plan.targets.len()].addr;
     let source =
         (!plan.source_ips.is_empty()).then(|| plan.source_ips[index % plan.source_ips.len()]);
     let end = plan.duration.map(|d| start + plan.warmup + d);
@@ -234,10 +201,14 @@ async fn connection(
     sleep_until(start).await;
     let mut conn: Option<Conn> = None;
     let mut k: u64 = 0;
+    let mut batch = Vec::with_capacity(512);
+    let mut ops = Vec::with_capacity(plan.pipeline.max(1));
     loop {
-        if quota.is_some_and(|q| k >= q) {
-            break;
-        }
+        let depth = match quota {
+            Some(q) if k >= q => break,
+            Some(q) => (q - k).min(plan.pipeline.max(1) as u64),
+            None => plan.pipeline.max(1) as u64,
+        };
         let intended = match interval {
             Some(i) => start + phase + i.mul_f64(k as f64),
             None => Instant::now(),
@@ -245,80 +216,50 @@ async fn connection(
         if end.is_some_and(|e| intended >= e) {
             break;
         }
-        sleep_until(intended).await;
-        let sent = Instant::now();
-        let request = &mix[(k as usize + index) % mix.len()];
-        k += 1;
-        let outcome = async {
-            if conn.is_none() {
-                conn = Some(Conn::connect(target, source).await?);
-            }
-            let c = conn.as_mut().ok_or(Failure::Connect)?;
-            c.send(request).await?;
-            let timeout = glommio::timer::sleep(plan.timeout);
-            futures_lite::future::or(async { c.receive().await }, async {
-                timeout.await;
-                Err(Failure::Timeout)
-            })
-            .await
+        if interval.is_some() {
+            sleep_until(intended).await;
         }
-        .await;
+        batch.clear();
+        ops.clear();
+        for _ in 0..depth {
+            ops.push(work.next(&mut batch));
+        }
+        k += depth;
+        // Closed model: `intended` is the send time (read just before sending).
+        let outcome = exchange(&mut conn, &plan, source, &batch, &ops, work.as_mut()).await;
         let now = Instant::now();
         // Open model: from the intended send time (coordinated-omission correction).
-        let from = if interval.is_some() { intended } else { sent };
-        let micros = now.saturating_duration_since(from).as_micros() as u64;
-        progress.requests.fetch_add(1, Ordering::Relaxed);
-        if intended < measure_from {
-            if outcome.is_err() {
-                conn = None;
+        let micros = now.saturating_duration_since(intended).as_micros() as u64;
+        progress.requests.fetch_add(depth, Ordering::Relaxed);
+        if let Ok(answers) = &outcome {
+            for (op, a) in ops.iter().zip(answers) {
+                work.observe(*op, a);
+                if a.close {
+                    conn = None;
+                }
             }
+        } else {
+            conn = None;
+        }
+        if intended < measure_from {
             continue;
         }
         let second = now.saturating_duration_since(measure_from).as_secs() as usize;
-        let failed = {
-            let mut st = state.borrow_mut();
-            st.requests += 1;
-            let failed = match outcome {
-                Ok(a) => {
-                    st.bytes += a.bytes;
-                    if a.close {
-                        conn = None;
-                    }
-                    match a.status {
-                        400..=499 => {
-                            st.errors.status_4xx += 1;
-                            true
-                        }
-                        500..=599 => {
-                            st.errors.status_5xx += 1;
-                            true
-                        }
-                        _ => false,
-                    }
-                }
-                Err(f) => {
-                    conn = None;
-                    match f {
-                        Failure::Connect => st.errors.connect += 1,
-                        Failure::Timeout => st.errors.timeout += 1,
-                        Failure::Protocol => st.errors.protocol += 1,
-                    }
-                    true
-                }
-            };
-            if failed {
-                progress.errors.fetch_add(1, Ordering::Relaxed);
+        let failed = state.borrow_mut().record(&ops, &outcome, micros, second);
+        if failed > 0 {
+            progress.errors.fetch_add(failed, Ordering::Relaxed);
+            if conn.is_none() && interval.is_none() {
+                // Closed model after a connection failure: don't spin on a dead server.
+                glommio::timer::sleep(Duration::from_millis(10)).await;
             }
-            st.hist.saturating_record(micros.clamp(1, report::MAX_US));
-            let sec = st.second(second);
-            sec.requests += 1;
-            sec.errors += u64::from(failed);
-            sec.hist.saturating_record(micros.clamp(1, report::MAX_US));
-            failed
-        };
-        if failed && conn.is_none() && interval.is_none() {
-            // Closed model after a connection failure: don't spin on a dead server.
-            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // Unmeasured clean-up (e.g. playlists the workload created), best effort.
+    let cleanup = work.cleanup();
+    if !cleanup.is_empty() {
+        for request in cleanup {
+            let op = [0];
+            let _ = exchange(&mut conn, &plan, source, &request, &op, work.as_mut()).await;
         }
     }
 }

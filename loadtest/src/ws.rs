@@ -7,6 +7,8 @@ use glommio::net::TcpStream;
 pub struct WsClient {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Pings answered so far (the server's heartbeat).
+    pub pings: u64,
 }
 
 /// A server frame: opcode and payload.
@@ -30,7 +32,11 @@ impl WsClient {
                     return Err(std::io::Error::other("upgrade refused"));
                 }
                 buf.drain(..end + 4);
-                return Ok(WsClient { stream, buf });
+                return Ok(WsClient {
+                    stream,
+                    buf,
+                    pings: 0,
+                });
             }
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
@@ -43,6 +49,11 @@ impl WsClient {
     /// Sends a masked text frame.
     pub async fn send_text(&mut self, text: &str) -> std::io::Result<()> {
         self.send(0x1, text.as_bytes()).await
+    }
+
+    /// Sends a close frame (1000, normal closure); the caller then drops the client.
+    pub async fn close(&mut self) -> std::io::Result<()> {
+        self.send(0x8, &1000u16.to_be_bytes()).await
     }
 
     async fn send(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
@@ -75,7 +86,10 @@ impl WsClient {
                 self.buf.drain(..start + len);
                 match opcode {
                     0x8 => return Ok(None),
-                    0x9 => self.send(0xA, &payload).await?,
+                    0x9 => {
+                        self.pings += 1;
+                        self.send(0xA, &payload).await?
+                    }
                     0xA => {}
                     _ => return Ok(Some(WsFrame { opcode, payload })),
                 }

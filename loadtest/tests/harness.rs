@@ -5,6 +5,7 @@
 
 use auralis_loadtest::plan::{Model, Plan, parse_target};
 use auralis_loadtest::run::run;
+use auralis_loadtest::workload::FixedMix;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -62,8 +63,12 @@ fn plan(
     duration: Option<Duration>,
     requests: Option<u64>,
 ) -> Plan {
+    let (mix, server) =
+        FixedMix::new(&[parse_target(&format!("http://{addr}/x")).unwrap()]).unwrap();
     Plan {
-        targets: vec![parse_target(&format!("http://{addr}/x")).unwrap()],
+        server,
+        workload: Arc::new(mix),
+        pipeline: 1,
         connections,
         model,
         duration,
@@ -158,6 +163,90 @@ fn closed_model_request_counts_are_exact() {
     assert_eq!(r.histogram.len(), 1000);
     assert_eq!(r.bytes, 1000 * (38 + 2), "head + body of every answer");
     assert_eq!(r.series.iter().map(|s| s.requests).sum::<u64>(), 1000);
+}
+
+#[test]
+fn pipelined_requests_are_all_answered_and_counted() {
+    let (addr, served) = server(Duration::ZERO, None);
+    let mut p = plan(addr, Model::Closed, 3, None, Some(1000));
+    p.pipeline = 16;
+    let r = run(p).unwrap();
+    assert_eq!(r.requests, 1000);
+    assert_eq!(served.load(Ordering::Relaxed), 1000);
+    assert_eq!(r.errors.total(), 0, "{:?}", r.errors);
+    assert_eq!(r.bytes, 1000 * (38 + 2));
+    let mut open = plan(addr, Model::Open { rate: 10.0 }, 1, None, Some(1));
+    open.pipeline = 2;
+    assert!(run(open).is_err(), "pipelining needs the closed model");
+}
+
+#[test]
+fn weighted_urls_are_reported_per_operation() {
+    let (addr, served) = server(Duration::ZERO, None);
+    let targets = [
+        parse_target(&format!("http://{addr}/a@3")).unwrap(),
+        parse_target(&format!("http://{addr}/b@1")).unwrap(),
+    ];
+    let mut p = plan(addr, Model::Closed, 4, None, Some(800));
+    p.workload = Arc::new(FixedMix::new(&targets).unwrap().0);
+    let r = run(p).unwrap();
+    assert_eq!(served.load(Ordering::Relaxed), 800);
+    let ops: Vec<(&str, u64)> = r
+        .operations
+        .iter()
+        .map(|o| (o.name.as_str(), o.requests))
+        .collect();
+    assert_eq!(ops, [("GET /a", 600), ("GET /b", 200)], "3:1 weights");
+    let other = parse_target("http://127.0.0.1:1/c").unwrap();
+    assert!(
+        FixedMix::new(&[targets[0].clone(), other]).is_err(),
+        "one server per run"
+    );
+}
+
+#[test]
+fn plot_draws_the_spectrum_and_the_time_series() {
+    let (addr, _) = server(Duration::from_millis(1), None);
+    let r = run(plan(
+        addr,
+        Model::Open { rate: 200.0 },
+        2,
+        Some(Duration::from_millis(2500)),
+        None,
+    ))
+    .unwrap();
+    let path = std::env::temp_dir().join(format!("loadtest-{}.svg", std::process::id()));
+    auralis_loadtest::plot::write_svg(&r, &path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.starts_with("<svg"), "an SVG document");
+    assert!(svg.contains("Latency by percentile") && svg.contains("Latency over time"));
+    // ~500 samples: the spectrum goes as far as they support (99 %, not 99.9 %).
+    assert!(
+        svg.contains(">\n99%\n<") || svg.contains(">99%<"),
+        "the percentile axis reaches the tail"
+    );
+    // One line for the spectrum and three (p50, p99, max) over time.
+    assert!(
+        svg.matches("<polyline").count() >= 4,
+        "{} lines",
+        svg.matches("<polyline").count()
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_server_that_does_not_answer_in_time_counts_as_timeouts() {
+    let (addr, _) = server(Duration::from_secs(2), None);
+    let mut p = plan(addr, Model::Closed, 2, None, Some(2));
+    p.timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let r = run(p).unwrap();
+    assert_eq!(r.errors.timeout, 2, "{:?}", r.errors);
+    assert_eq!(r.requests, 2);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "gave up at the timeout"
+    );
 }
 
 #[test]
