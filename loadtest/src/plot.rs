@@ -31,12 +31,13 @@ fn draw(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Error>> 
     // Percentile spectrum, up to the precision the sample count supports.
     let n = h.len().max(1) as f64;
     let x_max = n.log10().clamp(1.0, 6.0);
-    let spectrum: Vec<(f64, f64)> = (0..=(x_max * 100.0) as usize)
+    let mut spectrum: Vec<(f64, f64)> = (0..=(x_max * 100.0) as usize)
         .map(|i| {
             let x = i as f64 / 100.0;
             (x, ms(h.value_at_quantile(1.0 - 10f64.powf(-x))))
         })
         .collect();
+    spectrum.push((x_max, ms(h.max()))); // the curve ends at the maximum
     let y_max = ms(h.max()).max(0.001) * 1.1;
     let mut chart = ChartBuilder::on(&top)
         .caption(

@@ -80,6 +80,9 @@ pub struct CoreResult {
     pub errors: Errors,
     pub bytes: u64,
     pub ops: Vec<OpResult>,
+    /// Open model: how late each request left against its intended time (the
+    /// harness's own lag; large values mean it could not keep the schedule).
+    pub send_lag: Histogram<u64>,
 }
 
 impl CoreResult {
@@ -97,6 +100,7 @@ impl CoreResult {
                     hist: histogram(),
                 })
                 .collect(),
+            send_lag: histogram(),
         }
     }
 
@@ -184,6 +188,14 @@ pub struct Latency {
     pub stdev: f64,
 }
 
+/// The harness's send lag (open model), µs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lag {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
 /// One operation's line in the breakdown (µs).
 #[derive(Debug, Clone, Serialize)]
 pub struct OperationReport {
@@ -219,6 +231,11 @@ pub struct Report {
     pub errors: Errors,
     pub bytes: u64,
     pub latency_us: Latency,
+    /// Open model: how late requests left against their intended times, µs. Latency
+    /// includes this; a p99 lag near the latency means the harness, not the server, was
+    /// the bottleneck (give it more cores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_lag_us: Option<Lag>,
     /// Per operation (URL, API call, chunk): empty for single-operation scenarios.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<OperationReport>,
@@ -268,7 +285,9 @@ pub fn merge(
         })
         .collect();
     let mut ops: Vec<OpResult> = CoreResult::new(operations.len()).ops;
+    let mut lag = histogram();
     for r in &results {
+        let _ = lag.add(&r.send_lag);
         for (o, mine) in ops.iter_mut().zip(&r.ops) {
             o.requests += mine.requests;
             o.errors += mine.errors;
@@ -301,6 +320,11 @@ pub fn merge(
         errors,
         bytes,
         latency_us: latency(&hist),
+        send_lag_us: (!lag.is_empty()).then(|| Lag {
+            p50: lag.value_at_quantile(0.5),
+            p99: lag.value_at_quantile(0.99),
+            max: lag.max(),
+        }),
         operations: if operations.len() > 1 {
             operations
                 .iter()
@@ -378,6 +402,19 @@ impl Report {
             l.mean / 1000.0,
             l.stdev / 1000.0
         ));
+        if let Some(lag) = &self.send_lag_us {
+            s.push_str(&format!(
+                "send lag (ms)  p50 {}  p99 {}  max {}   (how late the harness sent against the schedule)\n",
+                ms(lag.p50),
+                ms(lag.p99),
+                ms(lag.max)
+            ));
+            if let Some(t) = self.target_rate
+                && (self.achieved_rate < 0.95 * t || lag.p99 * 2 > self.latency_us.p99.max(1))
+            {
+                s.push_str("warning: requests left behind their schedule (too few --connections for the server's latency, or too few --cores); latencies include that wait\n");
+            }
+        }
         if !self.operations.is_empty() {
             s.push_str("operation                                     requests  errors   p50 ms   p90 ms   p99 ms   max ms\n");
             for o in &self.operations {

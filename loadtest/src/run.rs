@@ -226,6 +226,7 @@ async fn connection(
         }
         k += depth;
         // Closed model: `intended` is the send time (read just before sending).
+        let lag = interval.map(|_| Instant::now().saturating_duration_since(intended));
         let outcome = exchange(&mut conn, &plan, source, &batch, &ops, work.as_mut()).await;
         let now = Instant::now();
         // Open model: from the intended send time (coordinated-omission correction).
@@ -245,7 +246,14 @@ async fn connection(
             continue;
         }
         let second = now.saturating_duration_since(measure_from).as_secs() as usize;
-        let failed = state.borrow_mut().record(&ops, &outcome, micros, second);
+        let failed = {
+            let mut st = state.borrow_mut();
+            if let Some(lag) = lag {
+                st.send_lag
+                    .saturating_record((lag.as_micros() as u64).clamp(1, report::MAX_US));
+            }
+            st.record(&ops, &outcome, micros, second)
+        };
         if failed > 0 {
             progress.errors.fetch_add(failed, Ordering::Relaxed);
             if conn.is_none() && interval.is_none() {

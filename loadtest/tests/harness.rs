@@ -109,6 +109,40 @@ fn open_model_reports_the_injected_delay_at_p50() {
         "achieved {}",
         r.achieved_rate
     );
+    let lag = r
+        .send_lag_us
+        .clone()
+        .expect("open model reports its send lag");
+    assert!(lag.p50 < 5_000, "sent on schedule: lag p50 {} µs", lag.p50);
+    assert!(!r.table().contains("warning"), "{}", r.table());
+}
+
+#[test]
+fn open_model_with_too_few_connections_warns_and_charges_the_wait() {
+    // One connection to a 20 ms server can do 50/s; 200/s is asked for.
+    let (addr, _) = server(Duration::from_millis(20), None);
+    let r = run(plan(
+        addr,
+        Model::Open { rate: 200.0 },
+        1,
+        Some(Duration::from_secs(1)),
+        None,
+    ))
+    .unwrap();
+    assert!(r.achieved_rate < 100.0, "achieved {}", r.achieved_rate);
+    let lag = r.send_lag_us.clone().unwrap();
+    assert!(
+        lag.max > 400_000,
+        "the last requests left ~0.5 s late: {}",
+        lag.max
+    );
+    assert!(r.latency_us.max >= lag.max, "latency includes the wait");
+    assert!(
+        r.table()
+            .contains("warning: requests left behind their schedule"),
+        "{}",
+        r.table()
+    );
 }
 
 #[test]
@@ -154,6 +188,7 @@ fn closed_model_request_counts_are_exact() {
     let (addr, served) = server(Duration::ZERO, None);
     let r = run(plan(addr, Model::Closed, 7, None, Some(1000))).unwrap();
     assert_eq!(r.model, "closed");
+    assert!(r.send_lag_us.is_none(), "no schedule in the closed model");
     assert_eq!(r.requests, 1000);
     assert_eq!(
         served.load(Ordering::Relaxed),
