@@ -1,17 +1,27 @@
-//! The harness's thin WebSocket client (RFC 6455): handshake, masked client text frames,
-//! reading server frames (unmasked), answering pings. Enough for listeners.
+//! The harness's WebSocket client: its own upgrade handshake (`httparse` reads the
+//! answer, the accept key is checked), then fastwebsockets' client role for frames
+//! (masking, fragments, close handshake). Pings are answered here rather than by
+//! fastwebsockets so the listeners can count them.
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload, Role, WebSocket};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
+
+/// RFC 6455's sample key and the accept value a server must answer it with (§1.3).
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &[u8] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 pub struct WsClient {
-    stream: TcpStream,
-    buf: Vec<u8>,
+    ws: FragmentCollector<Compat<Prefixed>>,
     /// Pings answered so far (the server's heartbeat).
     pub pings: u64,
 }
 
-/// A server frame: opcode and payload.
+/// A server message: opcode (1 text, 2 binary) and payload.
 pub struct WsFrame {
     pub opcode: u8,
     pub payload: Vec<u8>,
@@ -19,106 +29,142 @@ pub struct WsFrame {
 
 impl WsClient {
     /// Performs the upgrade on a connected stream.
-    pub async fn handshake(mut stream: TcpStream, host: &str) -> std::io::Result<WsClient> {
+    pub async fn handshake(mut stream: TcpStream, host: &str) -> io::Result<WsClient> {
         let req = format!(
-            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(req.as_bytes()).await?;
-        let mut buf = Vec::with_capacity(4096);
+        let mut buf = Vec::with_capacity(1024);
         let mut chunk = [0u8; 4096];
         loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                if !buf.starts_with(b"HTTP/1.1 101") {
-                    return Err(std::io::Error::other("upgrade refused"));
-                }
-                buf.drain(..end + 4);
-                return Ok(WsClient {
-                    stream,
-                    buf,
-                    pings: 0,
-                });
-            }
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
+                return Err(io::ErrorKind::UnexpectedEof.into());
             }
             buf.extend_from_slice(&chunk[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&buf).map_err(io::Error::other)? {
+                httparse::Status::Partial if buf.len() > 16 * 1024 => {
+                    return Err(io::Error::other("upgrade answer head too large"));
+                }
+                httparse::Status::Partial => continue,
+                httparse::Status::Complete(head) => {
+                    if resp.code != Some(101) {
+                        return Err(io::Error::other(format!(
+                            "upgrade refused: status {:?}",
+                            resp.code
+                        )));
+                    }
+                    let accept = resp
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"));
+                    if accept.is_none_or(|h| h.value != ACCEPT) {
+                        return Err(io::Error::other("wrong Sec-WebSocket-Accept"));
+                    }
+                    // Frames the server sent right behind its answer are read first.
+                    let rest = buf.split_off(head);
+                    let stream = Prefixed {
+                        head: rest,
+                        pos: 0,
+                        inner: stream,
+                    };
+                    let mut ws = WebSocket::after_handshake(stream.compat(), Role::Client);
+                    ws.set_auto_pong(false);
+                    return Ok(WsClient {
+                        ws: FragmentCollector::new(ws),
+                        pings: 0,
+                    });
+                }
+            }
         }
     }
 
-    /// Sends a masked text frame.
-    pub async fn send_text(&mut self, text: &str) -> std::io::Result<()> {
-        self.send(0x1, text.as_bytes()).await
+    /// Sends a (masked) text message.
+    pub async fn send_text(&mut self, text: &str) -> io::Result<()> {
+        let frame = Frame::text(Payload::Borrowed(text.as_bytes()));
+        self.ws.write_frame(frame).await.map_err(io::Error::other)
     }
 
     /// Sends a close frame (1000, normal closure); the caller then drops the client.
-    pub async fn close(&mut self) -> std::io::Result<()> {
-        self.send(0x8, &1000u16.to_be_bytes()).await
+    pub async fn close(&mut self) -> io::Result<()> {
+        self.ws
+            .write_frame(Frame::close(1000, b""))
+            .await
+            .map_err(io::Error::other)
     }
 
-    async fn send(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
-        let mut f = vec![0x80 | opcode];
-        match payload.len() {
-            n if n < 126 => f.push(0x80 | n as u8),
-            n if n < 65536 => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        let key = [0x5a, 0x17, 0xc3, 0x2e];
-        f.extend_from_slice(&key);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        self.stream.write_all(&f).await
-    }
-
-    /// Next data frame (pings answered, pongs skipped); `None` when closed.
-    pub async fn next(&mut self) -> std::io::Result<Option<WsFrame>> {
-        let mut chunk = [0u8; 16 * 1024];
+    /// Next data message (pings answered, pongs skipped); `None` when closed.
+    pub async fn next(&mut self) -> io::Result<Option<WsFrame>> {
         loop {
-            if let Some((opcode, start, len)) = header(&self.buf)
-                && self.buf.len() >= start + len
-            {
-                let payload = self.buf[start..start + len].to_vec();
-                self.buf.drain(..start + len);
-                match opcode {
-                    0x8 => return Ok(None),
-                    0x9 => {
-                        self.pings += 1;
-                        self.send(0xA, &payload).await?
-                    }
-                    0xA => {}
-                    _ => return Ok(Some(WsFrame { opcode, payload })),
+            let frame = match self.ws.read_frame().await {
+                Ok(f) => f,
+                Err(fastwebsockets::WebSocketError::ConnectionClosed)
+                | Err(fastwebsockets::WebSocketError::UnexpectedEOF) => return Ok(None),
+                Err(e) => return Err(io::Error::other(e)),
+            };
+            match frame.opcode {
+                OpCode::Close => return Ok(None),
+                OpCode::Ping => {
+                    self.pings += 1;
+                    let payload = frame.payload.to_vec();
+                    self.ws
+                        .write_frame(Frame::pong(Payload::Owned(payload)))
+                        .await
+                        .map_err(io::Error::other)?;
                 }
-                continue;
+                OpCode::Pong => {}
+                OpCode::Text | OpCode::Binary => {
+                    let opcode = if frame.opcode == OpCode::Text { 1 } else { 2 };
+                    return Ok(Some(WsFrame {
+                        opcode,
+                        payload: frame.payload.to_vec(),
+                    }));
+                }
+                OpCode::Continuation => {} // the collector hands over whole messages
             }
-            let n = self.stream.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 }
 
-/// (opcode, payload start, payload length) of a complete header at the front of `b`.
-fn header(b: &[u8]) -> Option<(u8, usize, usize)> {
-    if b.len() < 2 {
-        return None;
-    }
-    let opcode = b[0] & 0x0f;
-    match b[1] & 0x7f {
-        126 if b.len() >= 4 => Some((opcode, 4, u16::from_be_bytes([b[2], b[3]]) as usize)),
-        127 if b.len() >= 10 => {
-            let mut l = [0u8; 8];
-            l.copy_from_slice(&b[2..10]);
-            Some((opcode, 10, u64::from_be_bytes(l) as usize))
+/// The socket, reading first the bytes that arrived behind the upgrade answer.
+pub struct Prefixed {
+    head: Vec<u8>,
+    pos: usize,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.pos < self.head.len() {
+            let n = (self.head.len() - self.pos).min(buf.len());
+            let from = self.pos;
+            buf[..n].copy_from_slice(&self.head[from..from + n]);
+            self.pos += n;
+            return Poll::Ready(Ok(n));
         }
-        126 | 127 => None,
-        n => Some((opcode, 2, n as usize)),
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
     }
 }
 
@@ -142,7 +188,6 @@ mod tests {
             super::published_at_us(br#"{"a":1,"published_at_us":1234567,"b":2}"#),
             Some(1_234_567)
         );
-        assert_eq!(super::header(&[0x81, 0x05]), Some((1, 2, 5)));
-        assert_eq!(super::header(&[0x81, 126, 0x01, 0x00]), Some((1, 4, 256)));
+        assert_eq!(super::published_at_us(b"{}"), None);
     }
 }
