@@ -26,6 +26,7 @@ fn ws_broadcast_delivers_every_notification_to_every_listener() {
         rate: 10.0,
         cores: vec![0],
         source_ips: parse_ip_range("127.0.0.2-127.0.0.11").unwrap(),
+        progress: false,
     })
     .expect("scenario runs");
     assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
@@ -34,6 +35,11 @@ fn ws_broadcast_delivers_every_notification_to_every_listener() {
         "200 listeners x 5 notifications, each delivered once"
     );
     assert_eq!(report.histogram.len(), 1000);
+    assert_eq!(
+        report.series.iter().map(|s| s.requests).sum::<u64>(),
+        1000,
+        "per-second series from the first publish"
+    );
     assert!(report.latency_us.p50 > 0 && report.latency_us.p50 <= report.latency_us.p99);
 }
 

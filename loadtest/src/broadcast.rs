@@ -5,12 +5,16 @@
 //! delivery latency. The server under test needs a rate limit above the publish rate.
 
 use crate::blocking::SetupClient;
+use crate::client::Failure;
 use crate::exec;
-use crate::report::{self, CoreResult, Errors, Report};
+use crate::report::{self, CoreResult, Report};
+use crate::run::{Progress, progress_line, report_p99};
 use crate::ws::{WsClient, published_at_us};
+use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, Clone)]
@@ -21,6 +25,8 @@ pub struct BroadcastPlan {
     pub rate: f64,
     pub cores: Vec<usize>,
     pub source_ips: Vec<Ipv4Addr>,
+    /// Live progress line on stderr.
+    pub progress: bool,
 }
 
 fn now_us() -> u64 {
@@ -30,14 +36,22 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-async fn listener(
-    plan: Arc<BroadcastPlan>,
-    index: usize,
-    ready: Arc<AtomicUsize>,
+/// What every listener shares with the controller.
+struct Shared {
+    plan: BroadcastPlan,
+    ready: AtomicUsize,
+    progress: Arc<Progress>,
+    /// When the first notification was published (the per-second series' origin).
+    published: OnceLock<Instant>,
     deadline: Instant,
-) -> (hdrhistogram::Histogram<u64>, Errors, u64) {
-    let mut hist = report::histogram();
-    let mut errors = Errors::default();
+}
+
+async fn listener(shared: Arc<Shared>, index: usize, state: Rc<RefCell<CoreResult>>) {
+    let plan = &shared.plan;
+    let failed = |kind: Failure| {
+        state.borrow_mut().errors.failure(kind);
+        shared.progress.errors.fetch_add(1, Ordering::Relaxed);
+    };
     let source =
         (!plan.source_ips.is_empty()).then(|| plan.source_ips[index % plan.source_ips.len()]);
     let host = plan.server.to_string();
@@ -45,15 +59,15 @@ async fn listener(
         Ok(s) => match WsClient::handshake(s, &host).await {
             Ok(ws) => ws,
             Err(_) => {
-                errors.protocol += 1;
-                ready.fetch_add(1, Ordering::Relaxed);
-                return (hist, errors, 0);
+                failed(Failure::Protocol);
+                shared.ready.fetch_add(1, Ordering::Relaxed);
+                return;
             }
         },
         Err(_) => {
-            errors.connect += 1;
-            ready.fetch_add(1, Ordering::Relaxed);
-            return (hist, errors, 0);
+            failed(Failure::Connect);
+            shared.ready.fetch_add(1, Ordering::Relaxed);
+            return;
         }
     };
     let subscribed = async {
@@ -69,15 +83,14 @@ async fn listener(
         Err(std::io::Error::other("closed before subscribing"))
     }
     .await;
-    ready.fetch_add(1, Ordering::Relaxed);
+    shared.ready.fetch_add(1, Ordering::Relaxed);
     if subscribed.is_err() {
-        errors.protocol += 1;
-        return (hist, errors, 0);
+        failed(Failure::Protocol);
+        return;
     }
     let mut got = 0u64;
-    let mut bytes = 0u64;
-    while got < plan.publishes && Instant::now() < deadline {
-        let left = deadline.saturating_duration_since(Instant::now());
+    while got < plan.publishes && Instant::now() < shared.deadline {
+        let left = shared.deadline.saturating_duration_since(Instant::now());
         let frame = futures_lite::future::or(async { ws.next().await.map(Some) }, async {
             glommio::timer::sleep(left).await;
             Ok(None)
@@ -86,27 +99,28 @@ async fn listener(
         match frame {
             Ok(Some(Some(f))) if f.opcode == 1 => {
                 if let Some(t) = published_at_us(&f.payload) {
-                    hist.saturating_record(now_us().saturating_sub(t).clamp(1, report::MAX_US));
                     got += 1;
-                    bytes += f.payload.len() as u64;
+                    let micros = now_us().saturating_sub(t);
+                    let now = Instant::now();
+                    let from = *shared.published.get_or_init(|| now);
+                    let second = now.saturating_duration_since(from).as_secs() as usize;
+                    let mut st = state.borrow_mut();
+                    st.bytes += f.payload.len() as u64;
+                    st.record_one(0, micros, false, second);
+                    shared.progress.requests.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Ok(Some(Some(_))) => {}
-            Ok(Some(None)) => {
-                errors.protocol += 1;
-                break;
-            }
             Ok(None) => {
-                errors.timeout += 1;
+                failed(Failure::Timeout);
                 break;
             }
-            Err(_) => {
-                errors.protocol += 1;
+            Ok(Some(None)) | Err(_) => {
+                failed(Failure::Protocol);
                 break;
             }
         }
     }
-    (hist, errors, bytes)
 }
 
 /// Publishes through a plain blocking connection on the calling thread, at `rate`.
@@ -131,52 +145,63 @@ fn publish(plan: &BroadcastPlan) -> Result<(), String> {
 }
 
 pub fn run(plan: BroadcastPlan) -> Result<Report, String> {
-    let plan = Arc::new(plan);
-    let ready = Arc::new(AtomicUsize::new(0));
     let cores = plan.cores.len().max(1);
-    let deadline = Instant::now()
-        + Duration::from_secs(60)
-        + Duration::from_secs_f64(plan.publishes as f64 / plan.rate);
+    let duration = Duration::from_secs_f64(plan.publishes as f64 / plan.rate);
+    let shared = Arc::new(Shared {
+        deadline: Instant::now() + Duration::from_secs(60) + duration,
+        plan,
+        ready: AtomicUsize::new(0),
+        progress: Arc::new(Progress::default()),
+        published: OnceLock::new(),
+    });
     let running = {
-        let (plan, ready) = (plan.clone(), ready.clone());
-        exec::start(&plan.cores.clone(), "listeners", move |k| {
-            let (plan, ready) = (plan.clone(), ready.clone());
+        let shared = shared.clone();
+        exec::start(&shared.plan.cores.clone(), "listeners", move |k| {
+            let shared = shared.clone();
             async move {
-                let mine: Vec<usize> = (0..plan.listeners).filter(|i| i % cores == k).collect();
-                let tasks: Vec<_> = mine
-                    .into_iter()
-                    .map(|i| {
-                        glommio::spawn_local(listener(plan.clone(), i, ready.clone(), deadline))
-                    })
+                let state = Rc::new(RefCell::new(CoreResult::new(0)));
+                let tasks: Vec<_> = (0..shared.plan.listeners)
+                    .filter(|i| i % cores == k)
+                    .map(|i| glommio::spawn_local(listener(shared.clone(), i, state.clone())))
                     .collect();
-                let mut result = CoreResult::new(0);
+                let reporter = report_p99(state.clone(), shared.progress.clone());
                 for t in tasks {
-                    let (h, e, b) = t.await;
-                    result.requests += h.len();
-                    let _ = result.hist.add(&h);
-                    result.errors.add(&e);
-                    result.bytes += b;
+                    t.await;
                 }
-                result
+                drop(reporter);
+                Rc::try_unwrap(state)
+                    .map(RefCell::into_inner)
+                    .unwrap_or_else(|rc| rc.borrow().clone())
             }
         })?
     };
+    let plan = &shared.plan;
     let wait_until = Instant::now() + Duration::from_secs(60);
-    while ready.load(Ordering::Relaxed) < plan.listeners {
+    while shared.ready.load(Ordering::Relaxed) < plan.listeners {
         if Instant::now() > wait_until {
             return Err(format!(
                 "only {} of {} listeners connected",
-                ready.load(Ordering::Relaxed),
+                shared.ready.load(Ordering::Relaxed),
                 plan.listeners
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let started = Instant::now();
-    publish(&plan)?;
-    let results = running.join()?;
+    let done = Arc::new(AtomicBool::new(false));
+    let printer = plan.progress.then(|| {
+        let (shared, done) = (shared.clone(), done.clone());
+        std::thread::spawn(move || progress_line(&shared.progress, &done, Some(duration), started))
+    });
+    let published = publish(plan);
+    let results = running.join();
+    done.store(true, Ordering::Relaxed);
+    if let Some(p) = printer {
+        let _ = p.join();
+    }
+    published?;
     Ok(report::merge(
-        results,
+        results?,
         "ws-broadcast",
         &[],
         Some(plan.rate),

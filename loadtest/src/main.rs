@@ -315,6 +315,7 @@ fn scenario(s: Scenario) -> Result<(), String> {
                 rate: a.rate,
                 cores,
                 source_ips: source_ips(&a.source_ips)?,
+                progress: !a.out.quiet,
             };
             finish(&auralis_loadtest::broadcast::run(plan)?, &a.out, started)
         }

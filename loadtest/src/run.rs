@@ -123,17 +123,7 @@ async fn executor(
         ));
         tasks.push(t);
     }
-    // Publish this executor's p99 for the progress line once a second.
-    let reporter = {
-        let (state, progress) = (state.clone(), progress.clone());
-        glommio::spawn_local(async move {
-            loop {
-                glommio::timer::sleep(Duration::from_secs(1)).await;
-                let p99 = state.borrow().hist.value_at_quantile(0.99);
-                progress.p99_us.fetch_max(p99, Ordering::Relaxed);
-            }
-        })
-    };
+    let reporter = report_p99(state.clone(), progress.clone());
     for t in tasks {
         t.await;
     }
@@ -143,6 +133,18 @@ async fn executor(
         .map(RefCell::into_inner)
         .unwrap_or_else(|rc| rc.borrow().clone());
     (result, end)
+}
+
+/// Publishes this executor's p99 so far for the progress line, once a second, until
+/// the returned task is dropped.
+pub fn report_p99(state: Rc<RefCell<CoreResult>>, progress: Arc<Progress>) -> glommio::Task<()> {
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(Duration::from_secs(1)).await;
+            let p99 = state.borrow().hist.value_at_quantile(0.99);
+            progress.p99_us.fetch_max(p99, Ordering::Relaxed);
+        }
+    })
 }
 
 pub(crate) async fn sleep_until(t: Instant) {
