@@ -141,17 +141,24 @@ impl Conn {
                     let mut close = false;
                     let mut tier = None;
                     for h in resp.headers.iter() {
-                        if h.name.eq_ignore_ascii_case("content-length") {
-                            len = std::str::from_utf8(h.value)
-                                .ok()
-                                .and_then(|v| v.trim().parse::<usize>().ok())
-                                .ok_or(Failure::Protocol)?;
-                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                            chunked = h.value.eq_ignore_ascii_case(b"chunked");
-                        } else if h.name.eq_ignore_ascii_case("connection") {
-                            close = h.value.eq_ignore_ascii_case(b"close");
-                        } else if h.name.eq_ignore_ascii_case("x-cache-tier") {
-                            tier = CacheTier::parse(h.value);
+                        // By length first: most headers are none of these four.
+                        match h.name.len() {
+                            14 if h.name.eq_ignore_ascii_case("content-length") => {
+                                len = std::str::from_utf8(h.value)
+                                    .ok()
+                                    .and_then(|v| v.trim().parse::<usize>().ok())
+                                    .ok_or(Failure::Protocol)?;
+                            }
+                            17 if h.name.eq_ignore_ascii_case("transfer-encoding") => {
+                                chunked = h.value.eq_ignore_ascii_case(b"chunked");
+                            }
+                            10 if h.name.eq_ignore_ascii_case("connection") => {
+                                close = h.value.eq_ignore_ascii_case(b"close");
+                            }
+                            12 if h.name.eq_ignore_ascii_case("x-cache-tier") => {
+                                tier = CacheTier::parse(h.value);
+                            }
+                            _ => {}
                         }
                     }
                     if (100..200).contains(&status) {

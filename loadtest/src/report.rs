@@ -120,7 +120,10 @@ impl CoreResult {
         let v = micros.clamp(1, MAX_US);
         self.requests += 1;
         self.hist.saturating_record(v);
-        if let Some(o) = self.ops.get_mut(op) {
+        // One operation is the whole run: no breakdown to keep.
+        if self.ops.len() > 1
+            && let Some(o) = self.ops.get_mut(op)
+        {
             o.requests += 1;
             o.errors += u64::from(failed);
             o.hist.saturating_record(v);
@@ -146,7 +149,7 @@ impl CoreResult {
     pub fn record(
         &mut self,
         ops: &[usize],
-        outcome: &Result<Vec<Answer>, Failure>,
+        outcome: Result<&[Answer], Failure>,
         micros: u64,
         second: usize,
     ) -> u64 {
@@ -164,7 +167,7 @@ impl CoreResult {
                     }
                 },
                 Err(f) => {
-                    self.errors.failure(*f);
+                    self.errors.failure(f);
                     true
                 }
             };

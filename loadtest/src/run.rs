@@ -163,17 +163,18 @@ async fn exchange(
     batch: &[u8],
     ops: &[usize],
     work: &mut dyn Workload,
-) -> Result<Vec<crate::client::Answer>, Failure> {
+    answers: &mut Vec<crate::client::Answer>,
+) -> Result<(), Failure> {
+    answers.clear();
     if conn.is_none() {
         *conn = Some(Conn::connect(plan.server, source, plan.timeout).await?);
     }
     let c = conn.as_mut().ok_or(Failure::Connect)?;
     c.send(batch).await?;
-    let mut answers = Vec::with_capacity(ops.len());
     for &op in ops {
         answers.push(c.receive(work.wants_body(op)).await?);
     }
-    Ok(answers)
+    Ok(())
 }
 
 /// One connection's loop.
@@ -205,6 +206,7 @@ async fn connection(
     let mut k: u64 = 0;
     let mut batch = Vec::with_capacity(512);
     let mut ops = Vec::with_capacity(plan.pipeline.max(1));
+    let mut answers = Vec::with_capacity(plan.pipeline.max(1));
     loop {
         let depth = match quota {
             Some(q) if k >= q => break,
@@ -229,12 +231,22 @@ async fn connection(
         k += depth;
         // Closed model: `intended` is the send time (read just before sending).
         let lag = interval.map(|_| Instant::now().saturating_duration_since(intended));
-        let outcome = exchange(&mut conn, &plan, source, &batch, &ops, work.as_mut()).await;
+        let outcome = exchange(
+            &mut conn,
+            &plan,
+            source,
+            &batch,
+            &ops,
+            work.as_mut(),
+            &mut answers,
+        )
+        .await
+        .map(|()| answers.as_slice());
         let now = Instant::now();
         // Open model: from the intended send time (coordinated-omission correction).
         let micros = now.saturating_duration_since(intended).as_micros() as u64;
         progress.requests.fetch_add(depth, Ordering::Relaxed);
-        if let Ok(answers) = &outcome {
+        if let Ok(answers) = outcome {
             for (op, a) in ops.iter().zip(answers) {
                 work.observe(*op, a);
                 if a.close {
@@ -254,7 +266,7 @@ async fn connection(
                 st.send_lag
                     .saturating_record((lag.as_micros() as u64).clamp(1, report::MAX_US));
             }
-            st.record(&ops, &outcome, micros, second)
+            st.record(&ops, outcome, micros, second)
         };
         if failed > 0 {
             progress.errors.fetch_add(failed, Ordering::Relaxed);
@@ -269,7 +281,16 @@ async fn connection(
     if !cleanup.is_empty() {
         for request in cleanup {
             let op = [0];
-            let _ = exchange(&mut conn, &plan, source, &request, &op, work.as_mut()).await;
+            let _ = exchange(
+                &mut conn,
+                &plan,
+                source,
+                &request,
+                &op,
+                work.as_mut(),
+                &mut answers,
+            )
+            .await;
         }
     }
 }
