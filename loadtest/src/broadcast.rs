@@ -21,7 +21,10 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct BroadcastPlan {
     pub server: SocketAddr,
     pub listeners: usize,
+    /// Measured publishes.
     pub publishes: u64,
+    /// Publishes sent first and not measured (`lt-0` … `lt-{warmup-1}`).
+    pub warmup_publishes: u64,
     pub rate: f64,
     pub cores: Vec<usize>,
     pub source_ips: Vec<Ipv4Addr>,
@@ -89,7 +92,8 @@ async fn listener(shared: Arc<Shared>, index: usize, state: Rc<RefCell<CoreResul
         return;
     }
     let mut got = 0u64;
-    while got < plan.publishes && Instant::now() < shared.deadline {
+    let total = plan.warmup_publishes + plan.publishes;
+    while got < total && Instant::now() < shared.deadline {
         let left = shared.deadline.saturating_duration_since(Instant::now());
         let frame = futures_lite::future::or(async { ws.next().await.map(Some) }, async {
             glommio::timer::sleep(left).await;
@@ -100,6 +104,9 @@ async fn listener(shared: Arc<Shared>, index: usize, state: Rc<RefCell<CoreResul
             Ok(Some(Some(f))) if f.opcode == 1 => {
                 if let Some(t) = published_at_us(&f.payload) {
                     got += 1;
+                    if sequence(&f.payload).is_none_or(|k| k < plan.warmup_publishes) {
+                        continue; // a warm-up notification
+                    }
                     let micros = now_us().saturating_sub(t);
                     let now = Instant::now();
                     let from = *shared.published.get_or_init(|| now);
@@ -123,11 +130,25 @@ async fn listener(shared: Arc<Shared>, index: usize, state: Rc<RefCell<CoreResul
     }
 }
 
+/// The `k` of a harness notification titled `lt-k`.
+fn sequence(payload: &[u8]) -> Option<u64> {
+    let key = b"\"title\":\"lt-";
+    let at = payload.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = payload[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&payload[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Publishes through a plain blocking connection on the calling thread, at `rate`.
 fn publish(plan: &BroadcastPlan) -> Result<(), String> {
     let mut client = SetupClient::connect(plan.server)?;
     let start = Instant::now();
-    for k in 0..plan.publishes {
+    for k in 0..plan.warmup_publishes + plan.publishes {
         let due = start + Duration::from_secs_f64(k as f64 / plan.rate);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
@@ -146,7 +167,8 @@ fn publish(plan: &BroadcastPlan) -> Result<(), String> {
 
 pub fn run(plan: BroadcastPlan) -> Result<Report, String> {
     let cores = plan.cores.len().max(1);
-    let duration = Duration::from_secs_f64(plan.publishes as f64 / plan.rate);
+    let duration =
+        Duration::from_secs_f64((plan.warmup_publishes + plan.publishes) as f64 / plan.rate);
     let shared = Arc::new(Shared {
         deadline: Instant::now() + Duration::from_secs(60) + duration,
         plan,
@@ -208,4 +230,14 @@ pub fn run(plan: BroadcastPlan) -> Result<Report, String> {
         started.elapsed(),
         plan.listeners,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notifications_carry_their_sequence() {
+        let n = br#"{"type":"notification","payload":{"title":"lt-17","level":"info","published_at_us":5}}"#;
+        assert_eq!(super::sequence(n), Some(17));
+        assert_eq!(super::sequence(br#"{"title":"other"}"#), None);
+    }
 }

@@ -129,7 +129,7 @@ struct ListenersArgs {
     /// The server: http://127.0.0.1:8080 (loopback only).
     #[arg(value_parser = parse_server)]
     server: SocketAddr,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, alias = "connections", default_value_t = 100)]
     listeners: usize,
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     duration: Duration,
@@ -163,10 +163,17 @@ struct BroadcastArgs {
     /// The server: http://127.0.0.1:8080 (loopback only).
     #[arg(value_parser = parse_server)]
     server: SocketAddr,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, alias = "connections", default_value_t = 1000)]
     listeners: usize,
-    #[arg(long, default_value_t = 20)]
-    publishes: u64,
+    /// Measured notifications (default 20, or rate × --duration).
+    #[arg(long, conflicts_with = "duration")]
+    publishes: Option<u64>,
+    /// Publish for this long (publishes = rate × duration).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Publish for this long first, unmeasured.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    warmup: Duration,
     /// Publishes per second.
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
@@ -303,15 +310,23 @@ fn scenario(s: Scenario) -> Result<(), String> {
             finish(&auralis_loadtest::listeners::run(plan)?, &a.out, started)
         }
         Scenario::WsBroadcast(a) => {
-            if a.rate <= 0.0 || a.listeners == 0 || a.publishes == 0 {
-                return Err("--rate, --listeners and --publishes must be positive".into());
+            let publishes = match (a.publishes, a.duration) {
+                (Some(n), _) => n,
+                (None, Some(d)) => (d.as_secs_f64() * a.rate).round() as u64,
+                (None, None) => 20,
+            };
+            if a.rate <= 0.0 || a.listeners == 0 || publishes == 0 {
+                return Err(
+                    "--rate, --listeners and --publishes (or --duration) must be positive".into(),
+                );
             }
             let cores = pick_cpus(a.cores)?;
             limits::check(a.listeners, a.cores)?;
             let plan = BroadcastPlan {
                 server: a.server,
                 listeners: a.listeners,
-                publishes: a.publishes,
+                publishes,
+                warmup_publishes: (a.warmup.as_secs_f64() * a.rate).round() as u64,
                 rate: a.rate,
                 cores,
                 source_ips: source_ips(&a.source_ips)?,
