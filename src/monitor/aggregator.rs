@@ -6,13 +6,16 @@
 use super::alerts::{AlertBook, Health, Inputs};
 use super::prometheus::{self, Exposition};
 use super::recorder::{SeriesKey, SeriesKind, new_histogram};
-use super::snapshot::{CoreCounters, CoreSnapshot, Summary, merge_one, merge_owned, summarize};
+use super::snapshot::{
+    CoreCounters, CoreSnapshot, Figures, Summary, figures, merge_one, merge_owned, summarize,
+};
 use super::trends::{Better, trend};
 use crate::runtime::core_state::Shared;
 use crate::runtime::mailbox::CoreMessage;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -87,9 +90,17 @@ struct State {
     window: VecDeque<Tick>,
     window_cap: usize,
     cumulative: BTreeMap<SeriesKey, Histogram<u64>>,
+    /// Summaries of `cumulative`, refreshed only for series that changed this second.
+    cumulative_summaries: BTreeMap<SeriesKey, Summary>,
+    /// All route series since start: the sum of every second's overall histogram.
+    cumulative_overall: Histogram<u64>,
     per_core: BTreeMap<(u16, SeriesKey), Histogram<u64>>,
+    /// Prometheus figures of `per_core`, refreshed only for series that changed.
+    per_core_figures: BTreeMap<(u16, SeriesKey), Figures>,
     last_tick: BTreeMap<SeriesKey, Histogram<u64>>,
     recent_overall: VecDeque<Histogram<u64>>,
+    /// The sum of `recent_overall`, kept by adding the newest and subtracting the oldest.
+    recent_sum: Histogram<u64>,
     counters: BTreeMap<u16, CoreCounters>,
     connections: BTreeMap<u16, (u64, u64)>,
     book: AlertBook,
@@ -136,9 +147,13 @@ fn run(shared: Arc<Shared>) {
         window: VecDeque::new(),
         window_cap: cfg.window,
         cumulative: BTreeMap::new(),
+        cumulative_summaries: BTreeMap::new(),
+        cumulative_overall: new_histogram(),
         per_core: BTreeMap::new(),
+        per_core_figures: BTreeMap::new(),
         last_tick: BTreeMap::new(),
         recent_overall: VecDeque::new(),
+        recent_sum: new_histogram(),
         counters: BTreeMap::new(),
         connections: BTreeMap::new(),
         book: AlertBook::default(),
@@ -198,14 +213,18 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
     let mut requests_per_core = Vec::new();
     let mut stale = 0;
     let mut t1_bytes_max = 0;
+    let bounds = prometheus::bucket_bounds_us();
     for s in &snaps {
         for (k, h) in &s.series {
-            match st.per_core.get_mut(&(s.core, *k)) {
-                Some(slot) => merge_one(slot, h),
-                None => {
-                    st.per_core.insert((s.core, *k), h.clone());
+            let key = (s.core, *k);
+            let f = match st.per_core.entry(key) {
+                Entry::Occupied(mut e) => {
+                    merge_one(e.get_mut(), h);
+                    figures(e.get(), &bounds)
                 }
-            }
+                Entry::Vacant(e) => figures(e.insert(h.clone()), &bounds),
+            };
+            st.per_core_figures.insert(key, f);
         }
         let before = st.counters.get(&s.core).copied().unwrap_or_default();
         let d = delta(&s.counters, &before);
@@ -231,12 +250,14 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
         merge_owned(&mut st.last_tick, s.series);
     }
     for (k, h) in &st.last_tick {
-        match st.cumulative.get_mut(k) {
-            Some(slot) => merge_one(slot, h),
-            None => {
-                st.cumulative.insert(*k, h.clone());
+        let total = match st.cumulative.entry(*k) {
+            Entry::Occupied(mut e) => {
+                merge_one(e.get_mut(), h);
+                summarize(e.get())
             }
-        }
+            Entry::Vacant(e) => summarize(e.insert(h.clone())),
+        };
+        st.cumulative_summaries.insert(*k, total);
     }
 
     // Overall HTTP latency this second, and over the recent window (for the SLO alert).
@@ -246,14 +267,21 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
             let _ = overall.add(h);
         }
     }
+    merge_one(&mut st.cumulative_overall, &overall);
+    merge_one(&mut st.recent_sum, &overall);
     st.recent_overall.push_back(overall.clone());
     while st.recent_overall.len() > shared.config.monitor.recent_s.max(1) {
-        st.recent_overall.pop_front();
+        if let Some(old) = st.recent_overall.pop_front()
+            && st.recent_sum.subtract(&old).is_err()
+        {
+            // Cannot happen (the sum holds every histogram it subtracts); rebuild.
+            st.recent_sum = new_histogram();
+            for h in &st.recent_overall {
+                merge_one(&mut st.recent_sum, h);
+            }
+        }
     }
-    let mut recent = new_histogram();
-    for h in &st.recent_overall {
-        let _ = recent.add(h);
-    }
+    let recent = &st.recent_sum;
 
     let cache_requests = d_total.tier1_hits + d_total.tier1_misses;
     let hit_rate = if cache_requests == 0 {
@@ -360,21 +388,13 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
         "samples": st.window.len(),
     });
 
-    let cumulative_overall = {
-        let mut h = new_histogram();
-        for (k, v) in &st.cumulative {
-            if k.kind == SeriesKind::Route {
-                let _ = h.add(v);
-            }
-        }
-        summarize(&h)
-    };
+    let cumulative_overall = summarize(&st.cumulative_overall);
     let endpoints: Vec<Value> = st
-        .cumulative
+        .cumulative_summaries
         .iter()
-        .map(|(k, h)| {
+        .map(|(k, total)| {
             let last = st.last_tick.get(k).map(summarize).unwrap_or_default();
-            json!({"kind": k.kind, "name": k.name, "total": summarize(h), "last_second": last})
+            json!({"kind": k.kind, "name": k.name, "total": total, "last_second": last})
         })
         .collect();
     let alerts = st.book.active();
@@ -387,7 +407,7 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
         "monitor": {"window": st.window.len(), "work_us": shared.monitor.last_work_micros.load(Ordering::Relaxed)},
     });
     let prom = prometheus::render(&Exposition {
-        per_core: &st.per_core,
+        per_core: &st.per_core_figures,
         counters: &st.counters,
         connections: &st.connections,
         health: match health {

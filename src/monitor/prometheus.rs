@@ -2,8 +2,7 @@
 //! histograms with fixed buckets, exact quantiles as gauges, counters and gauges.
 
 use super::recorder::{SeriesKey, SeriesKind};
-use super::snapshot::CoreCounters;
-use hdrhistogram::Histogram;
+use super::snapshot::{CoreCounters, Figures};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -12,6 +11,11 @@ const BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
+
+/// The bucket bounds in µs, the unit the histograms count in (for [`Figures`]).
+pub fn bucket_bounds_us() -> Vec<u64> {
+    BUCKETS.iter().map(|b| (b * 1e6) as u64).collect()
+}
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -46,7 +50,8 @@ fn family(kind: SeriesKind) -> (&'static str, &'static str, &'static str) {
 
 /// Everything `/metrics` shows.
 pub struct Exposition<'a> {
-    pub per_core: &'a BTreeMap<(u16, SeriesKey), Histogram<u64>>,
+    /// Per core and series, computed with [`bucket_bounds_us`].
+    pub per_core: &'a BTreeMap<(u16, SeriesKey), Figures>,
     pub counters: &'a BTreeMap<u16, CoreCounters>,
     pub connections: &'a BTreeMap<u16, (u64, u64)>,
     pub health: u8,
@@ -71,28 +76,25 @@ pub fn render(e: &Exposition<'_>) -> String {
             continue;
         }
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for ((core, key), h) in &series {
+        for ((core, key), f) in &series {
             let l = format!("{label}=\"{}\",core=\"{core}\"", escape(key.name));
-            for b in BUCKETS {
-                let us = (b * 1e6) as u64;
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{{l},le=\"{b}\"}} {}",
-                    h.count_between(0, us)
-                );
+            for (b, n) in BUCKETS.iter().zip(&f.at_or_below) {
+                let _ = writeln!(out, "{name}_bucket{{{l},le=\"{b}\"}} {n}");
             }
-            let _ = writeln!(out, "{name}_bucket{{{l},le=\"+Inf\"}} {}", h.len());
-            let _ = writeln!(out, "{name}_sum{{{l}}} {}", h.mean() * h.len() as f64 / 1e6);
-            let _ = writeln!(out, "{name}_count{{{l}}} {}", h.len());
+            let count = f.summary.count;
+            let _ = writeln!(out, "{name}_bucket{{{l},le=\"+Inf\"}} {count}");
+            let _ = writeln!(out, "{name}_sum{{{l}}} {}", f.sum_us / 1e6);
+            let _ = writeln!(out, "{name}_count{{{l}}} {count}");
         }
         let q = format!("{name}_quantile");
         let _ = writeln!(
             out,
             "# HELP {q} Exact quantiles of {name} since start (HdrHistogram, 3 significant digits).\n# TYPE {q} gauge"
         );
-        for ((core, key), h) in &series {
-            for quantile in [0.5, 0.9, 0.99, 0.999] {
-                let v = h.value_at_quantile(quantile) as f64 / 1e6;
+        for ((core, key), f) in &series {
+            let q_us = [f.summary.p50, f.summary.p90, f.summary.p99, f.summary.p999];
+            for (quantile, us) in [0.5, 0.9, 0.99, 0.999].into_iter().zip(q_us) {
+                let v = us as f64 / 1e6;
                 let _ = writeln!(
                     out,
                     "{q}{{{label}=\"{}\",core=\"{core}\",quantile=\"{quantile}\"}} {v}",

@@ -116,10 +116,72 @@ pub fn summarize(h: &Histogram<u64>) -> Summary {
     }
 }
 
+/// What the reports show of one histogram, computed once each time it changes (the
+/// monitor caches these per series, so an idle series costs nothing per second): its
+/// summary, how many values lie at or below each of the Prometheus bucket bounds, and
+/// the sum of its values. Two passes over the counts, where computing each figure on
+/// its own would walk them once per bucket bound and once per quantile.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    pub summary: Summary,
+    /// Counts at or below each bound of the `bounds_us` given to [`figures`].
+    pub at_or_below: Vec<u64>,
+    /// Sum of the values (µs), each taken at the middle of its bucket.
+    pub sum_us: f64,
+}
+
+pub fn figures(h: &Histogram<u64>, bounds_us: &[u64]) -> Figures {
+    let mut at_or_below = vec![0; bounds_us.len()];
+    let mut sum_us = 0.0;
+    for v in h.iter_recorded() {
+        let value = v.value_iterated_to();
+        let count = v.count_at_value();
+        sum_us += h.median_equivalent(value) as f64 * count as f64;
+        // A bucket counts towards a bound when it starts at or below it: the same
+        // buckets `count_between(0, bound)` sums.
+        let low = h.lowest_equivalent(value);
+        for (slot, bound) in at_or_below.iter_mut().zip(bounds_us) {
+            if low <= *bound {
+                *slot += count;
+            }
+        }
+    }
+    Figures {
+        summary: summarize(h),
+        at_or_below,
+        sum_us,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::monitor::recorder::{CoreRecorder, SeriesKind};
+
+    #[test]
+    fn figures_equal_the_histograms_own_answers() {
+        let mut h = new_histogram();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            h.saturating_record(1 + x % 3_000_000);
+        }
+        let bounds = [100, 250, 1_000, 25_000, 1_000_000, 10_000_000];
+        let f = figures(&h, &bounds);
+        for (i, b) in bounds.iter().enumerate() {
+            assert_eq!(f.at_or_below[i], h.count_between(0, *b), "bound {b}");
+        }
+        let mean = h.mean() * h.len() as f64;
+        assert!(
+            (f.sum_us - mean).abs() / mean < 1e-9,
+            "{} vs {mean}",
+            f.sum_us
+        );
+        assert_eq!(f.summary, summarize(&h));
+        assert_eq!(f.summary.p99, h.value_at_quantile(0.99));
+    }
 
     #[test]
     fn merged_percentiles_equal_one_histogram_fed_everything() {
