@@ -2,21 +2,22 @@
 //! tier-2 lookups while another thread hammers the same map, and decoding a 10 s FLAC
 //! chunk (reported as time per chunk; × real time = 10 s / that).
 
+mod common;
+
 use auralis_server::audio::decode::TrackDecoder;
 use auralis_server::audio::encode::ChunkFormat;
 use auralis_server::audio::preset::Preset;
 use auralis_server::cache::ChunkKey;
 use auralis_server::cache::tier2::TierTwo;
 use auralis_server::config::Config;
-use auralis_server::http::parse::{Limits, Parsed, parse_request};
-use auralis_server::http::service::{Service, poll_once};
+use auralis_server::http::parse::{Parsed, parse_request};
+use auralis_server::http::service::poll_once;
 use auralis_server::library::{Library, demo, scan};
-use auralis_server::runtime::core_state::{CoreId, CoreState, DriverKind, PinningMode, Shared};
+use auralis_server::runtime::core_state::DriverKind;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,21 +35,8 @@ fn chunk_cache(c: &mut Criterion) {
     // Tier-1 hit through parse → middleware → route → handler → encode.
     let mut cfg = Config::default();
     cfg.rate_limit.enabled = false;
-    let shared = Shared::new(cfg, 1, PinningMode::ClientIp, Some(lib)).unwrap();
-    let core = Rc::new(
-        CoreState::new(
-            CoreId(0),
-            DriverKind::Legacy,
-            shared,
-            Service::new(auralis_server::api::routes()),
-        )
-        .unwrap(),
-    );
-    let limits = Limits {
-        max_header_bytes: 16 * 1024,
-        max_headers: 96,
-        max_body_bytes: 1 << 20,
-    };
+    let core = common::core(cfg, Some(lib), DriverKind::Legacy);
+    let limits = common::limits();
     let wire: &[u8] = b"GET /api/stream/1/chunk/0?format=wav HTTP/1.1\r\nHost: bench\r\n\r\n";
     let peer: SocketAddr = "127.0.0.2:40000".parse().unwrap();
     let request = || match parse_request(wire, &limits) {

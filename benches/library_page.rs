@@ -2,13 +2,15 @@
 //! audio): offset and cursor pages, first and deep. The full request path runs
 //! (middleware, routing, SQLite on the core's reader, envelope, encode), no sockets.
 
+mod common;
+
 use auralis_server::config::Config;
 use auralis_server::http::parse::{Limits, Parsed, parse_request};
-use auralis_server::http::service::{Service, poll_once};
+use auralis_server::http::service::poll_once;
 use auralis_server::library::Library;
 use auralis_server::library::probe::Probed;
 use auralis_server::library::scan::upsert_track;
-use auralis_server::runtime::core_state::{CoreId, CoreState, DriverKind, PinningMode, Shared};
+use auralis_server::runtime::core_state::{CoreState, DriverKind};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -70,21 +72,8 @@ fn library_page(c: &mut Criterion) {
     let lib = build_library(&dir);
     let mut cfg = Config::default();
     cfg.rate_limit.enabled = false;
-    let shared = Shared::new(cfg, 1, PinningMode::ClientIp, Some(lib)).expect("shared");
-    let core = Rc::new(
-        CoreState::new(
-            CoreId(0),
-            DriverKind::IoUring,
-            shared,
-            Service::new(auralis_server::api::routes()),
-        )
-        .expect("core state"),
-    );
-    let limits = Limits {
-        max_header_bytes: 16 * 1024,
-        max_headers: 96,
-        max_body_bytes: 1 << 20,
-    };
+    let core = common::core(cfg, Some(lib), DriverKind::IoUring);
+    let limits = common::limits();
     // Walk 1 000 cursor pages once to get a real deep cursor.
     let mut cursor = String::new();
     for _ in 0..1000 {

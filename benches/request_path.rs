@@ -1,34 +1,22 @@
 //! The request path without sockets: parse → middleware → route → envelope → encode,
 //! exactly the code a connection runs per request. Reported in ns per request.
 
+mod common;
+
 use auralis_server::config::Config;
-use auralis_server::http::parse::{Limits, Parsed, parse_request};
-use auralis_server::http::service::{Service, poll_once};
-use auralis_server::runtime::core_state::{CoreId, CoreState, DriverKind, PinningMode, Shared};
+use auralis_server::http::parse::{Parsed, parse_request};
+use auralis_server::http::service::poll_once;
+use auralis_server::runtime::core_state::DriverKind;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::rc::Rc;
 
 fn request_path(c: &mut Criterion) {
     let mut cfg = Config::default();
     // Keep the limiter on the path but never refusing, so every iteration is a 200.
     cfg.rate_limit.requests_per_minute = u32::MAX;
-    let shared = Shared::new(cfg, 1, PinningMode::ClientIp, None).expect("shared");
-    let core = Rc::new(
-        CoreState::new(
-            CoreId(0),
-            DriverKind::IoUring,
-            shared,
-            Service::new(auralis_server::api::routes()),
-        )
-        .expect("core state"),
-    );
-    let limits = Limits {
-        max_header_bytes: 16 * 1024,
-        max_headers: 96,
-        max_body_bytes: 1 << 20,
-    };
+    let core = common::core(cfg, None, DriverKind::IoUring);
+    let limits = common::limits();
     let peer: SocketAddr = "127.0.0.2:40000".parse().unwrap();
     let wire: &[u8] =
         b"GET /api/version HTTP/1.1\r\nHost: bench\r\nUser-Agent: criterion\r\nAccept: */*\r\n\r\n";
