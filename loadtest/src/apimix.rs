@@ -37,6 +37,14 @@ pub struct OpSpec {
     pub follow_cursor: bool,
 }
 
+impl OpSpec {
+    /// Whether the operation writes to the connection's own playlist.
+    fn uses_playlist(&self) -> bool {
+        let p = "{playlist_id}";
+        self.path.contains(p) || self.body.as_deref().is_some_and(|b| b.contains(p))
+    }
+}
+
 fn get() -> String {
     "GET".into()
 }
@@ -162,8 +170,6 @@ pub struct Seeds {
 /// The mix, ready to run: the operations and the seeds.
 pub struct ApiMix {
     shared: Arc<ApiMixShared>,
-    /// Whether any operation needs `{playlist_id}` (adds the create/delete operations).
-    playlists: bool,
 }
 
 impl ApiMix {
@@ -203,22 +209,16 @@ impl ApiMix {
     }
 
     pub fn new(server: SocketAddr, specs: Vec<OpSpec>, seeds: Seeds) -> ApiMix {
-        let playlists = specs.iter().any(|s| {
-            s.path.contains("{playlist_id}")
-                || s.body
-                    .as_deref()
-                    .is_some_and(|b| b.contains("{playlist_id}"))
-        });
         ApiMix {
             shared: Arc::new(ApiMixShared {
                 host: server.to_string(),
+                uses_playlist: specs.iter().map(OpSpec::uses_playlist).collect(),
                 specs,
                 tracks: seeds.tracks,
                 albums: seeds.albums,
                 artists: seeds.artists,
                 words: seeds.words,
             }),
-            playlists,
         }
     }
 }
@@ -247,37 +247,46 @@ fn check_spec(s: &OpSpec) -> Result<(), String> {
             s.name
         ));
     }
-    for text in [Some(s.path.as_str()), s.body.as_deref()]
-        .into_iter()
-        .flatten()
-    {
+    // In a path every `{` opens a placeholder; a JSON body has braces of its own.
+    let texts = [(Some(s.path.as_str()), true), (s.body.as_deref(), false)];
+    for (text, strict) in texts.into_iter().filter_map(|(t, k)| Some((t?, k))) {
         let mut rest = text;
         while let Some(i) = rest.find('{') {
             let tail = &rest[i..];
             if let Some(p) = PLACEHOLDERS.iter().find(|p| tail.starts_with(**p)) {
                 rest = &tail[p.len()..];
-            } else if text.as_ptr() == s.path.as_ptr() {
+            } else if strict {
                 return Err(format!(
                     "operation `{}`: unknown placeholder in {text} (known: {})",
                     s.name,
                     PLACEHOLDERS.join(" ")
                 ));
             } else {
-                rest = &tail[1..]; // JSON braces in a body
+                rest = &tail[1..];
             }
         }
     }
     Ok(())
 }
 
+fn ids(v: &serde_json::Value) -> Vec<u64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.get("id")?.as_u64()).collect())
+        .unwrap_or_default()
+}
+
 impl Seeds {
     /// Ids and words from the first pages of the library's lists.
     pub fn fetch(setup: &mut SetupClient) -> Result<Seeds, String> {
-        let ids = |v: &serde_json::Value| -> Vec<u64> {
-            v.as_array()
-                .map(|a| a.iter().filter_map(|x| x.get("id")?.as_u64()).collect())
-                .unwrap_or_default()
-        };
+        Ok(Seeds {
+            albums: ids(&setup.get_data("/api/albums?limit=500")?),
+            artists: ids(&setup.get_data("/api/artists?limit=500")?),
+            ..Seeds::fetch_tracks(setup)?
+        })
+    }
+
+    /// Track ids and title words only (what the listeners need).
+    pub fn fetch_tracks(setup: &mut SetupClient) -> Result<Seeds, String> {
         let tracks = setup.get_data("/api/tracks?limit=500")?;
         let mut words: Vec<String> = tracks
             .as_array()
@@ -292,9 +301,8 @@ impl Seeds {
         words.dedup();
         let seeds = Seeds {
             tracks: ids(&tracks),
-            albums: ids(&setup.get_data("/api/albums?limit=500")?),
-            artists: ids(&setup.get_data("/api/artists?limit=500")?),
             words,
+            ..Seeds::default()
         };
         if seeds.tracks.is_empty() {
             return Err("the server's library has no tracks: scan one, or run the server on its demo library".into());
@@ -351,7 +359,6 @@ impl WorkloadFactory for ApiMix {
             playlist: None,
             adds: 0,
             made: 0,
-            playlists: self.playlists,
         })
     }
 }
@@ -359,6 +366,8 @@ impl WorkloadFactory for ApiMix {
 struct ApiMixShared {
     host: String,
     specs: Vec<OpSpec>,
+    /// `specs[i].uses_playlist()`, worked out once rather than per request.
+    uses_playlist: Vec<bool>,
     tracks: Vec<u64>,
     albums: Vec<u64>,
     artists: Vec<u64>,
@@ -375,7 +384,6 @@ struct MixConn {
     playlist: Option<u64>,
     adds: u32,
     made: u32,
-    playlists: bool,
 }
 
 impl MixConn {
@@ -399,21 +407,21 @@ impl MixConn {
         }
     }
 
-    fn fill(&mut self, text: &str, playlist: u64) -> String {
+    /// `text` with its placeholders filled (random library entries, the playlist).
+    fn fill(rng: &mut XorShift, m: &ApiMixShared, text: &str, playlist: u64) -> String {
         let mut out = String::with_capacity(text.len() + 16);
         let mut rest = text;
         while let Some(i) = rest.find('{') {
             out.push_str(&rest[..i]);
             let tail = &rest[i..];
-            let m = &self.mix;
             let (value, used) = if tail.starts_with("{track_id}") {
-                (self.rng.pick(&m.tracks).map(u64::to_string), 10)
+                (rng.pick(&m.tracks).map(u64::to_string), 10)
             } else if tail.starts_with("{album_id}") {
-                (self.rng.pick(&m.albums).map(u64::to_string), 10)
+                (rng.pick(&m.albums).map(u64::to_string), 10)
             } else if tail.starts_with("{artist_id}") {
-                (self.rng.pick(&m.artists).map(u64::to_string), 11)
+                (rng.pick(&m.artists).map(u64::to_string), 11)
             } else if tail.starts_with("{word}") {
-                (self.rng.pick(&m.words).cloned(), 6)
+                (rng.pick(&m.words).cloned(), 6)
             } else if tail.starts_with("{playlist_id}") {
                 (Some(playlist.to_string()), 13)
             } else {
@@ -433,43 +441,18 @@ impl MixConn {
     }
 
     fn write(&self, out: &mut Vec<u8>, method: &str, path: &str, body: Option<&str>) {
-        use std::io::Write;
-        let _ = write!(
-            out,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: auralis-loadtest\r\n",
-            self.mix.host
-        );
-        match body {
-            Some(b) => {
-                let _ = write!(
-                    out,
-                    "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-                    b.len()
-                );
-            }
-            None => out.extend_from_slice(b"\r\n"),
-        }
+        crate::client::write_request(out, method, &self.mix.host, path, body);
     }
 
-    fn delete_request(&self, id: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.write(&mut out, "DELETE", &format!("/api/playlists/{id}"), None);
-        out
+    fn delete_request(&self, out: &mut Vec<u8>, id: u64) {
+        self.write(out, "DELETE", &format!("/api/playlists/{id}"), None);
     }
 }
 
 impl Workload for MixConn {
     fn next(&mut self, out: &mut Vec<u8>) -> usize {
         let i = self.table[self.rng.below(self.table.len())];
-        let mix = self.mix.clone();
-        let spec = &mix.specs[i];
-        let needs_playlist = self.playlists
-            && (spec.path.contains("{playlist_id}")
-                || spec
-                    .body
-                    .as_deref()
-                    .is_some_and(|b| b.contains("{playlist_id}")));
-        if needs_playlist {
+        if self.mix.uses_playlist[i] {
             match self.playlist {
                 None => {
                     self.made += 1;
@@ -481,7 +464,7 @@ impl Workload for MixConn {
                     return self.create_op();
                 }
                 Some(id) if self.adds >= ADDS_PER_PLAYLIST => {
-                    out.extend_from_slice(&self.delete_request(id));
+                    self.delete_request(out, id);
                     self.playlist = None;
                     self.adds = 0;
                     return self.delete_op();
@@ -490,7 +473,8 @@ impl Workload for MixConn {
             }
         }
         let playlist = self.playlist.unwrap_or(0);
-        let mut path = self.fill(&spec.path, playlist);
+        let spec = &self.mix.specs[i];
+        let mut path = Self::fill(&mut self.rng, &self.mix, &spec.path, playlist);
         let mut op = i;
         if let Some(c) = self.cursors[i].as_deref() {
             path.push(if path.contains('?') { '&' } else { '?' });
@@ -498,8 +482,11 @@ impl Workload for MixConn {
             path.push_str(c);
             op = self.cursor_op(i);
         }
-        let body = spec.body.as_deref().map(|b| self.fill(b, playlist));
-        self.write(out, &spec.method, &path, body.as_deref());
+        let body = spec
+            .body
+            .as_deref()
+            .map(|b| Self::fill(&mut self.rng, &self.mix, b, playlist));
+        crate::client::write_request(out, &spec.method, &self.mix.host, &path, body.as_deref());
         op
     }
 
@@ -528,7 +515,11 @@ impl Workload for MixConn {
     fn cleanup(&mut self) -> Vec<Vec<u8>> {
         self.playlist
             .take()
-            .map(|id| self.delete_request(id))
+            .map(|id| {
+                let mut out = Vec::new();
+                self.delete_request(&mut out, id);
+                out
+            })
             .into_iter()
             .collect()
     }

@@ -35,21 +35,10 @@ impl SetupClient {
         path: &str,
         json: Option<&str>,
     ) -> Result<(u16, Vec<u8>), String> {
-        let body = json.unwrap_or("");
-        let content = if json.is_some() {
-            format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            )
-        } else {
-            String::new()
-        };
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: auralis-loadtest\r\n{content}\r\n{body}",
-            self.host
-        );
+        let mut req = Vec::new();
+        crate::client::write_request(&mut req, method, &self.host, path, json);
         let fail = |e: std::io::Error| format!("{method} {path}: {e}");
-        self.stream.write_all(req.as_bytes()).map_err(fail)?;
+        self.stream.write_all(&req).map_err(fail)?;
         let mut chunk = [0u8; 16 * 1024];
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 64];

@@ -256,6 +256,26 @@ impl Conn {
     }
 }
 
+/// Writes one HTTP/1.1 request (with a JSON body when given): the one place every
+/// scenario's requests are formatted.
+pub fn write_request(out: &mut Vec<u8>, method: &str, host: &str, path: &str, json: Option<&str>) {
+    use std::io::Write;
+    let _ = write!(
+        out,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: auralis-loadtest\r\n"
+    );
+    match json {
+        Some(b) => {
+            let _ = write!(
+                out,
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            );
+        }
+        None => out.extend_from_slice(b"\r\n"),
+    }
+}
+
 fn io_failure(e: std::io::Error) -> Failure {
     match e.kind() {
         std::io::ErrorKind::TimedOut => Failure::Timeout,

@@ -191,7 +191,7 @@ pub fn run(plan: ListenersPlan) -> Result<Report, String> {
         return Err("--speed and --listeners must be positive".into());
     }
     let mut setup = SetupClient::connect(plan.server)?;
-    let mut tracks = crate::apimix::Seeds::fetch(&mut setup)?.tracks;
+    let mut tracks = crate::apimix::Seeds::fetch_tracks(&mut setup)?.tracks;
     if let Some(n) = plan.tracks {
         tracks.truncate(n.max(1));
     }
@@ -337,12 +337,10 @@ async fn get(
         *conn = Some(Conn::connect(shared.plan.server, source, shared.plan.timeout).await?);
     }
     let c = conn.as_mut().ok_or(Failure::Connect)?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: auralis-loadtest\r\n\r\n",
-        shared.host
-    );
+    let mut request = Vec::with_capacity(128);
+    crate::client::write_request(&mut request, "GET", &shared.host, path, None);
     let answer = async {
-        c.send(request.as_bytes()).await?;
+        c.send(&request).await?;
         c.receive(want_body).await
     }
     .await;

@@ -52,11 +52,8 @@ impl FixedMix {
         }
         let mut requests = Vec::new();
         for (op, t) in targets.iter().enumerate() {
-            let r = format!(
-                "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: auralis-loadtest\r\n\r\n",
-                t.path, t.host
-            )
-            .into_bytes();
+            let mut r = Vec::new();
+            crate::client::write_request(&mut r, "GET", &t.host, &t.path, None);
             for _ in 0..t.weight.max(1) {
                 requests.push((op, r.clone()));
             }
