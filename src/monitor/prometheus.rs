@@ -48,6 +48,9 @@ fn family(kind: SeriesKind) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// One per-core counter read out of a core's counters.
+type Field = fn(&CoreCounters) -> u64;
+
 /// Everything `/metrics` shows.
 pub struct Exposition<'a> {
     /// Per core and series, computed with [`bucket_bounds_us`].
@@ -124,42 +127,42 @@ pub fn render(e: &Exposition<'_>) -> String {
         "HTTP responses by status class.",
         by_class,
     );
-    let per = |f: fn(&CoreCounters) -> u64| {
+    let per = |f: Field| {
         e.counters
             .iter()
             .map(|(core, c)| (format!("core=\"{core}\""), f(c)))
             .collect::<Vec<_>>()
     };
-    counter(
-        &mut out,
-        "auralis_response_bytes_total",
-        "HTTP response body bytes.",
-        per(|c| c.bytes_out),
-    );
-    counter(
-        &mut out,
-        "auralis_rate_limited_total",
-        "Requests refused with 429.",
-        per(|c| c.rate_limited),
-    );
-    counter(
-        &mut out,
-        "auralis_ws_messages_total",
-        "WebSocket messages handled.",
-        per(|c| c.ws_messages),
-    );
-    counter(
-        &mut out,
-        "auralis_connections_opened_total",
-        "HTTP connections accepted.",
-        per(|c| c.connections_opened),
-    );
-    counter(
-        &mut out,
-        "auralis_connections_closed_total",
-        "HTTP connections closed.",
-        per(|c| c.connections_closed),
-    );
+    let per_core: [(&str, &str, Field); 5] = [
+        (
+            "auralis_response_bytes_total",
+            "HTTP response body bytes.",
+            |c| c.bytes_out,
+        ),
+        (
+            "auralis_rate_limited_total",
+            "Requests refused with 429.",
+            |c| c.rate_limited,
+        ),
+        (
+            "auralis_ws_messages_total",
+            "WebSocket messages handled.",
+            |c| c.ws_messages,
+        ),
+        (
+            "auralis_connections_opened_total",
+            "HTTP connections accepted.",
+            |c| c.connections_opened,
+        ),
+        (
+            "auralis_connections_closed_total",
+            "HTTP connections closed.",
+            |c| c.connections_closed,
+        ),
+    ];
+    for (name, help, f) in per_core {
+        counter(&mut out, name, help, per(f));
+    }
     let mut hits = Vec::new();
     let mut misses = Vec::new();
     for (core, c) in e.counters {
