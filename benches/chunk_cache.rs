@@ -35,7 +35,7 @@ fn chunk_cache(c: &mut Criterion) {
     // Tier-1 hit through parse → middleware → route → handler → encode.
     let mut cfg = Config::default();
     cfg.rate_limit.enabled = false;
-    let core = common::core(cfg, Some(lib), DriverKind::Legacy);
+    let (core, service) = common::core(cfg, Some(lib), DriverKind::Legacy);
     let limits = common::limits();
     let wire: &[u8] = b"GET /api/stream/1/chunk/0?format=wav HTTP/1.1\r\nHost: bench\r\n\r\n";
     let peer: SocketAddr = "127.0.0.2:40000".parse().unwrap();
@@ -48,13 +48,13 @@ fn chunk_cache(c: &mut Criterion) {
         .enable_timer()
         .build()
         .unwrap();
-    let first = rt.block_on(core.service.handle(&core, peer, request()));
+    let first = rt.block_on(service.handle(&core, peer, request()));
     assert_eq!(first.status, 200);
     let mut out = Vec::with_capacity(2 << 20);
     c.bench_function("chunk_tier1_hit_request_path", |b| {
         b.iter(|| {
             out.clear();
-            let resp = poll_once(core.service.handle(&core, peer, request()))
+            let resp = poll_once(service.handle(&core, peer, request()))
                 .expect("a tier-1 hit never waits");
             debug_assert_eq!(resp.status, 200);
             // As the connection loop does: a large body is written from its shared buffer

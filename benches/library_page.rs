@@ -6,7 +6,7 @@ mod common;
 
 use auralis_server::config::Config;
 use auralis_server::http::parse::{Limits, Parsed, parse_request};
-use auralis_server::http::service::poll_once;
+use auralis_server::http::service::{Service, poll_once};
 use auralis_server::library::Library;
 use auralis_server::library::probe::Probed;
 use auralis_server::library::scan::upsert_track;
@@ -54,13 +54,14 @@ fn build_library(dir: &std::path::Path) -> std::sync::Arc<Library> {
     lib
 }
 
-fn get(core: &Rc<CoreState>, limits: &Limits, target: &str) -> (u16, Vec<u8>) {
+fn get(bench: &(Rc<CoreState>, Service), limits: &Limits, target: &str) -> (u16, Vec<u8>) {
+    let (core, service) = bench;
     let wire = format!("GET {target} HTTP/1.1\r\nHost: bench\r\n\r\n");
     let Ok(Parsed::Complete { request, .. }) = parse_request(wire.as_bytes(), limits) else {
         panic!("request must parse");
     };
     let peer: SocketAddr = "127.0.0.2:40000".parse().unwrap();
-    let resp = poll_once(core.service.handle(core, peer, request)).expect("sync handler");
+    let resp = poll_once(service.handle(core, peer, request)).expect("sync handler");
     let mut out = Vec::with_capacity(32 * 1024);
     resp.encode(true, 1, &mut out);
     (resp.status, resp.body.to_vec())

@@ -3,10 +3,9 @@
 //! changed (merge into the tick and the cumulative totals, refresh their summaries and
 //! Prometheus figures; target ≤ 5 ms per core).
 
+use auralis_server::monitor::aggregator::SeriesStore;
 use auralis_server::monitor::recorder::{CoreRecorder, SeriesKey, SeriesKind, new_histogram};
-use auralis_server::monitor::snapshot::{figures, merge_into, merge_owned, summarize};
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 /// 200 distinct static series names, as route templates × tiers would be.
@@ -51,32 +50,19 @@ fn monitor(c: &mut Criterion) {
             )
         })
         .collect();
-    // As the monitor does each second for one core's snapshot (every one of its 200
-    // series changed): add into that core's cumulative series and refresh their
-    // Prometheus figures, add into the overall cumulative series and refresh their
-    // summaries, move the core's histograms into the tick and summarize it. Series
-    // that did not change cost nothing (their figures are cached). Cloning the snapshot
-    // (the core hands it over by value) is setup, not measured.
-    let bounds = auralis_server::monitor::prometheus::bucket_bounds_us();
-    let mut per_core = BTreeMap::new();
-    let mut cumulative = BTreeMap::new();
-    merge_into(&mut per_core, &snapshot);
-    merge_into(&mut cumulative, &snapshot);
+    // The monitor's own merge of one core's second (every one of its 200 series
+    // changed): add into that core's series and refresh their Prometheus figures, move
+    // the histograms into the tick, add into the cumulative series and refresh their
+    // summaries. Series that did not change cost nothing (their figures are cached).
+    // Cloning the snapshot (the core hands it over by value) is setup, not measured.
+    let mut store = SeriesStore::default();
+    store.merge(vec![(0, snapshot.clone())]);
     c.bench_function("per_second_work_200_histograms_one_core", |b| {
         b.iter_batched(
-            || snapshot.clone(),
+            || vec![(0, snapshot.clone())],
             |owned| {
-                merge_into(&mut per_core, &owned);
-                merge_into(&mut cumulative, &owned);
-                let f: Vec<_> = per_core.values().map(|h| figures(h, &bounds)).collect();
-                let mut tick = BTreeMap::new();
-                merge_owned(&mut tick, owned);
-                let s: Vec<_> = tick
-                    .values()
-                    .map(summarize)
-                    .chain(cumulative.values().map(summarize))
-                    .collect();
-                black_box((f.len(), s.len()))
+                store.merge(owned);
+                black_box(store.overall().len())
             },
             criterion::BatchSize::LargeInput,
         )

@@ -15,7 +15,7 @@ fn request_path(c: &mut Criterion) {
     let mut cfg = Config::default();
     // Keep the limiter on the path but never refusing, so every iteration is a 200.
     cfg.rate_limit.requests_per_minute = u32::MAX;
-    let core = common::core(cfg, None, DriverKind::IoUring);
+    let (core, service) = common::core(cfg, None, DriverKind::IoUring);
     let limits = common::limits();
     let peer: SocketAddr = "127.0.0.2:40000".parse().unwrap();
     let wire: &[u8] =
@@ -31,7 +31,7 @@ fn request_path(c: &mut Criterion) {
             else {
                 panic!("bench request must parse");
             };
-            let resp = poll_once(core.service.handle(&core, peer, request)).expect("sync handler");
+            let resp = poll_once(service.handle(&core, peer, request)).expect("sync handler");
             resp.encode(true, 1, &mut out);
             black_box(out.len())
         })

@@ -3,7 +3,7 @@
 //!
 //! Every layer is merged as a TOML table before a single strict deserialization, so an
 //! unknown key or a bad value is reported the same way (naming the key) whatever layer
-//! it came from. Read once at start-up; cores get an `Arc<Config>` and never mutate it.
+//! it came from. Read once at start-up; it lives in the cores' `Arc<Shared>` and is never mutated.
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

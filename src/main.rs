@@ -1,4 +1,4 @@
-//! The `auralis-server` command line: `serve`, `config --print`.
+//! The `auralis-server` command line: `serve`, `scan DIR`, `config --print`.
 
 use auralis_server::config::{Config, DriverChoice};
 use auralis_server::library::{Library, demo, scan};
@@ -183,7 +183,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let result = boot::run(cfg, Some(library), auralis_server::api::routes, |s| {
+            let result = boot::run(cfg, Some(library), auralis_server::api::pipeline, |s| {
                 tracing::info!(addr = %s.local_addr, cores = s.cores, driver = ?s.driver, pinning = ?s.pinning, "listening");
                 // One machine-readable line on stdout: tests and scripts wait for it.
                 println!(

@@ -633,12 +633,14 @@ fn a_client_that_never_reads_does_not_slow_a_500_listener_broadcast() {
         ("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "2000"),
     ]);
     const LISTENERS: usize = 500;
-    // Notifications are `low` priority: a listener whose queue is full loses them by
-    // design (PROTOCOL.md). So the messages are small (~250 B, 100 KB in all): every
-    // normal listener's kernel receive buffer can hold the whole broadcast, and a
-    // reader thread starved of CPU (2 cores, many tests) cannot lose any. The slow
-    // client's 4 KiB receive buffer, the 16 KiB send buffer and its 64-message queue
-    // hold about 220 of them, so its queue fills and stays full.
+    // The publisher posts as fast as HTTP allows, faster than a core writes 400
+    // messages to 250 sockets: the core's inbox absorbs the burst and fan-out waits
+    // for its writers, so a listener that keeps up loses nothing (only a peer whose
+    // socket is full has `low` notifications shed). The messages are small (~250 B,
+    // 100 KB in all) so every normal listener's kernel buffers hold the whole
+    // broadcast even when its reader thread is starved of CPU. The slow client's
+    // 4 KiB receive buffer, the 16 KiB send buffer and its 64-message queue hold
+    // about 220 of them, so its queue fills and stays full, and it is closed.
     const MESSAGES: usize = 400;
     // The slow client: subscribes, then never reads, with a tiny receive buffer.
     let slow = {

@@ -9,18 +9,16 @@ use auralis_server::runtime::core_state::{CoreId, CoreState, DriverKind, Pinning
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Core 0 of a one-core server with the real routes.
-pub fn core(cfg: Config, library: Option<Arc<Library>>, driver: DriverKind) -> Rc<CoreState> {
+/// Core 0 of a one-core server and its pipeline with the real routes.
+pub fn core(
+    cfg: Config,
+    library: Option<Arc<Library>>,
+    driver: DriverKind,
+) -> (Rc<CoreState>, Service) {
     let shared = Shared::new(cfg, 1, PinningMode::ClientIp, library).expect("shared state");
-    Rc::new(
-        CoreState::new(
-            CoreId(0),
-            driver,
-            shared,
-            Service::new(auralis_server::api::routes()),
-        )
-        .expect("core state"),
-    )
+    let service = Service::new(auralis_server::api::routes(), &shared.config);
+    let core = Rc::new(CoreState::new(CoreId(0), driver, shared).expect("core state"));
+    (core, service)
 }
 
 /// The parse limits the benches run under.

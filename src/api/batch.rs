@@ -3,22 +3,20 @@
 //! Every item reports its own outcome either way. The batch is answered 200 whenever
 //! it was processed; `data.status` says completed, partial or failed.
 
-use super::common::{reader, write_error};
+use super::common::reader;
 use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::request::{Method, Request};
 use crate::http::router::{Handler, LocalFuture, Route, RouteClass};
 use crate::http::validate::BodyFields;
-use crate::library::ops::{self, TagEdit};
+use crate::library::batch::{Action, BatchOutcome, ItemOutcome, MAX_ITEMS};
+use crate::library::ops::TagEdit;
 use crate::runtime::core_state::CoreState;
-use rusqlite::Connection;
 use serde::Serialize;
 use simd_json::prelude::*;
 use std::collections::HashSet;
 use std::rc::Rc;
-
-pub const MAX_ITEMS: usize = 100;
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -31,22 +29,6 @@ pub fn routes() -> Vec<Route> {
         )
         .body("Batch"),
     ]
-}
-
-/// One validated action.
-#[derive(Debug, Clone)]
-enum Action {
-    Favorite(i64, bool),
-    AddToPlaylist {
-        playlist: i64,
-        tracks: Vec<i64>,
-        position: Option<i64>,
-    },
-    RemoveFromPlaylist {
-        playlist: i64,
-        position: i64,
-    },
-    SetTags(i64, TagEdit),
 }
 
 #[derive(Serialize)]
@@ -139,64 +121,19 @@ fn parse_action(
     }
 }
 
-fn apply(c: &Connection, action: &Action) -> Result<String, ApiError> {
-    match action {
-        Action::Favorite(t, on) => {
-            ops::set_favorite(c, *t, *on)?;
-            Ok(format!(
-                "track {t} {}",
-                if *on { "marked favorite" } else { "unmarked" }
-            ))
-        }
-        Action::AddToPlaylist {
-            playlist,
-            tracks,
-            position,
-        } => {
-            let n = ops::add_tracks(c, *playlist, tracks, *position)?;
-            Ok(format!("playlist {playlist} now has {n} tracks"))
-        }
-        Action::RemoveFromPlaylist { playlist, position } => {
-            ops::remove_at(c, *playlist, *position)?;
-            Ok(format!("removed entry {position} of playlist {playlist}"))
-        }
-        Action::SetTags(t, edit) => {
-            ops::set_tags(c, *t, edit)?;
-            Ok(format!("tags of track {t} updated"))
-        }
-    }
-}
-
-fn run(
-    c: &mut Connection,
-    items: Vec<(String, Action)>,
-    atomic: bool,
-) -> Result<BatchResult, ApiError> {
-    let db = |e: rusqlite::Error| ApiError::Internal(format!("database: {e}"));
-    let tx = c.transaction().map_err(db)?;
-    let mut outcomes = Vec::with_capacity(items.len());
-    for (id, action) in &items {
-        // A savepoint per item: a failing item leaves no partial writes behind, and
-        // later items still see a consistent database.
-        tx.execute_batch("SAVEPOINT item").map_err(db)?;
-        let r = apply(&tx, action);
-        if r.is_err() {
-            tx.execute_batch("ROLLBACK TO item").map_err(db)?;
-        }
-        tx.execute_batch("RELEASE item").map_err(db)?;
-        outcomes.push((id.clone(), r));
-    }
-    let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();
-    let rolled_back = atomic && failed > 0;
-    if rolled_back {
-        tx.rollback().map_err(db)?;
-    } else {
-        tx.commit().map_err(db)?;
-    }
-    let results: Vec<ItemResult> = outcomes
+/// The response body for a processed batch.
+fn report(outcome: BatchOutcome) -> BatchResult {
+    let (failed, successful) = (outcome.failed(), outcome.applied());
+    let status = match (failed, successful) {
+        (0, _) => "completed",
+        (_, 0) => "failed",
+        _ => "partial",
+    };
+    let results = outcome
+        .items
         .into_iter()
-        .map(|(id, r)| match r {
-            Ok(msg) if rolled_back => ItemResult {
+        .map(|(id, o)| match o {
+            ItemOutcome::RolledBack(msg) => ItemResult {
                 id,
                 status: "rolled_back",
                 message: Some(format!(
@@ -204,37 +141,33 @@ fn run(
                 )),
                 error: None,
             },
-            Ok(msg) => ItemResult {
+            ItemOutcome::Applied(msg) => ItemResult {
                 id,
                 status: "success",
                 message: Some(msg),
                 error: None,
             },
-            Err(e) => ItemResult {
-                id,
-                status: "failed",
-                message: None,
-                error: Some(ItemError {
-                    error: e.kind(),
-                    message: e.public_message(),
-                }),
-            },
+            ItemOutcome::Failed(e) => {
+                let e = ApiError::from(e);
+                ItemResult {
+                    id,
+                    status: "failed",
+                    message: None,
+                    error: Some(ItemError {
+                        error: e.kind(),
+                        message: e.public_message(),
+                    }),
+                }
+            }
         })
         .collect();
-    let n = results.len();
-    let successful = if rolled_back { 0 } else { n - failed };
-    let status = match (failed, successful) {
-        (0, _) => "completed",
-        (_, 0) => "failed",
-        _ => "partial",
-    };
-    Ok(BatchResult {
+    BatchResult {
         status,
-        atomic,
+        atomic: outcome.atomic,
         results,
         successful,
         failed,
-    })
+    }
 }
 
 fn batch(core: Rc<CoreState>, _cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
@@ -303,13 +236,7 @@ fn batch(core: Rc<CoreState>, _cx: Rc<RequestCtx>, req: Request) -> LocalFuture 
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let lib = reader(&core)?;
-        let result = lib
-            .library
-            .writer
-            .run(move |c| run(c, items, atomic))
-            .await
-            .map_err(write_error)??;
-        Ok(Reply::ok(result)?.into())
+        let outcome = reader(&core)?.library.batch(items, atomic).await?;
+        Ok(Reply::ok(report(outcome))?.into())
     })
 }

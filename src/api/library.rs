@@ -1,6 +1,6 @@
 //! Library endpoints: stats, scan, tracks, albums, artists, favorites.
 
-use super::common::{like_pattern, path_id, reader, scope, write_error};
+use super::common::{path_id, reader};
 use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
@@ -8,11 +8,11 @@ use crate::http::pagination::page_request;
 use crate::http::request::{Method, Request};
 use crate::http::router::{Handler, HandlerResult, LocalFuture, QueryParam, Route, RouteClass};
 use crate::http::validate::{BodyFields, QueryFields};
-use crate::library::model::*;
 use crate::library::ops;
-use crate::library::store::{ListSql, fts_query};
+use crate::library::page::Page;
+use crate::library::query::{AlbumQuery, ArtistQuery, Order, SortField, TrackQuery};
 use crate::runtime::core_state::CoreState;
-use rusqlite::types::Value;
+use serde::Serialize;
 use std::rc::Rc;
 
 const PAGE: [QueryParam; 3] = [
@@ -182,150 +182,37 @@ fn scan_start(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerR
         .into())
 }
 
-/// Parses `order_by` for tracks into (name, key expression, is_text, descending).
-fn track_order(q: &mut QueryFields) -> (String, &'static str, bool, bool) {
-    let raw = q.string("order_by", 20).unwrap_or_else(|| "title".into());
-    let (desc, name) = match raw.strip_prefix('-') {
-        Some(n) => (true, n),
-        None => (false, raw.as_str()),
+/// Reads `order_by` (`name` or `-name`), reporting an unknown field in `q`.
+fn order<F: SortField + PartialEq + Default>(q: &mut QueryFields) -> Order<F> {
+    let Some(raw) = q.string("order_by", 20) else {
+        return Order::default();
     };
-    let (key, text) = match name {
-        "title" => ("title_key", true),
-        "artist" => ("artist_key", true),
-        "album" => ("album_key", true),
-        "year" => ("year_key", false),
-        "added_at" => ("added_at", false),
-        "duration" => ("duration_ms", false),
-        _ => {
-            q.error("order_by", "value_error", "must be one of title, artist, album, year, added_at, duration (optionally prefixed by -)");
-            ("title_key", true)
-        }
-    };
-    (raw.clone(), key, text, desc)
+    Order::parse(&raw).unwrap_or_else(|expected| {
+        q.error("order_by", "value_error", expected);
+        Order::default()
+    })
 }
 
-/// Shared by `/api/tracks`, `/api/artists/{id}/tracks`: list tracks with filters.
-fn tracks_page(
-    core: &CoreState,
-    req: &Request,
-    fixed: Option<(&str, i64)>,
-    full_filters: bool,
-) -> HandlerResult {
-    let lib = reader(core)?;
-    let mut q = QueryFields::from_request(req);
-    let mut filters = Vec::new();
-    let mut params = Vec::new();
-    let mut fp = String::new();
-    if let Some((col, v)) = fixed {
-        filters.push(format!("{col} = ?"));
-        params.push(Value::Integer(v));
-        fp.push_str(&format!("{col}={v};"));
-    }
-    if full_filters {
-        if let Some(s) = q.string("search", 200) {
-            fp.push_str(&format!("search={s};"));
-            match fts_query(&s) {
-                Some(m) => {
-                    filters.push(
-                        "id IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ?)".into(),
-                    );
-                    params.push(Value::Text(m));
-                }
-                None => filters.push("0".into()),
-            }
-        }
-        for (name, col) in [("artist_id", "artist_id"), ("album_id", "album_id")] {
-            if let Some(v) = q.int(name, 1, i64::MAX) {
-                filters.push(format!("{col} = ?"));
-                params.push(Value::Integer(v));
-                fp.push_str(&format!("{name}={v};"));
-            }
-        }
-        if let Some(g) = q.string("genre", 100) {
-            filters.push("genre = ? COLLATE NOCASE".into());
-            fp.push_str(&format!("genre={g};"));
-            params.push(Value::Text(g));
-        }
-        if let Some(y) = q.int("year", 0, 9999) {
-            filters.push("year = ?".into());
-            params.push(Value::Integer(y));
-            fp.push_str(&format!("year={y};"));
-        }
-        if let Some(f) = q.boolean("favorite") {
-            filters.push("favorite = ?".into());
-            params.push(Value::Integer(f as i64));
-            fp.push_str(&format!("favorite={f};"));
-        }
-    }
-    let (order, key, text, desc) = track_order(&mut q);
-    let scope = scope("tracks", &order, &fp);
-    let page = page_request(&mut q, &lib.library.cursors, &scope);
-    q.finish()?;
-    let sql = ListSql {
-        from: "tracks",
-        columns: TRACK_COLUMNS,
-        filters,
-        params,
-        key: key.to_string(),
-        key_is_text: text,
-        id: "id",
-        desc,
-    };
-    let (items, meta) = lib.page(sql, &page, &scope, track_from_row)?;
-    Ok(Reply::ok(items)?.meta(meta).into())
+/// A page as the envelope shows it: the items as data, paging in `meta`.
+fn page_reply<T: Serialize>(page: Page<T>) -> HandlerResult {
+    Ok(Reply::ok(page.items)?.meta(page.meta).into())
 }
 
 fn list_tracks(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
-    tracks_page(core, req, None, true)
-}
-
-/// `library_search` over the WebSocket: exactly `GET /api/tracks?search=` (same results,
-/// same paging and cursors), returned as `{tracks, meta}`.
-pub fn search(
-    core: &CoreState,
-    query: &str,
-    limit: Option<u64>,
-    cursor: Option<&str>,
-) -> Result<serde_json::Value, ApiError> {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
+    let lib = reader(core)?;
+    let mut q = QueryFields::from_request(req);
+    let query = TrackQuery {
+        search: q.string("search", 200),
+        artist_id: q.int("artist_id", 1, i64::MAX),
+        album_id: q.int("album_id", 1, i64::MAX),
+        genre: q.string("genre", 100),
+        year: q.int("year", 0, 9999),
+        favorite: q.boolean("favorite"),
+        order: order(&mut q),
     };
-    let mut qs = format!("search={}", enc(query));
-    if let Some(l) = limit {
-        qs.push_str(&format!("&limit={l}"));
-    }
-    if let Some(c) = cursor {
-        qs.push_str(&format!("&cursor={}", enc(c)));
-    }
-    let req = Request {
-        method: Method::Get,
-        path: "/api/tracks".into(),
-        query: Some(qs),
-        version: 1,
-        headers: Vec::new(),
-        body: bytes::Bytes::new(),
-    };
-    match tracks_page(core, &req, None, true)? {
-        crate::http::router::Outcome::Json(reply) => {
-            let tracks: serde_json::Value =
-                serde_json::from_str(reply.data.get()).unwrap_or_default();
-            let meta: serde_json::Value = reply
-                .meta
-                .map(|m| serde_json::from_str(m.get()).unwrap_or_default())
-                .unwrap_or_default();
-            Ok(serde_json::json!({"tracks": tracks, "meta": meta}))
-        }
-        crate::http::router::Outcome::Raw(_) => {
-            Err(ApiError::Internal("unexpected raw search result".into()))
-        }
-    }
+    let page = page_request(&mut q);
+    q.finish()?;
+    page_reply(lib.tracks(&query, &page)?)
 }
 
 fn get_track(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
@@ -337,10 +224,8 @@ async fn set_favorite(core: Rc<CoreState>, cx: Rc<RequestCtx>, favorite: bool) -
     let id = path_id(&cx, "id")?;
     let lib = reader(&core)?;
     lib.library
-        .writer
-        .run(move |c| ops::set_favorite(c, id, favorite))
-        .await
-        .map_err(write_error)??;
+        .transact(move |c| ops::set_favorite(c, id, favorite))
+        .await?;
     Ok(Reply::ok(lib.track(id)?)?.into())
 }
 
@@ -355,45 +240,14 @@ fn favorite_off(core: Rc<CoreState>, cx: Rc<RequestCtx>, _req: Request) -> Local
 fn list_albums(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
     let lib = reader(core)?;
     let mut q = QueryFields::from_request(req);
-    let (mut filters, mut params, mut fp) = (Vec::new(), Vec::new(), String::new());
-    if let Some(s) = q.string("search", 200) {
-        filters.push("a.title LIKE ? ESCAPE '\\'".to_string());
-        fp.push_str(&format!("search={s};"));
-        params.push(Value::Text(like_pattern(&s)));
-    }
-    if let Some(a) = q.int("artist_id", 1, i64::MAX) {
-        filters.push("a.artist_id = ?".into());
-        params.push(Value::Integer(a));
-        fp.push_str(&format!("artist_id={a};"));
-    }
-    let raw = q.string("order_by", 20).unwrap_or_else(|| "title".into());
-    let (key, text) = match raw.trim_start_matches('-') {
-        "title" => ("a.title_key", true),
-        "year" => ("COALESCE(a.year, 0)", false),
-        _ => {
-            q.error(
-                "order_by",
-                "value_error",
-                "must be title or year (optionally prefixed by -)",
-            );
-            ("a.title_key", true)
-        }
+    let query = AlbumQuery {
+        search: q.string("search", 200),
+        artist_id: q.int("artist_id", 1, i64::MAX),
+        order: order(&mut q),
     };
-    let scope = scope("albums", &raw, &fp);
-    let page = page_request(&mut q, &lib.library.cursors, &scope);
+    let page = page_request(&mut q);
     q.finish()?;
-    let sql = ListSql {
-        from: "albums a LEFT JOIN artists ar ON ar.id = a.artist_id",
-        columns: ALBUM_COLUMNS,
-        filters,
-        params,
-        key: key.into(),
-        key_is_text: text,
-        id: "a.id",
-        desc: raw.starts_with('-'),
-    };
-    let (items, meta) = lib.page(sql, &page, &scope, album_from_row)?;
-    Ok(Reply::ok(items)?.meta(meta).into())
+    page_reply(lib.albums(&query, &page)?)
 }
 
 fn get_album(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
@@ -404,57 +258,22 @@ fn get_album(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRe
 fn album_tracks(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
     let id = path_id(cx, "id")?;
     let lib = reader(core)?;
-    lib.album(id)?;
     let mut q = QueryFields::from_request(req);
-    let scope = scope("album_tracks", "disc_track", &id.to_string());
-    let page = page_request(&mut q, &lib.library.cursors, &scope);
+    let page = page_request(&mut q);
     q.finish()?;
-    let sql = ListSql {
-        from: "tracks",
-        columns: TRACK_COLUMNS,
-        filters: vec!["album_id = ?".into()],
-        params: vec![Value::Integer(id)],
-        key: "(COALESCE(disc_number, 1) * 1000000 + COALESCE(track_number, 0))".into(),
-        key_is_text: false,
-        id: "id",
-        desc: false,
-    };
-    let (items, meta) = lib.page(sql, &page, &scope, track_from_row)?;
-    Ok(Reply::ok(items)?.meta(meta).into())
+    page_reply(lib.album_tracks(id, &page)?)
 }
 
 fn list_artists(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
     let lib = reader(core)?;
     let mut q = QueryFields::from_request(req);
-    let (mut filters, mut params, mut fp) = (Vec::new(), Vec::new(), String::new());
-    if let Some(s) = q.string("search", 200) {
-        filters.push("ar.name LIKE ? ESCAPE '\\'".to_string());
-        fp.push_str(&format!("search={s};"));
-        params.push(Value::Text(like_pattern(&s)));
-    }
-    let raw = q.string("order_by", 20).unwrap_or_else(|| "name".into());
-    if raw.trim_start_matches('-') != "name" {
-        q.error(
-            "order_by",
-            "value_error",
-            "must be name (optionally prefixed by -)",
-        );
-    }
-    let scope = scope("artists", &raw, &fp);
-    let page = page_request(&mut q, &lib.library.cursors, &scope);
-    q.finish()?;
-    let sql = ListSql {
-        from: "artists ar",
-        columns: ARTIST_COLUMNS,
-        filters,
-        params,
-        key: "ar.name_key".into(),
-        key_is_text: true,
-        id: "ar.id",
-        desc: raw.starts_with('-'),
+    let query = ArtistQuery {
+        search: q.string("search", 200),
+        order: order(&mut q),
     };
-    let (items, meta) = lib.page(sql, &page, &scope, artist_from_row)?;
-    Ok(Reply::ok(items)?.meta(meta).into())
+    let page = page_request(&mut q);
+    q.finish()?;
+    page_reply(lib.artists(&query, &page)?)
 }
 
 fn get_artist(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
@@ -464,6 +283,10 @@ fn get_artist(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerR
 
 fn artist_tracks(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
     let id = path_id(cx, "id")?;
-    reader(core)?.artist(id)?;
-    tracks_page(core, req, Some(("artist_id", id)), false)
+    let lib = reader(core)?;
+    let mut q = QueryFields::from_request(req);
+    let order = order(&mut q);
+    let page = page_request(&mut q);
+    q.finish()?;
+    page_reply(lib.artist_tracks(id, order, &page)?)
 }

@@ -13,6 +13,16 @@ pub mod system;
 pub mod ws;
 
 use crate::http::router::Route;
+use crate::http::service::Service;
+use crate::runtime::core_state::Shared;
+use crate::runtime::pipeline::Pipeline;
+use std::rc::Rc;
+
+/// A core's connection pipeline: every route behind the middleware stack (what
+/// `runtime::boot::run` is handed).
+pub fn pipeline(shared: &Shared) -> Rc<dyn Pipeline> {
+    Rc::new(Service::new(routes(), &shared.config))
+}
 
 /// Every route of the server.
 pub fn routes() -> Vec<Route> {

@@ -1,7 +1,7 @@
 //! Playlist endpoints. Reads on the core's reader; every change goes through the writer
 //! in one transaction.
 
-use super::common::{path_id, reader, scope, write_error};
+use super::common::{path_id, reader};
 use super::library::PAGE_QUERY;
 use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
@@ -10,9 +10,10 @@ use crate::http::pagination::page_request;
 use crate::http::request::{Method, Request};
 use crate::http::router::{Handler, HandlerResult, LocalFuture, Route, RouteClass};
 use crate::http::validate::{BodyFields, QueryFields};
+use crate::library::LibraryError;
 use crate::library::model::*;
 use crate::library::ops;
-use crate::library::store::{LibraryReader, ListSql};
+use crate::library::store::LibraryReader;
 use crate::runtime::core_state::CoreState;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -103,44 +104,20 @@ fn full(lib: &LibraryReader, id: i64) -> Result<PlaylistWithTracks, ApiError> {
 async fn write_then_show(
     core: &CoreState,
     status: u16,
-    f: impl FnOnce(&Connection) -> Result<i64, ApiError> + Send + 'static,
+    f: impl FnOnce(&Connection) -> Result<i64, LibraryError> + Send + 'static,
 ) -> HandlerResult {
     let lib = reader(core)?;
-    let id = lib
-        .library
-        .writer
-        .run(move |c| {
-            let tx = c
-                .transaction()
-                .map_err(|e| ApiError::Internal(format!("database: {e}")))?;
-            let id = f(&tx)?;
-            tx.commit()
-                .map_err(|e| ApiError::Internal(format!("database: {e}")))?;
-            Ok::<i64, ApiError>(id)
-        })
-        .await
-        .map_err(write_error)??;
+    let id = lib.library.transact(move |c| f(c)).await?;
     Ok(Reply::with_status(status, full(lib, id)?)?.into())
 }
 
 fn list(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
     let lib = reader(core)?;
     let mut q = QueryFields::from_request(req);
-    let scope = scope("playlists", "name", "");
-    let page = page_request(&mut q, &lib.library.cursors, &scope);
+    let page = page_request(&mut q);
     q.finish()?;
-    let sql = ListSql {
-        from: "playlists p",
-        columns: PLAYLIST_COLUMNS,
-        filters: vec![],
-        params: vec![],
-        key: "p.name_key".into(),
-        key_is_text: true,
-        id: "p.id",
-        desc: false,
-    };
-    let (items, meta) = lib.page(sql, &page, &scope, playlist_from_row)?;
-    Ok(Reply::ok(items)?.meta(meta).into())
+    let page = lib.playlists(&page)?;
+    Ok(Reply::ok(page.items)?.meta(page.meta).into())
 }
 
 fn get(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
@@ -191,10 +168,8 @@ fn delete(core: Rc<CoreState>, cx: Rc<RequestCtx>, _req: Request) -> LocalFuture
         let id = path_id(&cx, "id")?;
         let lib = reader(&core)?;
         lib.library
-            .writer
-            .run(move |c| ops::delete_playlist(c, id))
-            .await
-            .map_err(write_error)??;
+            .transact(move |c| ops::delete_playlist(c, id))
+            .await?;
         Ok(Reply::ok(serde_json::json!({ "id": id, "deleted": true }))?.into())
     })
 }

@@ -1,11 +1,10 @@
 //! Streaming endpoints: track metadata for chunking, chunks from the two-tier cache,
 //! and whole files with `Range`.
 
-use super::common::{path_id, reader, write_error};
+use super::common::{path_id, reader};
 use crate::audio::encode::ChunkFormat;
 use crate::audio::preset::Preset;
 use crate::cache::ChunkKey;
-use crate::cache::fetch::TrackAudio;
 use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
@@ -14,10 +13,8 @@ use crate::http::response::{FileBody, Response};
 use crate::http::router::{Handler, HandlerResult, LocalFuture, QueryParam, Route, RouteClass};
 use crate::http::validate::QueryFields;
 use crate::runtime::core_state::CoreState;
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::rc::Rc;
-use std::sync::Arc;
 
 const CHUNK_QUERY: &[QueryParam] = &[
     (
@@ -66,59 +63,6 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The chunking facts of a track, from this core's cache or its reader.
-pub fn track_audio(core: &CoreState, id: i64) -> Result<Arc<TrackAudio>, ApiError> {
-    let lib = reader(core)?;
-    let generation = lib.library.writer.generation();
-    {
-        let mut cache = core.track_audio.borrow_mut();
-        if cache.0 != generation {
-            cache.1.clear();
-            cache.0 = generation;
-        }
-        if let Some(a) = cache.1.get(&id) {
-            return Ok(a.clone());
-        }
-    }
-    let row = lib
-        .conn()
-        .prepare_cached("SELECT path, mtime, sample_rate, channels, frames, duration_ms, loudness_lufs FROM tracks WHERE id = ?1")
-        .and_then(|mut st| {
-            st.query_row([id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, Option<f64>>(6)?,
-                ))
-            })
-            .optional()
-        })
-        .map_err(crate::library::store::db_error)?
-        .ok_or_else(|| ApiError::NotFound(format!("track {id} not found")))?;
-    let (path, revision, rate, channels, frames, duration_ms, loudness) = row;
-    let sample_rate = rate
-        .filter(|r| *r > 0)
-        .ok_or_else(|| super::super::cache::fetch::undecodable("unknown sample rate".into()))?
-        as u32;
-    let audio = Arc::new(TrackAudio {
-        track: id,
-        path: path.into(),
-        revision,
-        sample_rate,
-        channels: channels.unwrap_or(0) as u32,
-        frames: frames
-            .unwrap_or(duration_ms * i64::from(sample_rate) / 1000)
-            .max(0) as u64,
-        loudness_lufs: loudness,
-    });
-    core.track_audio.borrow_mut().1.insert(id, audio.clone());
-    Ok(audio)
-}
-
 #[derive(Serialize)]
 struct StreamMetadata {
     track_id: i64,
@@ -136,7 +80,7 @@ struct StreamMetadata {
 
 fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
     let id = path_id(cx, "track_id")?;
-    let a = track_audio(core, id)?;
+    let a = core.chunk_path().track(id)?;
     let d = core.shared.chunks.chunk_duration_s;
     Ok(Reply::ok(StreamMetadata {
         track_id: id,
@@ -152,36 +96,6 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
         loudness_lufs: a.loudness_lufs,
     })?
     .into())
-}
-
-/// Makes sure a track's loudness is known (measured once, stored in the library).
-async fn ensure_loudness(
-    core: &CoreState,
-    audio: Arc<TrackAudio>,
-) -> Result<Arc<TrackAudio>, ApiError> {
-    if audio.loudness_lufs.is_some() {
-        return Ok(audio);
-    }
-    let lufs = core.shared.chunks.loudness(&audio).await?;
-    let id = audio.track;
-    let stored = if lufs.is_finite() { Some(lufs) } else { None };
-    reader(core)?
-        .library
-        .writer
-        .run(move |c| {
-            c.execute(
-                "UPDATE tracks SET loudness_lufs = ?1 WHERE id = ?2",
-                rusqlite::params![stored, id],
-            )
-        })
-        .await
-        .map_err(write_error)?
-        .map_err(crate::library::store::db_error)?;
-    let updated = Arc::new(TrackAudio {
-        loudness_lufs: Some(lufs),
-        ..(*audio).clone()
-    });
-    Ok(updated)
 }
 
 fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
@@ -201,19 +115,13 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             .unwrap_or(Preset::Original);
         let intensity = q.float("intensity", 0.0, 1.0).unwrap_or(1.0);
         q.finish()?;
-        let mut audio = track_audio(&core, id)?;
-        let duration = core.shared.chunks.chunk_duration_s;
-        let total = audio.total_chunks(duration);
-        if index >= total {
-            return Err(ApiError::RangeNotSatisfiable(format!(
-                "chunk {index} is out of range: track {id} has {total} chunks"
-            )));
-        }
+        let path = core.chunk_path();
+        let mut audio = path.track(id)?;
+        let total = audio.check_index(index, core.shared.chunks.chunk_duration_s)?;
         if preset == Preset::Normalized {
-            audio = ensure_loudness(&core, audio).await?;
+            audio = path.with_loudness(audio).await?;
         }
         let key = ChunkKey::for_request(id, audio.revision, preset, intensity, index, format);
-        let path = core.chunk_path();
         let (body, tier) = path.fetch(key, &audio).await?;
         if index + 1 < total {
             path.prefetch(key.with_index(index + 1), &audio);

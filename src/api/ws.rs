@@ -105,7 +105,8 @@ fn notify(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResul
         "notifications",
         protocol::encode("notification", &id, &payload),
         protocol::Priority::Low,
-    );
+    )
+    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Reply::with_status(
         202,
         json!({"id": id, "topic": "notifications", "cores": core.shared.gauges.len()}),

@@ -12,6 +12,39 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+/// Why a file could not be decoded. `Clone`: one decode's failure is handed to every
+/// request waiting on it. Causes are kept as text because symphonia's errors are not
+/// `Clone`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("cannot open audio file: {0}")]
+    Open(String),
+    #[error("unsupported or corrupt: {0}")]
+    Unsupported(String),
+    #[error("no audio track")]
+    NoTrack,
+    #[error("no decoder: {0}")]
+    NoDecoder(String),
+    #[error("unknown sample rate")]
+    UnknownRate,
+    #[error("seek failed: {0}")]
+    Seek(String),
+    #[error("cannot read packet: {0}")]
+    Read(String),
+    #[error("decode failed: {0}")]
+    Decode(String),
+    #[error("decoder resumed at frame {resumed} after frame {wanted}")]
+    Resumed { resumed: u64, wanted: u64 },
+    #[error("loudness meter: {0}")]
+    Loudness(String),
+    #[error("empty audio")]
+    Empty,
+    #[error("chunk {0} starts past the end of the decoded audio")]
+    PastEnd(u32),
+    #[error("the decoder crashed on this chunk")]
+    Crashed,
+}
+
 /// An open track positioned somewhere in its stream.
 pub struct TrackDecoder {
     pub path: PathBuf,
@@ -42,8 +75,8 @@ impl Pcm {
 }
 
 impl TrackDecoder {
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let file = File::open(path).map_err(|e| format!("cannot open audio file: {e}"))?;
+    pub fn open(path: &Path) -> Result<Self, DecodeError> {
+        let file = File::open(path).map_err(|e| DecodeError::Open(e.to_string()))?;
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -57,16 +90,16 @@ impl TrackDecoder {
         };
         let probed = symphonia::default::get_probe()
             .format(&hint, mss, &opts, &MetadataOptions::default())
-            .map_err(|e| format!("unsupported or corrupt: {e}"))?;
+            .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
         let reader = probed.format;
-        let track = reader.default_track().ok_or("no audio track")?;
+        let track = reader.default_track().ok_or(DecodeError::NoTrack)?;
         let decoder = symphonia::default::get_codecs()
             .make(&track.codec_params, &DecoderOptions::default())
-            .map_err(|e| format!("no decoder: {e}"))?;
+            .map_err(|e| DecodeError::NoDecoder(e.to_string()))?;
         let sample_rate = track
             .codec_params
             .sample_rate
-            .ok_or("unknown sample rate")?;
+            .ok_or(DecodeError::UnknownRate)?;
         let channels = track.codec_params.channels.map(|c| c.count()).unwrap_or(0);
         let track_id = track.id;
         Ok(Self {
@@ -86,7 +119,7 @@ impl TrackDecoder {
         self.pending_start + (self.pending.len() / self.channels.max(1)) as u64
     }
 
-    fn seek(&mut self, frame: u64) -> Result<(), String> {
+    fn seek(&mut self, frame: u64) -> Result<(), DecodeError> {
         if frame < self.pending_start || self.at_end {
             // Backwards (or from the end of the stream): reopen rather than seek back.
             // symphonia 0.5's FLAC reader, seeked to frame 0 after reaching the end,
@@ -105,7 +138,7 @@ impl TrackDecoder {
                     track_id: self.track_id,
                 },
             )
-            .map_err(|e| format!("seek failed: {e}"))?;
+            .map_err(|e| DecodeError::Seek(e.to_string()))?;
         self.decoder.reset();
         self.pending.clear();
         self.pending_start = seeked.actual_ts;
@@ -114,7 +147,7 @@ impl TrackDecoder {
     }
 
     /// Decodes the next packet into `pending`. Returns false at the end of the stream.
-    fn decode_next(&mut self) -> Result<bool, String> {
+    fn decode_next(&mut self) -> Result<bool, DecodeError> {
         loop {
             let packet = match self.reader.next_packet() {
                 Ok(p) => p,
@@ -126,7 +159,7 @@ impl TrackDecoder {
                     self.decoder.reset();
                     continue;
                 }
-                Err(e) => return Err(format!("cannot read packet: {e}")),
+                Err(e) => return Err(DecodeError::Read(e.to_string())),
             };
             if packet.track_id() != self.track_id {
                 continue;
@@ -135,7 +168,7 @@ impl TrackDecoder {
                 Ok(d) => d,
                 // A corrupt packet in a lossy stream: skip it, as players do.
                 Err(SymError::DecodeError(_)) => continue,
-                Err(e) => return Err(format!("decode failed: {e}")),
+                Err(e) => return Err(DecodeError::Decode(e.to_string())),
             };
             let spec = *decoded.spec();
             if self.channels == 0 {
@@ -163,7 +196,7 @@ impl TrackDecoder {
     }
 
     /// Exactly the frames `[start, start + frames)` (fewer at the end of the track).
-    pub fn read_range(&mut self, start: u64, frames: u64) -> Result<Pcm, String> {
+    pub fn read_range(&mut self, start: u64, frames: u64) -> Result<Pcm, DecodeError> {
         let end = start + frames;
         let contiguous = start >= self.pending_start && start <= self.pending_end();
         if !contiguous {
@@ -182,10 +215,10 @@ impl TrackDecoder {
             }
         }
         if self.pending_start > start {
-            return Err(format!(
-                "decoder resumed at frame {} after frame {start}",
-                self.pending_start
-            ));
+            return Err(DecodeError::Resumed {
+                resumed: self.pending_start,
+                wanted: start,
+            });
         }
         let ch = self.channels.max(1);
         let from = (start - self.pending_start) as usize * ch;
@@ -203,7 +236,7 @@ impl TrackDecoder {
 }
 
 /// Integrated loudness (EBU R128, LUFS) and sample peak of a whole file.
-pub fn measure_loudness(path: &Path) -> Result<(f64, f64), String> {
+pub fn measure_loudness(path: &Path) -> Result<(f64, f64), DecodeError> {
     let mut dec = TrackDecoder::open(path)?;
     let mut meter: Option<ebur128::EbuR128> = None;
     let mut start = 0u64;
@@ -221,20 +254,20 @@ pub fn measure_loudness(path: &Path) -> Result<(f64, f64), String> {
                     pcm.sample_rate,
                     ebur128::Mode::I | ebur128::Mode::SAMPLE_PEAK,
                 )
-                .map_err(|e| format!("loudness meter: {e:?}"))?,
+                .map_err(|e| DecodeError::Loudness(format!("{e:?}")))?,
             ),
         };
         m.add_frames_f32(&pcm.samples)
-            .map_err(|e| format!("loudness meter: {e:?}"))?;
+            .map_err(|e| DecodeError::Loudness(format!("{e:?}")))?;
         start += pcm.frames() as u64;
         if (pcm.frames() as u64) < step {
             break;
         }
     }
-    let m = meter.ok_or("empty audio")?;
+    let m = meter.ok_or(DecodeError::Empty)?;
     let lufs = m
         .loudness_global()
-        .map_err(|e| format!("loudness: {e:?}"))?;
+        .map_err(|e| DecodeError::Loudness(format!("{e:?}")))?;
     let peak = (0..dec.channels.max(1) as u32)
         .filter_map(|c| m.sample_peak(c).ok())
         .fold(0.0f64, f64::max);

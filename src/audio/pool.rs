@@ -4,7 +4,7 @@
 //! continue where the last one stopped. Two priorities: requests first, prefetch after.
 //! Queues are bounded: a full queue refuses the job instead of growing.
 
-use super::decode::TrackDecoder;
+use super::decode::{DecodeError, TrackDecoder};
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -31,15 +31,14 @@ pub struct Sessions {
 
 impl Sessions {
     /// The open decoder of `track`, (re)opened if absent or if its file changed path.
-    pub fn decoder(&mut self, track: i64, path: &Path) -> Result<&mut TrackDecoder, String> {
+    pub fn decoder(&mut self, track: i64, path: &Path) -> Result<&mut TrackDecoder, DecodeError> {
         let stale = self.open.peek(&track).is_some_and(|d| d.path != path);
         if stale || !self.open.contains(&track) {
             let d = TrackDecoder::open(path)?;
             self.open.put(track, d);
         }
-        self.open
-            .get_mut(&track)
-            .ok_or_else(|| "decoder vanished".to_string())
+        // Just put (or found) above; the cache holds at least one entry.
+        self.open.get_mut(&track).ok_or(DecodeError::Crashed)
     }
 
     /// Forgets a track's decoder (after an error, its state is unknown).

@@ -2,47 +2,23 @@
 //! of the next chunk at low priority. `ChunkService` is the shared part (tier 2, flights,
 //! pool); tier 1 and the counters are the calling core's.
 
-use super::flight::{Flight, Flights, Role};
+use super::error::ChunkError;
+use super::flight::{Flight, FlightError, FlightResult, Flights, Role};
 use super::stats::CoreChunkCounters;
 use super::tier1::TierOneShard;
 use super::tier2::TierTwo;
+use super::track::{TrackAudio, TrackAudioCache};
 use super::{ChunkKey, Tier};
-use crate::audio::decode::measure_loudness;
+use crate::audio::decode::{DecodeError, measure_loudness};
 use crate::audio::encode;
 use crate::audio::pool::{DecodePool, Priority, QueueFull, Sessions};
 use crate::audio::preset::{self, Preset};
-use crate::http::error::{ApiError, FieldError};
+use crate::library::store::LibraryReader;
+use crate::library::{LibraryError, ops};
 use bytes::Bytes;
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// What decoding a chunk needs to know about its track (cached per core).
-#[derive(Debug, Clone)]
-pub struct TrackAudio {
-    pub track: i64,
-    pub path: PathBuf,
-    pub revision: i64,
-    pub sample_rate: u32,
-    pub channels: u32,
-    pub frames: u64,
-    pub loudness_lufs: Option<f64>,
-}
-
-impl TrackAudio {
-    /// Frames per chunk for a chunk duration.
-    pub fn chunk_frames(&self, chunk_duration_s: f64) -> u64 {
-        ((chunk_duration_s * f64::from(self.sample_rate)).round() as u64).max(1)
-    }
-
-    pub fn total_chunks(&self, chunk_duration_s: f64) -> u32 {
-        self.frames.div_ceil(self.chunk_frames(chunk_duration_s)) as u32
-    }
-}
-
-/// Result sent to waiters when a queued prefetch had to be dropped: they retry.
-const DROPPED: &str = "\u{0}dropped";
 
 /// The shared part of the chunk path. Crosses threads.
 pub struct ChunkService {
@@ -63,7 +39,7 @@ struct FlightGuard {
 }
 
 impl FlightGuard {
-    fn complete(mut self, result: Result<Bytes, String>) {
+    fn complete(mut self, result: FlightResult) {
         self.done = true;
         self.svc.flights.complete(&self.key, &self.flight, result);
     }
@@ -75,7 +51,7 @@ impl Drop for FlightGuard {
             self.svc.flights.complete(
                 &self.key,
                 &self.flight,
-                Err("the decoder crashed on this chunk".into()),
+                Err(FlightError::Failed(DecodeError::Crashed)),
             );
         }
     }
@@ -86,7 +62,7 @@ fn decode_chunk(
     audio: &Arc<TrackAudio>,
     key: &ChunkKey,
     chunk_frames: u64,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, DecodeError> {
     let start = u64::from(key.index) * chunk_frames;
     let pcm = sessions
         .decoder(audio.track, &audio.path)
@@ -99,10 +75,7 @@ fn decode_chunk(
         }
     };
     if pcm.samples.is_empty() {
-        return Err(format!(
-            "chunk {} starts past the end of the decoded audio",
-            key.index
-        ));
+        return Err(DecodeError::PastEnd(key.index));
     }
     let gain = match key.preset {
         Preset::Original => 1.0,
@@ -156,52 +129,76 @@ impl ChunkService {
             if let Ok(body) = &result {
                 svc.tier2.insert(key, body.clone());
             }
-            guard.complete(result);
+            guard.complete(result.map_err(FlightError::Failed));
         });
         if submitted.is_err() {
-            self.flights.complete(&key, &flight, Err(DROPPED.into()));
+            self.flights
+                .complete(&key, &flight, Err(FlightError::Dropped));
         }
         submitted
     }
 
     /// Measures a track's integrated loudness on the pool.
-    pub async fn loudness(self: &Arc<Self>, audio: &TrackAudio) -> Result<f64, ApiError> {
+    pub async fn loudness(self: &Arc<Self>, audio: &TrackAudio) -> Result<f64, ChunkError> {
         let (tx, rx) = async_channel::bounded(1);
         let path = audio.path.clone();
         self.pool
             .submit(audio.track, Priority::High, move |_| {
                 let _ = tx.try_send(measure_loudness(&path));
             })
-            .map_err(|_| {
-                ApiError::Unavailable("the decoder queue is full; retry shortly".into())
-            })?;
+            .map_err(|_| ChunkError::DecoderBusy)?;
         match rx.recv().await {
             Ok(Ok((lufs, _peak))) => Ok(lufs),
-            Ok(Err(reason)) => Err(undecodable(reason)),
-            Err(_) => Err(ApiError::Internal("loudness job vanished".into())),
+            Ok(Err(reason)) => Err(ChunkError::Undecodable(reason)),
+            Err(_) => Err(ChunkError::Lost),
         }
     }
 }
 
-/// 422 for a file the decoder cannot handle, with the decoder's reason.
-pub fn undecodable(reason: String) -> ApiError {
-    ApiError::Validation(vec![FieldError::new("track_id", "undecodable", reason)])
-}
-
-/// A core's view of the chunk path: its tier 1 and counters plus the shared service.
+/// A core's view of the chunk path — its tier 1, counters, track facts and library
+/// reader plus the shared service: the one streaming service both transports use.
 pub struct ChunkPath<'a> {
     pub tier1: &'a RefCell<TierOneShard>,
     pub counters: &'a RefCell<CoreChunkCounters>,
     pub service: &'a Arc<ChunkService>,
+    pub tracks: &'a TrackAudioCache,
+    pub library: Option<&'a LibraryReader>,
 }
 
 impl ChunkPath<'_> {
+    /// The audio facts of track `id`.
+    pub fn track(&self, id: i64) -> Result<Arc<TrackAudio>, ChunkError> {
+        let lib = self.library.ok_or(LibraryError::Unconfigured)?;
+        self.tracks.resolve(lib, id)
+    }
+
+    /// `audio` with its loudness known: measured once on the pool and stored in the
+    /// library, for the normalized preset.
+    pub async fn with_loudness(
+        &self,
+        audio: Arc<TrackAudio>,
+    ) -> Result<Arc<TrackAudio>, ChunkError> {
+        if audio.loudness_lufs.is_some() {
+            return Ok(audio);
+        }
+        let lib = self.library.ok_or(LibraryError::Unconfigured)?;
+        let lufs = self.service.loudness(&audio).await?;
+        let (id, stored) = (audio.track, lufs.is_finite().then_some(lufs));
+        lib.library
+            .transact(move |c| ops::set_loudness(c, id, stored))
+            .await?;
+        Ok(Arc::new(TrackAudio {
+            loudness_lufs: Some(lufs),
+            ..(*audio).clone()
+        }))
+    }
+
     /// Serves a chunk from the nearest tier, decoding it (once, across cores) on a miss.
     pub async fn fetch(
         &self,
         key: ChunkKey,
         audio: &Arc<TrackAudio>,
-    ) -> Result<(Bytes, Tier), ApiError> {
+    ) -> Result<(Bytes, Tier), ChunkError> {
         if let Some(body) = self.tier1.borrow_mut().get(&key) {
             return Ok((body, Tier::Tier1));
         }
@@ -217,9 +214,7 @@ impl ChunkPath<'_> {
                     let rx = flight.wait();
                     self.service
                         .submit(key, audio.clone(), flight, Priority::High)
-                        .map_err(|_| {
-                            ApiError::Unavailable("the decoder queue is full; retry shortly".into())
-                        })?;
+                        .map_err(|_| ChunkError::DecoderBusy)?;
                     rx
                 }
                 Role::Follower(flight) => flight.wait(),
@@ -229,14 +224,14 @@ impl ChunkPath<'_> {
                     self.tier1.borrow_mut().insert(key, body.clone());
                     return Ok((body, Tier::Miss));
                 }
-                Ok(Err(e)) if e == DROPPED => continue,
-                Ok(Err(reason)) => return Err(undecodable(reason)),
-                Err(_) => return Err(ApiError::Internal("decode result channel closed".into())),
+                Ok(Err(FlightError::Dropped)) => continue,
+                Ok(Err(FlightError::Failed(reason))) => {
+                    return Err(ChunkError::Undecodable(reason));
+                }
+                Err(_) => return Err(ChunkError::Lost),
             }
         }
-        Err(ApiError::Unavailable(
-            "the decoder is overloaded; retry shortly".into(),
-        ))
+        Err(ChunkError::DecoderOverloaded)
     }
 
     /// Starts decoding `key` at low priority unless it is cached or being decoded.

@@ -3,11 +3,21 @@
 //! waiter list is a small mutex touched only on the miss path.
 
 use super::ChunkKey;
+use crate::audio::decode::DecodeError;
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
 
+/// Why a flight ended without a chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlightError {
+    /// A queued prefetch was refused by a full decode queue: waiters retry as leaders.
+    Dropped,
+    /// The decode itself failed (every waiter gets the same reason).
+    Failed(DecodeError),
+}
+
 /// Result every waiter of a flight receives.
-pub type FlightResult = Result<Bytes, String>;
+pub type FlightResult = Result<Bytes, FlightError>;
 
 #[derive(Default)]
 struct State {

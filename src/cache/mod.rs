@@ -2,13 +2,17 @@
 //! lookups), single-flight decoding across cores, and the fetch path that ties them
 //! to the decode pool.
 
+pub mod error;
 pub mod fetch;
 pub mod flight;
 pub mod key;
+pub mod report;
 pub mod stats;
 pub mod tier1;
 pub mod tier2;
+pub mod track;
 
+pub use error::ChunkError;
 pub use key::ChunkKey;
 
 /// Where a chunk came from (`X-Cache-Tier`).

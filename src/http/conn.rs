@@ -1,9 +1,17 @@
-//! The HTTP/1.1 connection loop of one core: read, parse every complete (pipelined)
+//! The HTTP/1.1 connection of one core: read, parse every complete (pipelined)
 //! request, answer them in order, write once, repeat. Enforces the header-read,
 //! body-read and keep-alive timeouts and the per-core connection limit. Never blocks.
+//!
+//! A connection is `Conn { io, state }`: [`Io`] owns the socket and counts every byte
+//! it moves; [`ReadState`] is where parsing stands; each pass of the loop parses what
+//! is buffered ([`Conn::answer_buffered`]), flushes, then waits for more bytes.
 
 use super::error::ApiError;
 use super::parse::{self, Limits, ParseError, Parsed};
+use super::request::Request;
+use super::response::{FileBody, Response};
+use super::service::Service;
+use crate::config::HttpConfig;
 use crate::runtime::connections::ConnHandle;
 use crate::runtime::core_state::CoreState;
 use monoio::buf::{IoBuf, IoBufMut};
@@ -19,31 +27,37 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Buffered responses are flushed early past this size, so pipelining cannot make the
 /// write buffer grow without bound.
 const FLUSH_AT: usize = 64 * 1024;
+/// Piece size for streamed files.
+const FILE_PIECE: usize = 256 * 1024;
 
 /// Entry point for an accepted connection: admission (per-core connection limit), then
 /// the request loop, then bookkeeping.
-pub async fn accept(core: Rc<CoreState>, stream: TcpStream, peer: SocketAddr) {
+pub async fn accept(
+    service: Rc<Service>,
+    core: Rc<CoreState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     let _ = stream.set_nodelay(true);
     let max = core.shared.config.http.max_connections_per_core;
     if core.connections.borrow().len() >= max {
-        refuse(&core, stream, peer).await;
+        refuse(&service, &core, stream, peer).await;
         return;
     }
     let info = core.connections.borrow_mut().open(peer);
     let id = info.borrow().id;
     core.gauge().connections.fetch_add(1, Ordering::Relaxed);
     crate::runtime::counters::bump(&core.counters.connections_opened);
-    match serve(&core, stream, peer, &info).await {
-        Ok(None) => {}
+    let conn = Conn::new(service, core.clone(), stream, peer, info);
+    match conn.run().await {
+        Ok(Ended::Closed) => {}
         // Upgraded: the WebSocket runs in a task of its own, so this task (sized for the
         // whole HTTP request path) is freed instead of idling under every listener. The
         // connection keeps its table entry (and its place under the per-core limit).
-        Ok(Some((stream, version))) => {
+        Ok(Ended::Upgraded(stream, version)) => {
             monoio::spawn(async move {
                 crate::ws::connection::run(core.clone(), stream, peer, version).await;
-                core.connections.borrow_mut().close(id);
-                core.gauge().connections.fetch_sub(1, Ordering::Relaxed);
-                crate::runtime::counters::bump(&core.counters.connections_closed);
+                closed(&core, id);
             });
             return;
         }
@@ -51,17 +65,18 @@ pub async fn accept(core: Rc<CoreState>, stream: TcpStream, peer: SocketAddr) {
             tracing::debug!(core = core.id.0, %peer, error = %e, "connection ended with an error")
         }
     }
+    closed(&core, id);
+}
+
+fn closed(core: &CoreState, id: crate::runtime::connections::ConnId) {
     core.connections.borrow_mut().close(id);
     core.gauge().connections.fetch_sub(1, Ordering::Relaxed);
     crate::runtime::counters::bump(&core.counters.connections_closed);
 }
 
-/// A connection upgraded to WebSocket: its socket and the client's version string.
-type Upgraded = (TcpStream, Option<String>);
-
 /// Over the connection limit: a 503 envelope and close, without reading the request.
-async fn refuse(core: &CoreState, mut stream: TcpStream, peer: SocketAddr) {
-    let resp = core.service.reject(
+async fn refuse(service: &Service, core: &CoreState, mut stream: TcpStream, peer: SocketAddr) {
+    let resp = service.reject(
         core,
         peer,
         ApiError::Unavailable("too many connections on this core; retry later".into()),
@@ -84,205 +99,32 @@ fn parse_error_to_api(err: ParseError, limits: &Limits) -> ApiError {
     }
 }
 
-async fn serve(
-    core: &Rc<CoreState>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    info: &ConnHandle,
-) -> std::io::Result<Option<Upgraded>> {
-    let cfg = &core.shared.config.http;
-    let limits = Limits {
-        max_header_bytes: cfg.max_header_bytes,
-        max_headers: cfg.max_headers,
-        max_body_bytes: cfg.max_body_bytes,
-    };
-    // Chunked framing can exceed the decoded size; cap what one request may buffer.
-    let max_buffered = cfg.max_header_bytes + 2 * cfg.max_body_bytes + READ_CHUNK;
-    let header_timeout = Duration::from_millis(cfg.header_read_timeout_ms);
-    let body_timeout = Duration::from_millis(cfg.body_read_timeout_ms);
-    let idle_timeout = Duration::from_millis(cfg.keep_alive_timeout_ms);
-    let write_timeout = Duration::from_millis(cfg.write_timeout_ms);
-
-    let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut start = 0usize;
-    let mut served = 0u64;
-    let mut head_deadline: Option<Instant> = None;
-    let mut body_deadline: Option<Instant> = None;
-    let mut continue_sent = false;
-
-    loop {
-        let mut close = false;
-        while start < rbuf.len() {
-            match parse::parse_request(&rbuf[start..], &limits) {
-                Ok(Parsed::Complete { request, consumed })
-                    if crate::ws::upgrade::wants_upgrade(&request) =>
-                {
-                    start += consumed;
-                    match crate::ws::upgrade::validate(&request) {
-                        Ok(accept) => {
-                            let id = match request.header("x-request-id") {
-                                Some(id) if super::middleware::request_id::acceptable(id) => {
-                                    id.to_string()
-                                }
-                                _ => core.next_request_id(),
-                            };
-                            wbuf.extend_from_slice(&crate::ws::upgrade::switching_protocols(
-                                &accept, &id, core.id.0,
-                            ));
-                            write_all(&mut stream, wbuf, info, write_timeout).await?;
-                            info.borrow_mut().busy = false;
-                            let version = request
-                                .header("x-client-version")
-                                .map(|v| v.chars().take(64).collect());
-                            // Clients must wait for the 101 before sending frames
-                            // (RFC 6455 §4.1); anything pipelined behind the upgrade is dropped.
-                            return Ok(Some((stream, version)));
-                        }
-                        Err(why) => {
-                            core.service
-                                .reject(core, peer, ApiError::BadRequest(why))
-                                .encode(false, 1, &mut wbuf);
-                            close = true;
-                            break;
-                        }
-                    }
-                }
-                Ok(Parsed::Complete { request, consumed }) => {
-                    start += consumed;
-                    head_deadline = None;
-                    body_deadline = None;
-                    continue_sent = false;
-                    served += 1;
-                    let max_req = cfg.max_requests_per_connection;
-                    let keep = request.wants_keep_alive()
-                        && !core.shutting_down.get()
-                        && (max_req == 0 || served < max_req);
-                    let version = request.version;
-                    let resp = core.service.handle(core, peer, request).await;
-                    let before = wbuf.len();
-                    if resp.body_separate() {
-                        resp.encode_head(keep, version, &mut wbuf);
-                        wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
-                        // The shared body itself: a refcount, not a copy of the audio.
-                        write_all(&mut stream, resp.body.clone(), info, write_timeout).await?;
-                        info.borrow_mut().bytes_out += resp.body.len() as u64;
-                    } else {
-                        resp.encode(keep, version, &mut wbuf);
-                    }
-                    if let (Some(file), false) = (&resp.file, resp.omit_body) {
-                        wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
-                        send_file(&mut stream, file, info, write_timeout).await?;
-                    }
-                    {
-                        let mut i = info.borrow_mut();
-                        i.requests += 1;
-                        i.bytes_out += (wbuf.len() - before) as u64;
-                    }
-                    if !keep {
-                        close = true;
-                        break;
-                    }
-                    if wbuf.len() >= FLUSH_AT {
-                        wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
-                    }
-                }
-                Ok(Parsed::Partial {
-                    head_done,
-                    expect_continue,
-                }) => {
-                    if head_done && body_deadline.is_none() {
-                        body_deadline = Some(Instant::now() + body_timeout);
-                    }
-                    if expect_continue && !continue_sent {
-                        wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                        continue_sent = true;
-                    }
-                    if rbuf.len() - start > max_buffered {
-                        let err = ApiError::PayloadTooLarge(
-                            "request framing exceeds the buffer limit".into(),
-                        );
-                        core.service
-                            .reject(core, peer, err)
-                            .encode(false, 1, &mut wbuf);
-                        close = true;
-                    }
-                    break;
-                }
-                Err(e) => {
-                    let resp = core
-                        .service
-                        .reject(core, peer, parse_error_to_api(e, &limits));
-                    resp.encode(false, 1, &mut wbuf);
-                    close = true;
-                    break;
-                }
-            }
-        }
-
-        // Keep unconsumed bytes at the front; most of the time the buffer is empty.
-        if start == rbuf.len() {
-            rbuf.clear();
-            start = 0;
-        } else if start > 0 {
-            rbuf.drain(..start);
-            start = 0;
-        }
-        let pending = !rbuf.is_empty();
-        if !wbuf.is_empty() {
-            wbuf = write_all(&mut stream, wbuf, info, write_timeout).await?;
-        }
-        // Only now is the answer on the wire: graceful shutdown waits on this flag.
-        info.borrow_mut().busy = pending;
-        if close || (core.shutting_down.get() && !pending) {
-            return Ok(None);
-        }
-
-        let wait = match (pending, body_deadline.or(head_deadline)) {
-            (true, Some(deadline)) => deadline.saturating_duration_since(Instant::now()),
-            // A new connection must send its first request within the header timeout;
-            // between requests, the keep-alive idle timeout applies.
-            _ if served == 0 => header_timeout,
-            _ => idle_timeout,
-        };
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK {
-            rbuf.reserve(READ_CHUNK.max(rbuf.len()));
-        }
-        let len = rbuf.len();
-        let cap = rbuf.capacity();
-        let handle = {
-            let mut i = info.borrow_mut();
-            i.deadline = Some(Instant::now() + wait);
-            i.canceller.handle()
-        };
-        let (res, slice) = stream
-            .cancelable_read(rbuf.slice_mut(len..cap), handle)
-            .await;
-        rbuf = slice.into_inner();
-        let timed_out = {
-            let mut i = info.borrow_mut();
-            i.deadline = None;
-            i.timed_out
-        };
-        if timed_out {
-            tracing::debug!(core = core.id.0, %peer, pending, "read deadline passed; closing");
-            return Ok(None);
-        }
-        let n = res?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if !pending {
-            head_deadline = Some(Instant::now() + header_timeout);
-            info.borrow_mut().busy = true;
-        }
-        let mut i = info.borrow_mut();
-        i.bytes_in += n as u64;
-        i.last_activity = Instant::now();
-    }
+/// How a connection's request loop ended.
+pub enum Ended {
+    Closed,
+    /// Upgraded to WebSocket: the socket and the client's version string.
+    Upgraded(TcpStream, Option<String>),
 }
 
-/// A buffer the connection loop writes and gets back for reuse.
+/// What answering the buffered requests decided.
+enum Next {
+    /// Keep reading.
+    Read,
+    /// Flush and close.
+    Close,
+    /// The 101 is written: hand the socket to the WebSocket.
+    Upgrade(Option<String>),
+}
+
+/// The socket and the connection's table entry. Every write goes through here, so the
+/// entry's `bytes_out` is exactly what went on the wire, whatever the response shape.
+pub struct Io {
+    stream: TcpStream,
+    info: ConnHandle,
+    write_timeout: Duration,
+}
+
+/// A buffer the connection writes and gets back for reuse.
 trait Reusable: IoBuf {
     fn reset(&mut self);
 }
@@ -297,66 +139,423 @@ impl Reusable for bytes::Bytes {
     fn reset(&mut self) {}
 }
 
-/// Writes the whole buffer under the connection's write deadline; returns it reset.
-async fn write_all<B: Reusable>(
-    stream: &mut TcpStream,
-    mut buf: B,
-    info: &ConnHandle,
-    timeout: Duration,
-) -> std::io::Result<B> {
-    let mut written = 0;
-    while written < buf.bytes_init() {
-        let handle = {
-            let mut i = info.borrow_mut();
-            i.deadline = Some(Instant::now() + timeout);
-            i.canceller.handle()
-        };
-        let (res, slice) = stream.cancelable_write(buf.slice(written..), handle).await;
-        buf = slice.into_inner();
-        let mut i = info.borrow_mut();
-        i.deadline = None;
-        if i.timed_out {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "write deadline passed",
-            ));
-        }
-        match res? {
-            0 => return Err(std::io::ErrorKind::WriteZero.into()),
-            n => written += n,
-        }
+impl Io {
+    /// Arms the deadline the core's sweep enforces; returns the cancel handle.
+    fn arm(&self, wait: Duration) -> monoio::io::CancelHandle {
+        let mut i = self.info.borrow_mut();
+        i.deadline = Some(Instant::now() + wait);
+        i.canceller.handle()
     }
-    buf.reset();
-    Ok(buf)
+
+    /// Disarms the deadline; `true` if the sweep cancelled the operation.
+    fn disarm(&self) -> bool {
+        let mut i = self.info.borrow_mut();
+        i.deadline = None;
+        i.timed_out
+    }
+
+    /// Writes the whole buffer under the write deadline; returns it reset.
+    async fn write_all<B: Reusable>(&mut self, mut buf: B) -> std::io::Result<B> {
+        let mut written = 0;
+        while written < buf.bytes_init() {
+            let handle = self.arm(self.write_timeout);
+            let (res, slice) = self
+                .stream
+                .cancelable_write(buf.slice(written..), handle)
+                .await;
+            buf = slice.into_inner();
+            if self.disarm() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "write deadline passed",
+                ));
+            }
+            match res? {
+                0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                n => {
+                    written += n;
+                    self.info.borrow_mut().bytes_out += n as u64;
+                }
+            }
+        }
+        buf.reset();
+        Ok(buf)
+    }
+
+    /// Streams a file range, one bounded piece at a time.
+    async fn send_file(&mut self, file: &FileBody) -> std::io::Result<()> {
+        let f = monoio::fs::File::open(&file.path).await?;
+        let mut pos = file.offset;
+        let end = file.offset + file.len;
+        let mut buf = Vec::with_capacity(FILE_PIECE.min(file.len as usize).max(1));
+        while pos < end {
+            let want = ((end - pos) as usize).min(FILE_PIECE);
+            buf.clear();
+            let (res, slice) = f.read_at(buf.slice_mut(0..want), pos).await;
+            buf = slice.into_inner();
+            let n = res?;
+            if n == 0 {
+                // The file shrank under us: the promised length can no longer be met.
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            pos += n as u64;
+            buf = self.write_all(buf).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads into the free tail of `rbuf`, waiting at most `wait`. `Ok(None)`: the
+    /// deadline passed.
+    async fn read(&mut self, rbuf: &mut Vec<u8>, wait: Duration) -> std::io::Result<Option<usize>> {
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK {
+            rbuf.reserve(READ_CHUNK.max(rbuf.len()));
+        }
+        let (len, cap) = (rbuf.len(), rbuf.capacity());
+        let handle = self.arm(wait);
+        let buf = std::mem::take(rbuf);
+        let (res, slice) = self
+            .stream
+            .cancelable_read(buf.slice_mut(len..cap), handle)
+            .await;
+        *rbuf = slice.into_inner();
+        if self.disarm() {
+            return Ok(None);
+        }
+        let n = res?;
+        let mut i = self.info.borrow_mut();
+        i.bytes_in += n as u64;
+        i.last_activity = Instant::now();
+        Ok(Some(n))
+    }
 }
 
-/// Piece size for streamed files.
-const FILE_PIECE: usize = 256 * 1024;
+/// Where parsing stands: buffered bytes and the deadlines of the request being read.
+#[derive(Default)]
+struct ReadState {
+    rbuf: Vec<u8>,
+    /// Bytes of `rbuf` already consumed by parsed requests.
+    start: usize,
+    served: u64,
+    head_deadline: Option<Instant>,
+    body_deadline: Option<Instant>,
+    continue_sent: bool,
+}
 
-/// Streams a file range after its headers, one bounded piece at a time.
-async fn send_file(
-    stream: &mut TcpStream,
-    file: &super::response::FileBody,
-    info: &ConnHandle,
-    timeout: Duration,
-) -> std::io::Result<()> {
-    let f = monoio::fs::File::open(&file.path).await?;
-    let mut pos = file.offset;
-    let end = file.offset + file.len;
-    let mut buf = Vec::with_capacity(FILE_PIECE.min(file.len as usize).max(1));
-    while pos < end {
-        let want = ((end - pos) as usize).min(FILE_PIECE);
-        buf.clear();
-        let (res, slice) = f.read_at(buf.slice_mut(0..want), pos).await;
-        buf = slice.into_inner();
-        let n = res?;
-        if n == 0 {
-            // The file shrank under us: the promised length can no longer be met.
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        pos += n as u64;
-        buf = write_all(stream, buf, info, timeout).await?;
-        info.borrow_mut().bytes_out += n as u64;
+impl ReadState {
+    fn unparsed(&self) -> &[u8] {
+        &self.rbuf[self.start..]
     }
-    Ok(())
+
+    /// A request was parsed: the next one starts fresh.
+    fn consumed(&mut self, n: usize) {
+        self.start += n;
+        self.head_deadline = None;
+        self.body_deadline = None;
+        self.continue_sent = false;
+    }
+
+    /// Keeps unconsumed bytes at the front; most of the time the buffer is empty.
+    fn compact(&mut self) {
+        if self.start == self.rbuf.len() {
+            self.rbuf.clear();
+        } else if self.start > 0 {
+            self.rbuf.drain(..self.start);
+        }
+        self.start = 0;
+    }
+}
+
+/// One HTTP connection.
+pub struct Conn {
+    io: Io,
+    state: ReadState,
+    wbuf: Vec<u8>,
+    service: Rc<Service>,
+    core: Rc<CoreState>,
+    peer: SocketAddr,
+    limits: Limits,
+}
+
+impl Conn {
+    pub fn new(
+        service: Rc<Service>,
+        core: Rc<CoreState>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        info: ConnHandle,
+    ) -> Self {
+        let cfg = &core.shared.config.http;
+        let limits = Limits {
+            max_header_bytes: cfg.max_header_bytes,
+            max_headers: cfg.max_headers,
+            max_body_bytes: cfg.max_body_bytes,
+        };
+        let io = Io {
+            stream,
+            info,
+            write_timeout: Duration::from_millis(cfg.write_timeout_ms),
+        };
+        Self {
+            io,
+            state: ReadState {
+                rbuf: Vec::with_capacity(READ_CHUNK),
+                ..ReadState::default()
+            },
+            wbuf: Vec::with_capacity(READ_CHUNK),
+            service,
+            core,
+            peer,
+            limits,
+        }
+    }
+
+    fn cfg(&self) -> &HttpConfig {
+        &self.core.shared.config.http
+    }
+
+    /// Serves requests until the connection closes or upgrades.
+    pub async fn run(mut self) -> std::io::Result<Ended> {
+        loop {
+            let next = self.answer_buffered().await?;
+            self.state.compact();
+            let pending = !self.state.rbuf.is_empty();
+            self.flush().await?;
+            if let Next::Upgrade(version) = next {
+                self.io.info.borrow_mut().busy = false;
+                // Clients must wait for the 101 before sending frames (RFC 6455 §4.1);
+                // anything pipelined behind the upgrade is dropped.
+                return Ok(Ended::Upgraded(self.io.stream, version));
+            }
+            // Only now is the answer on the wire: graceful shutdown waits on this flag.
+            self.io.info.borrow_mut().busy = pending;
+            if matches!(next, Next::Close) || (self.core.shutting_down.get() && !pending) {
+                return Ok(Ended::Closed);
+            }
+            if !self.read_more(pending).await? {
+                return Ok(Ended::Closed);
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.wbuf.is_empty() {
+            let buf = std::mem::take(&mut self.wbuf);
+            self.wbuf = self.io.write_all(buf).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for more bytes under the deadline that applies; `false` when the
+    /// connection should close (deadline passed, peer closed).
+    async fn read_more(&mut self, pending: bool) -> std::io::Result<bool> {
+        let cfg = self.cfg();
+        let wait = match (
+            pending,
+            self.state.body_deadline.or(self.state.head_deadline),
+        ) {
+            (true, Some(deadline)) => deadline.saturating_duration_since(Instant::now()),
+            // A new connection must send its first request within the header timeout;
+            // between requests, the keep-alive idle timeout applies.
+            _ if self.state.served == 0 => Duration::from_millis(cfg.header_read_timeout_ms),
+            _ => Duration::from_millis(cfg.keep_alive_timeout_ms),
+        };
+        let header_timeout = Duration::from_millis(cfg.header_read_timeout_ms);
+        match self.io.read(&mut self.state.rbuf, wait).await? {
+            None => {
+                tracing::debug!(core = self.core.id.0, peer = %self.peer, pending, "read deadline passed; closing");
+                Ok(false)
+            }
+            Some(0) => Ok(false),
+            Some(_) => {
+                if !pending {
+                    self.state.head_deadline = Some(Instant::now() + header_timeout);
+                    self.io.info.borrow_mut().busy = true;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Parses and answers every complete request in the buffer, in order.
+    async fn answer_buffered(&mut self) -> std::io::Result<Next> {
+        while !self.state.unparsed().is_empty() {
+            match parse::parse_request(self.state.unparsed(), &self.limits) {
+                Ok(Parsed::Complete { request, consumed }) => {
+                    self.state.consumed(consumed);
+                    if crate::ws::upgrade::wants_upgrade(&request) {
+                        return Ok(self.upgrade(&request));
+                    }
+                    if !self.answer(request).await? {
+                        return Ok(Next::Close);
+                    }
+                }
+                Ok(Parsed::Partial {
+                    head_done,
+                    expect_continue,
+                }) => return Ok(self.partial(head_done, expect_continue)),
+                Err(e) => {
+                    let err = parse_error_to_api(e, &self.limits);
+                    self.reject(err);
+                    return Ok(Next::Close);
+                }
+            }
+        }
+        Ok(Next::Read)
+    }
+
+    /// Buffers an error answer for a request that cannot be served; the connection
+    /// closes after it.
+    fn reject(&mut self, err: ApiError) {
+        self.service
+            .reject(&self.core, self.peer, err)
+            .encode(false, 1, &mut self.wbuf);
+    }
+
+    /// A WebSocket upgrade: the 101 (or a 400 and close) into the write buffer.
+    fn upgrade(&mut self, request: &Request) -> Next {
+        match crate::ws::upgrade::respond(&self.core, request) {
+            Ok((head, version)) => {
+                self.wbuf.extend_from_slice(&head);
+                Next::Upgrade(version)
+            }
+            Err(why) => {
+                self.reject(ApiError::BadRequest(why.to_string()));
+                Next::Close
+            }
+        }
+    }
+
+    /// A request whose head or body is still arriving.
+    fn partial(&mut self, head_done: bool, expect_continue: bool) -> Next {
+        if head_done && self.state.body_deadline.is_none() {
+            let body_timeout = Duration::from_millis(self.cfg().body_read_timeout_ms);
+            self.state.body_deadline = Some(Instant::now() + body_timeout);
+        }
+        if expect_continue && !self.state.continue_sent {
+            self.wbuf
+                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            self.state.continue_sent = true;
+        }
+        // Chunked framing can exceed the decoded size; cap what one request may buffer.
+        let cfg = self.cfg();
+        let max_buffered = cfg.max_header_bytes + 2 * cfg.max_body_bytes + READ_CHUNK;
+        if self.state.unparsed().len() > max_buffered {
+            self.reject(ApiError::PayloadTooLarge(
+                "request framing exceeds the buffer limit".into(),
+            ));
+            return Next::Close;
+        }
+        Next::Read
+    }
+
+    /// Answers one request; `false` when the connection must close after it.
+    async fn answer(&mut self, request: Request) -> std::io::Result<bool> {
+        self.state.served += 1;
+        let max_req = self.cfg().max_requests_per_connection;
+        let keep = request.wants_keep_alive()
+            && !self.core.shutting_down.get()
+            && (max_req == 0 || self.state.served < max_req);
+        let version = request.version;
+        let resp = self.service.handle(&self.core, self.peer, request).await;
+        self.write_response(&resp, keep, version).await?;
+        self.io.info.borrow_mut().requests += 1;
+        if keep && self.wbuf.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(keep)
+    }
+
+    /// Buffers a small response behind earlier pipelined ones; a large body or a file
+    /// goes out as its own write after what is buffered.
+    async fn write_response(
+        &mut self,
+        resp: &Response,
+        keep: bool,
+        version: u8,
+    ) -> std::io::Result<()> {
+        if resp.body_separate() {
+            resp.encode_head(keep, version, &mut self.wbuf);
+            self.flush().await?;
+            // The shared body itself: a refcount, not a copy of the audio.
+            self.io.write_all(resp.body.clone()).await?;
+            return Ok(());
+        }
+        resp.encode(keep, version, &mut self.wbuf);
+        if let (Some(file), false) = (&resp.file, resp.omit_body) {
+            self.flush().await?;
+            self.io.send_file(file).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::runtime::core_state::{CoreId, DriverKind, PinningMode, Shared};
+    use std::io::{Read, Write};
+
+    /// Answers on one connection of a real loopback socket, with the real routes.
+    fn serve_one(
+        client: impl FnOnce(std::net::TcpStream) -> Vec<u8> + Send + 'static,
+    ) -> (Vec<u8>, u64) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client =
+            std::thread::spawn(move || client(std::net::TcpStream::connect(addr).unwrap()));
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        let served = rt.block_on(async move {
+            let shared = Shared::new(Config::default(), 1, PinningMode::Kernel, None).unwrap();
+            let service = Rc::new(Service::new(crate::api::routes(), &shared.config));
+            let core = Rc::new(CoreState::new(CoreId(0), DriverKind::Legacy, shared).unwrap());
+            let listener = monoio::net::TcpListener::from_std(listener).unwrap();
+            let (stream, peer) = listener.accept().await.unwrap();
+            let info = core.connections.borrow_mut().open(peer);
+            Conn::new(service, core, stream, peer, info.clone())
+                .run()
+                .await
+                .unwrap();
+            info.borrow().bytes_out
+        });
+        (client.join().unwrap(), served)
+    }
+
+    #[test]
+    fn a_small_pipelined_response_before_a_large_body_is_answered_and_counted_exactly() {
+        // `/api/openapi.json` is larger than `ZERO_COPY_MIN`, so it goes out as its own
+        // write right behind the buffered `/api/version` answer.
+        let (received, bytes_out) = serve_one(|mut s| {
+            s.write_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\nGET /api/openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap();
+            all
+        });
+        let text = String::from_utf8_lossy(&received);
+        assert_eq!(
+            text.matches("HTTP/1.1 200 OK\r\n").count(),
+            2,
+            "both answered"
+        );
+        let big = text.split("HTTP/1.1 200 OK\r\n").nth(2).unwrap();
+        let length: usize = big
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            length >= Response::ZERO_COPY_MIN,
+            "the body went out separately"
+        );
+        assert_eq!(
+            bytes_out,
+            received.len() as u64,
+            "every byte on the wire counted once"
+        );
+    }
 }

@@ -5,12 +5,8 @@ use super::error::ApiError;
 use super::response::Response;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use std::time::SystemTime;
 
-/// RFC 3339 UTC timestamp with milliseconds, as every envelope carries.
-pub fn timestamp_now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
+pub use crate::timestamp::timestamp_now;
 
 #[derive(Serialize)]
 struct Success<'a, T: Serialize, M: Serialize> {

@@ -2,26 +2,7 @@
 //! Handlers and middleware return it; only the envelope layer turns it into bytes, and
 //! internal causes are logged, never sent.
 
-use serde::Serialize;
-
-/// One field-level validation failure, as listed in `details.errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            kind,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::validation::FieldError;
 
 /// The error types of ARCHITECTURE.md §2.
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod context;
+mod domain_errors;
 pub mod envelope;
 pub mod error;
 pub mod limiter;

@@ -44,6 +44,8 @@ pub enum ParseError {
     Malformed(String),
 }
 
+// Long: one pass over the head in RFC 9112 order (start line, every limit, framing
+// headers, body); split up, each limit check would hide behind a call.
 /// Tries to parse one request from the front of `buf`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];

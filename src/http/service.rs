@@ -9,7 +9,10 @@ use super::middleware::{self, Flow, Layer};
 use super::request::{Method, Request};
 use super::response::Response;
 use super::router::{Handler, HandlerResult, Outcome, Resolution, Route, RouteClass, Router};
+use crate::config::Config;
 use crate::runtime::core_state::CoreState;
+use crate::runtime::pipeline::Pipeline;
+use monoio::net::TcpStream;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -18,17 +21,29 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-/// Router plus middleware stack; one per core (it holds no state of its own).
+/// Router plus middleware stack; one per core (its layers hold that core's rate-limit
+/// buckets). It is the core's connection pipeline.
 pub struct Service {
     router: Router,
     layers: Vec<Box<dyn Layer>>,
 }
 
+impl Pipeline for Service {
+    fn serve(
+        self: Rc<Self>,
+        core: Rc<CoreState>,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(super::conn::accept(self, core, stream, peer))
+    }
+}
+
 impl Service {
-    pub fn new(routes: Vec<Route>) -> Self {
+    pub fn new(routes: Vec<Route>, config: &Config) -> Self {
         Self {
             router: Router::new(routes),
-            layers: middleware::default_stack(),
+            layers: middleware::default_stack(config),
         }
     }
 
@@ -39,10 +54,7 @@ impl Service {
     /// Serves one parsed request to completion. Never panics: handler panics become 500.
     pub async fn handle(&self, core: &Rc<CoreState>, peer: SocketAddr, req: Request) -> Response {
         let started = Instant::now();
-        let request_id = match req.header("x-request-id") {
-            Some(id) if middleware::request_id::acceptable(id) => id.to_string(),
-            _ => core.next_request_id(),
-        };
+        let request_id = middleware::request_id::for_request(core, &req);
         let resolution = self.router.resolve(req.method, &req.path);
         let (route, class, params) = match &resolution {
             Resolution::Found(r, params) => (r.pattern, r.class, params.clone()),
@@ -182,7 +194,6 @@ pub fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::runtime::core_state::{CoreId, DriverKind, PinningMode, Shared};
 
     fn boom(_: &Rc<CoreState>, _: &RequestCtx, _: &Request) -> HandlerResult {
@@ -226,14 +237,13 @@ mod tests {
             Handler::Async(async_boom),
         ));
         let shared = Shared::new(Config::default(), 1, PinningMode::Kernel, None).unwrap();
-        let core = Rc::new(
-            CoreState::new(CoreId(0), DriverKind::Legacy, shared, Service::new(routes)).unwrap(),
-        );
+        let service = Service::new(routes, &shared.config);
+        let core = Rc::new(CoreState::new(CoreId(0), DriverKind::Legacy, shared).unwrap());
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
         for path in ["/boom", "/aboom"] {
-            let resp = poll_once(core.service.handle(&core, peer, get(path))).unwrap();
+            let resp = poll_once(service.handle(&core, peer, get(path))).unwrap();
             assert_eq!(resp.status, 500);
             let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
             assert_eq!(body["error"], "internal_error");
@@ -243,7 +253,7 @@ mod tests {
             );
         }
         std::panic::set_hook(prev);
-        let ok = poll_once(core.service.handle(&core, peer, get("/api/version"))).unwrap();
+        let ok = poll_once(service.handle(&core, peer, get("/api/version"))).unwrap();
         assert_eq!(ok.status, 200);
     }
 }

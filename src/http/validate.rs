@@ -274,28 +274,20 @@ impl QueryFields {
     }
 
     pub fn int(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
-        let v = self.pairs.remove(name)?;
-        match v.parse::<i64>() {
-            Ok(n) if n >= min && n <= max => Some(n),
-            Ok(_) => {
-                self.errors.push(FieldError::new(
-                    name,
-                    "value_error",
-                    format!("must be between {min} and {max}"),
-                ));
-                None
-            }
-            Err(_) => {
-                self.errors
-                    .push(FieldError::new(name, "type_error", "must be an integer"));
-                None
-            }
-        }
+        self.ranged(name, min, max, "must be an integer")
     }
 
     pub fn float(&mut self, name: &str, min: f64, max: f64) -> Option<f64> {
+        self.ranged(name, min, max, "must be a number")
+    }
+
+    /// A number in `min..=max`; `not_a_number` is the type error's message.
+    fn ranged<T>(&mut self, name: &str, min: T, max: T, not_a_number: &str) -> Option<T>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
         let v = self.pairs.remove(name)?;
-        match v.parse::<f64>() {
+        match v.parse::<T>() {
             Ok(n) if n >= min && n <= max => Some(n),
             Ok(_) => {
                 self.errors.push(FieldError::new(
@@ -307,7 +299,7 @@ impl QueryFields {
             }
             Err(_) => {
                 self.errors
-                    .push(FieldError::new(name, "type_error", "must be a number"));
+                    .push(FieldError::new(name, "type_error", not_a_number));
                 None
             }
         }

@@ -2,16 +2,21 @@
 //! library. Shared by all cores through [`Library`]; each core opens its own
 //! [`store::LibraryReader`].
 
+pub mod batch;
 pub mod demo;
+pub mod error;
 pub mod model;
 pub mod ops;
+pub mod page;
 pub mod probe;
+pub mod query;
 pub mod scan;
 pub mod schema;
 pub mod store;
 pub mod writer;
 
-use crate::http::pagination::CursorCodec;
+pub use error::LibraryError;
+use page::CursorCodec;
 use scan::{ScanState, SharedProgress};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +35,7 @@ pub struct Library {
 
 /// Why the library could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum LibraryError {
+pub enum OpenError {
     #[error("cannot create data dir {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -49,9 +54,9 @@ pub enum LibraryError {
 }
 
 /// A secret per data dir, so cursors survive restarts but can't be forged.
-fn cursor_key(data_dir: &Path) -> Result<[u8; 32], LibraryError> {
+fn cursor_key(data_dir: &Path) -> Result<[u8; 32], OpenError> {
     let path = data_dir.join("cursor.key");
-    let err = |source| LibraryError::Key {
+    let err = |source| OpenError::Key {
         path: path.clone(),
         source,
     };
@@ -79,13 +84,13 @@ fn cursor_key(data_dir: &Path) -> Result<[u8; 32], LibraryError> {
 
 impl Library {
     /// Opens (creating and migrating) `<data_dir>/library.db` and starts the writer.
-    pub fn open(data_dir: &Path, root: Option<PathBuf>) -> Result<Arc<Library>, LibraryError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| LibraryError::DataDir {
+    pub fn open(data_dir: &Path, root: Option<PathBuf>) -> Result<Arc<Library>, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let db_path = data_dir.join("library.db");
-        let writer = Writer::start(&db_path).map_err(|source| LibraryError::Database {
+        let writer = Writer::start(&db_path).map_err(|source| OpenError::Database {
             path: db_path.clone(),
             source,
         })?;
@@ -96,6 +101,33 @@ impl Library {
             cursors: CursorCodec::new(cursor_key(data_dir)?),
             root,
         }))
+    }
+
+    /// Runs `f` in one writer transaction, committed when it succeeds (awaited from a
+    /// core: the write never blocks its event loop).
+    pub async fn transact<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, LibraryError> + Send + 'static,
+    ) -> Result<R, LibraryError> {
+        self.writer
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let r = f(&tx)?;
+                tx.commit()?;
+                Ok(r)
+            })
+            .await?
+    }
+
+    /// Runs a batch of changes on the writer (see [`batch`]).
+    pub async fn batch(
+        &self,
+        items: Vec<(String, batch::Action)>,
+        atomic: bool,
+    ) -> Result<batch::BatchOutcome, LibraryError> {
+        self.writer
+            .run(move |c| batch::run(c, items, atomic))
+            .await?
     }
 
     /// Starts a scan of `root` on its own thread; `false` if one is already running.

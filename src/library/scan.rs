@@ -246,13 +246,13 @@ pub fn scan_blocking(
         *p = ScanProgress {
             state: ScanState::Running,
             root: Some(root.display().to_string()),
-            started_at: Some(crate::http::envelope::timestamp_now()),
+            started_at: Some(crate::timestamp::timestamp_now()),
             ..ScanProgress::default()
         }
     });
     let result = scan_inner(writer, root, progress);
     update(progress, |p| {
-        p.finished_at = Some(crate::http::envelope::timestamp_now());
+        p.finished_at = Some(crate::timestamp::timestamp_now());
         p.elapsed_ms = Some(started.elapsed().as_millis() as u64);
         match &result {
             Ok(()) => p.state = ScanState::Completed,
@@ -269,6 +269,8 @@ pub fn scan_blocking(
     result
 }
 
+// Long: walk, probe and batch-write in one pass; the batch, the seen set and the
+// progress are locals every step updates.
 fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result<(), String> {
     let root = root
         .canonicalize()

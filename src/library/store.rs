@@ -3,9 +3,9 @@
 //! are cached per core until the writer's data generation changes.
 
 use super::Library;
+use super::error::LibraryError;
 use super::model::*;
-use crate::http::error::ApiError;
-use crate::http::pagination::{KeysetPos, PageMeta, PageMode, PageRequest, SortValue};
+use super::page::{KeysetPos, Page, PageMeta, PageMode, PageRequest, SortValue};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::cell::RefCell;
@@ -15,6 +15,19 @@ use std::sync::Arc;
 /// Count-cache entries kept per core before it is cleared.
 const COUNT_CACHE_MAX: usize = 4096;
 
+/// A track's audio facts as the library stored them at scan time.
+#[derive(Debug, Clone)]
+pub struct AudioFacts {
+    pub path: String,
+    /// The file's mtime: a changed file gets new chunk cache keys.
+    pub revision: i64,
+    pub sample_rate: Option<i64>,
+    pub channels: Option<i64>,
+    pub frames: Option<i64>,
+    pub duration_ms: i64,
+    pub loudness_lufs: Option<f64>,
+}
+
 /// A core's reader.
 pub struct LibraryReader {
     conn: Connection,
@@ -22,12 +35,8 @@ pub struct LibraryReader {
     pub library: Arc<Library>,
 }
 
-pub fn db_error(e: rusqlite::Error) -> ApiError {
-    ApiError::Internal(format!("database: {e}"))
-}
-
 /// One list query: what to select, filters, and the sort key for keyset paging.
-pub struct ListSql {
+pub(crate) struct ListSql {
     pub from: &'static str,
     pub columns: &'static str,
     pub filters: Vec<String>,
@@ -60,7 +69,7 @@ impl LibraryReader {
         &self.conn
     }
 
-    fn count(&self, q: &ListSql, where_sql: &str) -> Result<i64, ApiError> {
+    fn count(&self, q: &ListSql, where_sql: &str) -> Result<i64, LibraryError> {
         let generation = self.library.writer.generation();
         let cache_key = format!("{}|{}|{:?}", q.from, where_sql, q.params);
         if let Some((g, n)) = self.counts.borrow().get(&cache_key)
@@ -69,13 +78,9 @@ impl LibraryReader {
             return Ok(*n);
         }
         let sql = format!("SELECT COUNT(*) FROM {} {}", q.from, where_sql);
-        let n: i64 = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut st| {
-                st.query_row(rusqlite::params_from_iter(q.params.iter()), |r| r.get(0))
-            })
-            .map_err(db_error)?;
+        let n: i64 = self.conn.prepare_cached(&sql).and_then(|mut st| {
+            st.query_row(rusqlite::params_from_iter(q.params.iter()), |r| r.get(0))
+        })?;
         let mut counts = self.counts.borrow_mut();
         if counts.len() >= COUNT_CACHE_MAX {
             counts.clear();
@@ -84,148 +89,171 @@ impl LibraryReader {
         Ok(n)
     }
 
-    /// Runs a paginated list query. `scope` names the list+order+filters for cursors.
-    pub fn page<T>(
+    /// Runs a paginated list query. `scope` names the list+order+filters: a cursor
+    /// is only accepted for the walk it was issued for.
+    pub(crate) fn page<T>(
         &self,
         q: ListSql,
         page: &PageRequest,
         scope: &str,
         map: fn(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<(Vec<T>, PageMeta), ApiError> {
+    ) -> Result<Page<T>, LibraryError> {
         let where_base = if q.filters.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", q.filters.join(" AND "))
         };
-        let dir = if q.desc { "DESC" } else { "ASC" };
-        let cmp = if q.desc { "<" } else { ">" };
         let mut params = q.params.clone();
         let mut where_sql = where_base.clone();
-        let mut offset = 0;
-        match &page.mode {
-            PageMode::Offset(o) => offset = *o,
-            PageMode::Cursor(Some(KeysetPos { key, id })) => {
+        let offset = match &page.mode {
+            PageMode::Offset(o) => *o,
+            PageMode::Cursor(None) => 0,
+            PageMode::Cursor(Some(token)) => {
+                let pos = self.library.cursors.decode(scope, token)?;
                 let glue = if where_sql.is_empty() {
                     "WHERE"
                 } else {
                     " AND"
                 };
+                let cmp = if q.desc { "<" } else { ">" };
                 where_sql.push_str(&format!("{glue} ({}, {}) {cmp} (?, ?)", q.key, q.id));
-                params.push(match key {
-                    SortValue::Int(i) => Value::Integer(*i),
-                    SortValue::Text(s) => Value::Text(s.clone()),
+                params.push(match pos.key {
+                    SortValue::Int(i) => Value::Integer(i),
+                    SortValue::Text(s) => Value::Text(s),
                 });
-                params.push(Value::Integer(*id));
+                params.push(Value::Integer(pos.id));
+                0
             }
-            PageMode::Cursor(None) => {}
-        }
+        };
+        let dir = if q.desc { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {}, {}, {} FROM {} {} ORDER BY {} {dir}, {} {dir} LIMIT ? OFFSET ?",
             q.columns, q.key, q.id, q.from, where_sql, q.key, q.id
         );
         params.push(Value::Integer(page.limit + 1));
         params.push(Value::Integer(offset));
-        let mut st = self.conn.prepare_cached(&sql).map_err(db_error)?;
-        let ncols = st.column_count();
-        let mut rows = st
-            .query(rusqlite::params_from_iter(params.iter()))
-            .map_err(db_error)?;
-        let mut items = Vec::with_capacity(page.limit as usize);
-        let mut last: Option<KeysetPos> = None;
-        let mut has_more = false;
-        while let Some(row) = rows.next().map_err(db_error)? {
-            if items.len() as i64 == page.limit {
-                has_more = true;
-                break;
-            }
-            items.push(map(row).map_err(db_error)?);
-            let key = if q.key_is_text {
-                SortValue::Text(row.get(ncols - 2).map_err(db_error)?)
-            } else {
-                SortValue::Int(row.get(ncols - 2).map_err(db_error)?)
-            };
-            last = Some(KeysetPos {
-                key,
-                id: row.get(ncols - 1).map_err(db_error)?,
-            });
-        }
+        let (items, last, has_more) = self.rows(&sql, &params, &q, page.limit, map)?;
         let next_cursor = match (&last, has_more) {
             (Some(pos), true) => Some(self.library.cursors.encode(scope, pos)),
             _ => None,
         };
-        let meta = if page.offset_meta {
-            let total = self.count(&q, &where_base)?;
-            let returned = items.len() as i64;
-            PageMeta {
-                limit: page.limit,
-                offset: Some(offset),
-                total: Some(total),
-                remaining: Some((total - offset - returned).max(0)),
-                has_more,
-                next_cursor,
-            }
-        } else {
-            PageMeta {
-                limit: page.limit,
-                offset: None,
-                total: None,
-                remaining: None,
-                has_more,
-                next_cursor,
-            }
+        let mut meta = PageMeta {
+            limit: page.limit,
+            offset: None,
+            total: None,
+            remaining: None,
+            has_more,
+            next_cursor,
         };
-        Ok((items, meta))
+        if page.offset_meta() {
+            let total = self.count(&q, &where_base)?;
+            meta.offset = Some(offset);
+            meta.total = Some(total);
+            meta.remaining = Some((total - offset - items.len() as i64).max(0));
+        }
+        Ok(Page { items, meta })
     }
 
-    pub fn track(&self, id: i64) -> Result<Track, ApiError> {
+    /// Reads up to `limit` rows (one more tells whether there are more) and the
+    /// keyset position of the last one.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        q: &ListSql,
+        limit: i64,
+        map: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<(Vec<T>, Option<KeysetPos>, bool), LibraryError> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let ncols = st.column_count();
+        let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+        let mut items = Vec::with_capacity(limit as usize);
+        let mut last = None;
+        while let Some(row) = rows.next()? {
+            if items.len() as i64 == limit {
+                return Ok((items, last, true));
+            }
+            items.push(map(row)?);
+            let key = if q.key_is_text {
+                SortValue::Text(row.get(ncols - 2)?)
+            } else {
+                SortValue::Int(row.get(ncols - 2)?)
+            };
+            last = Some(KeysetPos {
+                key,
+                id: row.get(ncols - 1)?,
+            });
+        }
+        Ok((items, last, false))
+    }
+
+    pub fn track(&self, id: i64) -> Result<Track, LibraryError> {
         let sql = format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE id = ?1");
         self.conn
             .prepare_cached(&sql)
-            .and_then(|mut st| st.query_row([id], track_from_row).optional())
-            .map_err(db_error)?
-            .ok_or_else(|| ApiError::NotFound(format!("track {id} not found")))
+            .and_then(|mut st| st.query_row([id], track_from_row).optional())?
+            .ok_or_else(|| LibraryError::NotFound(format!("track {id} not found")))
     }
 
     /// The file path of a track (server-side only).
-    pub fn track_path(&self, id: i64) -> Result<String, ApiError> {
+    pub fn track_path(&self, id: i64) -> Result<String, LibraryError> {
         self.conn
             .prepare_cached("SELECT path FROM tracks WHERE id = ?1")
-            .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
-            .map_err(db_error)?
-            .ok_or_else(|| ApiError::NotFound(format!("track {id} not found")))
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())?
+            .ok_or_else(|| LibraryError::NotFound(format!("track {id} not found")))
     }
 
-    pub fn album(&self, id: i64) -> Result<Album, ApiError> {
+    /// What decoding a track needs: its file, revision, format facts and loudness.
+    pub fn audio_facts(&self, id: i64) -> Result<AudioFacts, LibraryError> {
+        self.conn
+            .prepare_cached(
+                "SELECT path, mtime, sample_rate, channels, frames, duration_ms, loudness_lufs FROM tracks WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([id], |r| {
+                    Ok(AudioFacts {
+                        path: r.get(0)?,
+                        revision: r.get(1)?,
+                        sample_rate: r.get(2)?,
+                        channels: r.get(3)?,
+                        frames: r.get(4)?,
+                        duration_ms: r.get(5)?,
+                        loudness_lufs: r.get(6)?,
+                    })
+                })
+                .optional()
+            })?
+            .ok_or_else(|| LibraryError::NotFound(format!("track {id} not found")))
+    }
+
+    pub fn album(&self, id: i64) -> Result<Album, LibraryError> {
         let sql = format!(
             "SELECT {ALBUM_COLUMNS} FROM albums a LEFT JOIN artists ar ON ar.id = a.artist_id WHERE a.id = ?1"
         );
         self.conn
             .prepare_cached(&sql)
-            .and_then(|mut st| st.query_row([id], album_from_row).optional())
-            .map_err(db_error)?
-            .ok_or_else(|| ApiError::NotFound(format!("album {id} not found")))
+            .and_then(|mut st| st.query_row([id], album_from_row).optional())?
+            .ok_or_else(|| LibraryError::NotFound(format!("album {id} not found")))
     }
 
-    pub fn artist(&self, id: i64) -> Result<Artist, ApiError> {
+    pub fn artist(&self, id: i64) -> Result<Artist, LibraryError> {
         let sql = format!("SELECT {ARTIST_COLUMNS} FROM artists ar WHERE ar.id = ?1");
         self.conn
             .prepare_cached(&sql)
-            .and_then(|mut st| st.query_row([id], artist_from_row).optional())
-            .map_err(db_error)?
-            .ok_or_else(|| ApiError::NotFound(format!("artist {id} not found")))
+            .and_then(|mut st| st.query_row([id], artist_from_row).optional())?
+            .ok_or_else(|| LibraryError::NotFound(format!("artist {id} not found")))
     }
 
-    pub fn playlist(&self, id: i64) -> Result<Playlist, ApiError> {
+    pub fn playlist(&self, id: i64) -> Result<Playlist, LibraryError> {
         let sql = format!("SELECT {PLAYLIST_COLUMNS} FROM playlists p WHERE p.id = ?1");
         self.conn
             .prepare_cached(&sql)
-            .and_then(|mut st| st.query_row([id], playlist_from_row).optional())
-            .map_err(db_error)?
-            .ok_or_else(|| ApiError::NotFound(format!("playlist {id} not found")))
+            .and_then(|mut st| st.query_row([id], playlist_from_row).optional())?
+            .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
     }
 
     /// A playlist's tracks in order (positions are 0-based indexes).
-    pub fn playlist_tracks(&self, id: i64) -> Result<Vec<Track>, ApiError> {
+    pub fn playlist_tracks(&self, id: i64) -> Result<Vec<Track>, LibraryError> {
         let cols: String = TRACK_COLUMNS
             .split(", ")
             .map(|c| format!("t.{c}"))
@@ -234,26 +262,23 @@ impl LibraryReader {
         let sql = format!(
             "SELECT {cols} FROM playlist_entries e JOIN tracks t ON t.id = e.track_id WHERE e.playlist_id = ?1 ORDER BY e.position"
         );
-        let mut st = self.conn.prepare_cached(&sql).map_err(db_error)?;
-        let rows = st.query_map([id], track_from_row).map_err(db_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map([id], track_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Totals for `/api/library/stats`.
-    pub fn stats(&self) -> Result<serde_json::Value, ApiError> {
-        let q = |sql: &str| -> Result<i64, ApiError> {
-            self.conn.query_row(sql, [], |r| r.get(0)).map_err(db_error)
+    pub fn stats(&self) -> Result<serde_json::Value, LibraryError> {
+        let q = |sql: &str| -> Result<i64, LibraryError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
         };
         let mut formats = serde_json::Map::new();
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT format, COUNT(*) FROM tracks GROUP BY format ORDER BY format")
-            .map_err(db_error)?;
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(db_error)?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT format, COUNT(*) FROM tracks GROUP BY format ORDER BY format",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
-            let (f, n) = row.map_err(db_error)?;
+            let (f, n) = row?;
             formats.insert(f, n.into());
         }
         Ok(serde_json::json!({

@@ -67,6 +67,43 @@ impl MonitorHandle {
     }
 }
 
+/// Hits and misses of one cache tier in one second.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TierTick {
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_rate: f64,
+}
+
+impl TierTick {
+    fn new(hits: u64, misses: u64) -> Self {
+        Self {
+            hits,
+            misses,
+            hit_rate: ratio(hits, hits + misses),
+        }
+    }
+}
+
+/// The chunk cache in one second.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CacheTick {
+    pub tier1: TierTick,
+    pub tier2: TierTick,
+}
+
+impl CacheTick {
+    /// Chunk requests (every one looks in tier 1 first).
+    fn requests(&self) -> u64 {
+        self.tier1.hits + self.tier1.misses
+    }
+
+    /// Requests served from either tier.
+    fn hits(&self) -> u64 {
+        self.tier1.hits + self.tier2.hits
+    }
+}
+
 /// One second, as kept in the window.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tick {
@@ -77,7 +114,7 @@ pub struct Tick {
     pub error_rate: f64,
     pub rate_limited_rate: f64,
     pub latency_us: Summary,
-    pub cache: Value,
+    pub cache: CacheTick,
     pub hit_rate: Option<f64>,
     pub connections_per_core: Vec<u64>,
     pub ws_connections_per_core: Vec<u64>,
@@ -86,46 +123,128 @@ pub struct Tick {
     pub ws_messages: u64,
 }
 
-struct State {
-    window: VecDeque<Tick>,
-    window_cap: usize,
-    cumulative: BTreeMap<SeriesKey, Histogram<u64>>,
-    /// Summaries of `cumulative`, refreshed only for series that changed this second.
-    cumulative_summaries: BTreeMap<SeriesKey, Summary>,
-    /// All route series since start: the sum of every second's overall histogram.
-    cumulative_overall: Histogram<u64>,
+/// Every latency series the monitor keeps: per core (for Prometheus), cumulative (for
+/// the endpoint table) and this second's. Merging a snapshot refreshes the figures and
+/// summaries of the series it changed only.
+#[derive(Default)]
+pub struct SeriesStore {
     per_core: BTreeMap<(u16, SeriesKey), Histogram<u64>>,
     /// Prometheus figures of `per_core`, refreshed only for series that changed.
     per_core_figures: BTreeMap<(u16, SeriesKey), Figures>,
+    cumulative: BTreeMap<SeriesKey, Histogram<u64>>,
+    /// Summaries of `cumulative`, refreshed only for series that changed this second.
+    cumulative_summaries: BTreeMap<SeriesKey, Summary>,
+    /// This second's series, merged over cores.
     last_tick: BTreeMap<SeriesKey, Histogram<u64>>,
-    recent_overall: VecDeque<Histogram<u64>>,
-    /// The sum of `recent_overall`, kept by adding the newest and subtracting the oldest.
+    bounds: Vec<u64>,
+}
+
+/// One core's series of one second, as handed over (moved, not copied).
+pub type CoreSeries = (u16, Vec<(SeriesKey, Histogram<u64>)>);
+
+impl SeriesStore {
+    /// Merges one second of every core's series.
+    pub fn merge(&mut self, snaps: Vec<CoreSeries>) {
+        if self.bounds.is_empty() {
+            self.bounds = prometheus::bucket_bounds_us();
+        }
+        self.last_tick.clear();
+        for (core, series) in &snaps {
+            for (k, h) in series {
+                let key = (*core, *k);
+                let f = match self.per_core.entry(key) {
+                    Entry::Occupied(mut e) => {
+                        merge_one(e.get_mut(), h);
+                        figures(e.get(), &self.bounds)
+                    }
+                    Entry::Vacant(e) => figures(e.insert(h.clone()), &self.bounds),
+                };
+                self.per_core_figures.insert(key, f);
+            }
+        }
+        for (_, series) in snaps {
+            merge_owned(&mut self.last_tick, series);
+        }
+        for (k, h) in &self.last_tick {
+            let total = match self.cumulative.entry(*k) {
+                Entry::Occupied(mut e) => {
+                    merge_one(e.get_mut(), h);
+                    summarize(e.get())
+                }
+                Entry::Vacant(e) => summarize(e.insert(h.clone())),
+            };
+            self.cumulative_summaries.insert(*k, total);
+        }
+    }
+
+    /// All HTTP route latencies of this second in one histogram.
+    pub fn overall(&self) -> Histogram<u64> {
+        let mut overall = new_histogram();
+        for (k, h) in &self.last_tick {
+            if k.kind == SeriesKind::Route {
+                let _ = overall.add(h);
+            }
+        }
+        overall
+    }
+
+    /// The `/api/metrics/endpoints` rows: since start and this second, per series.
+    pub fn endpoints(&self) -> Vec<Value> {
+        self.cumulative_summaries
+            .iter()
+            .map(|(k, total)| {
+                let last = self.last_tick.get(k).map(summarize).unwrap_or_default();
+                json!({"kind": k.kind, "name": k.name, "total": total, "last_second": last})
+            })
+            .collect()
+    }
+}
+
+/// Overall route latency since start and over the last few seconds (the SLO alert's
+/// window), kept incrementally.
+struct OverallLatency {
+    since_start: Histogram<u64>,
+    recent: VecDeque<Histogram<u64>>,
+    /// The sum of `recent`, kept by adding the newest and subtracting the oldest.
     recent_sum: Histogram<u64>,
+}
+
+impl OverallLatency {
+    fn push(&mut self, second: &Histogram<u64>, keep: usize) {
+        merge_one(&mut self.since_start, second);
+        merge_one(&mut self.recent_sum, second);
+        self.recent.push_back(second.clone());
+        while self.recent.len() > keep.max(1) {
+            if let Some(old) = self.recent.pop_front()
+                && self.recent_sum.subtract(&old).is_err()
+            {
+                // Cannot happen (the sum holds every histogram it subtracts); rebuild.
+                self.recent_sum = new_histogram();
+                for h in &self.recent {
+                    merge_one(&mut self.recent_sum, h);
+                }
+            }
+        }
+    }
+}
+
+struct State {
+    window: VecDeque<Tick>,
+    window_cap: usize,
+    series: SeriesStore,
+    overall: OverallLatency,
     counters: BTreeMap<u16, CoreCounters>,
     connections: BTreeMap<u16, (u64, u64)>,
     book: AlertBook,
     last_at: Instant,
 }
 
-fn delta(now: &CoreCounters, before: &CoreCounters) -> CoreCounters {
-    let d = |a: u64, b: u64| a.saturating_sub(b);
-    let mut statuses = [0; 6];
-    for (i, s) in statuses.iter_mut().enumerate() {
-        *s = d(now.statuses[i], before.statuses[i]);
-    }
-    CoreCounters {
-        requests: d(now.requests, before.requests),
-        statuses,
-        bytes_out: d(now.bytes_out, before.bytes_out),
-        rate_limited: d(now.rate_limited, before.rate_limited),
-        ws_messages: d(now.ws_messages, before.ws_messages),
-        connections_opened: d(now.connections_opened, before.connections_opened),
-        connections_closed: d(now.connections_closed, before.connections_closed),
-        tier1_hits: d(now.tier1_hits, before.tier1_hits),
-        tier1_misses: d(now.tier1_misses, before.tier1_misses),
-        tier2_hits: d(now.tier2_hits, before.tier2_hits),
-        tier2_misses: d(now.tier2_misses, before.tier2_misses),
-    }
+/// Counters and gauges of one second, over all cores.
+struct Counted {
+    total: CoreCounters,
+    requests_per_core: Vec<u64>,
+    stale_ws: u64,
+    tier1_bytes_max: u64,
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -146,14 +265,12 @@ fn run(shared: Arc<Shared>) {
     let mut st = State {
         window: VecDeque::new(),
         window_cap: cfg.window,
-        cumulative: BTreeMap::new(),
-        cumulative_summaries: BTreeMap::new(),
-        cumulative_overall: new_histogram(),
-        per_core: BTreeMap::new(),
-        per_core_figures: BTreeMap::new(),
-        last_tick: BTreeMap::new(),
-        recent_overall: VecDeque::new(),
-        recent_sum: new_histogram(),
+        series: SeriesStore::default(),
+        overall: OverallLatency {
+            since_start: new_histogram(),
+            recent: VecDeque::new(),
+            recent_sum: new_histogram(),
+        },
         counters: BTreeMap::new(),
         connections: BTreeMap::new(),
         book: AlertBook::default(),
@@ -203,181 +320,133 @@ fn run(shared: Arc<Shared>) {
     }
 }
 
-/// One second of work: merge, summarize, judge. Public for the cost benchmark.
+/// One second of work: count, merge, summarize, judge, render.
 fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
     let now = Instant::now();
     let dt = (now - st.last_at).as_secs_f64().max(1e-3);
     st.last_at = now;
-    st.last_tick.clear();
-    let mut d_total = CoreCounters::default();
-    let mut requests_per_core = Vec::new();
-    let mut stale = 0;
-    let mut t1_bytes_max = 0;
-    let bounds = prometheus::bucket_bounds_us();
-    for s in &snaps {
-        for (k, h) in &s.series {
-            let key = (s.core, *k);
-            let f = match st.per_core.entry(key) {
-                Entry::Occupied(mut e) => {
-                    merge_one(e.get_mut(), h);
-                    figures(e.get(), &bounds)
-                }
-                Entry::Vacant(e) => figures(e.insert(h.clone()), &bounds),
-            };
-            st.per_core_figures.insert(key, f);
-        }
-        let before = st.counters.get(&s.core).copied().unwrap_or_default();
-        let d = delta(&s.counters, &before);
-        requests_per_core.push(d.requests);
-        d_total.requests += d.requests;
-        for i in 0..6 {
-            d_total.statuses[i] += d.statuses[i];
-        }
-        d_total.rate_limited += d.rate_limited;
-        d_total.ws_messages += d.ws_messages;
-        d_total.tier1_hits += d.tier1_hits;
-        d_total.tier1_misses += d.tier1_misses;
-        d_total.tier2_hits += d.tier2_hits;
-        d_total.tier2_misses += d.tier2_misses;
-        st.counters.insert(s.core, s.counters);
-        st.connections
-            .insert(s.core, (s.connections, s.ws_connections));
-        stale += s.ws_stale;
-        t1_bytes_max = t1_bytes_max.max(s.tier1_bytes);
-    }
-    // The cores' histograms are ours now: move them into this tick.
-    for s in snaps {
-        merge_owned(&mut st.last_tick, s.series);
-    }
-    for (k, h) in &st.last_tick {
-        let total = match st.cumulative.entry(*k) {
-            Entry::Occupied(mut e) => {
-                merge_one(e.get_mut(), h);
-                summarize(e.get())
-            }
-            Entry::Vacant(e) => summarize(e.insert(h.clone())),
-        };
-        st.cumulative_summaries.insert(*k, total);
-    }
-
-    // Overall HTTP latency this second, and over the recent window (for the SLO alert).
-    let mut overall = new_histogram();
-    for (k, h) in &st.last_tick {
-        if k.kind == SeriesKind::Route {
-            let _ = overall.add(h);
-        }
-    }
-    merge_one(&mut st.cumulative_overall, &overall);
-    merge_one(&mut st.recent_sum, &overall);
-    st.recent_overall.push_back(overall.clone());
-    while st.recent_overall.len() > shared.config.monitor.recent_s.max(1) {
-        if let Some(old) = st.recent_overall.pop_front()
-            && st.recent_sum.subtract(&old).is_err()
-        {
-            // Cannot happen (the sum holds every histogram it subtracts); rebuild.
-            st.recent_sum = new_histogram();
-            for h in &st.recent_overall {
-                merge_one(&mut st.recent_sum, h);
-            }
-        }
-    }
-    let recent = &st.recent_sum;
-
-    let cache_requests = d_total.tier1_hits + d_total.tier1_misses;
-    let hit_rate = if cache_requests == 0 {
-        None
-    } else {
-        Some(ratio(
-            d_total.tier1_hits + d_total.tier2_hits,
-            cache_requests,
-        ))
-    };
-    let mean_core = d_total.requests as f64 / requests_per_core.len().max(1) as f64;
-    let imbalance = if mean_core > 0.0 {
-        requests_per_core.iter().copied().max().unwrap_or(0) as f64 / mean_core
-    } else {
-        1.0
-    };
-    let tick = Tick {
-        at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        interval_s: (dt * 1000.0).round() / 1000.0,
-        requests: d_total.requests,
-        throughput_rps: (d_total.requests as f64 / dt * 10.0).round() / 10.0,
-        error_rate: ratio(d_total.statuses[5], d_total.requests),
-        rate_limited_rate: ratio(d_total.rate_limited, d_total.requests),
-        latency_us: summarize(&overall),
-        cache: json!({
-            "tier1": {"hits": d_total.tier1_hits, "misses": d_total.tier1_misses, "hit_rate": ratio(d_total.tier1_hits, cache_requests)},
-            "tier2": {"hits": d_total.tier2_hits, "misses": d_total.tier2_misses, "hit_rate": ratio(d_total.tier2_hits, d_total.tier2_hits + d_total.tier2_misses)},
-        }),
-        hit_rate,
-        connections_per_core: st.connections.values().map(|c| c.0).collect(),
-        ws_connections_per_core: st.connections.values().map(|c| c.1).collect(),
-        requests_per_core,
-        imbalance: (imbalance * 100.0).round() / 100.0,
-        ws_messages: d_total.ws_messages,
-    };
+    let counted = count(st, &snaps);
+    st.series
+        .merge(snaps.into_iter().map(|s| (s.core, s.series)).collect());
+    let overall = st.series.overall();
+    st.overall.push(&overall, shared.config.monitor.recent_s);
+    let tick = second(st, &counted, &overall, dt);
     st.window.push_back(tick.clone());
     while st.window.len() > st.window_cap {
         st.window.pop_front();
     }
-
-    // Alerts over the recent seconds.
-    let recent_n = shared.config.monitor.recent_s.max(1);
-    let recent_ticks: Vec<&Tick> = st.window.iter().rev().take(recent_n).collect();
-    let r_requests: u64 = recent_ticks.iter().map(|t| t.requests).sum();
-    let r_errors: f64 = recent_ticks
-        .iter()
-        .map(|t| t.error_rate * t.requests as f64)
-        .sum();
-    let cache_json = |t: &Tick, tier: &str, f: &str| t.cache[tier][f].as_u64().unwrap_or(0);
-    let r_cache: u64 = recent_ticks
-        .iter()
-        .map(|t| cache_json(t, "tier1", "hits") + cache_json(t, "tier1", "misses"))
-        .sum();
-    let r_hits: u64 = recent_ticks
-        .iter()
-        .map(|t| cache_json(t, "tier1", "hits") + cache_json(t, "tier2", "hits"))
-        .sum();
-    let r_per_core: Vec<u64> = (0..shared.gauges.len())
-        .map(|i| {
-            recent_ticks
-                .iter()
-                .map(|t| t.requests_per_core.get(i).copied().unwrap_or(0))
-                .sum()
-        })
-        .collect();
-    let r_mean = r_requests as f64 / r_per_core.len().max(1) as f64;
-    let inputs = Inputs {
-        over_budget: t1_bytes_max > shared.config.cache.tier1_bytes_per_core
-            || shared.chunks.tier2.bytes() > shared.chunks.tier2.budget(),
-        cache_requests: r_cache,
-        hit_rate: ratio(r_hits, r_cache),
-        p99_ms: recent.value_at_quantile(0.99) as f64 / 1000.0,
-        requests: r_requests,
-        error_rate: if r_requests == 0 {
-            0.0
-        } else {
-            r_errors / r_requests as f64
-        },
-        stale_ws: stale,
-        imbalance: if r_mean > 0.0 {
-            r_per_core.iter().copied().max().unwrap_or(0) as f64 / r_mean
-        } else {
-            1.0
-        },
-    };
+    let inputs = alert_inputs(shared, st, &counted);
     let firings = super::alerts::evaluate(&inputs, &shared.config.monitor);
     st.book.update(
         firings,
         SystemTime::now(),
         Duration::from_secs(shared.config.monitor.alert_hold_s),
     );
-    let health = st.book.health();
+    render(shared, st, tick)
+}
 
-    // Trends per metric over the window.
-    let series = |f: fn(&Tick) -> Option<f64>| st.window.iter().filter_map(f).collect::<Vec<f64>>();
-    let trends = json!({
+/// Per-second deltas of every core's counters, and the gauges they report.
+fn count(st: &mut State, snaps: &[CoreSnapshot]) -> Counted {
+    let mut c = Counted {
+        total: CoreCounters::default(),
+        requests_per_core: Vec::with_capacity(snaps.len()),
+        stale_ws: 0,
+        tier1_bytes_max: 0,
+    };
+    for s in snaps {
+        let before = st.counters.get(&s.core).copied().unwrap_or_default();
+        let d = s.counters - before;
+        c.requests_per_core.push(d.requests);
+        c.total += d;
+        st.counters.insert(s.core, s.counters);
+        st.connections
+            .insert(s.core, (s.connections, s.ws_connections));
+        c.stale_ws += s.ws_stale;
+        c.tier1_bytes_max = c.tier1_bytes_max.max(s.tier1_bytes);
+    }
+    c
+}
+
+/// Max over mean requests per core (1 when idle).
+fn imbalance(per_core: &[u64]) -> f64 {
+    let mean = per_core.iter().sum::<u64>() as f64 / per_core.len().max(1) as f64;
+    if mean > 0.0 {
+        per_core.iter().copied().max().unwrap_or(0) as f64 / mean
+    } else {
+        1.0
+    }
+}
+
+/// The second just merged, as the window keeps it.
+fn second(st: &State, counted: &Counted, overall: &Histogram<u64>, dt: f64) -> Tick {
+    let d = &counted.total;
+    let cache = CacheTick {
+        tier1: TierTick::new(d.tier1_hits, d.tier1_misses),
+        tier2: TierTick::new(d.tier2_hits, d.tier2_misses),
+    };
+    let hit_rate = (cache.requests() > 0).then(|| ratio(cache.hits(), cache.requests()));
+    Tick {
+        at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        interval_s: (dt * 1000.0).round() / 1000.0,
+        requests: d.requests,
+        throughput_rps: (d.requests as f64 / dt * 10.0).round() / 10.0,
+        error_rate: ratio(d.statuses[5], d.requests),
+        rate_limited_rate: ratio(d.rate_limited, d.requests),
+        latency_us: summarize(overall),
+        cache,
+        hit_rate,
+        connections_per_core: st.connections.values().map(|c| c.0).collect(),
+        ws_connections_per_core: st.connections.values().map(|c| c.1).collect(),
+        imbalance: (imbalance(&counted.requests_per_core) * 100.0).round() / 100.0,
+        requests_per_core: counted.requests_per_core.clone(),
+        ws_messages: d.ws_messages,
+    }
+}
+
+/// What the alert rules read: the recent seconds of the window.
+fn alert_inputs(shared: &Shared, st: &State, counted: &Counted) -> Inputs {
+    let recent: Vec<&Tick> = st
+        .window
+        .iter()
+        .rev()
+        .take(shared.config.monitor.recent_s.max(1))
+        .collect();
+    let requests: u64 = recent.iter().map(|t| t.requests).sum();
+    let errors: f64 = recent
+        .iter()
+        .map(|t| t.error_rate * t.requests as f64)
+        .sum();
+    let cache_requests: u64 = recent.iter().map(|t| t.cache.requests()).sum();
+    let cache_hits: u64 = recent.iter().map(|t| t.cache.hits()).sum();
+    let per_core: Vec<u64> = (0..shared.gauges.len())
+        .map(|i| {
+            recent
+                .iter()
+                .map(|t| t.requests_per_core.get(i).copied().unwrap_or(0))
+                .sum()
+        })
+        .collect();
+    Inputs {
+        over_budget: counted.tier1_bytes_max > shared.config.cache.tier1_bytes_per_core
+            || shared.chunks.tier2.bytes() > shared.chunks.tier2.budget(),
+        cache_requests,
+        hit_rate: ratio(cache_hits, cache_requests),
+        p99_ms: st.overall.recent_sum.value_at_quantile(0.99) as f64 / 1000.0,
+        requests,
+        error_rate: if requests == 0 {
+            0.0
+        } else {
+            errors / requests as f64
+        },
+        stale_ws: counted.stale_ws,
+        imbalance: imbalance(&per_core),
+    }
+}
+
+/// Trends per metric over the window.
+fn trends(window: &VecDeque<Tick>) -> Value {
+    let series = |f: fn(&Tick) -> Option<f64>| window.iter().filter_map(f).collect::<Vec<f64>>();
+    json!({
         "rule": format!("mean of the last {} samples vs the window mean, ±{}% band, at least {} samples",
                         super::trends::RECENT, (super::trends::BAND * 100.0) as u32, super::trends::MIN_SAMPLES),
         "p99_latency": trend(&series(|t| (t.latency_us.count > 0).then_some(t.latency_us.p99 as f64)), Better::Lower),
@@ -385,29 +454,25 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
         "throughput": trend(&series(|t| Some(t.throughput_rps)), Better::Higher),
         "error_rate": trend(&series(|t| Some(t.error_rate)), Better::Lower),
         "cache_hit_rate": trend(&series(|t| t.hit_rate), Better::Higher),
-        "samples": st.window.len(),
-    });
+        "samples": window.len(),
+    })
+}
 
-    let cumulative_overall = summarize(&st.cumulative_overall);
-    let endpoints: Vec<Value> = st
-        .cumulative_summaries
-        .iter()
-        .map(|(k, total)| {
-            let last = st.last_tick.get(k).map(summarize).unwrap_or_default();
-            json!({"kind": k.kind, "name": k.name, "total": total, "last_second": last})
-        })
-        .collect();
+/// The reports every reader sees until the next second.
+fn render(shared: &Shared, st: &State, tick: Tick) -> Reports {
+    let health = st.book.health();
+    let trends = trends(&st.window);
     let alerts = st.book.active();
     let metrics = json!({
         "health": health,
         "last_second": tick,
-        "since_start": {"latency_us": cumulative_overall, "requests": st.counters.values().map(|c| c.requests).sum::<u64>()},
+        "since_start": {"latency_us": summarize(&st.overall.since_start), "requests": st.counters.values().map(|c| c.requests).sum::<u64>()},
         "alerts": alerts,
         "trends": trends,
         "monitor": {"window": st.window.len(), "work_us": shared.monitor.last_work_micros.load(Ordering::Relaxed)},
     });
     let prom = prometheus::render(&Exposition {
-        per_core: &st.per_core_figures,
+        per_core: &st.series.per_core_figures,
         counters: &st.counters,
         connections: &st.connections,
         health: match health {
@@ -419,7 +484,7 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
     });
     Reports {
         metrics,
-        endpoints: Value::Array(endpoints),
+        endpoints: Value::Array(st.series.endpoints()),
         history: serde_json::to_value(&st.window).unwrap_or_default(),
         trends,
         alerts: serde_json::to_value(&alerts).unwrap_or_default(),

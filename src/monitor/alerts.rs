@@ -66,6 +66,8 @@ pub struct Inputs {
     pub imbalance: f64,
 }
 
+// Long: one rule after another, each a few lines over `Inputs`; a table of closures
+// would hide the thresholds.
 /// This second's firings, against the `[monitor]` thresholds.
 pub fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
     let mut out = Vec::new();

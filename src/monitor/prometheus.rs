@@ -61,6 +61,8 @@ pub struct Exposition<'a> {
     pub active_alerts: usize,
 }
 
+// Long: one metric family after another, in exposition order; each block stands alone.
+/// The whole exposition.
 pub fn render(e: &Exposition<'_>) -> String {
     let mut out = String::with_capacity(64 * 1024);
     for kind in [

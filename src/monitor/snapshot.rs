@@ -26,6 +26,53 @@ pub struct CoreCounters {
     pub tier2_misses: u64,
 }
 
+impl CoreCounters {
+    /// Every counter as a slice position, so arithmetic is written once.
+    fn fields_mut(&mut self) -> [&mut u64; 16] {
+        let [s0, s1, s2, s3, s4, s5] = &mut self.statuses;
+        [
+            &mut self.requests,
+            s0,
+            s1,
+            s2,
+            s3,
+            s4,
+            s5,
+            &mut self.bytes_out,
+            &mut self.rate_limited,
+            &mut self.ws_messages,
+            &mut self.connections_opened,
+            &mut self.connections_closed,
+            &mut self.tier1_hits,
+            &mut self.tier1_misses,
+            &mut self.tier2_hits,
+            &mut self.tier2_misses,
+        ]
+    }
+
+    fn zip_with(mut self, mut other: Self, f: impl Fn(u64, u64) -> u64) -> Self {
+        for (a, b) in self.fields_mut().into_iter().zip(other.fields_mut()) {
+            *a = f(*a, *b);
+        }
+        self
+    }
+}
+
+/// The change from `before` to `self` (cumulative counters never go back; a core
+/// that restarted its counters reads as no change, not a wrap).
+impl std::ops::Sub for CoreCounters {
+    type Output = CoreCounters;
+    fn sub(self, before: CoreCounters) -> CoreCounters {
+        self.zip_with(before, u64::saturating_sub)
+    }
+}
+
+impl std::ops::AddAssign for CoreCounters {
+    fn add_assign(&mut self, other: CoreCounters) {
+        *self = self.zip_with(other, u64::saturating_add);
+    }
+}
+
 /// One core's second.
 #[derive(Debug, Clone)]
 pub struct CoreSnapshot {
@@ -164,6 +211,34 @@ pub fn figures(h: &Histogram<u64>, bounds_us: &[u64]) -> Figures {
         summary: summary_with_sum(h, sum_us),
         at_or_below,
         sum_us,
+    }
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::CoreCounters;
+
+    #[test]
+    fn counters_subtract_and_add_field_by_field() {
+        let mut a = CoreCounters {
+            requests: 10,
+            tier2_misses: 3,
+            ..Default::default()
+        };
+        a.statuses[5] = 4;
+        let b = CoreCounters {
+            requests: 4,
+            tier2_misses: 5,
+            ..Default::default()
+        };
+        let d = a - b;
+        assert_eq!((d.requests, d.tier2_misses, d.statuses[5]), (6, 0, 4));
+        let mut sum = d;
+        sum += b;
+        assert_eq!(
+            (sum.requests, sum.tier2_misses, sum.statuses[5]),
+            (10, 5, 4)
+        );
     }
 }
 

@@ -4,11 +4,9 @@
 use super::core_state::{CoreId, CoreState, DriverKind, Shared};
 use super::listener::{self, ListenerGroup};
 use super::mailbox::{CoreMessage, Mailboxes};
+use super::pipeline::PipelineFactory;
 use super::shutdown;
 use crate::config::{Config, DriverChoice};
-use crate::http::conn;
-use crate::http::router::Route;
-use crate::http::service::Service;
 use async_channel::Receiver;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -34,9 +32,30 @@ pub enum BootError {
         source: std::io::Error,
     },
     #[error("core {core} failed to start: {reason}")]
-    Core { core: usize, reason: String },
+    Core { core: usize, reason: CoreStartError },
+    #[error("cannot start core {core}'s thread: {source}")]
+    Thread { core: usize, source: std::io::Error },
+    #[error("cannot start the decode pool: {0}")]
+    DecodePool(std::io::Error),
+    #[error("cannot start the monitor thread: {0}")]
+    Monitor(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+}
+
+/// Why one core could not start (sent from its thread to `run`).
+#[derive(Debug, thiserror::Error)]
+pub enum CoreStartError {
+    #[error("io_uring driver requested but unavailable: {0}")]
+    IoUringUnavailable(std::io::Error),
+    #[error("cannot build the legacy runtime: {0}")]
+    LegacyRuntime(std::io::Error),
+    #[error("cannot register listener: {0}")]
+    Listener(std::io::Error),
+    #[error("cannot open the library database: {0}")]
+    Library(rusqlite::Error),
+    #[error("core thread exited during start-up")]
+    Exited,
 }
 
 /// The CPUs this process may run on (respects `taskset` and cgroup cpusets).
@@ -62,12 +81,14 @@ pub struct Started {
     pub pinning: super::core_state::PinningMode,
 }
 
-/// Runs the server until shutdown. `routes` builds each core's route table; `on_ready`
-/// is called once all cores accept connections.
+// Long: start-up in order (CPUs, listeners, shared state, cores, signals, monitor),
+// each step failing with its own `BootError`.
+/// Runs the server until shutdown. `pipeline` builds each core's connection pipeline
+/// on its thread; `on_ready` is called once all cores accept connections.
 pub fn run(
     config: Config,
     library: Option<Arc<crate::library::Library>>,
-    routes: fn() -> Vec<Route>,
+    pipeline: PipelineFactory,
     on_ready: impl FnOnce(&Started),
 ) -> Result<(), BootError> {
     let cpus = allowed_cpus().map_err(BootError::Affinity)?;
@@ -89,14 +110,11 @@ pub fn run(
         pinning,
     } = listener::bind_group(addr, cores, config.server.pin_by_client_ip)
         .map_err(|source| BootError::Listen { addr, source })?;
-    let shared = Shared::new(config, cores, pinning, library).map_err(|e| BootError::Core {
-        core: 0,
-        reason: format!("cannot start the decode pool: {e}"),
-    })?;
+    let shared = Shared::new(config, cores, pinning, library).map_err(BootError::DecodePool)?;
     let (mailboxes, inboxes) = Mailboxes::new(cores);
     let _ = shared.mailboxes.set(mailboxes.clone());
 
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverKind, String>>();
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverKind, CoreStartError>>();
     let mut threads = Vec::with_capacity(cores);
     for (k, (std_listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
         let cpu = cpus[k];
@@ -111,14 +129,11 @@ pub fn run(
                     std_listener,
                     inbox,
                     shared,
-                    routes,
+                    pipeline,
                     ready,
                 )
             })
-            .map_err(|e| BootError::Core {
-                core: k,
-                reason: e.to_string(),
-            })?;
+            .map_err(|source| BootError::Thread { core: k, source })?;
         threads.push(handle);
     }
     drop(ready_tx);
@@ -137,16 +152,13 @@ pub fn run(
             Err(_) => {
                 return Err(BootError::Core {
                     core: k,
-                    reason: "core thread exited during start-up".into(),
+                    reason: CoreStartError::Exited,
                 });
             }
         }
     }
     shutdown::watch_signals(mailboxes.clone()).map_err(BootError::Signals)?;
-    crate::monitor::aggregator::start(shared.clone()).map_err(|e| BootError::Core {
-        core: 0,
-        reason: format!("cannot start the monitor thread: {e}"),
-    })?;
+    crate::monitor::aggregator::start(shared.clone()).map_err(BootError::Monitor)?;
     on_ready(&Started {
         local_addr,
         cores,
@@ -168,8 +180,8 @@ fn core_thread(
     std_listener: std::net::TcpListener,
     inbox: Receiver<CoreMessage>,
     shared: Arc<Shared>,
-    routes: fn() -> Vec<Route>,
-    ready: mpsc::Sender<Result<DriverKind, String>>,
+    pipeline: PipelineFactory,
+    ready: mpsc::Sender<Result<DriverKind, CoreStartError>>,
 ) {
     if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
         tracing::warn!(core = id.0, cpu, error = ?e, "cannot pin core thread to its CPU");
@@ -189,7 +201,7 @@ fn core_thread(
                     std_listener,
                     inbox,
                     shared,
-                    routes,
+                    pipeline,
                     ready,
                 ));
                 return;
@@ -200,9 +212,7 @@ fn core_thread(
                 }
             }
             Err(e) => {
-                let _ = ready.send(Err(format!(
-                    "io_uring driver requested but unavailable: {e}"
-                )));
+                let _ = ready.send(Err(CoreStartError::IoUringUnavailable(e)));
                 return;
             }
         }
@@ -217,11 +227,11 @@ fn core_thread(
             std_listener,
             inbox,
             shared,
-            routes,
+            pipeline,
             ready,
         )),
         Err(e) => {
-            let _ = ready.send(Err(format!("cannot build the legacy runtime: {e}")));
+            let _ = ready.send(Err(CoreStartError::LegacyRuntime(e)));
         }
     }
 }
@@ -232,20 +242,21 @@ async fn core_main(
     std_listener: std::net::TcpListener,
     inbox: Receiver<CoreMessage>,
     shared: Arc<Shared>,
-    routes: fn() -> Vec<Route>,
-    ready: mpsc::Sender<Result<DriverKind, String>>,
+    pipeline: PipelineFactory,
+    ready: mpsc::Sender<Result<DriverKind, CoreStartError>>,
 ) {
     let listener = match monoio::net::TcpListener::from_std(std_listener) {
         Ok(l) => l,
         Err(e) => {
-            let _ = ready.send(Err(format!("cannot register listener: {e}")));
+            let _ = ready.send(Err(CoreStartError::Listener(e)));
             return;
         }
     };
-    let core = match CoreState::new(id, driver, shared, Service::new(routes())) {
+    let pipeline = pipeline(&shared);
+    let core = match CoreState::new(id, driver, shared) {
         Ok(state) => Rc::new(state),
         Err(e) => {
-            let _ = ready.send(Err(format!("cannot open the library database: {e}")));
+            let _ = ready.send(Err(CoreStartError::Library(e)));
             return;
         }
     };
@@ -253,7 +264,6 @@ async fn core_main(
         if driver == DriverKind::IoUring { 1 } else { 2 },
         Ordering::Relaxed,
     );
-    monoio::spawn(sweep_limiter(core.clone()));
     monoio::spawn(sweep_deadlines(core.clone()));
     monoio::spawn(crate::ws::heartbeat::sweep(core.clone()));
     let _ = ready.send(Ok(driver));
@@ -271,7 +281,7 @@ async fn core_main(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     core.gauge().accepted.fetch_add(1, Ordering::Relaxed);
-                    monoio::spawn(conn::accept(core.clone(), stream, peer));
+                    monoio::spawn(pipeline.clone().serve(core.clone(), stream, peer));
                 }
                 Err(e) => {
                     // EMFILE/ENFILE: back off instead of spinning on a full fd table.
@@ -319,7 +329,7 @@ async fn inbox_loop(
                 text,
                 priority,
             }) => {
-                core.ws.deliver(&topic, &text, priority);
+                crate::ws::hub::deliver_paced(&core, &topic, &text, priority).await;
             }
             Ok(CoreMessage::ClearCache { track }) => {
                 core.tier1.borrow_mut().remove_track(track);
@@ -352,18 +362,5 @@ async fn sweep_deadlines(core: Rc<CoreState>) {
                 "deadline passed; closing"
             );
         }
-    }
-}
-
-/// Periodically drops expired rate-limit windows so idle clients cost nothing.
-async fn sweep_limiter(core: Rc<CoreState>) {
-    let every = Duration::from_millis(core.shared.config.rate_limit.window_ms.max(1000));
-    loop {
-        monoio::time::sleep(every).await;
-        if core.shutting_down.get() {
-            return;
-        }
-        let now = core.now_ms();
-        core.limiter.borrow_mut().sweep(now);
     }
 }

@@ -4,12 +4,11 @@
 
 use super::connections::ConnectionTable;
 use super::counters::Counters;
-use crate::cache::fetch::{ChunkPath, ChunkService, TrackAudio};
+use crate::cache::fetch::{ChunkPath, ChunkService};
 use crate::cache::stats::{CacheGauge, CoreChunkCounters};
 use crate::cache::tier1::TierOneShard;
+use crate::cache::track::TrackAudioCache;
 use crate::config::Config;
-use crate::http::limiter::ClientLimiter;
-use crate::http::service::Service;
 use crate::library::Library;
 use crate::library::store::LibraryReader;
 use std::cell::{Cell, RefCell};
@@ -118,9 +117,7 @@ pub struct CoreState {
     pub id: CoreId,
     pub driver: DriverKind,
     pub shared: Arc<Shared>,
-    pub service: Service,
     pub connections: RefCell<ConnectionTable>,
-    pub limiter: RefCell<ClientLimiter>,
     pub counters: Counters,
     /// This core's own read connection to the library.
     pub library: Option<LibraryReader>,
@@ -128,11 +125,11 @@ pub struct CoreState {
     pub tier1: RefCell<TierOneShard>,
     pub chunk_counters: RefCell<CoreChunkCounters>,
     /// Track facts the chunk path needs, valid while the library generation holds.
+    pub tracks: TrackAudioCache,
     /// This core's WebSocket connections and subscriptions.
     pub ws: crate::ws::hub::WsHub,
     /// This core's latency histograms since the monitor's last snapshot.
     pub metrics: RefCell<crate::monitor::recorder::CoreRecorder>,
-    pub track_audio: RefCell<(u64, std::collections::HashMap<i64, Arc<TrackAudio>>)>,
     request_seq: Cell<u64>,
     /// Set when shutdown begins: connections close after their current response.
     pub shutting_down: Cell<bool>,
@@ -140,14 +137,7 @@ pub struct CoreState {
 
 impl CoreState {
     /// Builds a core's state; opens its library reader when a library is configured.
-    pub fn new(
-        id: CoreId,
-        driver: DriverKind,
-        shared: Arc<Shared>,
-        service: Service,
-    ) -> rusqlite::Result<Self> {
-        let rl = &shared.config.rate_limit;
-        let limiter = ClientLimiter::new(rl.window_ms, rl.max_clients_per_core);
+    pub fn new(id: CoreId, driver: DriverKind, shared: Arc<Shared>) -> rusqlite::Result<Self> {
         let library = match &shared.library {
             Some(lib) => Some(LibraryReader::open(lib.clone())?),
             None => None,
@@ -157,14 +147,12 @@ impl CoreState {
             library,
             tier1: RefCell::new(tier1),
             chunk_counters: RefCell::new(CoreChunkCounters::default()),
-            track_audio: RefCell::new((0, std::collections::HashMap::new())),
+            tracks: TrackAudioCache::default(),
             ws: Default::default(),
             metrics: Default::default(),
             id,
             driver,
-            service,
             connections: RefCell::new(ConnectionTable::default()),
-            limiter: RefCell::new(limiter),
             counters: Counters::default(),
             request_seq: Cell::new(0),
             shutting_down: Cell::new(false),
@@ -209,6 +197,8 @@ impl CoreState {
             tier1: &self.tier1,
             counters: &self.chunk_counters,
             service: &self.shared.chunks,
+            tracks: &self.tracks,
+            library: self.library.as_ref(),
         }
     }
 
@@ -254,6 +244,16 @@ impl CoreState {
             ws_connections: self.ws.len() as u64,
             ws_stale,
             tier1_bytes: t1.bytes(),
+        }
+    }
+
+    /// What the cache reports read, this core's own figures published first.
+    pub fn cache_sources(&self) -> crate::cache::report::CacheSources<'_> {
+        self.publish_cache_stats();
+        crate::cache::report::CacheSources {
+            gauges: &self.shared.cache_gauges,
+            service: &self.shared.chunks,
+            tier1_budget: self.shared.config.cache.tier1_bytes_per_core,
         }
     }
 

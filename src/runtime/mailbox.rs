@@ -3,6 +3,8 @@
 //! core to answer a request.
 
 use async_channel::{Receiver, Sender, TrySendError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A message into a core's inbox. Crosses threads (`Send`).
 #[derive(Debug, Clone)]
@@ -21,13 +23,23 @@ pub enum CoreMessage {
     },
 }
 
-/// Capacity of each inbox; a full inbox drops the message for that core (logged).
+/// Capacity of each inbox; a full inbox refuses the message for that core: counted
+/// per core ([`Mailboxes::refused`], `/metrics`) and reported to the sender.
 pub const INBOX_CAPACITY: usize = 1024;
+
+/// A message that some cores could not take: their inboxes were full (counted).
+#[derive(Debug, thiserror::Error)]
+#[error("{cores} core(s) are too busy to take the message; retry shortly")]
+pub struct InboxFull {
+    pub cores: usize,
+}
 
 /// Senders to every core's inbox.
 #[derive(Clone, Debug)]
 pub struct Mailboxes {
     senders: Vec<Sender<CoreMessage>>,
+    /// Messages each core's full inbox refused (written by any sender).
+    refused: Arc<[AtomicU64]>,
 }
 
 impl Mailboxes {
@@ -36,7 +48,8 @@ impl Mailboxes {
         let (senders, receivers) = (0..cores)
             .map(|_| async_channel::bounded(INBOX_CAPACITY))
             .unzip();
-        (Self { senders }, receivers)
+        let refused = (0..cores).map(|_| AtomicU64::new(0)).collect();
+        (Self { senders, refused }, receivers)
     }
 
     /// True once every core has stopped (its inbox receiver is gone).
@@ -44,15 +57,28 @@ impl Mailboxes {
         self.senders.iter().all(|s| s.is_closed())
     }
 
-    /// Sends a copy to every core without waiting.
-    pub fn broadcast(&self, msg: CoreMessage) {
+    /// Sends a copy to every core without waiting; returns how many cores' inboxes
+    /// were full and refused it (each counted).
+    pub fn broadcast(&self, msg: CoreMessage) -> usize {
+        let mut full = 0;
         for (core, tx) in self.senders.iter().enumerate() {
             match tx.try_send(msg.clone()) {
                 Ok(()) | Err(TrySendError::Closed(_)) => {}
                 Err(TrySendError::Full(_)) => {
-                    tracing::warn!(core, "core inbox full; message dropped")
+                    full += 1;
+                    self.refused[core].fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(core, "core inbox full; message refused");
                 }
             }
         }
+        full
+    }
+
+    /// Messages refused by each core's full inbox since start.
+    pub fn refused(&self) -> Vec<u64> {
+        self.refused
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed))
+            .collect()
     }
 }

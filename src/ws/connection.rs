@@ -33,6 +33,9 @@ const READ_BUFFER: usize = 2048;
 const WRITE_BUFFER: usize = 4096;
 /// Subscriptions one connection may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 32;
+/// A write waiting this long on the socket means the peer is not reading: on loopback
+/// or a LAN a frame that fits the send buffer completes in microseconds.
+const PEER_STALL: Duration = Duration::from_millis(10);
 
 /// Everything the core knows about one WebSocket connection (PROTOCOL.md ConnectionInfo).
 pub struct WsConn {
@@ -56,6 +59,9 @@ pub struct WsConn {
     pub last_ping: Cell<Instant>,
     /// Set once a close frame is queued: the connection is going away.
     pub closing_since: Cell<Option<Instant>>,
+    /// Since when the writer has waited on the socket (its send buffer is full): the
+    /// peer is not reading as fast as we write. `None` while writes complete.
+    pub write_blocked_since: Cell<Option<Instant>>,
     /// Per-connection id sequence for server-generated correlation ids.
     seq: Cell<u64>,
     pub streams: RefCell<super::stream::Streams>,
@@ -116,6 +122,9 @@ impl WsConn {
         if let Some(ms) = err.retry_after_ms {
             payload["retry_after_ms"] = ms.into();
         }
+        if !err.errors.is_empty() {
+            payload["errors"] = serde_json::json!(err.errors);
+        }
         self.send_msg("error", correlation_id, &payload);
     }
 
@@ -135,6 +144,15 @@ impl WsConn {
 
     pub fn is_killed(&self) -> bool {
         self.kill.is_closed()
+    }
+
+    /// Whether the peer takes bytes as fast as we write them: the writer has not been
+    /// waiting on a full socket for longer than [`PEER_STALL`]. Fan-out waits for such
+    /// a connection's queue to drain instead of shedding what it would have read.
+    pub fn keeps_up(&self) -> bool {
+        self.write_blocked_since
+            .get()
+            .is_none_or(|t| t.elapsed() < PEER_STALL)
     }
 
     pub fn info(&self, now_ms: u64) -> ConnectionInfo {
@@ -263,6 +281,7 @@ async fn serve<R, W>(
         ping_outstanding: Cell::new(None),
         last_ping: Cell::new(now),
         closing_since: Cell::new(None),
+        write_blocked_since: Cell::new(None),
         seq: Cell::new(0),
         streams: RefCell::new(Default::default()),
         wake,
@@ -318,14 +337,19 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
             OutFrame::Text(b, _) | OutFrame::Binary(b) => b.len(),
             _ => 0,
         };
+        let write = std::pin::pin!(async {
+            wr.write_frame(to_frame(&frame)).await?;
+            if is_close || conn.out.borrow().is_empty() {
+                wr.flush().await?;
+            }
+            Ok::<(), WebSocketError>(())
+        });
+        let waited = PendingSince {
+            fut: write,
+            since: &conn.write_blocked_since,
+        };
         let ok = monoio::select! {
-            r = async {
-                wr.write_frame(to_frame(&frame)).await?;
-                if is_close || conn.out.borrow().is_empty() {
-                    wr.flush().await?;
-                }
-                Ok::<(), WebSocketError>(())
-            } => r.is_ok(),
+            r = waited => r.is_ok(),
             _ = kill.recv() => false,
         };
         if !ok {
@@ -342,6 +366,36 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     }
 }
 
+/// Records in `since` when `fut` first returned `Pending` and clears it when it
+/// completes: for the writer, how long it has waited on the socket.
+struct PendingSince<'a, F> {
+    fut: std::pin::Pin<&'a mut F>,
+    since: &'a Cell<Option<Instant>>,
+}
+
+impl<F: std::future::Future> std::future::Future for PendingSince<'_, F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        match self.fut.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => {
+                self.since.set(None);
+                std::task::Poll::Ready(v)
+            }
+            std::task::Poll::Pending => {
+                if self.since.get().is_none() {
+                    self.since.set(Some(Instant::now()));
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+// Long: one frame state machine (control frames, fragments, limits, close codes);
+// `read_frame` is not cancel-safe, so one loop owns the partial message.
 async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     core: &Rc<CoreState>,
     conn: &Rc<WsConn>,

@@ -1,18 +1,25 @@
 //! A core's WebSocket connections and topic subscriptions, and fan-out. A publish is
 //! sent once to every core's inbox; each core delivers to its own subscribers by
 //! queueing (never waiting), so a slow subscriber never delays the others.
+//!
+//! Pacing: a burst of publishes can reach a core faster than its own writers drain
+//! their queues. Shedding then would cost listeners that keep up messages they would
+//! have read, so the core's inbox waits for its writers instead (the inbox is the
+//! buffer, and a full inbox is counted). Only a subscriber whose socket is full — a
+//! peer not reading — loses `low` messages, counted in its `dropped_low`.
 
 use super::connection::WsConn;
 use super::outbound::OutFrame;
 use super::protocol::Priority;
 use crate::runtime::core_state::CoreState;
-use crate::runtime::mailbox::CoreMessage;
+use crate::runtime::mailbox::{CoreMessage, InboxFull};
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// Topics a client may subscribe to (plus `session:<id>`).
 pub const TOPICS: &[&str] = &["player", "library", "cache", "metrics", "notifications"];
@@ -83,6 +90,19 @@ impl WsHub {
             .count()
     }
 
+    /// Whether a subscriber of `topic` whose peer keeps up has a backlog: the core's
+    /// writers, not the peer, are behind.
+    pub fn behind(&self, topic: &str) -> bool {
+        let topics = self.topics.borrow();
+        let Some(set) = topics.get(topic) else {
+            return false;
+        };
+        let conns = self.conns.borrow();
+        set.iter()
+            .filter_map(|id| conns.get(id))
+            .any(|c| !c.is_killed() && c.out.borrow().backlogged() && c.keeps_up())
+    }
+
     pub fn all(&self) -> Vec<Rc<WsConn>> {
         let mut v: Vec<_> = self.conns.borrow().values().cloned().collect();
         v.sort_by_key(|c| c.id);
@@ -98,14 +118,45 @@ impl WsHub {
     }
 }
 
+/// Delivers one publish on this core, then lets the writers run until no subscriber
+/// that keeps up is backlogged (bounded by `slow_close_ms`, the time after which a
+/// stuck subscriber is closed anyway).
+pub async fn deliver_paced(core: &CoreState, topic: &str, text: &Bytes, priority: Priority) {
+    if core.ws.deliver(topic, text, priority) == 0 {
+        return;
+    }
+    let limit = Instant::now() + Duration::from_millis(core.shared.config.ws.slow_close_ms);
+    let mut rounds = 0u32;
+    while core.ws.behind(topic) && Instant::now() < limit {
+        // Writers woken by the delivery run before a yielded task; a writer whose
+        // write is still in the ring (compat transport) needs a driver tick: sleep.
+        if rounds < 8 {
+            crate::runtime::yield_now::yield_now().await;
+        } else {
+            monoio::time::sleep(Duration::from_millis(1)).await;
+        }
+        rounds += 1;
+    }
+}
+
 /// Publishes a message to a topic on every core (this one included, through its inbox,
 /// so ordering per topic is the inbox order everywhere).
-pub fn publish(core: &CoreState, topic: &str, text: String, priority: Priority) {
-    if let Some(m) = core.shared.mailboxes.get() {
-        m.broadcast(CoreMessage::Publish {
-            topic: Arc::from(topic),
-            text: Bytes::from(text),
-            priority,
-        });
+pub fn publish(
+    core: &CoreState,
+    topic: &str,
+    text: String,
+    priority: Priority,
+) -> Result<(), InboxFull> {
+    let Some(m) = core.shared.mailboxes.get() else {
+        return Ok(());
+    };
+    let full = m.broadcast(CoreMessage::Publish {
+        topic: Arc::from(topic),
+        text: Bytes::from(text),
+        priority,
+    });
+    if full > 0 {
+        return Err(InboxFull { cores: full });
     }
+    Ok(())
 }

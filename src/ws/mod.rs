@@ -3,11 +3,13 @@
 //! fan-out, player sessions (shared across cores), and streaming over the socket.
 
 pub mod connection;
+mod errors;
 pub mod handlers;
 pub mod heartbeat;
 pub mod hub;
 pub mod limiter;
 pub mod outbound;
+pub mod payload;
 pub mod player;
 pub mod protocol;
 pub mod stream;

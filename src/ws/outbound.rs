@@ -83,6 +83,12 @@ impl Outbound {
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
+
+    /// Half the capacity or more is waiting: past this, fan-out lets the writers catch
+    /// up before it queues more (see `hub::deliver_paced`).
+    pub fn backlogged(&self) -> bool {
+        self.queue.len() * 2 >= self.capacity
+    }
 }
 
 #[cfg(test)]

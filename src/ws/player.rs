@@ -26,8 +26,30 @@ pub struct Player {
     pub position_ms: u64,
 }
 
-/// What went wrong with a player command: the `invalid_payload` message.
-pub type PlayerError = String;
+/// What went wrong with a player command (an `invalid_payload` reply).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlayerError {
+    #[error("the queue is empty")]
+    EmptyQueue,
+    #[error("index {index} is out of range (queue has {len})")]
+    IndexOutOfRange { index: usize, len: usize },
+    #[error("position {position} is out of range (queue has {len})")]
+    PositionOutOfRange { position: usize, len: usize },
+    #[error("nothing is playing")]
+    NotPlaying,
+    #[error("no current track")]
+    NoCurrentTrack,
+    #[error("position_ms {position_ms} is past the end ({duration_ms} ms)")]
+    PastEnd { position_ms: u64, duration_ms: u64 },
+    #[error("already at the first track")]
+    AtFirst,
+    #[error("already at the last track")]
+    AtLast,
+    #[error("a queue holds at most {MAX_QUEUE} tracks")]
+    QueueFull,
+    #[error("from and to must be below {0}")]
+    ReorderOutOfRange(usize),
+}
 
 impl Player {
     fn changed(&mut self) {
@@ -36,15 +58,15 @@ impl Player {
 
     pub fn play(&mut self, index: Option<usize>) -> Result<(), PlayerError> {
         if self.queue.is_empty() {
-            return Err("the queue is empty".into());
+            return Err(PlayerError::EmptyQueue);
         }
         let target = match index {
             Some(i) if i < self.queue.len() => i,
-            Some(i) => {
-                return Err(format!(
-                    "index {i} is out of range (queue has {})",
-                    self.queue.len()
-                ));
+            Some(index) => {
+                return Err(PlayerError::IndexOutOfRange {
+                    index,
+                    len: self.queue.len(),
+                });
             }
             None => self.index.unwrap_or(0),
         };
@@ -59,7 +81,7 @@ impl Player {
 
     pub fn pause(&mut self) -> Result<(), PlayerError> {
         if self.state != PlayState::Playing {
-            return Err("nothing is playing".into());
+            return Err(PlayerError::NotPlaying);
         }
         self.state = PlayState::Paused;
         self.changed();
@@ -74,12 +96,13 @@ impl Player {
 
     pub fn seek(&mut self, position_ms: u64, duration_ms: u64) -> Result<(), PlayerError> {
         if self.index.is_none() {
-            return Err("no current track".into());
+            return Err(PlayerError::NoCurrentTrack);
         }
         if position_ms > duration_ms {
-            return Err(format!(
-                "position_ms {position_ms} is past the end ({duration_ms} ms)"
-            ));
+            return Err(PlayerError::PastEnd {
+                position_ms,
+                duration_ms,
+            });
         }
         self.position_ms = position_ms;
         self.changed();
@@ -87,14 +110,14 @@ impl Player {
     }
 
     pub fn step(&mut self, forward: bool) -> Result<(), PlayerError> {
-        let i = self.index.ok_or("no current track")?;
+        let i = self.index.ok_or(PlayerError::NoCurrentTrack)?;
         let next = if forward {
             i + 1
         } else {
-            i.checked_sub(1).ok_or("already at the first track")?
+            i.checked_sub(1).ok_or(PlayerError::AtFirst)?
         };
         if next >= self.queue.len() {
-            return Err("already at the last track".into());
+            return Err(PlayerError::AtLast);
         }
         self.index = Some(next);
         self.position_ms = 0;
@@ -104,15 +127,15 @@ impl Player {
 
     pub fn add(&mut self, tracks: &[i64], position: Option<usize>) -> Result<(), PlayerError> {
         if self.queue.len() + tracks.len() > MAX_QUEUE {
-            return Err(format!("a queue holds at most {MAX_QUEUE} tracks"));
+            return Err(PlayerError::QueueFull);
         }
         let at = match position {
             Some(p) if p <= self.queue.len() => p,
-            Some(p) => {
-                return Err(format!(
-                    "position {p} is out of range (queue has {})",
-                    self.queue.len()
-                ));
+            Some(position) => {
+                return Err(PlayerError::PositionOutOfRange {
+                    position,
+                    len: self.queue.len(),
+                });
             }
             None => self.queue.len(),
         };
@@ -128,10 +151,10 @@ impl Player {
 
     pub fn remove(&mut self, index: usize) -> Result<(), PlayerError> {
         if index >= self.queue.len() {
-            return Err(format!(
-                "index {index} is out of range (queue has {})",
-                self.queue.len()
-            ));
+            return Err(PlayerError::IndexOutOfRange {
+                index,
+                len: self.queue.len(),
+            });
         }
         self.queue.remove(index);
         self.index = match self.index {
@@ -162,7 +185,7 @@ impl Player {
     pub fn reorder(&mut self, from: usize, to: usize) -> Result<(), PlayerError> {
         let n = self.queue.len();
         if from >= n || to >= n {
-            return Err(format!("from and to must be below {n}"));
+            return Err(PlayerError::ReorderOutOfRange(n));
         }
         let t = self.queue.remove(from);
         self.queue.insert(to, t);

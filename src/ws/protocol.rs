@@ -1,6 +1,7 @@
 //! PROTOCOL.md v1: message types with their fixed priorities, the envelope, error codes
 //! and outgoing message encoding.
 
+use crate::validation::FieldError;
 use serde::Serialize;
 
 /// A message's priority, fixed by its type (a client cannot raise it).
@@ -34,33 +35,96 @@ impl Priority {
     }
 }
 
-/// Client → server message types and their priorities.
-pub const CLIENT_TYPES: &[(&str, Priority)] = &[
-    ("ping", Priority::Critical),
-    ("disconnect", Priority::Critical),
-    ("play", Priority::High),
-    ("pause", Priority::High),
-    ("stop", Priority::High),
-    ("seek", Priority::High),
-    ("next", Priority::High),
-    ("previous", Priority::High),
-    ("subscribe", Priority::Normal),
-    ("unsubscribe", Priority::Normal),
-    ("session_create", Priority::Normal),
-    ("queue_add", Priority::Normal),
-    ("queue_remove", Priority::Normal),
-    ("queue_clear", Priority::Normal),
-    ("queue_reorder", Priority::Normal),
-    ("library_search", Priority::Normal),
-    ("library_sync", Priority::Normal),
-    ("stream_start", Priority::Normal),
-    ("stream_stop", Priority::Normal),
-    ("stream_ack", Priority::Critical),
-    ("cache_status", Priority::Low),
-    ("cache_stats", Priority::Low),
-    ("health_check", Priority::Low),
-    ("status_update", Priority::Low),
-];
+/// A client → server message type. Parsed once per message; its priority is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientType {
+    Ping,
+    Disconnect,
+    Play,
+    Pause,
+    Stop,
+    Seek,
+    Next,
+    Previous,
+    Subscribe,
+    Unsubscribe,
+    SessionCreate,
+    QueueAdd,
+    QueueRemove,
+    QueueClear,
+    QueueReorder,
+    LibrarySearch,
+    LibrarySync,
+    StreamStart,
+    StreamStop,
+    StreamAck,
+    CacheStatus,
+    CacheStats,
+    HealthCheck,
+    StatusUpdate,
+}
+
+impl ClientType {
+    /// Every type, with its wire name and priority (PROTOCOL.md "Priorities").
+    pub const ALL: [(ClientType, &'static str, Priority); 24] = [
+        (ClientType::Ping, "ping", Priority::Critical),
+        (ClientType::Disconnect, "disconnect", Priority::Critical),
+        (ClientType::Play, "play", Priority::High),
+        (ClientType::Pause, "pause", Priority::High),
+        (ClientType::Stop, "stop", Priority::High),
+        (ClientType::Seek, "seek", Priority::High),
+        (ClientType::Next, "next", Priority::High),
+        (ClientType::Previous, "previous", Priority::High),
+        (ClientType::Subscribe, "subscribe", Priority::Normal),
+        (ClientType::Unsubscribe, "unsubscribe", Priority::Normal),
+        (
+            ClientType::SessionCreate,
+            "session_create",
+            Priority::Normal,
+        ),
+        (ClientType::QueueAdd, "queue_add", Priority::Normal),
+        (ClientType::QueueRemove, "queue_remove", Priority::Normal),
+        (ClientType::QueueClear, "queue_clear", Priority::Normal),
+        (ClientType::QueueReorder, "queue_reorder", Priority::Normal),
+        (
+            ClientType::LibrarySearch,
+            "library_search",
+            Priority::Normal,
+        ),
+        (ClientType::LibrarySync, "library_sync", Priority::Normal),
+        (ClientType::StreamStart, "stream_start", Priority::Normal),
+        (ClientType::StreamStop, "stream_stop", Priority::Normal),
+        (ClientType::StreamAck, "stream_ack", Priority::Critical),
+        (ClientType::CacheStatus, "cache_status", Priority::Low),
+        (ClientType::CacheStats, "cache_stats", Priority::Low),
+        (ClientType::HealthCheck, "health_check", Priority::Low),
+        (ClientType::StatusUpdate, "status_update", Priority::Low),
+    ];
+
+    /// The type named `name`; `None` for an unknown type.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(t, _, _)| *t)
+    }
+
+    fn entry(self) -> &'static (ClientType, &'static str, Priority) {
+        // `ALL` lists every variant (checked by a test), so the search always finds it.
+        Self::ALL
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .unwrap_or(&Self::ALL[0])
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.entry().1
+    }
+
+    pub fn priority(self) -> Priority {
+        self.entry().2
+    }
+}
 
 /// Priority of a server → client type (what the outbound queue drops first).
 pub fn outbound_priority(kind: &str) -> Priority {
@@ -84,6 +148,8 @@ pub mod codes {
     pub const TOO_LARGE: &str = "too_large";
     pub const NOT_FOUND: &str = "not_found";
     pub const INTERNAL_ERROR: &str = "internal_error";
+    /// The server could not take the request now (a core's inbox was full): retry.
+    pub const UNAVAILABLE: &str = "unavailable";
 }
 
 /// RFC 6455 §7.4.1 close codes used here.
@@ -111,6 +177,8 @@ pub struct WsError {
     pub code: &'static str,
     pub message: String,
     pub retry_after_ms: Option<u64>,
+    /// Per-field failures, in the shape HTTP validation reports (`errors`).
+    pub errors: Vec<FieldError>,
 }
 
 impl WsError {
@@ -119,11 +187,31 @@ impl WsError {
             code,
             message: message.into(),
             retry_after_ms: None,
+            errors: Vec::new(),
         }
     }
 
     pub fn payload(msg: impl Into<String>) -> Self {
         Self::new(codes::INVALID_PAYLOAD, msg)
+    }
+
+    /// An invalid payload, by field.
+    pub fn fields(errors: Vec<FieldError>) -> Self {
+        Self {
+            errors,
+            ..Self::payload(String::new())
+        }
+        .with_summary()
+    }
+
+    /// One invalid field.
+    pub fn field(field: &str, kind: &'static str, message: impl Into<String>) -> Self {
+        Self::fields(vec![FieldError::new(field, kind, message)])
+    }
+
+    fn with_summary(mut self) -> Self {
+        self.message = crate::validation::summary(&self.errors);
+        self
     }
 }
 
@@ -142,7 +230,7 @@ pub fn encode<P: Serialize>(kind: &str, correlation_id: &str, payload: &P) -> St
     let out = Out {
         kind,
         correlation_id,
-        timestamp: crate::http::envelope::timestamp_now(),
+        timestamp: crate::timestamp::timestamp_now(),
         priority: outbound_priority(kind).as_str(),
         payload,
     };
@@ -202,12 +290,4 @@ pub fn parse(
         correlation_id,
         payload,
     })
-}
-
-/// Priority of a client message type; `None` for an unknown type.
-pub fn client_priority(kind: &str) -> Option<Priority> {
-    CLIENT_TYPES
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, p)| *p)
 }

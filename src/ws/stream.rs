@@ -5,15 +5,19 @@
 
 use super::connection::WsConn;
 use super::outbound::OutFrame;
+use super::payload;
 use super::protocol::{Incoming, WsError, codes};
 use crate::audio::encode::ChunkFormat;
 use crate::audio::preset::Preset;
-use crate::cache::ChunkKey;
+use crate::cache::track::TrackAudio;
+use crate::cache::{ChunkKey, Tier};
 use crate::runtime::core_state::CoreState;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Largest ack window a client may ask for (chunks in flight).
 pub const MAX_WINDOW: u64 = 8;
@@ -35,15 +39,51 @@ pub struct Streams {
     latest: Option<String>,
 }
 
-fn stream_id_of(conn: &WsConn, p: &Value) -> Result<(String, Rc<StreamCtl>), WsError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamRef {
+    stream_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ack {
+    stream_id: Option<String>,
+    seq: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Start {
+    track_id: i64,
+    #[serde(default)]
+    from_chunk: u64,
+    #[serde(default)]
+    preset: Option<String>,
+    #[serde(default = "full_intensity")]
+    intensity: f64,
+    format: String,
+    #[serde(default = "default_window")]
+    window: u64,
+}
+
+fn full_intensity() -> f64 {
+    1.0
+}
+
+fn default_window() -> u64 {
+    2
+}
+
+/// A running stream by id (the latest one when none is named).
+fn stream_of(conn: &WsConn, id: Option<String>) -> Result<(String, Rc<StreamCtl>), WsError> {
     let streams = conn.streams.borrow();
-    let id = match p.get("stream_id") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => streams
+    let id = match id {
+        Some(s) => s,
+        None => streams
             .latest
             .clone()
             .ok_or_else(|| WsError::new(codes::NOT_FOUND, "no stream is running"))?,
-        Some(_) => return Err(WsError::payload("stream_id must be a string")),
     };
     let ctl = streams
         .running
@@ -54,21 +94,18 @@ fn stream_id_of(conn: &WsConn, p: &Value) -> Result<(String, Rc<StreamCtl>), WsE
 }
 
 pub fn ack(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
-    let (_, ctl) = stream_id_of(conn, &m.payload)?;
-    let seq = m
-        .payload
-        .get("seq")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| WsError::payload("seq is required"))?;
-    if seq + 1 > ctl.acked.get() {
-        ctl.acked.set(seq + 1);
+    let a: Ack = payload::parse(&m.payload)?;
+    let (_, ctl) = stream_of(conn, a.stream_id)?;
+    if a.seq + 1 > ctl.acked.get() {
+        ctl.acked.set(a.seq + 1);
         let _ = ctl.wake.try_send(());
     }
     Ok(())
 }
 
 pub fn stop(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
-    let (id, ctl) = stream_id_of(conn, &m.payload)?;
+    let r: StreamRef = payload::parse(&m.payload)?;
+    let (id, ctl) = stream_of(conn, r.stream_id)?;
     ctl.stopped.set(true);
     let _ = ctl.wake.try_send(());
     conn.send_msg(
@@ -79,73 +116,87 @@ pub fn stop(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<()
     Ok(())
 }
 
-/// Strips the 44-byte header of the PCM16 WAV chunks this server encodes.
-fn pcm16_samples(wav: bytes::Bytes) -> Result<bytes::Bytes, String> {
-    if wav.len() >= 44 && &wav[..4] == b"RIFF" && &wav[36..40] == b"data" {
-        Ok(wav.slice(44..))
-    } else {
-        Err("unexpected chunk encoding".into())
+/// Strips the 44-byte header of the PCM16 WAV chunks this server encodes; `None` for
+/// anything else.
+fn pcm16_samples(wav: bytes::Bytes) -> Option<bytes::Bytes> {
+    (wav.len() >= 44 && &wav[..4] == b"RIFF" && &wav[36..40] == b"data").then(|| wav.slice(44..))
+}
+
+/// A validated `stream_start`.
+struct Request {
+    track: i64,
+    from: u64,
+    preset: Preset,
+    intensity: f64,
+    format: ChunkFormat,
+    window: u64,
+}
+
+impl Request {
+    fn parse(payload: &serde_json::Value) -> Result<Self, WsError> {
+        let p: Start = payload::parse(payload)?;
+        if p.track_id < 1 {
+            return Err(WsError::field(
+                "track_id",
+                "value_error",
+                "must be a positive integer",
+            ));
+        }
+        let preset = match p.preset.as_deref() {
+            None => Preset::Original,
+            Some(s) => Preset::parse(s).ok_or_else(|| {
+                WsError::field("preset", "value_error", "must be original or normalized")
+            })?,
+        };
+        if !(0.0..=1.0).contains(&p.intensity) {
+            return Err(WsError::field(
+                "intensity",
+                "value_error",
+                "must be 0.0-1.0",
+            ));
+        }
+        let format = match p.format.as_str() {
+            "f32" => ChunkFormat::F32,
+            "pcm16" => ChunkFormat::Wav,
+            _ => {
+                return Err(WsError::field(
+                    "format",
+                    "value_error",
+                    "must be f32 or pcm16",
+                ));
+            }
+        };
+        if !(1..=MAX_WINDOW).contains(&p.window) {
+            return Err(WsError::field(
+                "window",
+                "value_error",
+                format!("must be 1-{MAX_WINDOW}"),
+            ));
+        }
+        Ok(Self {
+            track: p.track_id,
+            from: p.from_chunk,
+            preset,
+            intensity: p.intensity,
+            format,
+            window: p.window,
+        })
     }
 }
 
 pub fn start(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
-    let p = &m.payload;
-    if let Some(k) = p.as_object().and_then(|o| {
-        o.keys().find(|k| {
-            ![
-                "track_id",
-                "from_chunk",
-                "preset",
-                "intensity",
-                "format",
-                "window",
-            ]
-            .contains(&k.as_str())
-        })
-    }) {
-        return Err(WsError::payload(format!("unknown payload field {k:?}")));
-    }
-    let track = p
-        .get("track_id")
-        .and_then(Value::as_i64)
-        .filter(|t| *t > 0)
-        .ok_or_else(|| WsError::payload("track_id is required"))?;
-    let from = p
-        .get("from_chunk")
-        .map_or(Some(0), Value::as_u64)
-        .ok_or_else(|| WsError::payload("from_chunk must be a non-negative integer"))?;
-    let preset = match p.get("preset").and_then(Value::as_str) {
-        None => Preset::Original,
-        Some(s) => Preset::parse(s)
-            .ok_or_else(|| WsError::payload("preset must be original or normalized"))?,
-    };
-    let intensity = p
-        .get("intensity")
-        .map_or(Some(1.0), Value::as_f64)
-        .filter(|i| (0.0..=1.0).contains(i))
-        .ok_or_else(|| WsError::payload("intensity must be 0.0-1.0"))?;
-    let format = match p.get("format").and_then(Value::as_str) {
-        Some("f32") => ChunkFormat::F32,
-        Some("pcm16") => ChunkFormat::Wav,
-        _ => return Err(WsError::payload("format must be f32 or pcm16")),
-    };
-    let window = p
-        .get("window")
-        .map_or(Some(2), Value::as_u64)
-        .filter(|w| (1..=MAX_WINDOW).contains(w))
-        .ok_or_else(|| WsError::payload(format!("window must be 1-{MAX_WINDOW}")))?;
-    let audio = crate::api::stream::track_audio(core, track).map_err(|e| match e.status() {
-        404 => WsError::new(codes::NOT_FOUND, e.public_message()),
-        _ => WsError::new(codes::INVALID_PAYLOAD, "track cannot be streamed"),
-    })?;
+    let req = Request::parse(&m.payload)?;
+    let audio = core.chunk_path().track(req.track)?;
     let duration = core.shared.chunks.chunk_duration_s;
     let total = audio.total_chunks(duration);
-    if from >= u64::from(total) {
-        return Err(WsError::payload(format!(
-            "from_chunk {from} is out of range: {total} chunks"
-        )));
+    if req.from >= u64::from(total) {
+        return Err(WsError::field(
+            "from_chunk",
+            "value_error",
+            format!("from_chunk {} is out of range: {total} chunks", req.from),
+        ));
     }
-    if preset == Preset::Normalized && audio.loudness_lufs.is_none() {
+    if req.preset == Preset::Normalized && audio.loudness_lufs.is_none() {
         return Err(WsError::payload(
             "normalized streaming needs the track's loudness: fetch one normalized chunk over HTTP first",
         ));
@@ -156,77 +207,131 @@ pub fn start(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<()
         stopped: Cell::new(false),
         wake,
     });
-    let stream_id = {
-        let mut s = conn.streams.borrow_mut();
-        s.running.retain(|_, c| !c.stopped.get());
-        if s.running.len() >= MAX_STREAMS {
-            return Err(WsError::payload(format!(
-                "at most {MAX_STREAMS} streams per connection"
-            )));
-        }
-        s.next += 1;
-        let id = format!("st{}", s.next);
-        s.running.insert(id.clone(), ctl.clone());
-        s.latest = Some(id.clone());
-        id
-    };
-    let cid = m.correlation_id.clone();
+    let stream_id = register(conn, ctl.clone())?;
     conn.send_msg(
         "audio_stream_start",
-        &cid,
+        &m.correlation_id,
         &json!({"stream_id": stream_id, "sample_rate": audio.sample_rate, "channels": audio.channels,
-                "total_chunks": total, "chunk_duration": duration, "from_chunk": from, "window": window,
-                "format": if format == ChunkFormat::F32 { "f32" } else { "pcm16" }}),
+                "total_chunks": total, "chunk_duration": duration, "from_chunk": req.from, "window": req.window,
+                "format": if req.format == ChunkFormat::F32 { "f32" } else { "pcm16" }}),
     );
-    let (core, conn) = (core.clone(), conn.clone());
-    monoio::spawn(async move {
+    let pump = Pump {
+        core: core.clone(),
+        conn: conn.clone(),
+        ctl,
+        wake: wake_rx,
+        cid: m.correlation_id.clone(),
+        stream_id,
+        req,
+        audio,
+        total,
+    };
+    monoio::spawn(pump.run());
+    Ok(())
+}
+
+/// Registers a new stream on the connection; refuses past [`MAX_STREAMS`].
+fn register(conn: &WsConn, ctl: Rc<StreamCtl>) -> Result<String, WsError> {
+    let mut s = conn.streams.borrow_mut();
+    s.running.retain(|_, c| !c.stopped.get());
+    if s.running.len() >= MAX_STREAMS {
+        return Err(WsError::payload(format!(
+            "at most {MAX_STREAMS} streams per connection"
+        )));
+    }
+    s.next += 1;
+    let id = format!("st{}", s.next);
+    s.running.insert(id.clone(), ctl);
+    s.latest = Some(id.clone());
+    Ok(id)
+}
+
+/// One running stream: sends chunks in order, at most `window` ahead of the acks.
+struct Pump {
+    core: Rc<CoreState>,
+    conn: Rc<WsConn>,
+    ctl: Rc<StreamCtl>,
+    wake: async_channel::Receiver<()>,
+    cid: String,
+    stream_id: String,
+    req: Request,
+    audio: Arc<TrackAudio>,
+    total: u32,
+}
+
+impl Pump {
+    fn ended(&self) -> bool {
+        self.ctl.stopped.get() || self.conn.is_killed()
+    }
+
+    async fn run(self) {
         let mut seq = 0u64;
-        for index in from as u32..total {
-            while seq >= ctl.acked.get() + window && !ctl.stopped.get() && !conn.is_killed() {
-                let _ = wake_rx.recv().await;
+        for index in self.req.from as u32..self.total {
+            while seq >= self.ctl.acked.get() + self.req.window && !self.ended() {
+                let _ = self.wake.recv().await;
             }
-            if ctl.stopped.get() || conn.is_killed() {
+            if self.ended() {
                 return;
             }
-            let key =
-                ChunkKey::for_request(track, audio.revision, preset, intensity, index, format);
-            let fetched = core.chunk_path().fetch(key, &audio).await;
-            let (body, tier) = match fetched.map_err(|e| e.public_message()).and_then(|(b, t)| {
-                let b = if format == ChunkFormat::Wav {
-                    pcm16_samples(b)?
-                } else {
-                    b
-                };
-                Ok((b, t))
-            }) {
+            let (body, tier) = match self.chunk(index).await {
                 Ok(v) => v,
                 Err(reason) => {
-                    conn.send_msg(
+                    self.conn.send_msg(
                         "audio_stream_error",
-                        &cid,
-                        &json!({"stream_id": stream_id, "chunk_index": index, "error": reason}),
+                        &self.cid,
+                        &json!({"stream_id": self.stream_id, "chunk_index": index, "error": reason}),
                     );
-                    ctl.stopped.set(true);
+                    self.ctl.stopped.set(true);
                     return;
                 }
             };
-            let bytes_per_sample = if format == ChunkFormat::F32 { 4 } else { 2 };
-            conn.send_msg(
+            let bytes_per_sample = if self.req.format == ChunkFormat::F32 {
+                4
+            } else {
+                2
+            };
+            self.conn.send_msg(
                 "audio_chunk_meta",
-                &cid,
-                &json!({"stream_id": stream_id, "seq": seq, "chunk_index": index,
+                &self.cid,
+                &json!({"stream_id": self.stream_id, "seq": seq, "chunk_index": index,
                         "sample_count": body.len() / bytes_per_sample, "cache_source": tier.as_str()}),
             );
-            conn.send(OutFrame::Binary(body));
-            core.publish_cache_stats();
+            self.conn.send(OutFrame::Binary(body));
+            self.core.publish_cache_stats();
             seq += 1;
         }
-        conn.send_msg(
-            "audio_stream_end",
-            &cid,
-            &json!({"stream_id": stream_id, "chunks": seq, "reason": "completed"}),
+        // A client's `stream_stop` already answered with the end of this stream.
+        if !self.ended() {
+            self.conn.send_msg(
+                "audio_stream_end",
+                &self.cid,
+                &json!({"stream_id": self.stream_id, "chunks": seq, "reason": "completed"}),
+            );
+        }
+        self.ctl.stopped.set(true);
+    }
+
+    /// Chunk `index` from the two-tier cache, as samples; `Err` is the client's text.
+    async fn chunk(&self, index: u32) -> Result<(bytes::Bytes, Tier), String> {
+        let r = &self.req;
+        let key = ChunkKey::for_request(
+            r.track,
+            self.audio.revision,
+            r.preset,
+            r.intensity,
+            index,
+            r.format,
         );
-        ctl.stopped.set(true);
-    });
-    Ok(())
+        let (body, tier) = self
+            .core
+            .chunk_path()
+            .fetch(key, &self.audio)
+            .await
+            .map_err(|e| WsError::from(e).message)?;
+        let body = match r.format {
+            ChunkFormat::Wav => pcm16_samples(body).ok_or("unexpected chunk encoding")?,
+            ChunkFormat::F32 => body,
+        };
+        Ok((body, tier))
+    }
 }

@@ -1,6 +1,7 @@
 //! The HTTP/1.1 → WebSocket upgrade (RFC 6455 §4.2): validation and the 101 answer.
 
 use crate::http::request::{Method, Request};
+use crate::runtime::core_state::CoreState;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
@@ -25,29 +26,44 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(h.finalize())
 }
 
+/// Why a handshake is refused (answered 400, then the connection closes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("a WebSocket upgrade must be GET over HTTP/1.1")]
+    NotGet11,
+    #[error("Connection: Upgrade is required")]
+    NoConnectionUpgrade,
+    #[error("Sec-WebSocket-Version: 13 is required")]
+    Version,
+    #[error("Sec-WebSocket-Key is required")]
+    NoKey,
+    #[error("Sec-WebSocket-Key is not base64")]
+    KeyNotBase64,
+    #[error("Sec-WebSocket-Key must be 16 bytes")]
+    KeyLength,
+}
+
 /// Checks the handshake; returns the accept key or why it is refused.
-pub fn validate(req: &Request) -> Result<String, String> {
+pub fn validate(req: &Request) -> Result<String, UpgradeError> {
     if req.method != Method::Get || req.version != 1 {
-        return Err("a WebSocket upgrade must be GET over HTTP/1.1".into());
+        return Err(UpgradeError::NotGet11);
     }
     let conn_upgrade = req.header("connection").is_some_and(|c| {
         c.split(',')
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
     });
     if !conn_upgrade {
-        return Err("Connection: Upgrade is required".into());
+        return Err(UpgradeError::NoConnectionUpgrade);
     }
     if req.header("sec-websocket-version").map(str::trim) != Some("13") {
-        return Err("Sec-WebSocket-Version: 13 is required".into());
+        return Err(UpgradeError::Version);
     }
-    let key = req
-        .header("sec-websocket-key")
-        .ok_or("Sec-WebSocket-Key is required")?;
+    let key = req.header("sec-websocket-key").ok_or(UpgradeError::NoKey)?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(key.trim())
-        .map_err(|_| "Sec-WebSocket-Key is not base64")?;
+        .map_err(|_| UpgradeError::KeyNotBase64)?;
     if decoded.len() != 16 {
-        return Err("Sec-WebSocket-Key must be 16 bytes".into());
+        return Err(UpgradeError::KeyLength);
     }
     Ok(accept_key(key))
 }
@@ -58,6 +74,17 @@ pub fn switching_protocols(accept: &str, request_id: &str, core: u16) -> Vec<u8>
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nX-Request-ID: {request_id}\r\nX-Served-By: {core}\r\n\r\n"
     )
     .into_bytes()
+}
+
+/// Answers an upgrade request: the 101 head to write and the client's version string
+/// (`X-Client-Version`, at most 64 characters), or why it is refused.
+pub fn respond(core: &CoreState, req: &Request) -> Result<(Vec<u8>, Option<String>), UpgradeError> {
+    let accept = validate(req)?;
+    let id = crate::http::middleware::request_id::for_request(core, req);
+    let version = req
+        .header("x-client-version")
+        .map(|v| v.chars().take(64).collect());
+    Ok((switching_protocols(&accept, &id, core.id.0), version))
 }
 
 #[cfg(test)]

@@ -40,12 +40,12 @@ pub trait Layer {
 /// The default stack, outermost first (ARCHITECTURE.md §2). Error standardization is the
 /// pipeline itself: it sits between the access log and CORS, turning every `ApiError`
 /// and handler panic into the envelope before the outer layers see the response.
-pub fn default_stack() -> Vec<Box<dyn Layer>> {
+pub fn default_stack(config: &crate::config::Config) -> Vec<Box<dyn Layer>> {
     vec![
         Box::new(request_id::RequestId),
         Box::new(access_log::AccessLog),
         Box::new(cors::Cors),
-        Box::new(rate_limit::RateLimit),
+        Box::new(rate_limit::RateLimit::new(&config.rate_limit)),
         Box::new(security::SecurityHeaders),
     ]
 }

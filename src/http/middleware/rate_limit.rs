@@ -4,12 +4,37 @@
 use super::{Flow, Layer};
 use crate::http::context::RequestCtx;
 use crate::http::error::ApiError;
+use crate::http::limiter::ClientLimiter;
 use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::http::router::RouteClass;
 use crate::runtime::core_state::CoreState;
+use std::cell::{Cell, RefCell};
 
-pub struct RateLimit;
+/// The layer owns its core's buckets (one layer per core, built with the pipeline).
+pub struct RateLimit {
+    limiter: RefCell<ClientLimiter>,
+    window_ms: u64,
+    last_sweep_ms: Cell<u64>,
+}
+
+impl RateLimit {
+    pub fn new(cfg: &crate::config::RateLimitConfig) -> Self {
+        Self {
+            limiter: RefCell::new(ClientLimiter::new(cfg.window_ms, cfg.max_clients_per_core)),
+            window_ms: cfg.window_ms.max(1000),
+            last_sweep_ms: Cell::new(0),
+        }
+    }
+
+    /// Drops expired windows at most once per window, so idle clients cost nothing.
+    fn sweep(&self, now_ms: u64) {
+        if now_ms >= self.last_sweep_ms.get() + self.window_ms {
+            self.last_sweep_ms.set(now_ms);
+            self.limiter.borrow_mut().sweep(now_ms);
+        }
+    }
+}
 
 impl Layer for RateLimit {
     fn before(
@@ -26,7 +51,8 @@ impl Layer for RateLimit {
             RouteClass::Stream => cfg.stream_requests_per_minute,
         };
         let now_ms = core.now_ms();
-        let decision = core
+        self.sweep(now_ms);
+        let decision = self
             .limiter
             .borrow_mut()
             .check(cx.peer.ip(), cx.class, limit, now_ms);

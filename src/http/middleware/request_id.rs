@@ -2,6 +2,7 @@
 
 use super::Layer;
 use crate::http::context::RequestCtx;
+use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::runtime::core_state::CoreState;
 
@@ -17,6 +18,14 @@ pub fn acceptable(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// The id of a request: the client's `X-Request-ID` when acceptable, else a fresh one.
+pub fn for_request(core: &CoreState, req: &Request) -> String {
+    match req.header("x-request-id") {
+        Some(id) if acceptable(id) => id.to_string(),
+        _ => core.next_request_id(),
+    }
 }
 
 impl Layer for RequestId {

@@ -1,0 +1,90 @@
+//! A core's cache of what the chunk path needs to know about a track (its file, rate,
+//! length, loudness), read from the library once and kept until the library's data
+//! generation changes. Core-owned (`RefCell`), never shared.
+
+use super::error::ChunkError;
+use crate::audio::decode::DecodeError;
+use crate::library::store::LibraryReader;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What decoding a chunk needs to know about its track.
+#[derive(Debug, Clone)]
+pub struct TrackAudio {
+    pub track: i64,
+    pub path: PathBuf,
+    /// Changes when the file does: part of every chunk key.
+    pub revision: i64,
+    pub sample_rate: u32,
+    pub channels: u32,
+    pub frames: u64,
+    pub loudness_lufs: Option<f64>,
+}
+
+impl TrackAudio {
+    /// Frames per chunk for a chunk duration.
+    pub fn chunk_frames(&self, chunk_duration_s: f64) -> u64 {
+        ((chunk_duration_s * f64::from(self.sample_rate)).round() as u64).max(1)
+    }
+
+    pub fn total_chunks(&self, chunk_duration_s: f64) -> u32 {
+        self.frames.div_ceil(self.chunk_frames(chunk_duration_s)) as u32
+    }
+
+    /// Checks that chunk `index` exists.
+    pub fn check_index(&self, index: u32, chunk_duration_s: f64) -> Result<u32, ChunkError> {
+        let total = self.total_chunks(chunk_duration_s);
+        if index >= total {
+            return Err(ChunkError::OutOfRange {
+                track: self.track,
+                index,
+                total,
+            });
+        }
+        Ok(total)
+    }
+}
+
+/// Per-core track facts, valid for one library generation.
+#[derive(Default)]
+pub struct TrackAudioCache {
+    entries: RefCell<(u64, HashMap<i64, Arc<TrackAudio>>)>,
+}
+
+impl TrackAudioCache {
+    /// The facts of track `id`, from this cache or the core's library reader.
+    pub fn resolve(&self, lib: &LibraryReader, id: i64) -> Result<Arc<TrackAudio>, ChunkError> {
+        let generation = lib.library.writer.generation();
+        {
+            let mut cache = self.entries.borrow_mut();
+            if cache.0 != generation {
+                cache.1.clear();
+                cache.0 = generation;
+            }
+            if let Some(a) = cache.1.get(&id) {
+                return Ok(a.clone());
+            }
+        }
+        let f = lib.audio_facts(id)?;
+        let sample_rate =
+            f.sample_rate
+                .filter(|r| *r > 0)
+                .ok_or(ChunkError::Undecodable(DecodeError::UnknownRate))? as u32;
+        let audio = Arc::new(TrackAudio {
+            track: id,
+            path: f.path.into(),
+            revision: f.revision,
+            sample_rate,
+            channels: f.channels.unwrap_or(0) as u32,
+            frames: f
+                .frames
+                .unwrap_or(f.duration_ms * i64::from(sample_rate) / 1000)
+                .max(0) as u64,
+            loudness_lufs: f.loudness_lufs,
+        });
+        self.entries.borrow_mut().1.insert(id, audio.clone());
+        Ok(audio)
+    }
+}

@@ -1,0 +1,41 @@
+//! Domain errors → envelope errors, in one place: the library, the chunk path and
+//! the WebSocket hub know nothing of HTTP statuses; this file decides them.
+
+use super::error::ApiError;
+use crate::cache::ChunkError;
+use crate::library::LibraryError;
+use crate::library::writer::WriteError;
+
+impl From<LibraryError> for ApiError {
+    fn from(e: LibraryError) -> Self {
+        match e {
+            LibraryError::Unconfigured => ApiError::Unavailable(e.to_string()),
+            LibraryError::NotFound(m) => ApiError::NotFound(m),
+            LibraryError::Conflict(m) => ApiError::Conflict(m),
+            LibraryError::Invalid(errors) => ApiError::Validation(errors),
+            LibraryError::Database(e) => ApiError::Internal(format!("database: {e}")),
+            LibraryError::Write(WriteError::Busy) => ApiError::Unavailable(e.to_string()),
+            LibraryError::Write(WriteError::Stopped) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ChunkError> for ApiError {
+    fn from(e: ChunkError) -> Self {
+        match e {
+            ChunkError::Library(e) => e.into(),
+            ChunkError::Undecodable(_) => ApiError::field("track_id", "undecodable", e.to_string()),
+            ChunkError::OutOfRange { .. } => ApiError::RangeNotSatisfiable(e.to_string()),
+            ChunkError::DecoderBusy | ChunkError::DecoderOverloaded => {
+                ApiError::Unavailable(e.to_string())
+            }
+            ChunkError::Lost => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::runtime::mailbox::InboxFull> for ApiError {
+    fn from(e: crate::runtime::mailbox::InboxFull) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}

@@ -1,0 +1,31 @@
+//! What a library operation can fail with. The HTTP edge maps these to envelopes
+//! (`http/domain_errors.rs`), the WebSocket edge to error messages: the library itself
+//! knows neither.
+
+use super::writer::WriteError;
+use crate::validation::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    /// The server runs without a library.
+    #[error("no library is configured")]
+    Unconfigured,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed input the library refuses, by field.
+    #[error("request validation failed")]
+    Invalid(Vec<FieldError>),
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+impl LibraryError {
+    /// A single-field refusal.
+    pub fn field(field: &str, kind: &'static str, message: impl Into<String>) -> Self {
+        LibraryError::Invalid(vec![FieldError::new(field, kind, message)])
+    }
+}

@@ -1,0 +1,69 @@
+//! The node's health report: per-core gauges, driver, pinning and the monitor's
+//! verdict. Built once here for every transport that shows it.
+
+use super::core_state::{CoreState, DriverKind, PinningMode};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Serialize)]
+struct CoreHealth {
+    core: usize,
+    connections: u64,
+    accepted: u64,
+    ws_connections: u64,
+    driver: Option<DriverKind>,
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    alerts: serde_json::Value,
+    version: &'static str,
+    uptime_s: f64,
+    driver: DriverKind,
+    pinning: PinningMode,
+    cores: Vec<CoreHealth>,
+    connections: u64,
+    served_by: u16,
+}
+
+/// The health report (`/api/health`, WS `health_check`).
+pub fn report(core: &CoreState) -> serde_json::Value {
+    let shared = &core.shared;
+    let cores: Vec<CoreHealth> = shared
+        .gauges
+        .iter()
+        .enumerate()
+        .map(|(i, g)| CoreHealth {
+            core: i,
+            connections: g.connections.load(Ordering::Relaxed),
+            accepted: g.accepted.load(Ordering::Relaxed),
+            ws_connections: g.ws_connections.load(Ordering::Relaxed),
+            driver: match g.driver.load(Ordering::Relaxed) {
+                1 => Some(DriverKind::IoUring),
+                2 => Some(DriverKind::Legacy),
+                _ => None,
+            },
+        })
+        .collect();
+    let reports = shared.monitor.reports();
+    let status = match reports.health {
+        crate::monitor::alerts::Health::Healthy => "healthy",
+        crate::monitor::alerts::Health::Degraded => "degraded",
+        crate::monitor::alerts::Health::Unhealthy => "unhealthy",
+    };
+    serde_json::to_value(Health {
+        status,
+        alerts: reports.alerts.clone(),
+        version: VERSION,
+        uptime_s: shared.started.elapsed().as_secs_f64(),
+        driver: core.driver,
+        pinning: shared.pinning,
+        connections: cores.iter().map(|c| c.connections).sum(),
+        cores,
+        served_by: core.id.0,
+    })
+    .unwrap_or_default()
+}

@@ -1,0 +1,24 @@
+//! What a core runs for each accepted connection, handed in at boot: the runtime
+//! accepts and pins connections but names no protocol (the HTTP service, with its
+//! WebSocket upgrade, is this server's pipeline).
+
+use super::core_state::{CoreState, Shared};
+use monoio::net::TcpStream;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+
+/// Serves accepted connections on one core. Core-owned: built on the core's thread.
+pub trait Pipeline {
+    /// Serves one accepted connection until it ends.
+    fn serve(
+        self: Rc<Self>,
+        core: Rc<CoreState>,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = ()>>>;
+}
+
+/// Builds a core's pipeline on that core's thread (pipelines are not `Send`).
+pub type PipelineFactory = fn(&Shared) -> Rc<dyn Pipeline>;

@@ -1,0 +1,45 @@
+//! Domain errors → WebSocket `error` messages, in one place (the HTTP edge has its own
+//! mapping to envelopes).
+
+use super::protocol::{WsError, codes};
+use crate::cache::ChunkError;
+use crate::library::LibraryError;
+use crate::runtime::mailbox::InboxFull;
+
+impl From<LibraryError> for WsError {
+    fn from(e: LibraryError) -> Self {
+        match e {
+            LibraryError::NotFound(m) => WsError::new(codes::NOT_FOUND, m),
+            LibraryError::Invalid(errors) => WsError::fields(errors),
+            LibraryError::Conflict(m) => WsError::payload(m),
+            LibraryError::Write(_) => WsError::new(codes::UNAVAILABLE, e.to_string()),
+            LibraryError::Unconfigured => WsError::new(codes::NOT_FOUND, e.to_string()),
+            LibraryError::Database(_) => {
+                tracing::error!(error = %e, "library read failed");
+                WsError::new(codes::INTERNAL_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+impl From<ChunkError> for WsError {
+    fn from(e: ChunkError) -> Self {
+        match e {
+            ChunkError::Library(e) => e.into(),
+            ChunkError::Undecodable(_) => {
+                WsError::field("track_id", "undecodable", "track cannot be streamed")
+            }
+            ChunkError::OutOfRange { .. } => WsError::payload(e.to_string()),
+            ChunkError::DecoderBusy | ChunkError::DecoderOverloaded => {
+                WsError::new(codes::UNAVAILABLE, e.to_string())
+            }
+            ChunkError::Lost => WsError::new(codes::INTERNAL_ERROR, e.to_string()),
+        }
+    }
+}
+
+impl From<InboxFull> for WsError {
+    fn from(e: InboxFull) -> Self {
+        WsError::new(codes::UNAVAILABLE, e.to_string())
+    }
+}

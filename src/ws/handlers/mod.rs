@@ -1,0 +1,131 @@
+//! Dispatch: each client message type maps to one handler (an exhaustive `match`, so a
+//! new type cannot lack one). The priority rate limit applies first; a handler's
+//! `WsError` becomes an `error` reply with the request's correlation id, and the
+//! connection stays open. Handlers are split by category, one file each.
+
+mod library;
+mod player;
+mod status;
+mod topics;
+
+use super::connection::{WsConn, violation};
+use super::protocol::{ClientType, Incoming, Priority, WsError, codes};
+use crate::runtime::core_state::CoreState;
+use serde_json::{Value, json};
+use std::rc::Rc;
+
+type HandlerFn = fn(&Rc<CoreState>, &Rc<WsConn>, &Incoming) -> Result<(), WsError>;
+
+/// The handler of a message type.
+fn handler(t: ClientType) -> HandlerFn {
+    use ClientType::*;
+    match t {
+        Ping => topics::ping,
+        Disconnect => topics::disconnect,
+        Subscribe => topics::subscribe,
+        Unsubscribe => topics::unsubscribe,
+        Play | Pause | Stop | Seek | Next | Previous | QueueAdd | QueueRemove | QueueClear
+        | QueueReorder => player::command,
+        SessionCreate => player::session_create,
+        StatusUpdate => player::status_request,
+        LibrarySearch => library::search,
+        LibrarySync => library::sync,
+        CacheStatus => status::cache_status,
+        CacheStats => status::cache_stats,
+        HealthCheck => status::health_check,
+        StreamStart => super::stream::start,
+        StreamStop => super::stream::stop,
+        StreamAck => super::stream::ack,
+    }
+}
+
+/// The welcome message.
+pub fn welcome(core: &CoreState, conn: &WsConn) {
+    let ws = &core.shared.config.ws;
+    let base = f64::from(ws.rate_base_per_minute);
+    let limits: serde_json::Map<String, Value> = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ]
+    .iter()
+    .map(|p| (p.as_str().to_string(), json!(base * p.multiplier())))
+    .collect();
+    let id = conn.fresh_id();
+    conn.send_msg(
+        "connect",
+        &id,
+        &json!({
+            "connection_id": conn.connection_id(),
+            "core": core.id.0,
+            "heartbeat_interval_ms": ws.heartbeat_interval_ms,
+            "heartbeat_timeout_ms": ws.heartbeat_timeout_ms,
+            "rate_limits": {"window_ms": 60000, "per_priority": limits},
+            "retry": {"timeout_seconds": 30.0, "max_retries": 3},
+            "max_message_bytes": ws.max_message_bytes,
+            "server_version": env!("CARGO_PKG_VERSION"),
+            "protocol_version": 1,
+        }),
+    );
+}
+
+/// Handles one parsed message; `false` when the connection must end.
+pub fn dispatch(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: Incoming) -> bool {
+    let started = std::time::Instant::now();
+    crate::runtime::counters::bump(&core.counters.ws_messages);
+    let kind = ClientType::parse(&msg.kind);
+    let keep = match kind {
+        Some(t) => dispatch_known(core, conn, t, &msg),
+        None => {
+            conn.send_error(
+                &msg.correlation_id,
+                &WsError::new(
+                    codes::UNKNOWN_TYPE,
+                    format!("unknown message type {:?}", msg.kind),
+                ),
+            );
+            violation(conn)
+        }
+    };
+    core.metrics.borrow_mut().record(
+        crate::monitor::recorder::SeriesKind::Ws,
+        kind.map_or("unknown", ClientType::as_str),
+        started.elapsed().as_micros() as u64,
+    );
+    keep
+}
+
+fn dispatch_known(core: &Rc<CoreState>, conn: &Rc<WsConn>, t: ClientType, msg: &Incoming) -> bool {
+    let priority = t.priority();
+    if let Err(wait) = conn.limiter.borrow_mut().admit(priority, core.now_ms()) {
+        let mut e = WsError::new(
+            codes::RATE_LIMIT_EXCEEDED,
+            format!("rate limit for {} priority exceeded", priority.as_str()),
+        );
+        e.retry_after_ms = Some(wait);
+        conn.send_error(&msg.correlation_id, &e);
+        return true;
+    }
+    match handler(t)(core, conn, msg) {
+        Ok(()) => true,
+        Err(e) => {
+            conn.send_error(&msg.correlation_id, &e);
+            e.code != codes::INVALID_PAYLOAD || violation(conn)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientType;
+
+    #[test]
+    fn every_client_type_round_trips_through_its_wire_name() {
+        for (t, name, priority) in ClientType::ALL {
+            assert_eq!(ClientType::parse(name), Some(t), "{name}");
+            assert_eq!((t.as_str(), t.priority()), (name, priority));
+        }
+        assert_eq!(ClientType::parse("fly"), None);
+    }
+}

@@ -1,0 +1,219 @@
+//! Player commands, shared sessions and status updates.
+
+use super::super::connection::WsConn;
+use super::super::hub;
+use super::super::payload::{self, Empty};
+use super::super::player::PlayerError;
+use super::super::protocol::{self, ClientType, Incoming, Priority, WsError, codes};
+use crate::library::LibraryError;
+use crate::runtime::core_state::CoreState;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::rc::Rc;
+
+/// Most track ids one `queue_add` may carry.
+const MAX_ADD: usize = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Play {
+    index: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Seek {
+    position_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueAdd {
+    track_ids: Vec<i64>,
+    position: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueRemove {
+    index: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueReorder {
+    from: usize,
+    to: usize,
+}
+
+impl From<PlayerError> for WsError {
+    fn from(e: PlayerError) -> Self {
+        WsError::payload(e.to_string())
+    }
+}
+
+fn status_payload(core: &CoreState, conn: &WsConn) -> Value {
+    let p = conn.player.borrow();
+    let track = p
+        .current()
+        .and_then(|id| core.library.as_ref().and_then(|r| r.track(id).ok()));
+    json!({
+        "seq": p.seq,
+        "session_id": p.session_id,
+        "state": p.state,
+        "queue": p.queue,
+        "index": p.index,
+        "position_ms": p.position_ms,
+        "track": track,
+    })
+}
+
+/// Sends the player's state to the connection and, for a shared session, to every
+/// listener on every core.
+fn emit_status(core: &CoreState, conn: &WsConn, correlation_id: &str) {
+    let payload = status_payload(core, conn);
+    conn.send_msg("status_update", correlation_id, &payload);
+    let session = conn.player.borrow().session_id.clone();
+    if let Some(id) = session {
+        let text = protocol::encode("status_update", correlation_id, &payload);
+        if let Err(e) = hub::publish(core, &format!("session:{id}"), text, Priority::High) {
+            conn.send_error(correlation_id, &e.into());
+        }
+    }
+}
+
+/// The track ids of a `queue_add`, each checked against the library.
+fn tracks_to_add(core: &CoreState, p: &QueueAdd) -> Result<(), WsError> {
+    if p.track_ids.is_empty() || p.track_ids.len() > MAX_ADD {
+        return Err(WsError::field(
+            "track_ids",
+            "value_error",
+            format!("must hold 1 to {MAX_ADD} ids"),
+        ));
+    }
+    if p.track_ids.iter().any(|id| *id < 1) {
+        return Err(WsError::field(
+            "track_ids",
+            "value_error",
+            "must hold positive integers",
+        ));
+    }
+    let reader = core.library.as_ref().ok_or(LibraryError::Unconfigured)?;
+    if let Some(missing) = p.track_ids.iter().find(|id| reader.track(**id).is_err()) {
+        return Err(WsError::new(
+            codes::NOT_FOUND,
+            format!("track {missing} not found"),
+        ));
+    }
+    Ok(())
+}
+
+/// The current track's duration (0 with none), for `seek`.
+fn current_duration(core: &CoreState, conn: &WsConn) -> Result<u64, WsError> {
+    let current = conn.player.borrow().current();
+    let Some(id) = current else {
+        return Ok(0);
+    };
+    let reader = core.library.as_ref().ok_or(LibraryError::Unconfigured)?;
+    Ok(reader.track(id)?.duration_ms.max(0) as u64)
+}
+
+/// Applies one player command; its state goes to the client (and session) after.
+pub(super) fn command(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    m: &Incoming,
+) -> Result<(), WsError> {
+    let p = &m.payload;
+    let kind = ClientType::parse(&m.kind);
+    match kind {
+        Some(ClientType::Play) => {
+            let index = payload::parse::<Play>(p)?.index;
+            conn.player.borrow_mut().play(index)?;
+        }
+        Some(ClientType::Pause) => {
+            payload::parse::<Empty>(p)?;
+            conn.player.borrow_mut().pause()?;
+        }
+        Some(ClientType::Stop) => {
+            payload::parse::<Empty>(p)?;
+            conn.player.borrow_mut().stop();
+        }
+        Some(ClientType::Seek) => {
+            let pos = payload::parse::<Seek>(p)?.position_ms;
+            let duration = current_duration(core, conn)?;
+            conn.player.borrow_mut().seek(pos, duration)?;
+        }
+        Some(t @ (ClientType::Next | ClientType::Previous)) => {
+            payload::parse::<Empty>(p)?;
+            conn.player.borrow_mut().step(t == ClientType::Next)?;
+        }
+        Some(ClientType::QueueAdd) => {
+            let add: QueueAdd = payload::parse(p)?;
+            tracks_to_add(core, &add)?;
+            conn.player.borrow_mut().add(&add.track_ids, add.position)?;
+        }
+        Some(ClientType::QueueRemove) => {
+            let index = payload::parse::<QueueRemove>(p)?.index;
+            conn.player.borrow_mut().remove(index)?;
+        }
+        Some(ClientType::QueueClear) => {
+            payload::parse::<Empty>(p)?;
+            conn.player.borrow_mut().clear();
+        }
+        Some(ClientType::QueueReorder) => {
+            let r: QueueReorder = payload::parse(p)?;
+            conn.player.borrow_mut().reorder(r.from, r.to)?;
+        }
+        _ => {
+            return Err(WsError::payload(format!(
+                "{} is not a player command",
+                m.kind
+            )));
+        }
+    }
+    emit_status(core, conn, &m.correlation_id);
+    Ok(())
+}
+
+pub(super) fn session_create(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    m: &Incoming,
+) -> Result<(), WsError> {
+    payload::parse::<Empty>(&m.payload)?;
+    let existing = conn.player.borrow().session_id.clone();
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            let id = format!(
+                "{:08x}{}",
+                core.shared.id_prefix,
+                core.next_request_id().replace('-', "")
+            );
+            core.shared.ws_sessions.pin().insert(id.clone(), core.id.0);
+            conn.player.borrow_mut().session_id = Some(id.clone());
+            id
+        }
+    };
+    conn.send_msg(
+        "session_created",
+        &m.correlation_id,
+        &json!({"session_id": id, "topic": format!("session:{id}")}),
+    );
+    Ok(())
+}
+
+pub(super) fn status_request(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    m: &Incoming,
+) -> Result<(), WsError> {
+    payload::parse::<Empty>(&m.payload)?;
+    conn.send_msg(
+        "status_update",
+        &m.correlation_id,
+        &status_payload(core, conn),
+    );
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Connection-level messages: ping, disconnect, topic subscriptions.
+
+use super::super::connection::{MAX_SUBSCRIPTIONS, WsConn};
+use super::super::hub::TOPICS;
+use super::super::payload::{self, Empty};
+use super::super::protocol::{Incoming, WsError, close, codes};
+use crate::runtime::core_state::CoreState;
+use serde::Deserialize;
+use serde_json::json;
+use std::rc::Rc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Topics {
+    topics: Vec<String>,
+}
+
+impl Topics {
+    fn parse(m: &Incoming) -> Result<Vec<String>, WsError> {
+        let t: Topics = payload::parse(&m.payload)?;
+        if t.topics.is_empty() || t.topics.len() > MAX_SUBSCRIPTIONS {
+            return Err(WsError::field(
+                "topics",
+                "value_error",
+                format!("must hold 1 to {MAX_SUBSCRIPTIONS} items"),
+            ));
+        }
+        Ok(t.topics)
+    }
+}
+
+pub(super) fn ping(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
+    conn.send_msg("pong", &m.correlation_id, &m.payload);
+    Ok(())
+}
+
+pub(super) fn disconnect(
+    _core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    m: &Incoming,
+) -> Result<(), WsError> {
+    payload::parse::<Empty>(&m.payload)?;
+    conn.send_msg(
+        "disconnect",
+        &m.correlation_id,
+        &json!({"reason": "client requested"}),
+    );
+    conn.close(close::NORMAL, "client requested");
+    Ok(())
+}
+
+fn valid_topic(core: &CoreState, t: &str) -> Result<(), WsError> {
+    if TOPICS.contains(&t) {
+        return Ok(());
+    }
+    if let Some(id) = t.strip_prefix("session:") {
+        return if core.shared.ws_sessions.pin().contains_key(id) {
+            Ok(())
+        } else {
+            Err(WsError::new(codes::NOT_FOUND, format!("no session {id:?}")))
+        };
+    }
+    Err(WsError::field(
+        "topics",
+        "value_error",
+        format!(
+            "unknown topic {t:?}; topics: {}, session:<id>",
+            TOPICS.join(", ")
+        ),
+    ))
+}
+
+pub(super) fn subscribe(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    m: &Incoming,
+) -> Result<(), WsError> {
+    let topics = Topics::parse(m)?;
+    for t in &topics {
+        valid_topic(core, t)?;
+    }
+    if conn.subscriptions.borrow().len() + topics.len() > MAX_SUBSCRIPTIONS {
+        return Err(WsError::field(
+            "topics",
+            "value_error",
+            format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
+        ));
+    }
+    for t in &topics {
+        core.ws.subscribe(conn, t);
+    }
+    conn.send_msg("subscribed", &m.correlation_id, &json!({"topics": topics}));
+    Ok(())
+}
+
+pub(super) fn unsubscribe(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    m: &Incoming,
+) -> Result<(), WsError> {
+    let topics = Topics::parse(m)?;
+    for t in &topics {
+        core.ws.unsubscribe(conn, t);
+    }
+    conn.send_msg(
+        "unsubscribed",
+        &m.correlation_id,
+        &json!({"topics": topics}),
+    );
+    Ok(())
+}
