@@ -106,6 +106,13 @@ pub fn ack(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(),
 pub fn stop(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
     let r: StreamRef = payload::parse(&m.payload)?;
     let (id, ctl) = stream_of(conn, r.stream_id)?;
+    if ctl.stopped.get() {
+        // It already ended (completed, failed or stopped) and said so: one end per stream.
+        return Err(WsError::new(
+            codes::NOT_FOUND,
+            format!("stream {id:?} has already ended"),
+        ));
+    }
     ctl.stopped.set(true);
     let _ = ctl.wake.try_send(());
     conn.send_msg(
