@@ -110,11 +110,9 @@ impl ClientType {
     }
 
     fn entry(self) -> &'static (ClientType, &'static str, Priority) {
-        // `ALL` lists every variant (checked by a test), so the search always finds it.
-        Self::ALL
-            .iter()
-            .find(|(t, _, _)| *t == self)
-            .unwrap_or(&Self::ALL[0])
+        // `ALL` is in declaration order (the round-trip test checks it): an index, not
+        // a search, per message.
+        &Self::ALL[self as usize]
     }
 
     pub fn as_str(self) -> &'static str {
