@@ -19,10 +19,19 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
-    #[error("environment variable {var}: {message}")]
-    Env { var: String, message: String },
+    #[error("environment variable {var}: {source}")]
+    Env { var: String, source: NotASection },
+    #[error("invalid configuration: {0}")]
+    NotASection(#[from] NotASection),
     #[error("invalid configuration: {0}")]
     Invalid(String),
+}
+
+/// A `section.key` override whose section names a plain value, not a table.
+#[derive(Debug, thiserror::Error)]
+#[error("`{section}` is not a section")]
+pub struct NotASection {
+    section: String,
 }
 
 /// The effective configuration. Each section is a TOML table of the same name.
@@ -328,7 +337,7 @@ impl Config {
             };
             let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
             insert_path(&mut table, &section, &key, parse_env_value(&value))
-                .map_err(|message| ConfigError::Env { var, message })?;
+                .map_err(|source| ConfigError::Env { var, source })?;
         }
         Self::from_table(table)
     }
@@ -337,7 +346,7 @@ impl Config {
     pub fn set(&mut self, section: &str, key: &str, value: toml::Value) -> Result<(), ConfigError> {
         let mut table =
             toml::Table::try_from(&*self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        insert_path(&mut table, section, key, value).map_err(ConfigError::Invalid)?;
+        insert_path(&mut table, section, key, value)?;
         *self = Self::from_table(table)?;
         Ok(())
     }
@@ -413,7 +422,7 @@ fn insert_path(
     section: &str,
     key: &str,
     value: toml::Value,
-) -> Result<(), String> {
+) -> Result<(), NotASection> {
     let entry = table
         .entry(section.to_string())
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -422,7 +431,9 @@ fn insert_path(
             t.insert(key.to_string(), value);
             Ok(())
         }
-        _ => Err(format!("`{section}` is not a section")),
+        _ => Err(NotASection {
+            section: section.to_string(),
+        }),
     }
 }
 

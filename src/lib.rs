@@ -8,10 +8,22 @@
 //! - adapters: `http` + `api` (HTTP), `ws` (WebSocket);
 //! - below everything: `config`, `validation`, `timestamp`, `logging`.
 //!
-//! What the benches, the integration tests and the load harness use is public:
-//! `runtime::boot::run` with `api::pipeline`, `http::service::Service` and
-//! `http::parse` (benches), `config::Config`, `library::Library`, the monitor's
-//! `SeriesStore` and recorder (monitor bench), `audio::decode` (chunk bench).
+//! Everything is `pub(crate)` unless something outside the crate uses it; the
+//! `unreachable_pub` lint (an error under CI's clippy) keeps it that way. The public
+//! surface is what the binary, the benches and the integration tests use:
+//! - start a server: `runtime::boot::run` with `api::pipeline` (the binary, tests);
+//! - configuration and logging: `config::Config`, `logging`;
+//! - the library: `library::Library`, `library::{demo, scan, probe}` (the binary's
+//!   `scan` command, fixtures);
+//! - one request without sockets: `http::service::{Service, poll_once}` over
+//!   `api::routes()` and a `runtime::core_state::CoreState` (request-path bench);
+//!   `http::parse` (parser bench), `http::router::Route` (the OpenAPI test);
+//! - client-IP pinning: `runtime::listener::core_for_ipv4/ipv6` (pinning tests);
+//! - audio and cache pieces the chunk bench times: `audio::{decode, encode, preset,
+//!   wav, flac}`, `cache::{ChunkKey, tier2::TierTwo}`;
+//! - the monitor's merge step: `monitor::{aggregator::SeriesStore, recorder}`.
+
+#![warn(unreachable_pub)]
 
 pub mod api;
 pub mod audio;
@@ -22,6 +34,6 @@ pub mod library;
 pub mod logging;
 pub mod monitor;
 pub mod runtime;
-pub mod timestamp;
-pub mod validation;
-pub mod ws;
+pub(crate) mod timestamp;
+pub(crate) mod validation;
+pub(crate) mod ws;

@@ -1,7 +1,7 @@
 //! The `auralis-server` command line: `serve`, `scan DIR`, `config --print`.
 
-use auralis_server::config::{Config, DriverChoice};
-use auralis_server::library::{Library, demo, scan};
+use auralis_server::config::{Config, ConfigError, DriverChoice};
+use auralis_server::library::{Library, OpenError, demo, scan};
 use auralis_server::logging::{self, LogFormat};
 use auralis_server::runtime::boot;
 use clap::{Parser, Subcommand};
@@ -68,12 +68,26 @@ enum Command {
     },
 }
 
-fn effective_config(args: &ConfigArgs) -> Result<Config, String> {
-    let mut cfg =
-        Config::load(args.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
-    let set = |cfg: &mut Config, key: &str, v: toml::Value| {
-        cfg.set("server", key, v).map_err(|e| e.to_string())
-    };
+/// Why a command could not run; printed as `error: …` with a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("library.path {0} is not a folder")]
+    NotAFolder(PathBuf),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("cannot create the demo library: {0}")]
+    Demo(#[from] demo::DemoError),
+    #[error("library scan failed: {0}")]
+    Scan(#[from] scan::ScanError),
+    #[error("cannot render the scan summary: {0}")]
+    Summary(#[from] serde_json::Error),
+}
+
+fn effective_config(args: &ConfigArgs) -> Result<Config, ConfigError> {
+    let mut cfg = Config::load(args.config.as_deref(), std::env::vars())?;
+    let set = |cfg: &mut Config, key: &str, v: toml::Value| cfg.set("server", key, v);
     if let Some(l) = args.listen {
         set(&mut cfg, "listen", toml::Value::String(l.to_string()))?;
     }
@@ -92,8 +106,7 @@ fn effective_config(args: &ConfigArgs) -> Result<Config, String> {
             "library",
             "path",
             toml::Value::String(l.display().to_string()),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     if let Some(d) = args.driver {
         let name = match d {
@@ -109,23 +122,22 @@ fn effective_config(args: &ConfigArgs) -> Result<Config, String> {
 /// Opens the library and fills it: `--library` is scanned in the background (the server
 /// answers at once); without it, the demo library is generated on first start and
 /// scanned before serving, so the first command serves real audio.
-fn prepare_library(cfg: &Config) -> Result<Arc<Library>, String> {
+fn prepare_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
     let data_dir = &cfg.server.data_dir;
     match &cfg.library.path {
         Some(dir) => {
             if !dir.is_dir() {
-                return Err(format!("library.path {} is not a folder", dir.display()));
+                return Err(CliError::NotAFolder(dir.clone()));
             }
-            let lib = Library::open(data_dir, Some(dir.clone())).map_err(|e| e.to_string())?;
+            let lib = Library::open(data_dir, Some(dir.clone()))?;
             lib.start_scan(dir.clone());
             Ok(lib)
         }
         None => {
             let demo_dir = data_dir.join("demo-library");
             tracing::info!(dir = %demo_dir.display(), "no --library given: using the demo library");
-            let root = demo::ensure(&demo_dir)
-                .map_err(|e| format!("cannot create the demo library: {e}"))?;
-            let lib = Library::open(data_dir, Some(root.clone())).map_err(|e| e.to_string())?;
+            let root = demo::ensure(&demo_dir)?;
+            let lib = Library::open(data_dir, Some(root.clone()))?;
             scan::scan_blocking(&lib.writer, &root, &lib.scan)?;
             Ok(lib)
         }
@@ -149,13 +161,12 @@ fn main() -> ExitCode {
             }
         },
         Command::Scan { dir, args } => {
-            let run = || -> Result<String, String> {
+            let run = || -> Result<String, CliError> {
                 let cfg = effective_config(&args)?;
-                let lib = Library::open(&cfg.server.data_dir, Some(dir.clone()))
-                    .map_err(|e| e.to_string())?;
+                let lib = Library::open(&cfg.server.data_dir, Some(dir.clone()))?;
                 scan::scan_blocking(&lib.writer, &dir, &lib.scan)?;
                 let progress = lib.scan.lock().map(|p| p.clone()).unwrap_or_default();
-                serde_json::to_string_pretty(&progress).map_err(|e| e.to_string())
+                Ok(serde_json::to_string_pretty(&progress)?)
             };
             match run() {
                 Ok(summary) => {

@@ -4,6 +4,6 @@
 use std::time::SystemTime;
 
 /// RFC 3339 UTC timestamp with milliseconds.
-pub fn timestamp_now() -> String {
+pub(crate) fn timestamp_now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }

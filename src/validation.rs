@@ -24,7 +24,7 @@ impl FieldError {
 }
 
 /// `field: message; …`, for transports that report one line.
-pub fn summary(errors: &[FieldError]) -> String {
+pub(crate) fn summary(errors: &[FieldError]) -> String {
     errors
         .iter()
         .map(|f| format!("{}: {}", f.field, f.message))

@@ -116,6 +116,7 @@ fn per_route_counts_are_exact_across_cores_and_prometheus_parses() {
         "auralis_connections",
         "auralis_health",
         "auralis_http_request_duration_seconds_quantile",
+        "auralis_core_inbox_refused_total",
     ] {
         assert!(
             scrape.samples.iter().any(|s| s.metric == name),
@@ -146,6 +147,11 @@ fn per_route_counts_are_exact_across_cores_and_prometheus_parses() {
 
     let m = ok_data(&get(&s, "/api/metrics"));
     assert!(m["since_start"]["requests"].as_u64().unwrap() >= 65);
+    assert_eq!(
+        m["inbox_refused"],
+        serde_json::json!([0, 0]),
+        "nothing refused, per core"
+    );
     let hist = wait_for(&s, "/api/monitor/history", "two ticks of history", |v| {
         v["data"].as_array().is_some_and(|a| a.len() >= 2)
     })["data"]

@@ -8,6 +8,10 @@
 //! auralis-loadtest listeners SERVER --listeners N [--speed F] [--duration 30s] ...
 //! auralis-loadtest ws-broadcast SERVER --listeners N --publishes M --rate R ...
 
+// The server's own CPU-set reader, compiled into this binary (it needs only libc).
+#[path = "../../src/runtime/cpus.rs"]
+mod cpus;
+
 use auralis_loadtest::apimix::ApiMix;
 use auralis_loadtest::broadcast::BroadcastPlan;
 use auralis_loadtest::listeners::ListenersPlan;
@@ -185,22 +189,9 @@ struct BroadcastArgs {
     out: Output,
 }
 
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data filled by sched_getaffinity.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![0];
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
-}
-
 /// The first `n` CPUs this process may run on, one executor each.
 fn pick_cpus(n: usize) -> Result<Vec<usize>, String> {
-    let cpus = allowed_cpus();
+    let cpus = cpus::allowed_cpus().unwrap_or_else(|_| vec![0]);
     if n == 0 || n > cpus.len() {
         return Err(format!(
             "--cores {n} but {} CPUs are allowed ({cpus:?})",

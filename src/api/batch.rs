@@ -18,7 +18,7 @@ use simd_json::prelude::*;
 use std::collections::HashSet;
 use std::rc::Rc;
 
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     vec![
         Route::new(
             Method::Post,

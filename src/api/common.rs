@@ -7,12 +7,12 @@ use crate::library::store::LibraryReader;
 use crate::runtime::core_state::CoreState;
 
 /// This core's library reader (503 when the server runs without a library).
-pub fn reader(core: &CoreState) -> Result<&LibraryReader, ApiError> {
+pub(crate) fn reader(core: &CoreState) -> Result<&LibraryReader, ApiError> {
     Ok(core.library.as_ref().ok_or(LibraryError::Unconfigured)?)
 }
 
 /// A positive integer path parameter.
-pub fn path_id(cx: &RequestCtx, name: &str) -> Result<i64, ApiError> {
+pub(crate) fn path_id(cx: &RequestCtx, name: &str) -> Result<i64, ApiError> {
     cx.param(name)
         .parse::<i64>()
         .ok()

@@ -73,9 +73,9 @@ const NAME_QUERY: &[QueryParam] = &[
     PAGE[1],
     PAGE[2],
 ];
-pub const PAGE_QUERY: &[QueryParam] = &PAGE;
+pub(crate) const PAGE_QUERY: &[QueryParam] = &PAGE;
 
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     use Handler::{Async, Sync};
     use Method::*;
     let api = RouteClass::Api;

@@ -1,16 +1,16 @@
 //! Handlers by resource. Each submodule declares its route table; [`routes`] collects
 //! them into the one table every core serves (and the OpenAPI document describes).
 
-pub mod batch;
-pub mod cache;
-pub mod common;
-pub mod library;
-pub mod monitor;
-pub mod openapi;
-pub mod playlists;
-pub mod stream;
-pub mod system;
-pub mod ws;
+pub(crate) mod batch;
+pub(crate) mod cache;
+pub(crate) mod common;
+pub(crate) mod library;
+pub(crate) mod monitor;
+pub(crate) mod openapi;
+pub(crate) mod playlists;
+pub(crate) mod stream;
+pub(crate) mod system;
+pub(crate) mod ws;
 
 use crate::http::router::Route;
 use crate::http::service::Service;

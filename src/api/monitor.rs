@@ -13,7 +13,7 @@ use std::rc::Rc;
 /// WebSocket `metrics` topic after loading `/api/monitor/history`.
 const DASHBOARD: &str = include_str!("../../assets/dashboard.html");
 
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     use Handler::Sync;
     use Method::Get;
     let u = RouteClass::Unlimited;

@@ -9,7 +9,7 @@ use crate::runtime::core_state::CoreState;
 use serde_json::{Map, Value, json};
 use std::rc::Rc;
 
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     vec![Route::new(
         Method::Get,
         "/api/openapi.json",
@@ -60,7 +60,7 @@ fn schemas() -> Value {
 }
 
 /// Builds the document from a route table.
-pub fn document(routes: &[Route]) -> Value {
+pub(crate) fn document(routes: &[Route]) -> Value {
     let mut paths = Map::new();
     for r in routes {
         let mut params: Vec<Value> = r

@@ -19,12 +19,12 @@ use rusqlite::Connection;
 use serde::Serialize;
 use std::rc::Rc;
 
-pub const MAX_NAME: usize = 100;
-pub const MAX_DESCRIPTION: usize = 1000;
+pub(crate) const MAX_NAME: usize = 100;
+pub(crate) const MAX_DESCRIPTION: usize = 1000;
 /// Most track ids one request may add.
-pub const MAX_ADD: usize = 500;
+pub(crate) const MAX_ADD: usize = 500;
 
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     use Handler::{Async, Sync};
     use Method::*;
     let api = RouteClass::Api;

@@ -34,7 +34,7 @@ const CHUNK_QUERY: &[QueryParam] = &[
     ),
 ];
 
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     use Handler::{Async, Sync};
     use Method::Get;
     vec![

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use crate::runtime::health::VERSION;
 
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     vec![
         Route::new(
             Method::Get,

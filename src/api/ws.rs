@@ -13,7 +13,7 @@ use serde_json::json;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     use Handler::Sync;
     use Method::*;
     vec![

@@ -5,16 +5,30 @@ use super::Tags;
 use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 
+/// Why a FLAC stream could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum FlacError {
+    #[error("flac encoder config: {0}")]
+    Config(flacenc::error::VerifyError),
+    #[error("flac encode: {0}")]
+    Encode(flacenc::error::EncodeError),
+    #[error("flac write: {0}")]
+    Write(flacenc::error::OutputError<flacenc::bitsink::ByteSink>),
+    /// The encoder's output did not have the metadata layout RFC 9639 §8 describes.
+    #[error("encoder output is not a well-formed FLAC stream")]
+    Malformed,
+}
+
 /// Encodes interleaved 16-bit samples as FLAC, tagged when `tags` is given.
 pub fn encode_pcm16(
     samples: &[i16],
     channels: u16,
     sample_rate: u32,
     tags: Option<&Tags>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, FlacError> {
     let config = flacenc::config::Encoder::default()
         .into_verified()
-        .map_err(|(_, e)| format!("flac encoder config: {e:?}"))?;
+        .map_err(|(_, e)| FlacError::Config(e))?;
     let wide: Vec<i32> = samples.iter().map(|&s| i32::from(s)).collect();
     let source = flacenc::source::MemSource::from_samples(
         &wide,
@@ -23,11 +37,9 @@ pub fn encode_pcm16(
         sample_rate as usize,
     );
     let stream = flacenc::encode_with_fixed_block_size(&config, source, config.block_size)
-        .map_err(|e| format!("flac encode: {e:?}"))?;
+        .map_err(FlacError::Encode)?;
     let mut sink = flacenc::bitsink::ByteSink::new();
-    stream
-        .write(&mut sink)
-        .map_err(|e| format!("flac write: {e:?}"))?;
+    stream.write(&mut sink).map_err(FlacError::Write)?;
     let mut bytes = sink.as_slice().to_vec();
     fix_min_block_size(&mut bytes);
     Ok(match tags {
@@ -71,15 +83,15 @@ fn vorbis_comment(tags: &Tags) -> Vec<u8> {
 }
 
 /// Inserts a VORBIS_COMMENT block after STREAMINFO, moving the "last block" flag.
-fn insert_vorbis_comment(flac: Vec<u8>, tags: &Tags) -> Result<Vec<u8>, String> {
+fn insert_vorbis_comment(flac: Vec<u8>, tags: &Tags) -> Result<Vec<u8>, FlacError> {
     if flac.len() < 42 || &flac[..4] != b"fLaC" {
-        return Err("encoder output is not a FLAC stream".into());
+        return Err(FlacError::Malformed);
     }
     // Walk the metadata blocks to find where they end and which is last.
     let mut pos = 4;
     let mut last_header = 4;
     loop {
-        let header = flac.get(pos..pos + 4).ok_or("truncated FLAC metadata")?;
+        let header = flac.get(pos..pos + 4).ok_or(FlacError::Malformed)?;
         let is_last = header[0] & 0x80 != 0;
         let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
         last_header = if is_last { pos } else { last_header };

@@ -4,7 +4,7 @@
 pub mod decode;
 pub mod encode;
 pub mod flac;
-pub mod pool;
+pub(crate) mod pool;
 pub mod preset;
 pub mod wav;
 

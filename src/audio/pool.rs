@@ -13,11 +13,11 @@ use std::sync::{Arc, Condvar, Mutex};
 /// Decoders kept open per worker.
 const SESSIONS_PER_WORKER: usize = 16;
 /// Jobs queued per worker and priority.
-pub const QUEUE_HIGH: usize = 1024;
-pub const QUEUE_LOW: usize = 64;
+pub(crate) const QUEUE_HIGH: usize = 1024;
+pub(crate) const QUEUE_LOW: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
+pub(crate) enum Priority {
     /// A client is waiting for this.
     High,
     /// Prefetch: done when nothing else waits.
@@ -25,13 +25,17 @@ pub enum Priority {
 }
 
 /// Open decoders of one worker, by track id.
-pub struct Sessions {
+pub(crate) struct Sessions {
     open: lru::LruCache<i64, TrackDecoder>,
 }
 
 impl Sessions {
     /// The open decoder of `track`, (re)opened if absent or if its file changed path.
-    pub fn decoder(&mut self, track: i64, path: &Path) -> Result<&mut TrackDecoder, DecodeError> {
+    pub(crate) fn decoder(
+        &mut self,
+        track: i64,
+        path: &Path,
+    ) -> Result<&mut TrackDecoder, DecodeError> {
         let stale = self.open.peek(&track).is_some_and(|d| d.path != path);
         if stale || !self.open.contains(&track) {
             let d = TrackDecoder::open(path)?;
@@ -42,7 +46,7 @@ impl Sessions {
     }
 
     /// Forgets a track's decoder (after an error, its state is unknown).
-    pub fn drop_track(&mut self, track: i64) {
+    pub(crate) fn drop_track(&mut self, track: i64) {
         self.open.pop(&track);
     }
 }
@@ -63,15 +67,15 @@ struct Worker {
 /// The worker's queue for that priority is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the decode queue is full")]
-pub struct QueueFull;
+pub(crate) struct QueueFull;
 
 /// Handle to the pool; shared by all cores.
-pub struct DecodePool {
+pub(crate) struct DecodePool {
     workers: Vec<Arc<Worker>>,
 }
 
 impl DecodePool {
-    pub fn start(threads: usize) -> std::io::Result<Arc<DecodePool>> {
+    pub(crate) fn start(threads: usize) -> std::io::Result<Arc<DecodePool>> {
         let mut workers = Vec::new();
         for i in 0..threads.max(1) {
             let w = Arc::new(Worker {
@@ -88,7 +92,7 @@ impl DecodePool {
     }
 
     /// Queues `work` on the worker that owns `track`. `Err` when that queue is full.
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         track: i64,
         priority: Priority,

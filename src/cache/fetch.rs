@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The shared part of the chunk path. Crosses threads.
-pub struct ChunkService {
+pub(crate) struct ChunkService {
     pub tier2: TierTwo,
     pub flights: Flights,
     pub pool: Arc<DecodePool>,
@@ -93,7 +93,7 @@ fn decode_chunk(
 }
 
 impl ChunkService {
-    pub fn new(
+    pub(crate) fn new(
         tier2_bytes: u64,
         decode_threads: usize,
         chunk_duration_s: f64,
@@ -139,7 +139,7 @@ impl ChunkService {
     }
 
     /// Measures a track's integrated loudness on the pool.
-    pub async fn loudness(self: &Arc<Self>, audio: &TrackAudio) -> Result<f64, ChunkError> {
+    pub(crate) async fn loudness(self: &Arc<Self>, audio: &TrackAudio) -> Result<f64, ChunkError> {
         let (tx, rx) = async_channel::bounded(1);
         let path = audio.path.clone();
         self.pool
@@ -157,7 +157,7 @@ impl ChunkService {
 
 /// A core's view of the chunk path — its tier 1, counters, track facts and library
 /// reader plus the shared service: the one streaming service both transports use.
-pub struct ChunkPath<'a> {
+pub(crate) struct ChunkPath<'a> {
     pub tier1: &'a RefCell<TierOneShard>,
     pub counters: &'a RefCell<CoreChunkCounters>,
     pub service: &'a Arc<ChunkService>,
@@ -167,14 +167,14 @@ pub struct ChunkPath<'a> {
 
 impl ChunkPath<'_> {
     /// The audio facts of track `id`.
-    pub fn track(&self, id: i64) -> Result<Arc<TrackAudio>, ChunkError> {
+    pub(crate) fn track(&self, id: i64) -> Result<Arc<TrackAudio>, ChunkError> {
         let lib = self.library.ok_or(LibraryError::Unconfigured)?;
         self.tracks.resolve(lib, id)
     }
 
     /// `audio` with its loudness known: measured once on the pool and stored in the
     /// library, for the normalized preset.
-    pub async fn with_loudness(
+    pub(crate) async fn with_loudness(
         &self,
         audio: Arc<TrackAudio>,
     ) -> Result<Arc<TrackAudio>, ChunkError> {
@@ -194,7 +194,7 @@ impl ChunkPath<'_> {
     }
 
     /// Serves a chunk from the nearest tier, decoding it (once, across cores) on a miss.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         key: ChunkKey,
         audio: &Arc<TrackAudio>,
@@ -235,7 +235,7 @@ impl ChunkPath<'_> {
     }
 
     /// Starts decoding `key` at low priority unless it is cached or being decoded.
-    pub fn prefetch(&self, key: ChunkKey, audio: &Arc<TrackAudio>) {
+    pub(crate) fn prefetch(&self, key: ChunkKey, audio: &Arc<TrackAudio>) {
         if self.tier1.borrow().contains(&key)
             || self.service.tier2.contains(&key)
             || self.service.flights.in_flight(&key)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 /// Why a flight ended without a chunk.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FlightError {
+pub(crate) enum FlightError {
     /// A queued prefetch was refused by a full decode queue: waiters retry as leaders.
     Dropped,
     /// The decode itself failed (every waiter gets the same reason).
@@ -17,7 +17,7 @@ pub enum FlightError {
 }
 
 /// Result every waiter of a flight receives.
-pub type FlightResult = Result<Bytes, FlightError>;
+pub(crate) type FlightResult = Result<Bytes, FlightError>;
 
 #[derive(Default)]
 struct State {
@@ -27,13 +27,13 @@ struct State {
 
 /// One decode in progress.
 #[derive(Default)]
-pub struct Flight {
+pub(crate) struct Flight {
     state: Mutex<State>,
 }
 
 impl Flight {
     /// A receiver for the result (immediately ready if already done).
-    pub fn wait(&self) -> async_channel::Receiver<FlightResult> {
+    pub(crate) fn wait(&self) -> async_channel::Receiver<FlightResult> {
         let (tx, rx) = async_channel::bounded(1);
         if let Ok(mut s) = self.state.lock() {
             match &s.result {
@@ -57,7 +57,7 @@ impl Flight {
 }
 
 /// Outcome of asking to decode a key.
-pub enum Role {
+pub(crate) enum Role {
     /// Nobody was decoding it: you run the decode and must call `complete`.
     Leader(Arc<Flight>),
     /// Someone is: wait on this flight.
@@ -66,12 +66,12 @@ pub enum Role {
 
 /// The registry of flights in progress. Crosses threads.
 #[derive(Default)]
-pub struct Flights {
+pub(crate) struct Flights {
     map: papaya::HashMap<ChunkKey, Arc<Flight>>,
 }
 
 impl Flights {
-    pub fn join(&self, key: ChunkKey) -> Role {
+    pub(crate) fn join(&self, key: ChunkKey) -> Role {
         let map = self.map.pin();
         let mine = Arc::new(Flight::default());
         match map.try_insert(key, mine.clone()) {
@@ -80,12 +80,12 @@ impl Flights {
         }
     }
 
-    pub fn in_flight(&self, key: &ChunkKey) -> bool {
+    pub(crate) fn in_flight(&self, key: &ChunkKey) -> bool {
         self.map.pin().contains_key(key)
     }
 
     /// Publishes the result to every waiter and retires the flight.
-    pub fn complete(&self, key: &ChunkKey, flight: &Flight, result: FlightResult) {
+    pub(crate) fn complete(&self, key: &ChunkKey, flight: &Flight, result: FlightResult) {
         self.map.pin().remove(key);
         flight.finish(result);
     }

@@ -2,15 +2,15 @@
 //! lookups), single-flight decoding across cores, and the fetch path that ties them
 //! to the decode pool.
 
-pub mod error;
-pub mod fetch;
-pub mod flight;
-pub mod key;
-pub mod report;
-pub mod stats;
-pub mod tier1;
+pub(crate) mod error;
+pub(crate) mod fetch;
+pub(crate) mod flight;
+pub(crate) mod key;
+pub(crate) mod report;
+pub(crate) mod stats;
+pub(crate) mod tier1;
 pub mod tier2;
-pub mod track;
+pub(crate) mod track;
 
 pub use error::ChunkError;
 pub use key::ChunkKey;

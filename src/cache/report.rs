@@ -8,13 +8,13 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 
 /// Hit rate below which the cache is degraded, and critical (once warmed up).
-pub const HIT_RATE_WARNING: f64 = 0.70;
-pub const HIT_RATE_CRITICAL: f64 = 0.50;
+pub(crate) const HIT_RATE_WARNING: f64 = 0.70;
+pub(crate) const HIT_RATE_CRITICAL: f64 = 0.50;
 /// Requests before hit-rate status means anything.
-pub const WARM_REQUESTS: u64 = 100;
+pub(crate) const WARM_REQUESTS: u64 = 100;
 
 /// What the reports read: every core's published figures and the shared tier 2.
-pub struct CacheSources<'a> {
+pub(crate) struct CacheSources<'a> {
     pub gauges: &'a [CacheGauge],
     pub service: &'a ChunkService,
     pub tier1_budget: u64,
@@ -75,7 +75,7 @@ fn merged(s: &CacheSources<'_>) -> Merged {
 }
 
 /// Cache statistics, per core and merged (`/api/cache/stats`, WS `cache_stats`).
-pub fn stats(s: &CacheSources<'_>) -> serde_json::Value {
+pub(crate) fn stats(s: &CacheSources<'_>) -> serde_json::Value {
     let m = merged(s);
     let overall_hits = m.tier1.hits + m.tier2.hits;
     json!({
@@ -96,7 +96,7 @@ pub fn stats(s: &CacheSources<'_>) -> serde_json::Value {
 
 /// Cache health against budgets and hit-rate thresholds (`/api/cache/health`, WS
 /// `cache_status`).
-pub fn health(s: &CacheSources<'_>) -> serde_json::Value {
+pub(crate) fn health(s: &CacheSources<'_>) -> serde_json::Value {
     let m = merged(s);
     let tier1_budget = s.tier1_budget;
     let tier2_budget = s.service.tier2.budget();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Tier-2 lookups counted by the core that made them.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct CoreChunkCounters {
+pub(crate) struct CoreChunkCounters {
     pub tier2_hits: u64,
     pub tier2_misses: u64,
 }
@@ -16,7 +16,7 @@ pub struct CoreChunkCounters {
 /// One core's published cache figures. Written only by its core.
 #[repr(align(128))]
 #[derive(Debug, Default)]
-pub struct CacheGauge {
+pub(crate) struct CacheGauge {
     pub tier1_hits: AtomicU64,
     pub tier1_misses: AtomicU64,
     pub tier1_entries: AtomicU64,
@@ -27,7 +27,7 @@ pub struct CacheGauge {
 }
 
 impl CacheGauge {
-    pub fn publish(&self, t1: &TierOneShard, c: &CoreChunkCounters) {
+    pub(crate) fn publish(&self, t1: &TierOneShard, c: &CoreChunkCounters) {
         let r = Ordering::Relaxed;
         self.tier1_hits.store(t1.hits, r);
         self.tier1_misses.store(t1.misses, r);
@@ -38,7 +38,7 @@ impl CacheGauge {
         self.tier2_misses.store(c.tier2_misses, r);
     }
 
-    pub fn read(&self) -> TierFigures {
+    pub(crate) fn read(&self) -> TierFigures {
         let r = Ordering::Relaxed;
         TierFigures {
             tier1: TierStats::new(
@@ -56,7 +56,7 @@ impl CacheGauge {
 
 /// Figures of one tier.
 #[derive(Debug, Clone, Copy, Serialize, Default)]
-pub struct TierStats {
+pub(crate) struct TierStats {
     pub hits: u64,
     pub misses: u64,
     pub hit_rate: f64,
@@ -66,7 +66,7 @@ pub struct TierStats {
 }
 
 impl TierStats {
-    pub fn new(hits: u64, misses: u64, entries: u64, bytes: u64, evictions: u64) -> Self {
+    pub(crate) fn new(hits: u64, misses: u64, entries: u64, bytes: u64, evictions: u64) -> Self {
         let total = hits + misses;
         Self {
             hits,
@@ -85,7 +85,7 @@ impl TierStats {
 
 /// One core's figures as read from its slot.
 #[derive(Debug, Clone, Copy)]
-pub struct TierFigures {
+pub(crate) struct TierFigures {
     pub tier1: TierStats,
     pub tier2_hits: u64,
     pub tier2_misses: u64,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// What decoding a chunk needs to know about its track.
 #[derive(Debug, Clone)]
-pub struct TrackAudio {
+pub(crate) struct TrackAudio {
     pub track: i64,
     pub path: PathBuf,
     /// Changes when the file does: part of every chunk key.
@@ -25,16 +25,16 @@ pub struct TrackAudio {
 
 impl TrackAudio {
     /// Frames per chunk for a chunk duration.
-    pub fn chunk_frames(&self, chunk_duration_s: f64) -> u64 {
+    pub(crate) fn chunk_frames(&self, chunk_duration_s: f64) -> u64 {
         ((chunk_duration_s * f64::from(self.sample_rate)).round() as u64).max(1)
     }
 
-    pub fn total_chunks(&self, chunk_duration_s: f64) -> u32 {
+    pub(crate) fn total_chunks(&self, chunk_duration_s: f64) -> u32 {
         self.frames.div_ceil(self.chunk_frames(chunk_duration_s)) as u32
     }
 
     /// Checks that chunk `index` exists.
-    pub fn check_index(&self, index: u32, chunk_duration_s: f64) -> Result<u32, ChunkError> {
+    pub(crate) fn check_index(&self, index: u32, chunk_duration_s: f64) -> Result<u32, ChunkError> {
         let total = self.total_chunks(chunk_duration_s);
         if index >= total {
             return Err(ChunkError::OutOfRange {
@@ -49,13 +49,17 @@ impl TrackAudio {
 
 /// Per-core track facts, valid for one library generation.
 #[derive(Default)]
-pub struct TrackAudioCache {
+pub(crate) struct TrackAudioCache {
     entries: RefCell<(u64, HashMap<i64, Arc<TrackAudio>>)>,
 }
 
 impl TrackAudioCache {
     /// The facts of track `id`, from this cache or the core's library reader.
-    pub fn resolve(&self, lib: &LibraryReader, id: i64) -> Result<Arc<TrackAudio>, ChunkError> {
+    pub(crate) fn resolve(
+        &self,
+        lib: &LibraryReader,
+        id: i64,
+    ) -> Result<Arc<TrackAudio>, ChunkError> {
         let generation = lib.library.writer.generation();
         {
             let mut cache = self.entries.borrow_mut();

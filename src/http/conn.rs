@@ -32,7 +32,7 @@ const FILE_PIECE: usize = 256 * 1024;
 
 /// Entry point for an accepted connection: admission (per-core connection limit), then
 /// the request loop, then bookkeeping.
-pub async fn accept(
+pub(crate) async fn accept(
     service: Rc<Service>,
     core: Rc<CoreState>,
     stream: TcpStream,
@@ -44,7 +44,7 @@ pub async fn accept(
         refuse(&service, &core, stream, peer).await;
         return;
     }
-    let info = core.connections.borrow_mut().open(peer);
+    let info = core.connections.borrow_mut().open();
     let id = info.borrow().id;
     core.gauge().connections.fetch_add(1, Ordering::Relaxed);
     crate::runtime::counters::bump(&core.counters.connections_opened);
@@ -100,7 +100,7 @@ fn parse_error_to_api(err: ParseError, limits: &Limits) -> ApiError {
 }
 
 /// How a connection's request loop ended.
-pub enum Ended {
+pub(crate) enum Ended {
     Closed,
     /// Upgraded to WebSocket: the socket and the client's version string.
     Upgraded(TcpStream, Option<String>),
@@ -118,7 +118,7 @@ enum Next {
 
 /// The socket and the connection's table entry. Every write goes through here, so the
 /// entry's `bytes_out` is exactly what went on the wire, whatever the response shape.
-pub struct Io {
+pub(crate) struct Io {
     stream: TcpStream,
     info: ConnHandle,
     write_timeout: Duration,
@@ -266,7 +266,7 @@ impl ReadState {
 }
 
 /// One HTTP connection.
-pub struct Conn {
+pub(crate) struct Conn {
     io: Io,
     state: ReadState,
     wbuf: Vec<u8>,
@@ -277,7 +277,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(
+    pub(crate) fn new(
         service: Rc<Service>,
         core: Rc<CoreState>,
         stream: TcpStream,
@@ -314,7 +314,7 @@ impl Conn {
     }
 
     /// Serves requests until the connection closes or upgrades.
-    pub async fn run(mut self) -> std::io::Result<Ended> {
+    pub(crate) async fn run(mut self) -> std::io::Result<Ended> {
         loop {
             let next = self.answer_buffered().await?;
             self.state.compact();
@@ -514,7 +514,7 @@ mod tests {
             let core = Rc::new(CoreState::new(CoreId(0), DriverKind::Legacy, shared).unwrap());
             let listener = monoio::net::TcpListener::from_std(listener).unwrap();
             let (stream, peer) = listener.accept().await.unwrap();
-            let info = core.connections.borrow_mut().open(peer);
+            let info = core.connections.borrow_mut().open();
             Conn::new(service, core, stream, peer, info.clone())
                 .run()
                 .await

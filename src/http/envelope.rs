@@ -6,7 +6,7 @@ use super::response::Response;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-pub use crate::timestamp::timestamp_now;
+pub(crate) use crate::timestamp::timestamp_now;
 
 #[derive(Serialize)]
 struct Success<'a, T: Serialize, M: Serialize> {
@@ -80,7 +80,7 @@ impl Reply {
 }
 
 /// A success envelope around any serializable data.
-pub fn success<T: Serialize, M: Serialize>(
+pub(crate) fn success<T: Serialize, M: Serialize>(
     status: u16,
     data: &T,
     meta: Option<&M>,
@@ -105,7 +105,7 @@ pub fn success<T: Serialize, M: Serialize>(
 }
 
 /// An error envelope; logs internal causes so they are never lost nor leaked.
-pub fn error(err: &ApiError, request_id: &str) -> Response {
+pub(crate) fn error(err: &ApiError, request_id: &str) -> Response {
     if let ApiError::Internal(cause) = err {
         tracing::error!(request_id, cause = %cause, "internal error");
     }

@@ -2,7 +2,7 @@
 //! Handlers and middleware return it; only the envelope layer turns it into bytes, and
 //! internal causes are logged, never sent.
 
-pub use crate::validation::FieldError;
+pub(crate) use crate::validation::FieldError;
 
 /// The error types of ARCHITECTURE.md §2.
 #[derive(Debug, thiserror::Error)]

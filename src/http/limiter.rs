@@ -18,14 +18,14 @@ struct Window {
 
 /// The buckets of one core.
 #[derive(Debug)]
-pub struct ClientLimiter {
+pub(crate) struct ClientLimiter {
     windows: HashMap<(IpAddr, RouteClass), Window>,
     window_ms: u64,
     max_entries: usize,
 }
 
 impl ClientLimiter {
-    pub fn new(window_ms: u64, max_entries: usize) -> Self {
+    pub(crate) fn new(window_ms: u64, max_entries: usize) -> Self {
         Self {
             windows: HashMap::new(),
             window_ms,
@@ -34,7 +34,7 @@ impl ClientLimiter {
     }
 
     /// Counts one request of `ip` in `class` at time `now_ms` against `limit`.
-    pub fn check(
+    pub(crate) fn check(
         &mut self,
         ip: IpAddr,
         class: RouteClass,
@@ -74,16 +74,18 @@ impl ClientLimiter {
     }
 
     /// Drops windows that have expired; run periodically and when full.
-    pub fn sweep(&mut self, now_ms: u64) {
+    pub(crate) fn sweep(&mut self, now_ms: u64) {
         let window = self.window_ms;
         self.windows.retain(|_, w| now_ms < w.start_ms + window);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.windows.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.windows.is_empty()
     }
 }

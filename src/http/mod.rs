@@ -1,16 +1,16 @@
 //! HTTP/1.1: parsing, the connection loop, routing, middleware and envelopes.
 
-pub mod conn;
-pub mod context;
+pub(crate) mod conn;
+pub(crate) mod context;
 mod domain_errors;
-pub mod envelope;
-pub mod error;
-pub mod limiter;
-pub mod middleware;
-pub mod pagination;
+pub(crate) mod envelope;
+pub(crate) mod error;
+pub(crate) mod limiter;
+pub(crate) mod middleware;
+pub(crate) mod pagination;
 pub mod parse;
-pub mod request;
-pub mod response;
+pub(crate) mod request;
+pub(crate) mod response;
 pub mod router;
 pub mod service;
-pub mod validate;
+pub(crate) mod validate;

@@ -6,7 +6,7 @@ use super::validate::QueryFields;
 use crate::library::page::{DEFAULT_LIMIT, MAX_LIMIT, PageMode, PageRequest};
 
 /// Reads `limit`, `offset`, `cursor` from the query (errors are collected in `q`).
-pub fn page_request(q: &mut QueryFields) -> PageRequest {
+pub(crate) fn page_request(q: &mut QueryFields) -> PageRequest {
     let limit = q.int("limit", 1, MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
     let offset = q.int("offset", 0, i64::MAX);
     let cursor = q.string("cursor", 4096);

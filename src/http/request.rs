@@ -93,7 +93,7 @@ impl Request {
 
 /// Decodes `%XX` escapes and `+` (as space) in a query component; invalid escapes are
 /// kept literally rather than rejected, as browsers do.
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

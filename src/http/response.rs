@@ -147,7 +147,7 @@ impl Response {
 }
 
 /// Reason phrases for the statuses this server sends.
-pub fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         101 => "Switching Protocols",

@@ -12,7 +12,7 @@ use simd_json::prelude::*;
 use std::collections::HashMap;
 
 /// Parses a request body as a JSON value.
-pub fn parse_json(req: &Request) -> Result<Value, ApiError> {
+pub(crate) fn parse_json(req: &Request) -> Result<Value, ApiError> {
     if req.body.is_empty() {
         return Err(ApiError::BadRequest(
             "request body is empty; a JSON object is required".into(),
@@ -29,7 +29,7 @@ pub fn parse_json(req: &Request) -> Result<Value, ApiError> {
 }
 
 /// A JSON object being read field by field.
-pub struct BodyFields {
+pub(crate) struct BodyFields {
     obj: HashMap<String, Value>,
     errors: Vec<FieldError>,
     /// Prepended to field names in errors (`items[3].data.`), for nested objects.
@@ -38,7 +38,7 @@ pub struct BodyFields {
 
 impl BodyFields {
     /// Parses the body; it must be a JSON object.
-    pub fn from_request(req: &Request) -> Result<Self, ApiError> {
+    pub(crate) fn from_request(req: &Request) -> Result<Self, ApiError> {
         match parse_json(req)? {
             Value::Object(map) => Ok(Self {
                 obj: map.into_iter().collect(),
@@ -54,7 +54,7 @@ impl BodyFields {
     }
 
     /// Reads a nested JSON object; errors name fields as `prefix` + name.
-    pub fn from_value(value: Value, prefix: &str) -> Result<Self, FieldError> {
+    pub(crate) fn from_value(value: Value, prefix: &str) -> Result<Self, FieldError> {
         match value {
             Value::Object(map) => Ok(Self {
                 obj: map.into_iter().collect(),
@@ -70,7 +70,7 @@ impl BodyFields {
     }
 
     /// Like [`finish`](Self::finish) but returns the errors instead of an `ApiError`.
-    pub fn into_errors(mut self) -> Vec<FieldError> {
+    pub(crate) fn into_errors(mut self) -> Vec<FieldError> {
         let mut unknown: Vec<_> = self.obj.keys().cloned().collect();
         unknown.sort();
         for k in unknown {
@@ -99,7 +99,7 @@ impl BodyFields {
     }
 
     /// A string of 1..=max_len characters (after trimming).
-    pub fn string(&mut self, name: &str, required: bool, max_len: usize) -> Option<String> {
+    pub(crate) fn string(&mut self, name: &str, required: bool, max_len: usize) -> Option<String> {
         let v = self.take(name, required)?;
         match v.as_str() {
             Some(s) if s.trim().is_empty() && required => {
@@ -131,7 +131,7 @@ impl BodyFields {
     }
 
     /// An integer within `min..=max`.
-    pub fn int(&mut self, name: &str, required: bool, min: i64, max: i64) -> Option<i64> {
+    pub(crate) fn int(&mut self, name: &str, required: bool, min: i64, max: i64) -> Option<i64> {
         let v = self.take(name, required)?;
         match v.as_i64() {
             Some(n) if n < min || n > max => {
@@ -154,7 +154,7 @@ impl BodyFields {
         }
     }
 
-    pub fn boolean(&mut self, name: &str, required: bool) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, name: &str, required: bool) -> Option<bool> {
         let v = self.take(name, required)?;
         match v.as_bool() {
             Some(b) => Some(b),
@@ -170,7 +170,12 @@ impl BodyFields {
     }
 
     /// An array of 1..=max_items integers ≥ 1 (ids).
-    pub fn id_list(&mut self, name: &str, required: bool, max_items: usize) -> Option<Vec<i64>> {
+    pub(crate) fn id_list(
+        &mut self,
+        name: &str,
+        required: bool,
+        max_items: usize,
+    ) -> Option<Vec<i64>> {
         let v = self.take(name, required)?;
         let Some(items) = v.as_array() else {
             self.errors.push(FieldError::new(
@@ -206,17 +211,17 @@ impl BodyFields {
     }
 
     /// Whether a field is present (any value, null included), without taking it.
-    pub fn raw_peek(&self, name: &str) -> Option<bool> {
+    pub(crate) fn raw_peek(&self, name: &str) -> Option<bool> {
         Some(self.obj.contains_key(name))
     }
 
     /// Takes a field as a raw value (for nested objects handled by the caller).
-    pub fn raw(&mut self, name: &str, required: bool) -> Option<Value> {
+    pub(crate) fn raw(&mut self, name: &str, required: bool) -> Option<Value> {
         self.take(name, required)
     }
 
     /// Adds a caller-found error.
-    pub fn error(
+    pub(crate) fn error(
         &mut self,
         field: impl Into<String>,
         kind: &'static str,
@@ -227,7 +232,7 @@ impl BodyFields {
     }
 
     /// Fails with every collected error, plus one per unknown field.
-    pub fn finish(mut self) -> Result<(), ApiError> {
+    pub(crate) fn finish(mut self) -> Result<(), ApiError> {
         let mut unknown: Vec<_> = self.obj.keys().cloned().collect();
         unknown.sort();
         for k in unknown {
@@ -243,13 +248,13 @@ impl BodyFields {
 }
 
 /// Query parameters being read one by one, with the same error collection.
-pub struct QueryFields {
+pub(crate) struct QueryFields {
     pairs: HashMap<String, String>,
     errors: Vec<FieldError>,
 }
 
 impl QueryFields {
-    pub fn from_request(req: &Request) -> Self {
+    pub(crate) fn from_request(req: &Request) -> Self {
         let mut errors = Vec::new();
         let mut pairs = HashMap::new();
         for (k, v) in req.query_pairs() {
@@ -260,7 +265,7 @@ impl QueryFields {
         Self { pairs, errors }
     }
 
-    pub fn string(&mut self, name: &str, max_len: usize) -> Option<String> {
+    pub(crate) fn string(&mut self, name: &str, max_len: usize) -> Option<String> {
         let v = self.pairs.remove(name)?;
         if v.chars().count() > max_len {
             self.errors.push(FieldError::new(
@@ -273,11 +278,11 @@ impl QueryFields {
         Some(v)
     }
 
-    pub fn int(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+    pub(crate) fn int(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
         self.ranged(name, min, max, "must be an integer")
     }
 
-    pub fn float(&mut self, name: &str, min: f64, max: f64) -> Option<f64> {
+    pub(crate) fn float(&mut self, name: &str, min: f64, max: f64) -> Option<f64> {
         self.ranged(name, min, max, "must be a number")
     }
 
@@ -305,7 +310,7 @@ impl QueryFields {
         }
     }
 
-    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
         let v = self.pairs.remove(name)?;
         match v.as_str() {
             "true" | "1" => Some(true),
@@ -319,7 +324,7 @@ impl QueryFields {
     }
 
     /// One of a fixed set of values.
-    pub fn choice(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
+    pub(crate) fn choice(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
         let v = self.pairs.remove(name)?;
         match allowed.iter().find(|a| **a == v) {
             Some(a) => Some(a),
@@ -334,7 +339,7 @@ impl QueryFields {
         }
     }
 
-    pub fn error(
+    pub(crate) fn error(
         &mut self,
         field: impl Into<String>,
         kind: &'static str,
@@ -343,7 +348,7 @@ impl QueryFields {
         self.errors.push(FieldError::new(field, kind, message));
     }
 
-    pub fn finish(mut self) -> Result<(), ApiError> {
+    pub(crate) fn finish(mut self) -> Result<(), ApiError> {
         let mut unknown: Vec<_> = self.pairs.keys().cloned().collect();
         unknown.sort();
         for k in unknown {

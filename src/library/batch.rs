@@ -7,7 +7,7 @@ use super::ops::{self, TagEdit};
 use rusqlite::Connection;
 
 /// Items one batch may hold.
-pub const MAX_ITEMS: usize = 100;
+pub(crate) const MAX_ITEMS: usize = 100;
 
 /// One validated change.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ fn apply(c: &Connection, action: &Action) -> Result<String, LibraryError> {
 }
 
 /// Runs a batch on the writer's connection.
-pub fn run(
+pub(crate) fn run(
     c: &mut Connection,
     items: Vec<(String, Action)>,
     atomic: bool,

@@ -5,6 +5,25 @@
 use crate::audio::{Tags, flac, wav};
 use std::path::{Path, PathBuf};
 
+/// Why the demo library could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Flac(#[from] flac::FlacError),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
+    move |source| DemoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// One demo track: (artist, album, year, genre, title, seconds, flac?).
 const TRACKS: &[(&str, &str, u32, &str, &str, u32, bool)] = &[
     (
@@ -138,11 +157,11 @@ fn slug(s: &str) -> String {
 }
 
 /// Creates the demo library under `dir` unless already complete; returns its root.
-pub fn ensure(dir: &Path) -> Result<PathBuf, String> {
+pub fn ensure(dir: &Path) -> Result<PathBuf, DemoError> {
     if dir.join(MARKER).exists() {
         return Ok(dir.to_path_buf());
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     for (n, (artist, album, year, genre, title, seconds, is_flac)) in TRACKS.iter().enumerate() {
         let track_number = TRACKS[..n].iter().filter(|t| t.1 == *album).count() as u32 + 1;
         let tags = Tags {
@@ -156,7 +175,7 @@ pub fn ensure(dir: &Path) -> Result<PathBuf, String> {
         };
         let samples = synthesize(n as u64 + 1, *seconds, SAMPLE_RATE);
         let album_dir = dir.join(slug(artist)).join(slug(album));
-        std::fs::create_dir_all(&album_dir).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&album_dir).map_err(io_at(&album_dir))?;
         let (bytes, ext) = if *is_flac {
             (
                 flac::encode_pcm16(&samples, 2, SAMPLE_RATE, Some(&tags))?,
@@ -169,9 +188,9 @@ pub fn ensure(dir: &Path) -> Result<PathBuf, String> {
             )
         };
         let path = album_dir.join(format!("{track_number:02}-{}.{ext}", slug(title)));
-        std::fs::write(&path, bytes)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, bytes).map_err(io_at(&path))?;
     }
-    std::fs::write(dir.join(MARKER), b"ok").map_err(|e| e.to_string())?;
+    let marker = dir.join(MARKER);
+    std::fs::write(&marker, b"ok").map_err(io_at(&marker))?;
     Ok(dir.to_path_buf())
 }

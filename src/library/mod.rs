@@ -2,18 +2,18 @@
 //! library. Shared by all cores through [`Library`]; each core opens its own
 //! [`store::LibraryReader`].
 
-pub mod batch;
+pub(crate) mod batch;
 pub mod demo;
-pub mod error;
-pub mod model;
-pub mod ops;
-pub mod page;
+pub(crate) mod error;
+pub(crate) mod model;
+pub(crate) mod ops;
+pub(crate) mod page;
 pub mod probe;
-pub mod query;
+pub(crate) mod query;
 pub mod scan;
-pub mod schema;
-pub mod store;
-pub mod writer;
+pub(crate) mod schema;
+pub(crate) mod store;
+pub(crate) mod writer;
 
 pub use error::LibraryError;
 use page::CursorCodec;

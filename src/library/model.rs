@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// One track. `path` stays server-side.
 #[derive(Debug, Clone, Serialize)]
-pub struct Track {
+pub(crate) struct Track {
     pub id: i64,
     pub title: String,
     pub artist: Option<String>,
@@ -29,9 +29,9 @@ pub struct Track {
 }
 
 /// Columns selected for a [`Track`], in [`track_from_row`]'s order.
-pub const TRACK_COLUMNS: &str = "id, title, artist, album, album_artist, artist_id, album_id, track_number, disc_number, year, genre, duration_ms, format, codec, sample_rate, channels, bit_depth, file_size, favorite, play_count, added_at";
+pub(crate) const TRACK_COLUMNS: &str = "id, title, artist, album, album_artist, artist_id, album_id, track_number, disc_number, year, genre, duration_ms, format, codec, sample_rate, channels, bit_depth, file_size, favorite, play_count, added_at";
 
-pub fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
+pub(crate) fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
     Ok(Track {
         id: r.get(0)?,
         title: r.get(1)?,
@@ -58,7 +58,7 @@ pub fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Album {
+pub(crate) struct Album {
     pub id: i64,
     pub title: String,
     pub artist_id: Option<i64>,
@@ -68,9 +68,9 @@ pub struct Album {
     pub duration_ms: i64,
 }
 
-pub const ALBUM_COLUMNS: &str = "a.id, a.title, a.artist_id, ar.name, a.year, (SELECT COUNT(*) FROM tracks t WHERE t.album_id = a.id), (SELECT COALESCE(SUM(duration_ms),0) FROM tracks t WHERE t.album_id = a.id)";
+pub(crate) const ALBUM_COLUMNS: &str = "a.id, a.title, a.artist_id, ar.name, a.year, (SELECT COUNT(*) FROM tracks t WHERE t.album_id = a.id), (SELECT COALESCE(SUM(duration_ms),0) FROM tracks t WHERE t.album_id = a.id)";
 
-pub fn album_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Album> {
+pub(crate) fn album_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Album> {
     Ok(Album {
         id: r.get(0)?,
         title: r.get(1)?,
@@ -83,16 +83,16 @@ pub fn album_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Album> {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Artist {
+pub(crate) struct Artist {
     pub id: i64,
     pub name: String,
     pub album_count: i64,
     pub track_count: i64,
 }
 
-pub const ARTIST_COLUMNS: &str = "ar.id, ar.name, (SELECT COUNT(*) FROM albums a WHERE a.artist_id = ar.id), (SELECT COUNT(*) FROM tracks t WHERE t.artist_id = ar.id)";
+pub(crate) const ARTIST_COLUMNS: &str = "ar.id, ar.name, (SELECT COUNT(*) FROM albums a WHERE a.artist_id = ar.id), (SELECT COUNT(*) FROM tracks t WHERE t.artist_id = ar.id)";
 
-pub fn artist_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Artist> {
+pub(crate) fn artist_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Artist> {
     Ok(Artist {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -102,7 +102,7 @@ pub fn artist_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Artist> {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Playlist {
+pub(crate) struct Playlist {
     pub id: i64,
     pub name: String,
     pub description: Option<String>,
@@ -112,9 +112,9 @@ pub struct Playlist {
     pub updated_at: String,
 }
 
-pub const PLAYLIST_COLUMNS: &str = "p.id, p.name, p.description, (SELECT COUNT(*) FROM playlist_entries e WHERE e.playlist_id = p.id), (SELECT COALESCE(SUM(t.duration_ms),0) FROM playlist_entries e JOIN tracks t ON t.id = e.track_id WHERE e.playlist_id = p.id), p.created_at, p.updated_at";
+pub(crate) const PLAYLIST_COLUMNS: &str = "p.id, p.name, p.description, (SELECT COUNT(*) FROM playlist_entries e WHERE e.playlist_id = p.id), (SELECT COALESCE(SUM(t.duration_ms),0) FROM playlist_entries e JOIN tracks t ON t.id = e.track_id WHERE e.playlist_id = p.id), p.created_at, p.updated_at";
 
-pub fn playlist_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Playlist> {
+pub(crate) fn playlist_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Playlist> {
     Ok(Playlist {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -127,13 +127,13 @@ pub fn playlist_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Playlist> {
 }
 
 /// Unix milliseconds → RFC 3339.
-pub fn rfc3339_ms(ms: i64) -> String {
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

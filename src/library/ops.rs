@@ -8,7 +8,7 @@ use crate::validation::FieldError;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Most entries one playlist may hold.
-pub const MAX_PLAYLIST_ENTRIES: usize = 10_000;
+pub(crate) const MAX_PLAYLIST_ENTRIES: usize = 10_000;
 
 fn track_exists(c: &Connection, id: i64) -> Result<bool, LibraryError> {
     Ok(
@@ -18,7 +18,11 @@ fn track_exists(c: &Connection, id: i64) -> Result<bool, LibraryError> {
     )
 }
 
-pub fn set_favorite(c: &Connection, track_id: i64, favorite: bool) -> Result<(), LibraryError> {
+pub(crate) fn set_favorite(
+    c: &Connection,
+    track_id: i64,
+    favorite: bool,
+) -> Result<(), LibraryError> {
     let n = c.execute(
         "UPDATE tracks SET favorite = ?1 WHERE id = ?2",
         params![favorite as i64, track_id],
@@ -35,7 +39,7 @@ fn unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-pub fn create_playlist(
+pub(crate) fn create_playlist(
     c: &Connection,
     name: &str,
     description: Option<&str>,
@@ -51,7 +55,7 @@ pub fn create_playlist(
     }
 }
 
-pub fn update_playlist(
+pub(crate) fn update_playlist(
     c: &Connection,
     id: i64,
     name: Option<&str>,
@@ -81,7 +85,7 @@ pub fn update_playlist(
     touch(c, id)
 }
 
-pub fn delete_playlist(c: &Connection, id: i64) -> Result<(), LibraryError> {
+pub(crate) fn delete_playlist(c: &Connection, id: i64) -> Result<(), LibraryError> {
     let n = c.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
     if n == 0 {
         return Err(LibraryError::NotFound(format!("playlist {id} not found")));
@@ -124,7 +128,7 @@ fn write_entries(c: &Connection, id: i64, tracks: &[i64]) -> Result<(), LibraryE
     touch(c, id)
 }
 
-pub fn add_tracks(
+pub(crate) fn add_tracks(
     c: &Connection,
     id: i64,
     track_ids: &[i64],
@@ -165,7 +169,7 @@ pub fn add_tracks(
     Ok(list.len())
 }
 
-pub fn reorder(c: &Connection, id: i64, from: i64, to: i64) -> Result<(), LibraryError> {
+pub(crate) fn reorder(c: &Connection, id: i64, from: i64, to: i64) -> Result<(), LibraryError> {
     ensure_playlist(c, id)?;
     let mut list = entries(c, id)?;
     let n = list.len() as i64;
@@ -192,7 +196,7 @@ pub fn reorder(c: &Connection, id: i64, from: i64, to: i64) -> Result<(), Librar
     write_entries(c, id, &list)
 }
 
-pub fn remove_at(c: &Connection, id: i64, position: i64) -> Result<(), LibraryError> {
+pub(crate) fn remove_at(c: &Connection, id: i64, position: i64) -> Result<(), LibraryError> {
     ensure_playlist(c, id)?;
     let mut list = entries(c, id)?;
     if position < 0 || position as usize >= list.len() {
@@ -214,7 +218,7 @@ pub struct TagEdit {
     pub year: Option<i64>,
 }
 
-pub fn set_tags(c: &Connection, track_id: i64, e: &TagEdit) -> Result<(), LibraryError> {
+pub(crate) fn set_tags(c: &Connection, track_id: i64, e: &TagEdit) -> Result<(), LibraryError> {
     if !track_exists(c, track_id)? {
         return Err(LibraryError::NotFound(format!(
             "track {track_id} not found"
@@ -254,7 +258,11 @@ pub fn set_tags(c: &Connection, track_id: i64, e: &TagEdit) -> Result<(), Librar
 }
 
 /// Stores a track's measured integrated loudness (`None`: silence, unmeasurable).
-pub fn set_loudness(c: &Connection, track_id: i64, lufs: Option<f64>) -> Result<(), LibraryError> {
+pub(crate) fn set_loudness(
+    c: &Connection,
+    track_id: i64,
+    lufs: Option<f64>,
+) -> Result<(), LibraryError> {
     c.execute(
         "UPDATE tracks SET loudness_lufs = ?1 WHERE id = ?2",
         params![lufs, track_id],

@@ -12,8 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 500;
+pub(crate) const DEFAULT_LIMIT: i64 = 50;
+pub(crate) const MAX_LIMIT: i64 = 500;
 const TAG_LEN: usize = 12;
 
 /// A sort-key value stored in a cursor.
@@ -33,7 +33,7 @@ pub struct KeysetPos {
 
 /// Which page the client asked for.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PageMode {
+pub(crate) enum PageMode {
     Offset(i64),
     /// A cursor walk: `None` is its first page, `Some` the opaque token of the
     /// previous page's `next_cursor` (checked against the list's scope when used).
@@ -41,29 +41,21 @@ pub enum PageMode {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct PageRequest {
+pub(crate) struct PageRequest {
     pub limit: i64,
     pub mode: PageMode,
 }
 
 impl PageRequest {
-    /// The first page of a cursor walk.
-    pub fn first(limit: i64) -> Self {
-        Self {
-            limit,
-            mode: PageMode::Cursor(None),
-        }
-    }
-
     /// Offset paging reports totals; cursor paging only `has_more` and the next cursor.
-    pub fn offset_meta(&self) -> bool {
+    pub(crate) fn offset_meta(&self) -> bool {
         matches!(self.mode, PageMode::Offset(_))
     }
 }
 
 /// `meta` of a list response.
 #[derive(Debug, Serialize)]
-pub struct PageMeta {
+pub(crate) struct PageMeta {
     pub limit: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
@@ -77,7 +69,7 @@ pub struct PageMeta {
 
 /// One page of a list.
 #[derive(Debug)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     pub items: Vec<T>,
     pub meta: PageMeta,
 }
@@ -101,7 +93,7 @@ impl From<CursorError> for LibraryError {
 
 /// A cursor scope: list name, order and a fingerprint of the filters, so a cursor only
 /// continues the walk it came from.
-pub fn scope(list: &str, order: &str, filters: &str) -> String {
+pub(crate) fn scope(list: &str, order: &str, filters: &str) -> String {
     let h = blake3::hash(filters.as_bytes());
     format!("{list}|{order}|{}", &h.to_hex()[..12])
 }

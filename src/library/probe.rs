@@ -101,14 +101,29 @@ fn first_packet_channels(
     None
 }
 
-/// Probes a file. Errors are the decoder's own words, for the scan report.
-pub fn probe(path: &Path) -> Result<Probed, String> {
+/// Why a file could not be probed; shown per file in the scan report.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot open: {0}")]
+    Open(std::io::Error),
+    #[error("unsupported or corrupt: {0}")]
+    Unsupported(symphonia::core::errors::Error),
+    #[error("no audio track")]
+    NoAudioTrack,
+    #[error("cannot rewind after probing channels: {0}")]
+    Rewind(symphonia::core::errors::Error),
+    #[error("unknown sample rate")]
+    UnknownSampleRate,
+}
+
+/// Probes a file. Errors carry the decoder's own words, for the scan report.
+pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase())
         .unwrap_or_default();
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let file = File::open(path).map_err(ProbeError::Open)?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     hint.with_extension(&ext);
@@ -119,7 +134,7 @@ pub fn probe(path: &Path) -> Result<Probed, String> {
             &FormatOptions::default(),
             &MetadataOptions::default(),
         )
-        .map_err(|e| format!("unsupported or corrupt: {e}"))?;
+        .map_err(ProbeError::Unsupported)?;
     let mut out = Probed {
         format: format_name(&ext),
         ..Probed::default()
@@ -135,7 +150,7 @@ pub fn probe(path: &Path) -> Result<Probed, String> {
     }
     let track = format
         .default_track()
-        .ok_or_else(|| "no audio track".to_string())?
+        .ok_or(ProbeError::NoAudioTrack)?
         .clone();
     let params = &track.codec_params;
     out.codec = symphonia::default::get_codecs()
@@ -154,7 +169,7 @@ pub fn probe(path: &Path) -> Result<Probed, String> {
                     track_id: track.id,
                 },
             )
-            .map_err(|e| format!("cannot rewind after probing channels: {e}"))?;
+            .map_err(ProbeError::Rewind)?;
     }
     out.bit_depth = params.bits_per_sample.map(i64::from);
     let frames = match params.n_frames {
@@ -173,7 +188,7 @@ pub fn probe(path: &Path) -> Result<Probed, String> {
     };
     let rate = params.sample_rate.unwrap_or(0);
     if rate == 0 {
-        return Err("unknown sample rate".into());
+        return Err(ProbeError::UnknownSampleRate);
     }
     out.duration_ms = (frames as i128 * 1000 / rate as i128) as i64;
     out.frames = Some(frames as i64);

@@ -10,13 +10,13 @@ use rusqlite::types::Value;
 
 /// How a list is sorted: a field and a direction (`-field` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Order<F> {
+pub(crate) struct Order<F> {
     pub field: F,
     pub desc: bool,
 }
 
 /// A sortable field of a list.
-pub trait SortField: Sized + Copy + 'static {
+pub(crate) trait SortField: Sized + Copy + 'static {
     /// Every field with its wire name.
     const ALL: &'static [(&'static str, Self)];
     /// The message for an unknown `order_by`.
@@ -25,7 +25,7 @@ pub trait SortField: Sized + Copy + 'static {
 
 impl<F: SortField + PartialEq> Order<F> {
     /// Parses `name` or `-name`; `Err` carries the message naming the accepted fields.
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, &'static str> {
         let (desc, name) = match raw.strip_prefix('-') {
             Some(n) => (true, n),
             None => (false, raw),
@@ -41,7 +41,7 @@ impl<F: SortField + PartialEq> Order<F> {
     }
 
     /// The wire form (`-title`), part of a cursor's scope.
-    pub fn wire(&self) -> String {
+    pub(crate) fn wire(&self) -> String {
         let name = F::ALL
             .iter()
             .find(|(_, f)| *f == self.field)
@@ -55,7 +55,7 @@ impl<F: SortField + PartialEq> Order<F> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TrackSort {
+pub(crate) enum TrackSort {
     #[default]
     Title,
     Artist,
@@ -93,7 +93,7 @@ impl TrackSort {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AlbumSort {
+pub(crate) enum AlbumSort {
     #[default]
     Title,
     Year,
@@ -106,7 +106,7 @@ impl SortField for AlbumSort {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NameSort {
+pub(crate) enum NameSort {
     #[default]
     Name,
 }
@@ -128,7 +128,7 @@ impl<F: Default> Default for Order<F> {
 /// `GET /api/tracks`, `library_search`: filters are ANDed; `search` matches every word
 /// as a prefix of a title, artist or album word.
 #[derive(Debug, Clone, Default)]
-pub struct TrackQuery {
+pub(crate) struct TrackQuery {
     pub search: Option<String>,
     pub artist_id: Option<i64>,
     pub album_id: Option<i64>,
@@ -139,7 +139,7 @@ pub struct TrackQuery {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct AlbumQuery {
+pub(crate) struct AlbumQuery {
     /// Substring of the album title.
     pub search: Option<String>,
     pub artist_id: Option<i64>,
@@ -147,7 +147,7 @@ pub struct AlbumQuery {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct ArtistQuery {
+pub(crate) struct ArtistQuery {
     /// Substring of the artist name.
     pub search: Option<String>,
     pub order: Order<NameSort>,
@@ -223,12 +223,16 @@ impl TrackQuery {
 
 impl LibraryReader {
     /// One page of tracks matching `q`.
-    pub fn tracks(&self, q: &TrackQuery, page: &PageRequest) -> Result<Page<Track>, LibraryError> {
+    pub(crate) fn tracks(
+        &self,
+        q: &TrackQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Track>, LibraryError> {
         self.track_page(q.filters(), q.order, page)
     }
 
     /// One page of an artist's tracks (404 for an unknown artist).
-    pub fn artist_tracks(
+    pub(crate) fn artist_tracks(
         &self,
         artist_id: i64,
         order: Order<TrackSort>,
@@ -266,7 +270,11 @@ impl LibraryReader {
     }
 
     /// One page of an album's tracks in disc and track order (404 for an unknown album).
-    pub fn album_tracks(&self, id: i64, page: &PageRequest) -> Result<Page<Track>, LibraryError> {
+    pub(crate) fn album_tracks(
+        &self,
+        id: i64,
+        page: &PageRequest,
+    ) -> Result<Page<Track>, LibraryError> {
         self.album(id)?;
         let scope = scope("album_tracks", "disc_track", &id.to_string());
         let sql = ListSql {
@@ -283,7 +291,11 @@ impl LibraryReader {
     }
 
     /// One page of albums matching `q`.
-    pub fn albums(&self, q: &AlbumQuery, page: &PageRequest) -> Result<Page<Album>, LibraryError> {
+    pub(crate) fn albums(
+        &self,
+        q: &AlbumQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Album>, LibraryError> {
         let mut f = Filters::default();
         if let Some(s) = &q.search {
             f.push(
@@ -318,7 +330,7 @@ impl LibraryReader {
     }
 
     /// One page of artists matching `q`.
-    pub fn artists(
+    pub(crate) fn artists(
         &self,
         q: &ArtistQuery,
         page: &PageRequest,
@@ -346,7 +358,7 @@ impl LibraryReader {
     }
 
     /// One page of playlists by name.
-    pub fn playlists(&self, page: &PageRequest) -> Result<Page<Playlist>, LibraryError> {
+    pub(crate) fn playlists(&self, page: &PageRequest) -> Result<Page<Playlist>, LibraryError> {
         let scope = scope("playlists", "name", "");
         let sql = ListSql {
             from: "playlists p",

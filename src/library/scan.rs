@@ -4,7 +4,7 @@
 
 use super::probe::{self, AUDIO_EXTENSIONS, Probed};
 use super::schema::sort_key;
-use super::writer::Writer;
+use super::writer::{WriteError, Writer};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -235,12 +235,32 @@ fn prune_orphans(tx: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Why a scan stopped (a file that cannot be probed does not stop it: it is counted
+/// in `failed` and listed in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("cannot scan {path}: {source}")]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Walk {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("library writer unavailable: {0}")]
+    Writer(#[from] WriteError),
+    #[error("database failed: {0}")]
+    Database(#[from] rusqlite::Error),
+}
+
 /// Scans `root` to completion on this thread, reporting into `progress`.
 pub fn scan_blocking(
     writer: &Writer,
     root: &Path,
     progress: &SharedProgress,
-) -> Result<(), String> {
+) -> Result<(), ScanError> {
     let started = std::time::Instant::now();
     update(progress, |p| {
         *p = ScanProgress {
@@ -258,7 +278,7 @@ pub fn scan_blocking(
             Ok(()) => p.state = ScanState::Completed,
             Err(e) => {
                 p.state = ScanState::Failed;
-                p.error = Some(e.clone());
+                p.error = Some(e.to_string());
             }
         }
     });
@@ -271,17 +291,21 @@ pub fn scan_blocking(
 
 // Long: walk, probe and batch-write in one pass; the batch, the seen set and the
 // progress are locals every step updates.
-fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result<(), String> {
-    let root = root
-        .canonicalize()
-        .map_err(|e| format!("cannot scan {}: {e}", root.display()))?;
+fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result<(), ScanError> {
+    let root = root.canonicalize().map_err(|source| ScanError::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::new();
-    walk(&root, &mut files).map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+    walk(&root, &mut files).map_err(|source| ScanError::Walk {
+        path: root.clone(),
+        source,
+    })?;
     update(progress, |p| p.files_seen = files.len() as u64);
 
     let prefix = format!("{}/", root.display());
-    let known: HashMap<String, (i64, i64)> = writer
-        .run_blocking(move |c| -> rusqlite::Result<HashMap<String, (i64, i64)>> {
+    let known: HashMap<String, (i64, i64)> =
+        writer.run_blocking(move |c| -> rusqlite::Result<HashMap<String, (i64, i64)>> {
             let mut st = c.prepare(
                 "SELECT path, file_size, mtime FROM tracks WHERE substr(path, 1, length(?1)) = ?1",
             )?;
@@ -289,19 +313,17 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
                 Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
             })?;
             rows.collect()
-        })
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        })??;
 
     let mut seen_paths = std::collections::HashSet::with_capacity(files.len());
     let mut batch: Vec<(String, i64, i64, Probed)> = Vec::with_capacity(BATCH);
-    let flush = |batch: &mut Vec<(String, i64, i64, Probed)>| -> Result<(), String> {
+    let flush = |batch: &mut Vec<(String, i64, i64, Probed)>| -> Result<(), ScanError> {
         if batch.is_empty() {
             return Ok(());
         }
         let items = std::mem::take(batch);
-        let (added, updated) = writer
-            .run_blocking(move |c| -> rusqlite::Result<(u64, u64)> {
+        let (added, updated) =
+            writer.run_blocking(move |c| -> rusqlite::Result<(u64, u64)> {
                 let tx = c.transaction()?;
                 let now = super::model::now_ms();
                 let (mut a, mut u) = (0, 0);
@@ -315,9 +337,7 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
                 prune_orphans(&tx)?;
                 tx.commit()?;
                 Ok((a, u))
-            })
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("database write failed: {e}"))?;
+            })??;
         update(progress, |p| {
             p.added += added;
             p.updated += updated;
@@ -341,7 +361,7 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
                     if p.failures.len() < MAX_FAILURES_LISTED {
                         p.failures.push(ScanFailure {
                             path: path.clone(),
-                            error,
+                            error: error.to_string(),
                         });
                     }
                 });
@@ -359,17 +379,14 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
         .collect();
     if !vanished.is_empty() {
         let n = vanished.len() as u64;
-        writer
-            .run_blocking(move |c| -> rusqlite::Result<()> {
-                let tx = c.transaction()?;
-                for p in &vanished {
-                    tx.execute("DELETE FROM tracks WHERE path = ?1", [p])?;
-                }
-                prune_orphans(&tx)?;
-                tx.commit()
-            })
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("database write failed: {e}"))?;
+        writer.run_blocking(move |c| -> rusqlite::Result<()> {
+            let tx = c.transaction()?;
+            for p in &vanished {
+                tx.execute("DELETE FROM tracks WHERE path = ?1", [p])?;
+            }
+            prune_orphans(&tx)?;
+            tx.commit()
+        })??;
         update(progress, |p| p.removed = n);
     }
     Ok(())

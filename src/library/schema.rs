@@ -99,14 +99,14 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.
-pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
     )
 }
 
 /// Brings a database file up to the latest schema version.
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
     let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
@@ -119,6 +119,6 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
 
 /// Sort key of a text: case-folded and trimmed, so ordering is case-insensitive and
 /// keyset comparisons use the same value the index holds.
-pub fn sort_key(s: Option<&str>) -> String {
+pub(crate) fn sort_key(s: Option<&str>) -> String {
     s.unwrap_or("").trim().to_lowercase()
 }

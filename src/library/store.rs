@@ -17,7 +17,7 @@ const COUNT_CACHE_MAX: usize = 4096;
 
 /// A track's audio facts as the library stored them at scan time.
 #[derive(Debug, Clone)]
-pub struct AudioFacts {
+pub(crate) struct AudioFacts {
     pub path: String,
     /// The file's mtime: a changed file gets new chunk cache keys.
     pub revision: i64,
@@ -29,7 +29,7 @@ pub struct AudioFacts {
 }
 
 /// A core's reader.
-pub struct LibraryReader {
+pub(crate) struct LibraryReader {
     conn: Connection,
     counts: RefCell<HashMap<String, (u64, i64)>>,
     pub library: Arc<Library>,
@@ -49,7 +49,7 @@ pub(crate) struct ListSql {
 }
 
 impl LibraryReader {
-    pub fn open(library: Arc<Library>) -> rusqlite::Result<Self> {
+    pub(crate) fn open(library: Arc<Library>) -> rusqlite::Result<Self> {
         let conn = Connection::open_with_flags(
             &library.db_path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -63,10 +63,6 @@ impl LibraryReader {
             counts: RefCell::new(HashMap::new()),
             library,
         })
-    }
-
-    pub fn conn(&self) -> &Connection {
-        &self.conn
     }
 
     fn count(&self, q: &ListSql, where_sql: &str) -> Result<i64, LibraryError> {
@@ -187,7 +183,7 @@ impl LibraryReader {
         Ok((items, last, false))
     }
 
-    pub fn track(&self, id: i64) -> Result<Track, LibraryError> {
+    pub(crate) fn track(&self, id: i64) -> Result<Track, LibraryError> {
         let sql = format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE id = ?1");
         self.conn
             .prepare_cached(&sql)
@@ -196,7 +192,7 @@ impl LibraryReader {
     }
 
     /// The file path of a track (server-side only).
-    pub fn track_path(&self, id: i64) -> Result<String, LibraryError> {
+    pub(crate) fn track_path(&self, id: i64) -> Result<String, LibraryError> {
         self.conn
             .prepare_cached("SELECT path FROM tracks WHERE id = ?1")
             .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())?
@@ -204,7 +200,7 @@ impl LibraryReader {
     }
 
     /// What decoding a track needs: its file, revision, format facts and loudness.
-    pub fn audio_facts(&self, id: i64) -> Result<AudioFacts, LibraryError> {
+    pub(crate) fn audio_facts(&self, id: i64) -> Result<AudioFacts, LibraryError> {
         self.conn
             .prepare_cached(
                 "SELECT path, mtime, sample_rate, channels, frames, duration_ms, loudness_lufs FROM tracks WHERE id = ?1",
@@ -226,7 +222,7 @@ impl LibraryReader {
             .ok_or_else(|| LibraryError::NotFound(format!("track {id} not found")))
     }
 
-    pub fn album(&self, id: i64) -> Result<Album, LibraryError> {
+    pub(crate) fn album(&self, id: i64) -> Result<Album, LibraryError> {
         let sql = format!(
             "SELECT {ALBUM_COLUMNS} FROM albums a LEFT JOIN artists ar ON ar.id = a.artist_id WHERE a.id = ?1"
         );
@@ -236,7 +232,7 @@ impl LibraryReader {
             .ok_or_else(|| LibraryError::NotFound(format!("album {id} not found")))
     }
 
-    pub fn artist(&self, id: i64) -> Result<Artist, LibraryError> {
+    pub(crate) fn artist(&self, id: i64) -> Result<Artist, LibraryError> {
         let sql = format!("SELECT {ARTIST_COLUMNS} FROM artists ar WHERE ar.id = ?1");
         self.conn
             .prepare_cached(&sql)
@@ -244,7 +240,7 @@ impl LibraryReader {
             .ok_or_else(|| LibraryError::NotFound(format!("artist {id} not found")))
     }
 
-    pub fn playlist(&self, id: i64) -> Result<Playlist, LibraryError> {
+    pub(crate) fn playlist(&self, id: i64) -> Result<Playlist, LibraryError> {
         let sql = format!("SELECT {PLAYLIST_COLUMNS} FROM playlists p WHERE p.id = ?1");
         self.conn
             .prepare_cached(&sql)
@@ -253,7 +249,7 @@ impl LibraryReader {
     }
 
     /// A playlist's tracks in order (positions are 0-based indexes).
-    pub fn playlist_tracks(&self, id: i64) -> Result<Vec<Track>, LibraryError> {
+    pub(crate) fn playlist_tracks(&self, id: i64) -> Result<Vec<Track>, LibraryError> {
         let cols: String = TRACK_COLUMNS
             .split(", ")
             .map(|c| format!("t.{c}"))
@@ -268,7 +264,7 @@ impl LibraryReader {
     }
 
     /// Totals for `/api/library/stats`.
-    pub fn stats(&self) -> Result<serde_json::Value, LibraryError> {
+    pub(crate) fn stats(&self) -> Result<serde_json::Value, LibraryError> {
         let q = |sql: &str| -> Result<i64, LibraryError> {
             Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
         };
@@ -297,7 +293,7 @@ impl LibraryReader {
 
 /// An FTS5 query from free text: every word must match as a prefix; `None` when the
 /// text has no searchable word.
-pub fn fts_query(text: &str) -> Option<String> {
+pub(crate) fn fts_query(text: &str) -> Option<String> {
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

@@ -13,7 +13,7 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// Jobs queued at most; past this, writes are refused with 503 instead of queueing.
-pub const WRITER_QUEUE: usize = 1024;
+pub(crate) const WRITER_QUEUE: usize = 1024;
 
 /// Why a write could not run.
 #[derive(Debug, thiserror::Error)]

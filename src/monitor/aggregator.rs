@@ -463,18 +463,25 @@ fn render(shared: &Shared, st: &State, tick: Tick) -> Reports {
     let health = st.book.health();
     let trends = trends(&st.window);
     let alerts = st.book.active();
+    let inbox_refused = shared
+        .mailboxes
+        .get()
+        .map(|m| m.refused())
+        .unwrap_or_default();
     let metrics = json!({
         "health": health,
         "last_second": tick,
         "since_start": {"latency_us": summarize(&st.overall.since_start), "requests": st.counters.values().map(|c| c.requests).sum::<u64>()},
         "alerts": alerts,
         "trends": trends,
+        "inbox_refused": inbox_refused,
         "monitor": {"window": st.window.len(), "work_us": shared.monitor.last_work_micros.load(Ordering::Relaxed)},
     });
     let prom = prometheus::render(&Exposition {
         per_core: &st.series.per_core_figures,
         counters: &st.counters,
         connections: &st.connections,
+        inbox_refused: &inbox_refused,
         health: match health {
             Health::Healthy => 0,
             Health::Degraded => 1,

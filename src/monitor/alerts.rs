@@ -9,8 +9,7 @@ use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
+pub(crate) enum Severity {
     Warning,
     Critical,
 }
@@ -25,7 +24,7 @@ pub enum Health {
 
 /// One rule's verdict this second.
 #[derive(Debug, Clone)]
-pub struct Firing {
+pub(crate) struct Firing {
     pub id: &'static str,
     pub severity: Severity,
     pub message: String,
@@ -35,7 +34,7 @@ pub struct Firing {
 
 /// An alert as reported.
 #[derive(Debug, Clone, Serialize)]
-pub struct Alert {
+pub(crate) struct Alert {
     pub id: &'static str,
     pub severity: Severity,
     pub message: String,
@@ -52,7 +51,7 @@ pub struct Alert {
 
 /// What the rules look at (computed by the monitor from its window).
 #[derive(Debug, Clone, Default)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     pub over_budget: bool,
     /// Chunk requests and their hit rate over the recent window.
     pub cache_requests: u64,
@@ -69,7 +68,7 @@ pub struct Inputs {
 // Long: one rule after another, each a few lines over `Inputs`; a table of closures
 // would hide the thresholds.
 /// This second's firings, against the `[monitor]` thresholds.
-pub fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
+pub(crate) fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
     let mut out = Vec::new();
     let mut fire = |id, severity, message: String, value, threshold| {
         out.push(Firing {
@@ -178,7 +177,7 @@ pub fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
 
 /// Alert state across seconds.
 #[derive(Debug, Default)]
-pub struct AlertBook {
+pub(crate) struct AlertBook {
     active: BTreeMap<&'static str, Alert>,
 }
 
@@ -188,7 +187,7 @@ fn rfc3339(t: SystemTime) -> String {
 
 impl AlertBook {
     /// Applies this second's firings; drops alerts not fired for `hold`.
-    pub fn update(&mut self, firings: Vec<Firing>, now: SystemTime, hold: Duration) {
+    pub(crate) fn update(&mut self, firings: Vec<Firing>, now: SystemTime, hold: Duration) {
         let fired: Vec<&'static str> = firings.iter().map(|f| f.id).collect();
         for f in firings {
             let e = self.active.entry(f.id).or_insert_with(|| Alert {
@@ -219,11 +218,11 @@ impl AlertBook {
         }
     }
 
-    pub fn active(&self) -> Vec<Alert> {
+    pub(crate) fn active(&self) -> Vec<Alert> {
         self.active.values().cloned().collect()
     }
 
-    pub fn health(&self) -> Health {
+    pub(crate) fn health(&self) -> Health {
         match self.active.values().map(|a| a.severity).max() {
             Some(Severity::Critical) => Health::Unhealthy,
             Some(Severity::Warning) => Health::Degraded,

@@ -2,8 +2,8 @@
 //! alerts, trends, Prometheus exposition (ARCHITECTURE.md §6).
 
 pub mod aggregator;
-pub mod alerts;
-pub mod prometheus;
+pub(crate) mod alerts;
+pub(crate) mod prometheus;
 pub mod recorder;
-pub mod snapshot;
-pub mod trends;
+pub(crate) mod snapshot;
+pub(crate) mod trends;

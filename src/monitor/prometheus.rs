@@ -13,7 +13,7 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// The bucket bounds in µs, the unit the histograms count in (for [`Figures`]).
-pub fn bucket_bounds_us() -> Vec<u64> {
+pub(crate) fn bucket_bounds_us() -> Vec<u64> {
     BUCKETS.iter().map(|b| (b * 1e6) as u64).collect()
 }
 
@@ -52,18 +52,20 @@ fn family(kind: SeriesKind) -> (&'static str, &'static str, &'static str) {
 type Field = fn(&CoreCounters) -> u64;
 
 /// Everything `/metrics` shows.
-pub struct Exposition<'a> {
+pub(crate) struct Exposition<'a> {
     /// Per core and series, computed with [`bucket_bounds_us`].
     pub per_core: &'a BTreeMap<(u16, SeriesKey), Figures>,
     pub counters: &'a BTreeMap<u16, CoreCounters>,
     pub connections: &'a BTreeMap<u16, (u64, u64)>,
+    /// Messages each core's full inbox refused since start (index = core).
+    pub inbox_refused: &'a [u64],
     pub health: u8,
     pub active_alerts: usize,
 }
 
 // Long: one metric family after another, in exposition order; each block stands alone.
 /// The whole exposition.
-pub fn render(e: &Exposition<'_>) -> String {
+pub(crate) fn render(e: &Exposition<'_>) -> String {
     let mut out = String::with_capacity(64 * 1024);
     for kind in [
         SeriesKind::Route,
@@ -165,6 +167,16 @@ pub fn render(e: &Exposition<'_>) -> String {
     for (name, help, f) in per_core {
         counter(&mut out, name, help, per(f));
     }
+    counter(
+        &mut out,
+        "auralis_core_inbox_refused_total",
+        "Cross-core messages (publishes, cache control) refused because a core's inbox was full.",
+        e.inbox_refused
+            .iter()
+            .enumerate()
+            .map(|(core, n)| (format!("core=\"{core}\""), *n))
+            .collect(),
+    );
     let mut hits = Vec::new();
     let mut misses = Vec::new();
     for (core, c) in e.counters {

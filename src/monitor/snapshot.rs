@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// Cumulative counters of one core (the monitor computes per-second deltas).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct CoreCounters {
+pub(crate) struct CoreCounters {
     pub requests: u64,
     /// By status class: index 1..=5 for 1xx..5xx.
     pub statuses: [u64; 6],
@@ -75,7 +75,7 @@ impl std::ops::AddAssign for CoreCounters {
 
 /// One core's second.
 #[derive(Debug, Clone)]
-pub struct CoreSnapshot {
+pub(crate) struct CoreSnapshot {
     pub core: u16,
     pub series: Vec<(SeriesKey, Histogram<u64>)>,
     pub counters: CoreCounters,
@@ -86,24 +86,9 @@ pub struct CoreSnapshot {
     pub tier1_bytes: u64,
 }
 
-/// Merges series histograms by key.
-pub fn merge_into(
-    into: &mut BTreeMap<SeriesKey, Histogram<u64>>,
-    series: &[(SeriesKey, Histogram<u64>)],
-) {
-    for (k, h) in series {
-        match into.get_mut(k) {
-            Some(slot) => merge_one(slot, h),
-            None => {
-                into.insert(*k, h.clone());
-            }
-        }
-    }
-}
-
 /// Merges histograms the caller owns: a series new to `into` is moved in (no fresh
 /// 140 KB histogram allocated and zeroed), an existing one is added to.
-pub fn merge_owned(
+pub(crate) fn merge_owned(
     into: &mut BTreeMap<SeriesKey, Histogram<u64>>,
     series: Vec<(SeriesKey, Histogram<u64>)>,
 ) {
@@ -118,7 +103,7 @@ pub fn merge_owned(
 }
 
 /// Adds `h` into `slot` (same bounds everywhere, so `add` cannot fail; saturate if it does).
-pub fn merge_one(slot: &mut Histogram<u64>, h: &Histogram<u64>) {
+pub(crate) fn merge_one(slot: &mut Histogram<u64>, h: &Histogram<u64>) {
     if slot.add(h).is_err() {
         for v in h.iter_recorded() {
             slot.saturating_record_n(v.value_iterated_to(), v.count_at_value());
@@ -138,7 +123,7 @@ pub struct Summary {
     pub mean: f64,
 }
 
-pub fn summarize(h: &Histogram<u64>) -> Summary {
+pub(crate) fn summarize(h: &Histogram<u64>) -> Summary {
     if h.is_empty() {
         return Summary::default();
     }
@@ -183,7 +168,7 @@ fn summary_with_sum(h: &Histogram<u64>, sum_us: f64) -> Summary {
 /// the sum of its values. Two passes over the counts, where computing each figure on
 /// its own would walk them once per bucket bound and once per quantile.
 #[derive(Debug, Clone, Default)]
-pub struct Figures {
+pub(crate) struct Figures {
     pub summary: Summary,
     /// Counts at or below each bound of the `bounds_us` given to [`figures`].
     pub at_or_below: Vec<u64>,
@@ -191,7 +176,7 @@ pub struct Figures {
     pub sum_us: f64,
 }
 
-pub fn figures(h: &Histogram<u64>, bounds_us: &[u64]) -> Figures {
+pub(crate) fn figures(h: &Histogram<u64>, bounds_us: &[u64]) -> Figures {
     let mut at_or_below = vec![0; bounds_us.len()];
     let mut sum_us = 0.0;
     for v in h.iter_recorded() {
@@ -294,7 +279,7 @@ mod tests {
         }
         let mut merged = BTreeMap::new();
         for c in &mut cores {
-            merge_into(&mut merged, &c.take());
+            merge_owned(&mut merged, c.take());
         }
         let m = &merged[&SeriesKey {
             kind: SeriesKind::Route,

@@ -5,25 +5,25 @@
 
 use serde::Serialize;
 
-pub const MIN_SAMPLES: usize = 20;
-pub const RECENT: usize = 10;
-pub const BAND: f64 = 0.10;
+pub(crate) const MIN_SAMPLES: usize = 20;
+pub(crate) const RECENT: usize = 10;
+pub(crate) const BAND: f64 = 0.10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Trend {
+pub(crate) enum Trend {
     Improving,
     Degrading,
     Stable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Better {
+pub(crate) enum Better {
     Lower,
     Higher,
 }
 
-pub fn trend(samples: &[f64], better: Better) -> Trend {
+pub(crate) fn trend(samples: &[f64], better: Better) -> Trend {
     if samples.len() < MIN_SAMPLES {
         return Trend::Stable;
     }

@@ -58,20 +58,6 @@ pub enum CoreStartError {
     Exited,
 }
 
-/// The CPUs this process may run on (respects `taskset` and cgroup cpusets).
-pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok((0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect())
-    }
-}
-
 /// What `run` reports once every core is accepting.
 #[derive(Debug, Clone)]
 pub struct Started {
@@ -91,7 +77,7 @@ pub fn run(
     pipeline: PipelineFactory,
     on_ready: impl FnOnce(&Started),
 ) -> Result<(), BootError> {
-    let cpus = allowed_cpus().map_err(BootError::Affinity)?;
+    let cpus = super::cpus::allowed_cpus().map_err(BootError::Affinity)?;
     let cores = match config.server.cores {
         0 => cpus.len(),
         n if n <= cpus.len() => n,

@@ -3,19 +3,16 @@
 use monoio::io::Canceller;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// Identifier of a connection, unique on its core.
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 /// What the core knows about one connection. Shared (`Rc`) between the table and the
 /// connection's task so updates need no lookup.
-pub struct ConnectionInfo {
+pub(crate) struct ConnectionInfo {
     pub id: ConnId,
-    pub peer: SocketAddr,
-    pub accepted_at: SystemTime,
     pub last_activity: Instant,
     pub requests: u64,
     pub bytes_in: u64,
@@ -31,22 +28,20 @@ pub struct ConnectionInfo {
     pub timed_out: bool,
 }
 
-pub type ConnHandle = Rc<RefCell<ConnectionInfo>>;
+pub(crate) type ConnHandle = Rc<RefCell<ConnectionInfo>>;
 
 /// All open connections of one core.
 #[derive(Default)]
-pub struct ConnectionTable {
+pub(crate) struct ConnectionTable {
     next_id: ConnId,
     open: HashMap<ConnId, ConnHandle>,
 }
 
 impl ConnectionTable {
-    pub fn open(&mut self, peer: SocketAddr) -> ConnHandle {
+    pub(crate) fn open(&mut self) -> ConnHandle {
         self.next_id += 1;
         let info = Rc::new(RefCell::new(ConnectionInfo {
             id: self.next_id,
-            peer,
-            accepted_at: SystemTime::now(),
             last_activity: Instant::now(),
             requests: 0,
             bytes_in: 0,
@@ -60,30 +55,22 @@ impl ConnectionTable {
         info
     }
 
-    pub fn close(&mut self, id: ConnId) {
+    pub(crate) fn close(&mut self, id: ConnId) {
         self.open.remove(&id);
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.open.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.open.is_empty()
-    }
-
     /// Connections in the middle of a request.
-    pub fn busy(&self) -> usize {
+    pub(crate) fn busy(&self) -> usize {
         self.open.values().filter(|c| c.borrow().busy).count()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &ConnHandle> {
-        self.open.values()
     }
 
     /// Cancels the pending operation of every connection whose deadline has passed.
     /// Returns how many were cancelled.
-    pub fn expire(&mut self, now: Instant) -> usize {
+    pub(crate) fn expire(&mut self, now: Instant) -> usize {
         let mut n = 0;
         for conn in self.open.values() {
             let mut c = conn.borrow_mut();

@@ -13,7 +13,7 @@ use crate::library::Library;
 use crate::library::store::LibraryReader;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Instant, SystemTime};
 
 /// Index of a core (0-based, in start order; also the `X-Served-By` value).
@@ -43,36 +43,35 @@ pub enum PinningMode {
 #[repr(align(128))]
 #[derive(Debug, Default)]
 pub struct CoreGauge {
-    pub connections: AtomicU64,
-    pub accepted: AtomicU64,
+    pub(crate) connections: AtomicU64,
+    pub(crate) accepted: AtomicU64,
     /// 1 = io_uring, 2 = legacy, 0 = not started.
-    pub driver: AtomicU64,
-    pub ws_connections: AtomicU64,
+    pub(crate) driver: AtomicU64,
+    pub(crate) ws_connections: AtomicU64,
 }
 
 /// Process-wide state shared by all cores. Read-mostly: config and facts fixed at
 /// start, plus per-core gauge slots each written by one core only.
 pub struct Shared {
     pub config: Config,
-    pub started: Instant,
-    pub started_wall: SystemTime,
-    pub pinning: PinningMode,
-    pub gauges: Vec<CoreGauge>,
+    pub(crate) started: Instant,
+    pub(crate) pinning: PinningMode,
+    pub(crate) gauges: Vec<CoreGauge>,
     /// Random per process, so request ids from restarts don't collide.
-    pub id_prefix: u32,
+    pub(crate) id_prefix: u32,
     /// The music library (database, writer, scan), when one is configured.
-    pub library: Option<Arc<Library>>,
+    pub(crate) library: Option<Arc<Library>>,
     /// The shared part of the chunk path: tier 2, single-flight, decode pool.
-    pub chunks: Arc<ChunkService>,
+    pub(crate) chunks: Arc<ChunkService>,
     /// Senders to every core's inbox (set once at boot; empty in socketless uses).
-    pub mailboxes: std::sync::OnceLock<crate::runtime::mailbox::Mailboxes>,
+    pub(crate) mailboxes: std::sync::OnceLock<crate::runtime::mailbox::Mailboxes>,
     /// Per-core cache figures, each slot written by its core only.
-    pub cache_gauges: Vec<CacheGauge>,
+    pub(crate) cache_gauges: Vec<CacheGauge>,
     /// The monitor's latest reports (written by the monitor thread only).
-    pub monitor: crate::monitor::aggregator::MonitorHandle,
+    pub(crate) monitor: crate::monitor::aggregator::MonitorHandle,
     /// Shared listening sessions (id → creating core): consulted on `subscribe`, written
     /// on `session_create`; never on the request path.
-    pub ws_sessions: papaya::HashMap<String, u16>,
+    pub(crate) ws_sessions: papaya::HashMap<String, u16>,
 }
 
 impl Shared {
@@ -96,43 +95,35 @@ impl Shared {
             monitor: Default::default(),
             config,
             started: Instant::now(),
-            started_wall: SystemTime::now(),
             pinning,
             gauges: (0..cores).map(|_| CoreGauge::default()).collect(),
             id_prefix: nanos ^ std::process::id().rotate_left(7),
             library,
         }))
     }
-
-    pub fn connections_per_core(&self) -> Vec<u64> {
-        self.gauges
-            .iter()
-            .map(|g| g.connections.load(Ordering::Relaxed))
-            .collect()
-    }
 }
 
 /// Everything one core owns.
 pub struct CoreState {
-    pub id: CoreId,
-    pub driver: DriverKind,
-    pub shared: Arc<Shared>,
-    pub connections: RefCell<ConnectionTable>,
-    pub counters: Counters,
+    pub(crate) id: CoreId,
+    pub(crate) driver: DriverKind,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) connections: RefCell<ConnectionTable>,
+    pub(crate) counters: Counters,
     /// This core's own read connection to the library.
-    pub library: Option<LibraryReader>,
+    pub(crate) library: Option<LibraryReader>,
     /// This core's tier-1 chunk cache shard.
     pub tier1: RefCell<TierOneShard>,
-    pub chunk_counters: RefCell<CoreChunkCounters>,
+    pub(crate) chunk_counters: RefCell<CoreChunkCounters>,
     /// Track facts the chunk path needs, valid while the library generation holds.
-    pub tracks: TrackAudioCache,
+    pub(crate) tracks: TrackAudioCache,
     /// This core's WebSocket connections and subscriptions.
-    pub ws: crate::ws::hub::WsHub,
+    pub(crate) ws: crate::ws::hub::WsHub,
     /// This core's latency histograms since the monitor's last snapshot.
-    pub metrics: RefCell<crate::monitor::recorder::CoreRecorder>,
+    pub(crate) metrics: RefCell<crate::monitor::recorder::CoreRecorder>,
     request_seq: Cell<u64>,
     /// Set when shutdown begins: connections close after their current response.
-    pub shutting_down: Cell<bool>,
+    pub(crate) shutting_down: Cell<bool>,
 }
 
 impl CoreState {
@@ -162,7 +153,7 @@ impl CoreState {
 
     /// A new request id: process prefix, core, per-core sequence. Unique without
     /// coordination between cores.
-    pub fn next_request_id(&self) -> String {
+    pub(crate) fn next_request_id(&self) -> String {
         let n = self.request_seq.get() + 1;
         self.request_seq.set(n);
         // Hand-rolled hex (same shape as "{:08x}-{:02x}-{:010x}"): format! was a visible
@@ -183,16 +174,16 @@ impl CoreState {
     }
 
     /// Milliseconds since the process started (monotonic).
-    pub fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.shared.started.elapsed().as_millis() as u64
     }
 
-    pub fn gauge(&self) -> &CoreGauge {
+    pub(crate) fn gauge(&self) -> &CoreGauge {
         &self.shared.gauges[self.id.0 as usize]
     }
 
     /// This core's chunk path (its tier 1 plus the shared service).
-    pub fn chunk_path(&self) -> ChunkPath<'_> {
+    pub(crate) fn chunk_path(&self) -> ChunkPath<'_> {
         ChunkPath {
             tier1: &self.tier1,
             counters: &self.chunk_counters,
@@ -203,7 +194,7 @@ impl CoreState {
     }
 
     /// Hands the monitor this core's histograms (swapped out) and counters.
-    pub fn snapshot(&self) -> crate::monitor::snapshot::CoreSnapshot {
+    pub(crate) fn snapshot(&self) -> crate::monitor::snapshot::CoreSnapshot {
         use crate::monitor::snapshot::{CoreCounters, CoreSnapshot};
         let c = &self.counters;
         let mut statuses = [0u64; 6];
@@ -248,7 +239,7 @@ impl CoreState {
     }
 
     /// What the cache reports read, this core's own figures published first.
-    pub fn cache_sources(&self) -> crate::cache::report::CacheSources<'_> {
+    pub(crate) fn cache_sources(&self) -> crate::cache::report::CacheSources<'_> {
         self.publish_cache_stats();
         crate::cache::report::CacheSources {
             gauges: &self.shared.cache_gauges,
@@ -258,7 +249,7 @@ impl CoreState {
     }
 
     /// Copies this core's cache counters into its published slot.
-    pub fn publish_cache_stats(&self) {
+    pub(crate) fn publish_cache_stats(&self) {
         self.shared.cache_gauges[self.id.0 as usize]
             .publish(&self.tier1.borrow(), &self.chunk_counters.borrow());
     }

@@ -4,7 +4,7 @@ use std::cell::Cell;
 
 /// Request counters of one core.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     pub requests: Cell<u64>,
     /// Responses by status class: index 1..=5 for 1xx..5xx.
     pub by_class: [Cell<u64>; 6],
@@ -16,12 +16,12 @@ pub struct Counters {
 }
 
 /// `cell += 1`.
-pub fn bump(c: &Cell<u64>) {
+pub(crate) fn bump(c: &Cell<u64>) {
     c.set(c.get() + 1);
 }
 
 impl Counters {
-    pub fn record(&self, status: u16, body_bytes: u64) {
+    pub(crate) fn record(&self, status: u16, body_bytes: u64) {
         self.requests.set(self.requests.get() + 1);
         let class = usize::from(status / 100).min(5);
         self.by_class[class].set(self.by_class[class].get() + 1);

@@ -5,7 +5,7 @@ use super::core_state::{CoreState, DriverKind, PinningMode};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Serialize)]
 struct CoreHealth {
@@ -30,7 +30,7 @@ struct Health {
 }
 
 /// The health report (`/api/health`, WS `health_check`).
-pub fn report(core: &CoreState) -> serde_json::Value {
+pub(crate) fn report(core: &CoreState) -> serde_json::Value {
     let shared = &core.shared;
     let cores: Vec<CoreHealth> = shared
         .gauges

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A message into a core's inbox. Crosses threads (`Send`).
 #[derive(Debug, Clone)]
-pub enum CoreMessage {
+pub(crate) enum CoreMessage {
     /// Stop accepting, drain in-flight requests, exit the core's runtime.
     Shutdown,
     /// Drop tier-1 chunks of one track, or all of them.
@@ -25,7 +25,7 @@ pub enum CoreMessage {
 
 /// Capacity of each inbox; a full inbox refuses the message for that core: counted
 /// per core ([`Mailboxes::refused`], `/metrics`) and reported to the sender.
-pub const INBOX_CAPACITY: usize = 1024;
+pub(crate) const INBOX_CAPACITY: usize = 1024;
 
 /// A message that some cores could not take: their inboxes were full (counted).
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub struct InboxFull {
 
 /// Senders to every core's inbox.
 #[derive(Clone, Debug)]
-pub struct Mailboxes {
+pub(crate) struct Mailboxes {
     senders: Vec<Sender<CoreMessage>>,
     /// Messages each core's full inbox refused (written by any sender).
     refused: Arc<[AtomicU64]>,
@@ -44,7 +44,7 @@ pub struct Mailboxes {
 
 impl Mailboxes {
     /// Makes `cores` inboxes; returns the senders and each core's receiver.
-    pub fn new(cores: usize) -> (Self, Vec<Receiver<CoreMessage>>) {
+    pub(crate) fn new(cores: usize) -> (Self, Vec<Receiver<CoreMessage>>) {
         let (senders, receivers) = (0..cores)
             .map(|_| async_channel::bounded(INBOX_CAPACITY))
             .unzip();
@@ -53,13 +53,13 @@ impl Mailboxes {
     }
 
     /// True once every core has stopped (its inbox receiver is gone).
-    pub fn all_closed(&self) -> bool {
+    pub(crate) fn all_closed(&self) -> bool {
         self.senders.iter().all(|s| s.is_closed())
     }
 
     /// Sends a copy to every core without waiting; returns how many cores' inboxes
     /// were full and refused it (each counted).
-    pub fn broadcast(&self, msg: CoreMessage) -> usize {
+    pub(crate) fn broadcast(&self, msg: CoreMessage) -> usize {
         let mut full = 0;
         for (core, tx) in self.senders.iter().enumerate() {
             match tx.try_send(msg.clone()) {
@@ -75,7 +75,7 @@ impl Mailboxes {
     }
 
     /// Messages refused by each core's full inbox since start.
-    pub fn refused(&self) -> Vec<u64> {
+    pub(crate) fn refused(&self) -> Vec<u64> {
         self.refused
             .iter()
             .map(|r| r.load(Ordering::Relaxed))

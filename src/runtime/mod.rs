@@ -2,12 +2,13 @@
 //! per-core state and the cross-core mailbox.
 
 pub mod boot;
-pub mod connections;
+pub(crate) mod connections;
 pub mod core_state;
-pub mod counters;
-pub mod health;
+pub(crate) mod counters;
+pub(crate) mod cpus;
+pub(crate) mod health;
 pub mod listener;
-pub mod mailbox;
-pub mod pipeline;
-pub mod shutdown;
+pub(crate) mod mailbox;
+pub(crate) mod pipeline;
+pub(crate) mod shutdown;
 pub(crate) mod yield_now;

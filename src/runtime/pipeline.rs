@@ -21,4 +21,4 @@ pub trait Pipeline {
 }
 
 /// Builds a core's pipeline on that core's thread (pipelines are not `Send`).
-pub type PipelineFactory = fn(&Shared) -> Rc<dyn Pipeline>;
+pub(crate) type PipelineFactory = fn(&Shared) -> Rc<dyn Pipeline>;

@@ -6,7 +6,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// Starts the signal thread. Fails only if the handlers cannot be installed.
-pub fn watch_signals(mailboxes: Mailboxes) -> std::io::Result<()> {
+pub(crate) fn watch_signals(mailboxes: Mailboxes) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("auralis-signals".into())

@@ -26,19 +26,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Protocol violations (bad JSON, unknown types, bad payloads) tolerated per connection
 /// before it is closed with 1008.
-pub const MAX_VIOLATIONS: u32 = 20;
+pub(crate) const MAX_VIOLATIONS: u32 = 20;
 /// Bytes the compat wrapper reads per syscall on the WebSocket read side.
 const READ_BUFFER: usize = 2048;
 /// Bytes the compat wrapper buffers per write on the WebSocket write side.
 const WRITE_BUFFER: usize = 4096;
 /// Subscriptions one connection may hold.
-pub const MAX_SUBSCRIPTIONS: usize = 32;
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 32;
 /// A write waiting this long on the socket means the peer is not reading: on loopback
 /// or a LAN a frame that fits the send buffer completes in microseconds.
 const PEER_STALL: Duration = Duration::from_millis(10);
 
 /// Everything the core knows about one WebSocket connection (PROTOCOL.md ConnectionInfo).
-pub struct WsConn {
+pub(crate) struct WsConn {
     pub id: u64,
     pub peer: SocketAddr,
     pub core: CoreId,
@@ -71,7 +71,7 @@ pub struct WsConn {
 
 /// `ConnectionInfo` as the API shows it.
 #[derive(Serialize)]
-pub struct ConnectionInfo {
+pub(crate) struct ConnectionInfo {
     pub connection_id: String,
     pub peer: String,
     pub core: u16,
@@ -90,25 +90,30 @@ pub struct ConnectionInfo {
 }
 
 impl WsConn {
-    pub fn connection_id(&self) -> String {
+    pub(crate) fn connection_id(&self) -> String {
         format!("c{}-{}", self.core.0, self.id)
     }
 
     /// A fresh correlation id for messages the client did not number.
-    pub fn fresh_id(&self) -> String {
+    pub(crate) fn fresh_id(&self) -> String {
         self.seq.set(self.seq.get() + 1);
         format!("s{}-{}-{}", self.core.0, self.id, self.seq.get())
     }
 
     /// Queues a frame for the writer; `false` if the queue refused it.
-    pub fn send(&self, frame: OutFrame) -> bool {
+    pub(crate) fn send(&self, frame: OutFrame) -> bool {
         let ok = self.out.borrow_mut().push(frame);
         let _ = self.wake.try_send(());
         ok
     }
 
     /// Queues a protocol message.
-    pub fn send_msg<P: Serialize>(&self, kind: &str, correlation_id: &str, payload: &P) -> bool {
+    pub(crate) fn send_msg<P: Serialize>(
+        &self,
+        kind: &str,
+        correlation_id: &str,
+        payload: &P,
+    ) -> bool {
         let text = protocol::encode(kind, correlation_id, payload);
         self.send(OutFrame::Text(
             Bytes::from(text),
@@ -117,7 +122,7 @@ impl WsConn {
     }
 
     /// Queues an `error` reply.
-    pub fn send_error(&self, correlation_id: &str, err: &protocol::WsError) {
+    pub(crate) fn send_error(&self, correlation_id: &str, err: &protocol::WsError) {
         let mut payload = serde_json::json!({"error": err.code, "message": err.message});
         if let Some(ms) = err.retry_after_ms {
             payload["retry_after_ms"] = ms.into();
@@ -130,7 +135,7 @@ impl WsConn {
 
     /// Queues a close frame: the writer sends it and stops; the reader stops when the
     /// peer answers (or the sweep ends the connection a little later).
-    pub fn close(&self, code: u16, reason: &str) {
+    pub(crate) fn close(&self, code: u16, reason: &str) {
         if self.closing_since.get().is_none() {
             self.closing_since.set(Some(Instant::now()));
             self.send(OutFrame::Close(code, reason.to_string()));
@@ -138,24 +143,24 @@ impl WsConn {
     }
 
     /// Ends the connection now (both tasks), without waiting for the peer.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.kill.close();
     }
 
-    pub fn is_killed(&self) -> bool {
+    pub(crate) fn is_killed(&self) -> bool {
         self.kill.is_closed()
     }
 
     /// Whether the peer takes bytes as fast as we write them: the writer has not been
     /// waiting on a full socket for longer than [`PEER_STALL`]. Fan-out waits for such
     /// a connection's queue to drain instead of shedding what it would have read.
-    pub fn keeps_up(&self) -> bool {
+    pub(crate) fn keeps_up(&self) -> bool {
         self.write_blocked_since
             .get()
             .is_none_or(|t| t.elapsed() < PEER_STALL)
     }
 
-    pub fn info(&self, now_ms: u64) -> ConnectionInfo {
+    pub(crate) fn info(&self, now_ms: u64) -> ConnectionInfo {
         let state = if self.closing_since.get().is_some() {
             "closing"
         } else {
@@ -199,7 +204,7 @@ fn close_code_for(e: &WebSocketError) -> Option<(u16, &'static str)> {
 }
 
 /// Runs a connection after the 101 was written, until it ends.
-pub async fn run(
+pub(crate) async fn run(
     core: Rc<CoreState>,
     stream: TcpStream,
     peer: SocketAddr,
@@ -521,7 +526,7 @@ fn message(core: &Rc<CoreState>, conn: &Rc<WsConn>, op: OpCode, mut data: Vec<u8
 }
 
 /// Counts a protocol violation; `false` (and a 1008 close) past the limit.
-pub fn violation(conn: &WsConn) -> bool {
+pub(crate) fn violation(conn: &WsConn) -> bool {
     conn.violations.set(conn.violations.get() + 1);
     if conn.violations.get() > MAX_VIOLATIONS {
         conn.close(close::POLICY_VIOLATION, "too many protocol violations");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// How long a queued close may wait for the peer before the connection is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-pub async fn sweep(core: Rc<CoreState>) {
+pub(crate) async fn sweep(core: Rc<CoreState>) {
     let ws = &core.shared.config.ws;
     let interval = Duration::from_millis(ws.heartbeat_interval_ms);
     let timeout = Duration::from_millis(ws.heartbeat_timeout_ms);
@@ -58,7 +58,7 @@ pub async fn sweep(core: Rc<CoreState>) {
 }
 
 /// Shutdown: tell every client (`disconnect`, then close 1001).
-pub fn going_away(core: &CoreState) {
+pub(crate) fn going_away(core: &CoreState) {
     for conn in core.ws.all() {
         let id = conn.fresh_id();
         conn.send_msg(

@@ -22,27 +22,27 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Topics a client may subscribe to (plus `session:<id>`).
-pub const TOPICS: &[&str] = &["player", "library", "cache", "metrics", "notifications"];
+pub(crate) const TOPICS: &[&str] = &["player", "library", "cache", "metrics", "notifications"];
 
 #[derive(Default)]
-pub struct WsHub {
+pub(crate) struct WsHub {
     conns: RefCell<HashMap<u64, Rc<WsConn>>>,
     topics: RefCell<HashMap<String, HashSet<u64>>>,
     next: Cell<u64>,
 }
 
 impl WsHub {
-    pub fn next_id(&self) -> u64 {
+    pub(crate) fn next_id(&self) -> u64 {
         self.next.set(self.next.get() + 1);
         self.next.get()
     }
 
-    pub fn register(&self, core: &CoreState, conn: Rc<WsConn>) {
+    pub(crate) fn register(&self, core: &CoreState, conn: Rc<WsConn>) {
         self.conns.borrow_mut().insert(conn.id, conn);
         core.gauge().ws_connections.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn unregister(&self, core: &CoreState, conn: &WsConn) {
+    pub(crate) fn unregister(&self, core: &CoreState, conn: &WsConn) {
         if self.conns.borrow_mut().remove(&conn.id).is_some() {
             core.gauge().ws_connections.fetch_sub(1, Ordering::Relaxed);
         }
@@ -57,7 +57,7 @@ impl WsHub {
         }
     }
 
-    pub fn subscribe(&self, conn: &WsConn, topic: &str) {
+    pub(crate) fn subscribe(&self, conn: &WsConn, topic: &str) {
         conn.subscriptions.borrow_mut().insert(topic.to_string());
         self.topics
             .borrow_mut()
@@ -66,7 +66,7 @@ impl WsHub {
             .insert(conn.id);
     }
 
-    pub fn unsubscribe(&self, conn: &WsConn, topic: &str) {
+    pub(crate) fn unsubscribe(&self, conn: &WsConn, topic: &str) {
         conn.subscriptions.borrow_mut().remove(topic);
         let mut topics = self.topics.borrow_mut();
         if let Some(set) = topics.get_mut(topic) {
@@ -78,7 +78,7 @@ impl WsHub {
     }
 
     /// Queues `text` to every local subscriber of `topic`; returns how many took it.
-    pub fn deliver(&self, topic: &str, text: &Bytes, priority: Priority) -> usize {
+    pub(crate) fn deliver(&self, topic: &str, text: &Bytes, priority: Priority) -> usize {
         let ids: Vec<u64> = match self.topics.borrow().get(topic) {
             Some(set) => set.iter().copied().collect(),
             None => return 0,
@@ -92,7 +92,7 @@ impl WsHub {
 
     /// Whether a subscriber of `topic` whose peer keeps up has a backlog: the core's
     /// writers, not the peer, are behind.
-    pub fn behind(&self, topic: &str) -> bool {
+    pub(crate) fn behind(&self, topic: &str) -> bool {
         let topics = self.topics.borrow();
         let Some(set) = topics.get(topic) else {
             return false;
@@ -103,17 +103,17 @@ impl WsHub {
             .any(|c| !c.is_killed() && c.out.borrow().backlogged() && c.keeps_up())
     }
 
-    pub fn all(&self) -> Vec<Rc<WsConn>> {
+    pub(crate) fn all(&self) -> Vec<Rc<WsConn>> {
         let mut v: Vec<_> = self.conns.borrow().values().cloned().collect();
         v.sort_by_key(|c| c.id);
         v
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.conns.borrow().len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.conns.borrow().is_empty()
     }
 }
@@ -121,7 +121,7 @@ impl WsHub {
 /// Delivers one publish on this core, then lets the writers run until no subscriber
 /// that keeps up is backlogged (bounded by `slow_close_ms`, the time after which a
 /// stuck subscriber is closed anyway).
-pub async fn deliver_paced(core: &CoreState, topic: &str, text: &Bytes, priority: Priority) {
+pub(crate) async fn deliver_paced(core: &CoreState, topic: &str, text: &Bytes, priority: Priority) {
     if core.ws.deliver(topic, text, priority) == 0 {
         return;
     }
@@ -141,7 +141,7 @@ pub async fn deliver_paced(core: &CoreState, topic: &str, text: &Bytes, priority
 
 /// Publishes a message to a topic on every core (this one included, through its inbox,
 /// so ordering per topic is the inbox order everywhere).
-pub fn publish(
+pub(crate) fn publish(
     core: &CoreState,
     topic: &str,
     text: String,

@@ -7,7 +7,7 @@
 use super::protocol::Priority;
 
 #[derive(Debug, Clone)]
-pub struct PriorityLimiter {
+pub(crate) struct PriorityLimiter {
     base: f64,
     window_ms: u64,
     current_start: u64,
@@ -16,7 +16,7 @@ pub struct PriorityLimiter {
 }
 
 impl PriorityLimiter {
-    pub fn new(base_per_window: u32, window_ms: u64) -> Self {
+    pub(crate) fn new(base_per_window: u32, window_ms: u64) -> Self {
         Self {
             base: f64::from(base_per_window),
             window_ms: window_ms.max(1),
@@ -40,14 +40,14 @@ impl PriorityLimiter {
     }
 
     /// Weighted count over the last window.
-    pub fn count(&mut self, now_ms: u64) -> f64 {
+    pub(crate) fn count(&mut self, now_ms: u64) -> f64 {
         self.roll(now_ms);
         let into = (now_ms - self.current_start) as f64 / self.window_ms as f64;
         f64::from(self.previous) * (1.0 - into) + f64::from(self.current)
     }
 
     /// Admits (and counts) a message, or says how long until it would be admitted.
-    pub fn admit(&mut self, priority: Priority, now_ms: u64) -> Result<(), u64> {
+    pub(crate) fn admit(&mut self, priority: Priority, now_ms: u64) -> Result<(), u64> {
         let limit = self.base * priority.multiplier();
         if self.count(now_ms) < limit {
             self.current += 1;
@@ -59,7 +59,7 @@ impl PriorityLimiter {
     }
 
     /// Share of the base limit in use (for ConnectionInfo).
-    pub fn utilization(&mut self, now_ms: u64) -> f64 {
+    pub(crate) fn utilization(&mut self, now_ms: u64) -> f64 {
         self.count(now_ms) / self.base
     }
 }

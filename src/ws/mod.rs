@@ -2,16 +2,16 @@
 //! envelope and registry, priority rate limits, heartbeats, topics with cross-core
 //! fan-out, player sessions (shared across cores), and streaming over the socket.
 
-pub mod connection;
+pub(crate) mod connection;
 mod errors;
-pub mod handlers;
-pub mod heartbeat;
-pub mod hub;
-pub mod limiter;
-pub mod outbound;
-pub mod payload;
-pub mod player;
-pub mod protocol;
-pub mod stream;
-pub mod tap;
-pub mod upgrade;
+pub(crate) mod handlers;
+pub(crate) mod heartbeat;
+pub(crate) mod hub;
+pub(crate) mod limiter;
+pub(crate) mod outbound;
+pub(crate) mod payload;
+pub(crate) mod player;
+pub(crate) mod protocol;
+pub(crate) mod stream;
+pub(crate) mod tap;
+pub(crate) mod upgrade;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 /// One frame to send.
 #[derive(Debug, Clone)]
-pub enum OutFrame {
+pub(crate) enum OutFrame {
     Text(Bytes, Priority),
     Binary(Bytes),
     Ping(Vec<u8>),
@@ -25,7 +25,7 @@ impl OutFrame {
 }
 
 #[derive(Debug)]
-pub struct Outbound {
+pub(crate) struct Outbound {
     queue: VecDeque<OutFrame>,
     capacity: usize,
     pub dropped_low: u64,
@@ -34,7 +34,7 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             queue: VecDeque::new(),
             capacity: capacity.max(1),
@@ -46,7 +46,7 @@ impl Outbound {
 
     /// Queues a frame; control frames and binary audio always go in (they are bounded
     /// elsewhere: pings by the heartbeat, audio by the stream window).
-    pub fn push(&mut self, frame: OutFrame) -> bool {
+    pub(crate) fn push(&mut self, frame: OutFrame) -> bool {
         let must = !matches!(frame, OutFrame::Text(..));
         if self.queue.len() < self.capacity || must {
             self.queue.push_back(frame);
@@ -68,7 +68,7 @@ impl Outbound {
         false
     }
 
-    pub fn pop(&mut self) -> Option<OutFrame> {
+    pub(crate) fn pop(&mut self) -> Option<OutFrame> {
         let f = self.queue.pop_front();
         if self.queue.len() < self.capacity {
             self.full_since = None;
@@ -76,17 +76,17 @@ impl Outbound {
         f
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
     /// Half the capacity or more is waiting: past this, fan-out lets the writers catch
     /// up before it queues more (see `hub::deliver_paced`).
-    pub fn backlogged(&self) -> bool {
+    pub(crate) fn backlogged(&self) -> bool {
         self.queue.len() * 2 >= self.capacity
     }
 }

@@ -10,10 +10,10 @@ use serde::de::DeserializeOwned;
 /// A payload with no fields.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Empty {}
+pub(crate) struct Empty {}
 
 /// Parses a payload into `T`; a mismatch names the field (`invalid_payload`).
-pub fn parse<T: DeserializeOwned>(payload: &serde_json::Value) -> Result<T, WsError> {
+pub(crate) fn parse<T: DeserializeOwned>(payload: &serde_json::Value) -> Result<T, WsError> {
     serde_path_to_error::deserialize(payload).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

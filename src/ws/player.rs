@@ -6,7 +6,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum PlayState {
+pub(crate) enum PlayState {
     #[default]
     Stopped,
     Playing,
@@ -14,10 +14,10 @@ pub enum PlayState {
 }
 
 /// Most tracks one queue may hold.
-pub const MAX_QUEUE: usize = 10_000;
+pub(crate) const MAX_QUEUE: usize = 10_000;
 
 #[derive(Debug, Clone, Default)]
-pub struct Player {
+pub(crate) struct Player {
     pub seq: u64,
     pub session_id: Option<String>,
     pub state: PlayState,
@@ -28,7 +28,7 @@ pub struct Player {
 
 /// What went wrong with a player command (an `invalid_payload` reply).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlayerError {
+pub(crate) enum PlayerError {
     #[error("the queue is empty")]
     EmptyQueue,
     #[error("index {index} is out of range (queue has {len})")]
@@ -56,7 +56,7 @@ impl Player {
         self.seq += 1;
     }
 
-    pub fn play(&mut self, index: Option<usize>) -> Result<(), PlayerError> {
+    pub(crate) fn play(&mut self, index: Option<usize>) -> Result<(), PlayerError> {
         if self.queue.is_empty() {
             return Err(PlayerError::EmptyQueue);
         }
@@ -79,7 +79,7 @@ impl Player {
         Ok(())
     }
 
-    pub fn pause(&mut self) -> Result<(), PlayerError> {
+    pub(crate) fn pause(&mut self) -> Result<(), PlayerError> {
         if self.state != PlayState::Playing {
             return Err(PlayerError::NotPlaying);
         }
@@ -88,13 +88,13 @@ impl Player {
         Ok(())
     }
 
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.state = PlayState::Stopped;
         self.position_ms = 0;
         self.changed();
     }
 
-    pub fn seek(&mut self, position_ms: u64, duration_ms: u64) -> Result<(), PlayerError> {
+    pub(crate) fn seek(&mut self, position_ms: u64, duration_ms: u64) -> Result<(), PlayerError> {
         if self.index.is_none() {
             return Err(PlayerError::NoCurrentTrack);
         }
@@ -109,7 +109,7 @@ impl Player {
         Ok(())
     }
 
-    pub fn step(&mut self, forward: bool) -> Result<(), PlayerError> {
+    pub(crate) fn step(&mut self, forward: bool) -> Result<(), PlayerError> {
         let i = self.index.ok_or(PlayerError::NoCurrentTrack)?;
         let next = if forward {
             i + 1
@@ -125,7 +125,11 @@ impl Player {
         Ok(())
     }
 
-    pub fn add(&mut self, tracks: &[i64], position: Option<usize>) -> Result<(), PlayerError> {
+    pub(crate) fn add(
+        &mut self,
+        tracks: &[i64],
+        position: Option<usize>,
+    ) -> Result<(), PlayerError> {
         if self.queue.len() + tracks.len() > MAX_QUEUE {
             return Err(PlayerError::QueueFull);
         }
@@ -149,7 +153,7 @@ impl Player {
         Ok(())
     }
 
-    pub fn remove(&mut self, index: usize) -> Result<(), PlayerError> {
+    pub(crate) fn remove(&mut self, index: usize) -> Result<(), PlayerError> {
         if index >= self.queue.len() {
             return Err(PlayerError::IndexOutOfRange {
                 index,
@@ -174,7 +178,7 @@ impl Player {
         Ok(())
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.queue.clear();
         self.index = None;
         self.state = PlayState::Stopped;
@@ -182,7 +186,7 @@ impl Player {
         self.changed();
     }
 
-    pub fn reorder(&mut self, from: usize, to: usize) -> Result<(), PlayerError> {
+    pub(crate) fn reorder(&mut self, from: usize, to: usize) -> Result<(), PlayerError> {
         let n = self.queue.len();
         if from >= n || to >= n {
             return Err(PlayerError::ReorderOutOfRange(n));
@@ -204,7 +208,7 @@ impl Player {
         Ok(())
     }
 
-    pub fn current(&self) -> Option<i64> {
+    pub(crate) fn current(&self) -> Option<i64> {
         self.index.and_then(|i| self.queue.get(i).copied())
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 /// A message's priority, fixed by its type (a client cannot raise it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Priority {
+pub(crate) enum Priority {
     Low,
     Normal,
     High,
@@ -16,7 +16,7 @@ pub enum Priority {
 
 impl Priority {
     /// Multiplier of the per-connection base rate (PROTOCOL.md "Priorities").
-    pub fn multiplier(self) -> f64 {
+    pub(crate) fn multiplier(self) -> f64 {
         match self {
             Priority::Critical => 10.0,
             Priority::High => 2.0,
@@ -25,7 +25,7 @@ impl Priority {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Priority::Critical => "critical",
             Priority::High => "high",
@@ -37,7 +37,7 @@ impl Priority {
 
 /// A client → server message type. Parsed once per message; its priority is fixed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientType {
+pub(crate) enum ClientType {
     Ping,
     Disconnect,
     Play,
@@ -66,7 +66,7 @@ pub enum ClientType {
 
 impl ClientType {
     /// Every type, with its wire name and priority (PROTOCOL.md "Priorities").
-    pub const ALL: [(ClientType, &'static str, Priority); 24] = [
+    pub(crate) const ALL: [(ClientType, &'static str, Priority); 24] = [
         (ClientType::Ping, "ping", Priority::Critical),
         (ClientType::Disconnect, "disconnect", Priority::Critical),
         (ClientType::Play, "play", Priority::High),
@@ -102,7 +102,7 @@ impl ClientType {
     ];
 
     /// The type named `name`; `None` for an unknown type.
-    pub fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         Self::ALL
             .iter()
             .find(|(_, n, _)| *n == name)
@@ -115,17 +115,17 @@ impl ClientType {
         &Self::ALL[self as usize]
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         self.entry().1
     }
 
-    pub fn priority(self) -> Priority {
+    pub(crate) fn priority(self) -> Priority {
         self.entry().2
     }
 }
 
 /// Priority of a server → client type (what the outbound queue drops first).
-pub fn outbound_priority(kind: &str) -> Priority {
+pub(crate) fn outbound_priority(kind: &str) -> Priority {
     match kind {
         "pong" | "disconnect" | "error" | "connect" => Priority::Critical,
         "status_update" | "session_created" | "audio_chunk_meta" | "audio_stream_start"
@@ -138,32 +138,30 @@ pub fn outbound_priority(kind: &str) -> Priority {
 }
 
 /// Machine-readable `payload.error` values.
-pub mod codes {
-    pub const INVALID_JSON: &str = "invalid_json";
-    pub const UNKNOWN_TYPE: &str = "unknown_type";
-    pub const INVALID_PAYLOAD: &str = "invalid_payload";
-    pub const RATE_LIMIT_EXCEEDED: &str = "rate_limit_exceeded";
-    pub const TOO_LARGE: &str = "too_large";
-    pub const NOT_FOUND: &str = "not_found";
-    pub const INTERNAL_ERROR: &str = "internal_error";
+pub(crate) mod codes {
+    pub(crate) const INVALID_JSON: &str = "invalid_json";
+    pub(crate) const UNKNOWN_TYPE: &str = "unknown_type";
+    pub(crate) const INVALID_PAYLOAD: &str = "invalid_payload";
+    pub(crate) const RATE_LIMIT_EXCEEDED: &str = "rate_limit_exceeded";
+    pub(crate) const NOT_FOUND: &str = "not_found";
+    pub(crate) const INTERNAL_ERROR: &str = "internal_error";
     /// The server could not take the request now (a core's inbox was full): retry.
-    pub const UNAVAILABLE: &str = "unavailable";
+    pub(crate) const UNAVAILABLE: &str = "unavailable";
 }
 
 /// RFC 6455 §7.4.1 close codes used here.
-pub mod close {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    pub const INVALID_DATA: u16 = 1007;
-    pub const POLICY_VIOLATION: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
+pub(crate) mod close {
+    pub(crate) const NORMAL: u16 = 1000;
+    pub(crate) const GOING_AWAY: u16 = 1001;
+    pub(crate) const PROTOCOL_ERROR: u16 = 1002;
+    pub(crate) const INVALID_DATA: u16 = 1007;
+    pub(crate) const POLICY_VIOLATION: u16 = 1008;
+    pub(crate) const TOO_BIG: u16 = 1009;
 }
 
 /// An incoming message, parsed.
 #[derive(Debug, Clone)]
-pub struct Incoming {
+pub(crate) struct Incoming {
     pub kind: String,
     pub correlation_id: String,
     pub payload: serde_json::Value,
@@ -171,7 +169,7 @@ pub struct Incoming {
 
 /// A handler's failure: becomes an `error` message with the request's correlation id.
 #[derive(Debug, Clone)]
-pub struct WsError {
+pub(crate) struct WsError {
     pub code: &'static str,
     pub message: String,
     pub retry_after_ms: Option<u64>,
@@ -180,7 +178,7 @@ pub struct WsError {
 }
 
 impl WsError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -189,12 +187,12 @@ impl WsError {
         }
     }
 
-    pub fn payload(msg: impl Into<String>) -> Self {
+    pub(crate) fn payload(msg: impl Into<String>) -> Self {
         Self::new(codes::INVALID_PAYLOAD, msg)
     }
 
     /// An invalid payload, by field.
-    pub fn fields(errors: Vec<FieldError>) -> Self {
+    pub(crate) fn fields(errors: Vec<FieldError>) -> Self {
         Self {
             errors,
             ..Self::payload(String::new())
@@ -203,7 +201,7 @@ impl WsError {
     }
 
     /// One invalid field.
-    pub fn field(field: &str, kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, kind: &'static str, message: impl Into<String>) -> Self {
         Self::fields(vec![FieldError::new(field, kind, message)])
     }
 
@@ -224,7 +222,7 @@ struct Out<'a, P: Serialize> {
 }
 
 /// Encodes an outgoing message as JSON text.
-pub fn encode<P: Serialize>(kind: &str, correlation_id: &str, payload: &P) -> String {
+pub(crate) fn encode<P: Serialize>(kind: &str, correlation_id: &str, payload: &P) -> String {
     let out = Out {
         kind,
         correlation_id,
@@ -239,7 +237,7 @@ pub fn encode<P: Serialize>(kind: &str, correlation_id: &str, payload: &P) -> St
 
 /// Parses a text message. `Err` carries the error payload (and the correlation id
 /// when one could be read).
-pub fn parse(
+pub(crate) fn parse(
     text: &mut [u8],
     fresh_id: impl FnOnce() -> String,
 ) -> Result<Incoming, (String, WsError)> {

@@ -20,12 +20,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Largest ack window a client may ask for (chunks in flight).
-pub const MAX_WINDOW: u64 = 8;
+pub(crate) const MAX_WINDOW: u64 = 8;
 /// Streams one connection may run at once.
-pub const MAX_STREAMS: usize = 4;
+pub(crate) const MAX_STREAMS: usize = 4;
 
 /// One running stream's controls.
-pub struct StreamCtl {
+pub(crate) struct StreamCtl {
     acked: Cell<u64>,
     stopped: Cell<bool>,
     wake: async_channel::Sender<()>,
@@ -33,7 +33,7 @@ pub struct StreamCtl {
 
 /// A connection's streams by id.
 #[derive(Default)]
-pub struct Streams {
+pub(crate) struct Streams {
     next: u64,
     running: HashMap<String, Rc<StreamCtl>>,
     latest: Option<String>,
@@ -93,7 +93,7 @@ fn stream_of(conn: &WsConn, id: Option<String>) -> Result<(String, Rc<StreamCtl>
     Ok((id, ctl))
 }
 
-pub fn ack(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
+pub(crate) fn ack(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
     let a: Ack = payload::parse(&m.payload)?;
     let (_, ctl) = stream_of(conn, a.stream_id)?;
     if a.seq + 1 > ctl.acked.get() {
@@ -103,7 +103,7 @@ pub fn ack(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(),
     Ok(())
 }
 
-pub fn stop(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
+pub(crate) fn stop(_core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
     let r: StreamRef = payload::parse(&m.payload)?;
     let (id, ctl) = stream_of(conn, r.stream_id)?;
     if ctl.stopped.get() {
@@ -191,7 +191,7 @@ impl Request {
     }
 }
 
-pub fn start(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
+pub(crate) fn start(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
     let req = Request::parse(&m.payload)?;
     let audio = core.chunk_path().track(req.track)?;
     let duration = core.shared.chunks.chunk_duration_s;
@@ -282,11 +282,12 @@ impl Pump {
             }
             let (body, tier) = match self.chunk(index).await {
                 Ok(v) => v,
-                Err(reason) => {
+                Err(e) => {
                     self.conn.send_msg(
                         "audio_stream_error",
                         &self.cid,
-                        &json!({"stream_id": self.stream_id, "chunk_index": index, "error": reason}),
+                        &json!({"stream_id": self.stream_id, "chunk_index": index,
+                                "error": e.message, "code": e.code}),
                     );
                     self.ctl.stopped.set(true);
                     return;
@@ -318,8 +319,8 @@ impl Pump {
         self.ctl.stopped.set(true);
     }
 
-    /// Chunk `index` from the two-tier cache, as samples; `Err` is the client's text.
-    async fn chunk(&self, index: u32) -> Result<(bytes::Bytes, Tier), String> {
+    /// Chunk `index` from the two-tier cache, as samples; `Err` is what the client is told.
+    async fn chunk(&self, index: u32) -> Result<(bytes::Bytes, Tier), WsError> {
         let r = &self.req;
         let key = ChunkKey::for_request(
             r.track,
@@ -329,14 +330,10 @@ impl Pump {
             index,
             r.format,
         );
-        let (body, tier) = self
-            .core
-            .chunk_path()
-            .fetch(key, &self.audio)
-            .await
-            .map_err(|e| WsError::from(e).message)?;
+        let (body, tier) = self.core.chunk_path().fetch(key, &self.audio).await?;
         let body = match r.format {
-            ChunkFormat::Wav => pcm16_samples(body).ok_or("unexpected chunk encoding")?,
+            ChunkFormat::Wav => pcm16_samples(body)
+                .ok_or_else(|| WsError::new(codes::INTERNAL_ERROR, "unexpected chunk encoding"))?,
             ChunkFormat::F32 => body,
         };
         Ok((body, tier))

@@ -21,14 +21,14 @@ enum State {
 }
 
 /// Wraps a reader; `unmasked` turns true once an unmasked frame header passed.
-pub struct MaskTap<R> {
+pub(crate) struct MaskTap<R> {
     inner: R,
     state: State,
     pub unmasked: Rc<Cell<bool>>,
 }
 
 impl<R> MaskTap<R> {
-    pub fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         Self {
             inner,
             state: State::Head0,

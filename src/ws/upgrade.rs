@@ -6,11 +6,11 @@ use base64::Engine;
 use sha1::{Digest, Sha1};
 
 /// Path of the WebSocket endpoint.
-pub const PATH: &str = "/ws";
+pub(crate) const PATH: &str = "/ws";
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Whether the request asks for a WebSocket upgrade (whatever its validity).
-pub fn wants_upgrade(req: &Request) -> bool {
+pub(crate) fn wants_upgrade(req: &Request) -> bool {
     req.path == PATH
         && req.header("upgrade").is_some_and(|u| {
             u.split(',')
@@ -19,7 +19,7 @@ pub fn wants_upgrade(req: &Request) -> bool {
 }
 
 /// `Sec-WebSocket-Accept` for a key.
-pub fn accept_key(key: &str) -> String {
+pub(crate) fn accept_key(key: &str) -> String {
     let mut h = Sha1::new();
     h.update(key.trim().as_bytes());
     h.update(GUID.as_bytes());
@@ -28,7 +28,7 @@ pub fn accept_key(key: &str) -> String {
 
 /// Why a handshake is refused (answered 400, then the connection closes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum UpgradeError {
+pub(crate) enum UpgradeError {
     #[error("a WebSocket upgrade must be GET over HTTP/1.1")]
     NotGet11,
     #[error("Connection: Upgrade is required")]
@@ -44,7 +44,7 @@ pub enum UpgradeError {
 }
 
 /// Checks the handshake; returns the accept key or why it is refused.
-pub fn validate(req: &Request) -> Result<String, UpgradeError> {
+pub(crate) fn validate(req: &Request) -> Result<String, UpgradeError> {
     if req.method != Method::Get || req.version != 1 {
         return Err(UpgradeError::NotGet11);
     }
@@ -69,7 +69,7 @@ pub fn validate(req: &Request) -> Result<String, UpgradeError> {
 }
 
 /// The 101 response.
-pub fn switching_protocols(accept: &str, request_id: &str, core: u16) -> Vec<u8> {
+pub(crate) fn switching_protocols(accept: &str, request_id: &str, core: u16) -> Vec<u8> {
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nX-Request-ID: {request_id}\r\nX-Served-By: {core}\r\n\r\n"
     )
@@ -78,7 +78,10 @@ pub fn switching_protocols(accept: &str, request_id: &str, core: u16) -> Vec<u8>
 
 /// Answers an upgrade request: the 101 head to write and the client's version string
 /// (`X-Client-Version`, at most 64 characters), or why it is refused.
-pub fn respond(core: &CoreState, req: &Request) -> Result<(Vec<u8>, Option<String>), UpgradeError> {
+pub(crate) fn respond(
+    core: &CoreState,
+    req: &Request,
+) -> Result<(Vec<u8>, Option<String>), UpgradeError> {
     let accept = validate(req)?;
     let id = crate::http::middleware::request_id::for_request(core, req);
     let version = req

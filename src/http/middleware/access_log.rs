@@ -6,7 +6,7 @@ use crate::http::context::RequestCtx;
 use crate::http::response::Response;
 use crate::runtime::core_state::CoreState;
 
-pub struct AccessLog;
+pub(crate) struct AccessLog;
 
 impl Layer for AccessLog {
     fn after(&self, core: &CoreState, cx: &RequestCtx, resp: &mut Response) {

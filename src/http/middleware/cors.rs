@@ -9,7 +9,7 @@ use crate::http::request::{Method, Request};
 use crate::http::response::Response;
 use crate::runtime::core_state::CoreState;
 
-pub struct Cors;
+pub(crate) struct Cors;
 
 fn allowed_origin(core: &CoreState, origin: &str) -> Option<String> {
     let cfg = &core.shared.config.cors;

@@ -3,11 +3,11 @@
 //! innermost first, on every response (short-circuited and error ones too), so headers
 //! such as `X-Request-ID` and `X-RateLimit-*` are never missing.
 
-pub mod access_log;
-pub mod cors;
-pub mod rate_limit;
-pub mod request_id;
-pub mod security;
+pub(crate) mod access_log;
+pub(crate) mod cors;
+pub(crate) mod rate_limit;
+pub(crate) mod request_id;
+pub(crate) mod security;
 
 use super::context::RequestCtx;
 use super::error::ApiError;
@@ -16,14 +16,14 @@ use super::response::Response;
 use crate::runtime::core_state::CoreState;
 
 /// What a layer decides before the handler runs.
-pub enum Flow {
+pub(crate) enum Flow {
     Continue,
     /// Answer now with this response (e.g. a CORS preflight).
     Respond(Response),
 }
 
 /// One middleware layer. Runs on one core; must not block.
-pub trait Layer {
+pub(crate) trait Layer {
     /// Inspect or annotate the request. `Err` becomes the error envelope.
     fn before(
         &self,
@@ -40,7 +40,7 @@ pub trait Layer {
 /// The default stack, outermost first (ARCHITECTURE.md §2). Error standardization is the
 /// pipeline itself: it sits between the access log and CORS, turning every `ApiError`
 /// and handler panic into the envelope before the outer layers see the response.
-pub fn default_stack(config: &crate::config::Config) -> Vec<Box<dyn Layer>> {
+pub(crate) fn default_stack(config: &crate::config::Config) -> Vec<Box<dyn Layer>> {
     vec![
         Box::new(request_id::RequestId),
         Box::new(access_log::AccessLog),

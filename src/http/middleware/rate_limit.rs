@@ -12,14 +12,14 @@ use crate::runtime::core_state::CoreState;
 use std::cell::{Cell, RefCell};
 
 /// The layer owns its core's buckets (one layer per core, built with the pipeline).
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     limiter: RefCell<ClientLimiter>,
     window_ms: u64,
     last_sweep_ms: Cell<u64>,
 }
 
 impl RateLimit {
-    pub fn new(cfg: &crate::config::RateLimitConfig) -> Self {
+    pub(crate) fn new(cfg: &crate::config::RateLimitConfig) -> Self {
         Self {
             limiter: RefCell::new(ClientLimiter::new(cfg.window_ms, cfg.max_clients_per_core)),
             window_ms: cfg.window_ms.max(1000),

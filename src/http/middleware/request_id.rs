@@ -9,10 +9,10 @@ use crate::runtime::core_state::CoreState;
 /// Longest client-sent id that is echoed; longer or odd ones are replaced.
 const MAX_ID_LEN: usize = 128;
 
-pub struct RequestId;
+pub(crate) struct RequestId;
 
 /// Whether a client-sent id is safe to echo into headers and logs.
-pub fn acceptable(id: &str) -> bool {
+pub(crate) fn acceptable(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID_LEN
         && id
@@ -21,7 +21,7 @@ pub fn acceptable(id: &str) -> bool {
 }
 
 /// The id of a request: the client's `X-Request-ID` when acceptable, else a fresh one.
-pub fn for_request(core: &CoreState, req: &Request) -> String {
+pub(crate) fn for_request(core: &CoreState, req: &Request) -> String {
     match req.header("x-request-id") {
         Some(id) if acceptable(id) => id.to_string(),
         _ => core.next_request_id(),

@@ -5,7 +5,7 @@ use crate::http::context::RequestCtx;
 use crate::http::response::Response;
 use crate::runtime::core_state::CoreState;
 
-pub struct SecurityHeaders;
+pub(crate) struct SecurityHeaders;
 
 impl Layer for SecurityHeaders {
     fn after(&self, _core: &CoreState, _cx: &RequestCtx, resp: &mut Response) {

@@ -40,7 +40,7 @@ fn handler(t: ClientType) -> HandlerFn {
 }
 
 /// The welcome message.
-pub fn welcome(core: &CoreState, conn: &WsConn) {
+pub(crate) fn welcome(core: &CoreState, conn: &WsConn) {
     let ws = &core.shared.config.ws;
     let base = f64::from(ws.rate_base_per_minute);
     let limits: serde_json::Map<String, Value> = [
@@ -71,7 +71,7 @@ pub fn welcome(core: &CoreState, conn: &WsConn) {
 }
 
 /// Handles one parsed message; `false` when the connection must end.
-pub fn dispatch(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: Incoming) -> bool {
+pub(crate) fn dispatch(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: Incoming) -> bool {
     let started = std::time::Instant::now();
     crate::runtime::counters::bump(&core.counters.ws_messages);
     let kind = ClientType::parse(&msg.kind);
