@@ -57,16 +57,28 @@ pub struct MonitorConfig {
     pub window: usize,
     /// Seconds the alert rules look back over.
     pub recent_s: usize,
-    pub p99_slo_ms: f64,
+    /// p99 SLO of API routes (JSON; observation routes excluded).
+    #[serde(alias = "p99_slo_ms")]
+    pub slo_api_ms: f64,
+    /// p99 SLO of chunks served from tier 1 or tier 2.
+    pub slo_chunk_hit_ms: f64,
+    /// p99 SLO of chunks that had to be decoded (cold).
+    pub slo_chunk_miss_ms: f64,
+    /// p99 SLO of WebSocket message handling.
+    pub slo_ws_ms: f64,
     pub hit_rate_warning: f64,
     pub hit_rate_critical: f64,
     pub min_cache_requests: u64,
     pub error_rate_warning: f64,
     pub error_rate_critical: f64,
+    /// Samples a rate or percentile alert needs in its window before it may fire.
     pub min_requests: u64,
+    /// Share of requests answered 429 in the window above which `rate_limited` warns.
+    pub rate_limited_warning: f64,
     pub imbalance_factor: f64,
-    /// An alert stays active this long after it last fired.
-    pub alert_hold_s: u64,
+    /// An alert clears once its condition has been false this long.
+    #[serde(alias = "alert_hold_s")]
+    pub alert_clear_s: u64,
 }
 
 impl Default for MonitorConfig {
@@ -75,15 +87,19 @@ impl Default for MonitorConfig {
             interval_ms: 1000,
             window: 100,
             recent_s: 10,
-            p99_slo_ms: 10.0,
+            slo_api_ms: 10.0,
+            slo_chunk_hit_ms: 20.0,
+            slo_chunk_miss_ms: 1000.0,
+            slo_ws_ms: 10.0,
             hit_rate_warning: 0.70,
             hit_rate_critical: 0.50,
             min_cache_requests: 100,
             error_rate_warning: 0.01,
             error_rate_critical: 0.05,
-            min_requests: 20,
+            min_requests: 200,
+            rate_limited_warning: 0.10,
             imbalance_factor: 2.0,
-            alert_hold_s: 300,
+            alert_clear_s: 30,
         }
     }
 }
@@ -232,6 +248,9 @@ pub struct CacheConfig {
     pub chunk_duration_s: f64,
     /// Threads decoding chunks and measuring loudness, off the cores.
     pub decode_threads: usize,
+    /// Client decode jobs each decode thread queues before refusing more (503, and
+    /// readiness fails while it refuses).
+    pub decode_queue: usize,
 }
 
 impl Default for CacheConfig {
@@ -241,11 +260,12 @@ impl Default for CacheConfig {
             tier2_bytes: 512 << 20,
             chunk_duration_s: 10.0,
             decode_threads: 2,
+            decode_queue: 1024,
         }
     }
 }
 
-/// WebSocket settings (PROTOCOL.md).
+/// WebSocket settings (docs/PROTOCOL.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WsConfig {
@@ -262,6 +282,10 @@ pub struct WsConfig {
     /// TcpStreamPoll, no copy buffers) or `compat` (monoio-compat's StreamWrapper over
     /// owned-buffer I/O). Measured with `cargo run --release --example ws_rtt`.
     pub transport: WsTransport,
+    /// What the `connect` message tells clients about retrying a request that got no
+    /// answer: wait this long, at most `retry_max` times.
+    pub retry_timeout_s: f64,
+    pub retry_max: u32,
 }
 
 /// See [`WsConfig::transport`].
@@ -283,6 +307,8 @@ impl Default for WsConfig {
             slow_close_ms: 5000,
             send_buffer_bytes: 0,
             transport: WsTransport::PollIo,
+            retry_timeout_s: 30.0,
+            retry_max: 3,
         }
     }
 }
@@ -399,11 +425,31 @@ impl Config {
         if self.cache.decode_threads == 0 || self.cache.decode_threads > 64 {
             return bad("cache.decode_threads", "must be between 1 and 64");
         }
+        if self.cache.decode_queue == 0 {
+            return bad("cache.decode_queue", "must be at least 1");
+        }
+        if !(self.ws.retry_timeout_s > 0.0 && self.ws.retry_timeout_s.is_finite()) {
+            return bad("ws.retry_timeout_s", "must be a positive number of seconds");
+        }
         if self.monitor.interval_ms < 50 {
             return bad("monitor.interval_ms", "must be at least 50");
         }
         if self.monitor.window == 0 {
             return bad("monitor.window", "must be at least 1");
+        }
+        let m = &self.monitor;
+        for (key, v) in [
+            ("monitor.slo_api_ms", m.slo_api_ms),
+            ("monitor.slo_chunk_hit_ms", m.slo_chunk_hit_ms),
+            ("monitor.slo_chunk_miss_ms", m.slo_chunk_miss_ms),
+            ("monitor.slo_ws_ms", m.slo_ws_ms),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return bad(key, "must be a positive number of milliseconds");
+            }
+        }
+        if !(m.rate_limited_warning > 0.0 && m.rate_limited_warning <= 1.0) {
+            return bad("monitor.rate_limited_warning", "must be in (0, 1]");
         }
         if self.ws.heartbeat_interval_ms < 100 {
             return bad("ws.heartbeat_interval_ms", "must be at least 100");

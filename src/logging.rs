@@ -7,10 +7,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. Default filter: `info` (access lines included).
+/// The filter without `RUST_LOG`: this server at `info` (access lines included),
+/// third-party crates at `warn` (flacenc, for one, logs statistics per encode at info).
+pub(crate) const DEFAULT_FILTER: &str = "warn,auralis_server=info,auralis=info";
+
+/// Installs the global subscriber, filtered by `RUST_LOG` or [`DEFAULT_FILTER`].
 pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

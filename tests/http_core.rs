@@ -271,6 +271,28 @@ fn connections_over_the_per_core_limit_get_503_and_close() {
 }
 
 #[test]
+fn a_refused_connection_is_closed_cleanly_not_reset() {
+    use std::io::{Read, Write};
+    let s = Server::start(Opts::cores(1).env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "1"));
+    let mut held = Raw::connect(s.addr);
+    held.send(get_req("/api/version", "").as_bytes());
+    assert_eq!(held.read_response().unwrap().status, 200);
+    // The client writes its request before the refusal arrives and reads only later:
+    // closing with that request unread would reset the connection, and a reset
+    // discards the 503 the client has not read yet.
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.write_all(get_req("/api/version", "").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let mut all = Vec::new();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.read_to_end(&mut all)
+        .expect("an orderly close (FIN), not a reset");
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("service_unavailable"), "{text}");
+}
+
+#[test]
 fn rate_limit_headers_then_429_while_another_address_is_unaffected() {
     let s = Server::start(Opts::cores(2));
     let src = Ipv4Addr::new(127, 0, 0, 1);

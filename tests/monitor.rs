@@ -170,29 +170,33 @@ fn per_route_counts_are_exact_across_cores_and_prometheus_parses() {
 }
 
 #[test]
-fn a_critical_alert_turns_health_503_and_it_clears_after_the_hold() {
-    // An SLO no request can meet: any API traffic fires the critical p99 alert.
+fn a_critical_alert_makes_the_node_unhealthy_yet_ready_and_clears_after_the_delay() {
+    // An SLO no request can meet, and evidence enough after 5 requests.
     let s = fast_monitor(&[
-        ("AURALIS_MONITOR__P99_SLO_MS", "0.0005"),
+        ("AURALIS_MONITOR__SLO_API_MS", "0.0005"),
+        ("AURALIS_MONITOR__MIN_REQUESTS", "5"),
         ("AURALIS_MONITOR__RECENT_S", "1"),
-        ("AURALIS_MONITOR__ALERT_HOLD_S", "1"),
+        ("AURALIS_MONITOR__ALERT_CLEAR_S", "1"),
     ]);
-    assert_eq!(get(&s, "/api/health").status, 200);
+    assert_eq!(ok_data(&get(&s, "/api/health"))["status"], "healthy");
     hit(&s, Ipv4Addr::new(127, 0, 0, 1), "/api/version", 5);
     let body = wait_for(&s, "/api/health", "health goes unhealthy", |v| {
-        v["status"] == "error"
+        v["data"]["status"] == "unhealthy"
     });
-    assert_eq!(body["error"], "service_unavailable");
-    assert_eq!(body["details"]["status"], "unhealthy");
-    let alerts = body["details"]["alerts"].as_array().unwrap();
+    // Unhealthy is a verdict for operators; the node still serves, so it stays in.
+    assert_eq!(body["status"], "success", "/api/health answers 200: {body}");
+    assert_eq!(body["data"]["ready"], true);
+    let alerts = body["data"]["alerts"].as_array().unwrap();
     assert_eq!(
         (alerts[0]["id"].as_str(), alerts[0]["severity"].as_str()),
-        (Some("latency_p99"), Some("critical"))
+        (Some("latency_p99_api"), Some("critical"))
     );
-    assert_eq!(get(&s, "/api/health").status, 503);
+    assert_eq!(alerts[0]["window"], "1s");
+    assert_eq!(get(&s, "/api/health/ready").status, 200);
+    assert_eq!(get(&s, "/api/health/live").status, 200);
     let a = ok_data(&get(&s, "/api/monitor/alerts"));
     assert_eq!(a["health"], "unhealthy");
-    // No more API traffic (probes don't count toward the SLO): it clears after the hold.
+    // No more API traffic (probes don't count): it clears once false for 1 s.
     wait_for(&s, "/api/health", "health recovers", |v| {
         v["status"] == "success" && v["data"]["status"] == "healthy"
     });
@@ -200,6 +204,142 @@ fn a_critical_alert_turns_health_503_and_it_clears_after_the_hold() {
         ok_data(&get(&s, "/api/monitor/alerts"))["alerts"],
         json!([])
     );
+}
+
+/// Writes `n` tracks of `seconds` of a 44.1 kHz stereo tone into `dir`.
+fn long_tracks(dir: &std::path::Path, n: usize, seconds: usize) {
+    use auralis_server::audio::{Tags, wav};
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let tags = Tags {
+            title: format!("Long {i}"),
+            artist: "Tone".into(),
+            album: "Tones".into(),
+            album_artist: None,
+            track_number: i as u32 + 1,
+            year: 2020,
+            genre: "Test".into(),
+        };
+        let samples: Vec<i16> = (0..seconds * 44_100 * 2)
+            .map(|k| ((k as f32 * 0.01 + i as f32).sin() * 9000.0) as i16)
+            .collect();
+        let bytes = wav::encode_pcm16(&samples, 2, 44_100, Some(&tags));
+        std::fs::write(dir.join(format!("long-{i}.wav")), bytes).unwrap();
+    }
+}
+
+#[test]
+fn a_cold_decode_and_a_polling_probe_leave_the_node_healthy_and_ready() {
+    // The README's quick-start chunk (a cold decode, far over the 10 ms API SLO) and a
+    // probe polling /api/health: neither is evidence of a sick node.
+    let lib = temp_dir("cold");
+    long_tracks(&lib, 1, 12);
+    let s = Server::start(
+        library_opts(&lib)
+            .env("AURALIS_MONITOR__INTERVAL_MS", "200")
+            .env("AURALIS_MONITOR__RECENT_S", "2"),
+    );
+    wait_scan(&s);
+    let id = track_ids(&s, "/api/tracks")[0];
+    let chunk = get(
+        &s,
+        &format!("/api/stream/{id}/chunk/0?format=wav&preset=normalized&intensity=0.8"),
+    );
+    assert_eq!(
+        (chunk.status, chunk.header("x-cache-tier")),
+        (200, Some("miss"))
+    );
+    for _ in 0..20 {
+        let h = get(&s, "/api/health");
+        assert_eq!(h.status, 200);
+        assert_eq!(h.json()["data"]["status"], "healthy", "{}", h.json());
+        assert_eq!(get(&s, "/api/health/ready").status, 200);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let m = wait_for(&s, "/api/metrics", "the probes counted apart", |v| {
+        v["data"]["since_start"]["observation_requests"].as_u64() >= Some(40)
+    })["data"]
+        .clone();
+    assert!(m["alerts"].as_array().unwrap().is_empty(), "{m}");
+    let miss = m["latency_slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "chunk_miss")
+        .unwrap()
+        .clone();
+    assert_eq!(miss["judged"], false, "one decode is not evidence: {miss}");
+    // The hit rate is one figure per window, each labelled.
+    let windows: Vec<&str> = m["cache_hit_rate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["window"].as_str().unwrap())
+        .collect();
+    assert_eq!(windows, vec!["2s", "since_start"]);
+    let cache = ok_data(&get(&s, "/api/cache/health"));
+    assert_eq!(cache["status"], "healthy", "{cache}");
+    assert_eq!(cache["hit_rate"][1]["window"], "since_start");
+    // Per-endpoint responses by status class, probes included.
+    let eps = ok_data(&get(&s, "/api/metrics/endpoints"));
+    let health = eps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "/api/health")
+        .unwrap()
+        .clone();
+    assert!(health["responses"]["2xx"].as_u64() >= Some(20), "{health}");
+}
+
+#[test]
+fn a_saturated_decode_pool_makes_readiness_503_and_it_recovers() {
+    let lib = temp_dir("saturate");
+    long_tracks(&lib, 4, 40);
+    let s = Server::start(
+        library_opts(&lib)
+            .env("AURALIS_CACHE__DECODE_THREADS", "1")
+            .env("AURALIS_CACHE__DECODE_QUEUE", "1")
+            .env("AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE", "1000000"),
+    );
+    wait_scan(&s);
+    let ids = track_ids(&s, "/api/tracks");
+    assert_eq!(get(&s, "/api/health/ready").status, 200);
+    // 16 different cold chunks at once against one decoder with a queue of one.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|k| {
+                let (s, barrier) = (&s, barrier.clone());
+                let (id, index) = (ids[k % ids.len()], k / ids.len());
+                scope.spawn(move || {
+                    let mut c = Raw::connect(s.addr);
+                    barrier.wait();
+                    let path = format!("/api/stream/{id}/chunk/{index}?format=wav");
+                    c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+                    c.read_response().map_or(0, |r| r.status)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.contains(&503),
+        "one decoder with a queue of one refused none of 16: {statuses:?}"
+    );
+    let r = get(&s, "/api/health/ready");
+    assert_eq!(r.status, 503, "{}", r.json());
+    let body = r.json();
+    assert_eq!(body["error"], "service_unavailable");
+    assert_eq!(
+        body["details"]["not_ready"][0]["reason"],
+        "decode_saturated"
+    );
+    assert_eq!(get(&s, "/api/health").status, 503);
+    assert_eq!(get(&s, "/api/health/live").status, 200, "alive all along");
+    wait_for(&s, "/api/health/ready", "readiness recovers", |v| {
+        v["status"] == "success"
+    });
 }
 
 #[test]

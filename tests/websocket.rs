@@ -861,3 +861,156 @@ fn the_compat_transport_speaks_the_same_protocol() {
     c.write_all(&frame(true, 0x1, &[0xff, 0xfe], true)).unwrap();
     assert_eq!(close_code(&mut c), Some(1007), "invalid UTF-8");
 }
+
+/// The next message of `kind` (others, e.g. replies, are skipped).
+fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let m = ws_next(ws);
+        if m["type"] == kind {
+            return m;
+        }
+    }
+}
+
+#[test]
+fn a_burst_of_990_pings_gets_990_pongs_and_nothing_is_lost_silently() {
+    let s = lib_server(&[]);
+    let (mut ws, _) = ws_connect(&s, LOCAL);
+    // 990 pings in one burst (under the 1 000-per-minute critical limit), written
+    // before a single pong is read: the server must not drop replies it cannot queue.
+    for n in 0..990 {
+        let m = json!({"type": "ping", "correlation_id": format!("p{n}"), "payload": {"n": n}});
+        ws.write(tungstenite::Message::text(m.to_string())).unwrap();
+    }
+    ws.flush().unwrap();
+    for n in 0..990 {
+        let m = ws_next(&mut ws);
+        assert_eq!(m["type"], "pong", "reply {n}: {m}");
+        assert_eq!(m["payload"]["n"], n, "in order");
+    }
+    let conns = ok_data(&get(&s, "/api/ws/connections"));
+    let mine = &conns["details"][0];
+    assert_eq!(
+        (mine["dropped_low"].as_u64(), mine["refused"].as_u64()),
+        (Some(0), Some(0)),
+        "{mine}"
+    );
+    assert!(mine["uptime_s"].as_f64().is_some(), "{mine}");
+    // Per-core totals in /metrics once the monitor has ticked.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = String::from_utf8(get(&s, "/metrics").body).unwrap();
+        if metrics.contains("auralis_ws_refused_total") {
+            assert!(
+                metrics.contains("auralis_ws_refused_total{core=\"0\"} 0"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no /metrics: {metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn topics_hear_changes_whatever_transport_made_them() {
+    let s = lib_server(&[]);
+    let (mut ws, _) = ws_connect(&s, LOCAL);
+    let sub = ws_rpc(
+        &mut ws,
+        "subscribe",
+        json!({"topics": ["library", "cache", "player"]}),
+    );
+    assert_eq!(sub["type"], "subscribed");
+    let id = track_ids(&s, "/api/tracks")[0];
+
+    // library: a favorite and a playlist over HTTP, then a scan started over HTTP.
+    assert_eq!(
+        post_json(&s, &format!("/api/tracks/{id}/favorite"), json!({})).status,
+        200
+    );
+    let m = next_of(&mut ws, "library_changed");
+    assert_eq!(
+        m["payload"],
+        json!({"event": "favorite_changed", "track_id": id, "favorite": true})
+    );
+    let created = ok_data(&post_json(
+        &s,
+        "/api/playlists",
+        json!({"name": "Topic test"}),
+    ));
+    let m = next_of(&mut ws, "library_changed");
+    assert_eq!(m["payload"]["event"], "playlist_created");
+    assert_eq!(m["payload"]["playlist_id"], created["id"]);
+    assert_eq!(request(&s, "POST", "/api/library/scan", None).status, 202);
+    assert_eq!(
+        next_of(&mut ws, "library_changed")["payload"]["event"],
+        "scan_started"
+    );
+    let done = next_of(&mut ws, "library_changed");
+    assert_eq!(
+        (
+            done["payload"]["event"].as_str(),
+            done["payload"]["state"].as_str()
+        ),
+        (Some("scan_finished"), Some("completed"))
+    );
+
+    // cache: a clear over HTTP.
+    assert_eq!(request(&s, "POST", "/api/cache/clear", None).status, 200);
+    let m = next_of(&mut ws, "cache_changed");
+    assert_eq!(m["payload"]["event"], "cleared");
+    assert_eq!(m["payload"]["track_id"], Value::Null);
+
+    // player: a shared session's state, from another connection.
+    let (mut ctl, _) = ws_connect(&s, LOCAL);
+    ws_rpc(&mut ctl, "session_create", json!({}));
+    ws_rpc(&mut ctl, "queue_add", json!({"track_ids": [id]}));
+    let m = next_of(&mut ws, "status_update");
+    assert!(m["payload"]["session_id"].is_string(), "{m}");
+}
+
+#[test]
+fn ws_connections_lists_every_core_with_pages() {
+    let s = lib_server(&[]);
+    let (a, b) = two_cores();
+    let (_wa, _) = ws_connect(&s, a);
+    let (_wb, _) = ws_connect(&s, b);
+    for _ in 0..3 {
+        // Whichever core answers, it lists both.
+        let all = ok_data(&get(&s, "/api/ws/connections"));
+        assert_eq!(all["total"], 2, "{all}");
+        assert_eq!(all["cores_missing"], json!([]));
+        let mut cores: Vec<u64> = all["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["core"].as_u64().unwrap())
+            .collect();
+        cores.sort();
+        assert_eq!(cores, vec![0, 1]);
+    }
+    let page = get(&s, "/api/ws/connections?limit=1");
+    let body = page.json();
+    assert_eq!(body["data"]["details"].as_array().unwrap().len(), 1);
+    assert_eq!(body["meta"]["has_more"], true);
+    let rest = ok_data(&get(&s, "/api/ws/connections?limit=1&offset=1"));
+    assert_ne!(
+        rest["details"][0]["connection_id"],
+        body["data"]["details"][0]["connection_id"]
+    );
+}
+
+#[test]
+fn the_welcome_retry_block_comes_from_config() {
+    let s = Server::start(
+        Opts::cores(1)
+            .env("AURALIS_WS__RETRY_TIMEOUT_S", "12.5")
+            .env("AURALIS_WS__RETRY_MAX", "7"),
+    );
+    let (_ws, welcome) = ws_connect(&s, LOCAL);
+    assert_eq!(
+        welcome["retry"],
+        json!({"timeout_seconds": 12.5, "max_retries": 7})
+    );
+}

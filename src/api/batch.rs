@@ -108,8 +108,15 @@ fn parse_action(
                 artist: d.string("artist", false, 300),
                 album: d.string("album", false, 300),
                 genre: d.string("genre", false, 100),
-                year: d.int("year", false, 0, 9999),
+                year: d.int("year", false, 1, 9999),
             };
+            // The domain's own rules (nothing empty, something to change), checked
+            // before anything runs so the whole batch answers 422 with field errors.
+            if let Err(crate::library::LibraryError::Invalid(errs)) = edit.check() {
+                for e in errs {
+                    d.error(e.field, e.kind, e.message);
+                }
+            }
             track.map(|t| Action::SetTags(t, edit))
         }
         _ => None,

@@ -2,13 +2,15 @@
 //! status, and clearing (tier 2 here; every core's tier 1 through its inbox).
 
 use super::common::path_id;
+use crate::cache::ChunkKey;
+use crate::cache::fetch::Prefetch;
 use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
-use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
+use crate::http::router::LocalFuture;
 use crate::http::router::{Handler, HandlerResult, Route, RouteClass};
+use crate::http::validate::QueryFields;
 use crate::runtime::core_state::CoreState;
-use crate::runtime::mailbox::CoreMessage;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -39,6 +41,14 @@ pub(crate) fn routes() -> Vec<Route> {
             "Chunks of a track cached, per preset",
             Sync(track_status),
         ),
+        Route::new(
+            Post,
+            "/api/cache/track/{id}/warm",
+            api,
+            "Decode a whole track into the cache at low priority (after client requests)",
+            Handler::Async(warm),
+        )
+        .query(WARM_QUERY),
         Route::new(
             Post,
             "/api/cache/clear",
@@ -97,37 +107,89 @@ fn track_status(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> Handle
             })
         })
         .collect();
-    Ok(Reply::ok(json!({"track_id": id, "total_chunks": total, "variants": list}))?.into())
+    let rate = core.shared.chunks.decode_rate();
+    let frames = audio.chunk_frames(core.shared.chunks.chunk_duration_s);
+    let eta =
+        |missing: u32| rate.map(|r| (f64::from(missing) * frames as f64 / r * 10.0).round() / 10.0);
+    let list: Vec<_> = list
+        .into_iter()
+        .map(|mut v| {
+            let cached = v["cached_chunks"].as_u64().unwrap_or(0) as u32;
+            v["estimated_completion_s"] = json!(eta(total.saturating_sub(cached)));
+            v
+        })
+        .collect();
+    Ok(Reply::ok(json!({
+        "track_id": id,
+        "total_chunks": total,
+        "variants": list,
+        "decode_rate_frames_per_s": rate.map(f64::round),
+        "estimated_completion_s": eta(total),
+        "estimate": "chunks not cached × frames per chunk ÷ the measured decode rate of one decoder (a track's chunks are decoded by one); null before the first decode",
+    }))?
+    .into())
 }
 
-/// Clears tier 1 here and on every other core; 503 when a core's inbox refused it.
-fn broadcast_clear(core: &CoreState, track: Option<i64>) -> Result<(), ApiError> {
-    core.tier1.borrow_mut().remove_track(track);
-    core.publish_cache_stats();
-    let full = core
-        .shared
-        .mailboxes
-        .get()
-        .map_or(0, |m| m.broadcast(CoreMessage::ClearCache { track }));
-    if full > 0 {
-        return Err(ApiError::Unavailable(format!(
-            "{full} core(s) are too busy to clear their tier 1; retry shortly"
-        )));
-    }
-    Ok(())
+const WARM_QUERY: &[(&str, &str, &str)] = &[
+    ("format", "string", "wav (default) or f32"),
+    ("preset", "string", "original (default) or normalized"),
+    ("intensity", "number", "0.0-1.0, default 1.0"),
+];
+
+/// Queues every chunk of a track not cached yet, at low priority (client requests go
+/// first); what the low-priority queue refuses is counted, never silently dropped.
+fn warm(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let id = path_id(&cx, "id")?;
+        let mut q = QueryFields::from_request(&req);
+        let v = super::stream::Variant::from_query(&mut q);
+        q.finish()?;
+        let path = core.chunk_path();
+        let mut audio = path.track(id)?;
+        if v.preset == crate::audio::preset::Preset::Normalized {
+            audio = path.with_loudness(audio).await?;
+        }
+        let d = core.shared.chunks.chunk_duration_s;
+        let total = audio.total_chunks(d);
+        let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+        for index in 0..total {
+            let key =
+                ChunkKey::for_request(id, audio.revision, v.preset, v.intensity, index, v.format);
+            let what = match path.prefetch(key, &audio) {
+                Prefetch::Cached => "cached",
+                Prefetch::InFlight => "in_flight",
+                Prefetch::Queued => "queued",
+                Prefetch::Refused => "refused",
+            };
+            *counts.entry(what).or_default() += 1;
+        }
+        let queued = counts.get("queued").copied().unwrap_or(0);
+        let eta =
+            core.shared.chunks.decode_rate().map(|r| {
+                (f64::from(queued) * audio.chunk_frames(d) as f64 / r * 10.0).round() / 10.0
+            });
+        Ok(Reply::with_status(
+            202,
+            json!({"track_id": id, "total_chunks": total, "chunks": counts, "estimated_completion_s": eta}),
+        )?
+        .message(if counts.contains_key("refused") {
+            "some chunks were refused by the full low-priority queue: warm again later"
+        } else {
+            "warming"
+        })
+        .into())
+    })
 }
 
 fn clear(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
-    let (entries, bytes) = core.shared.chunks.tier2.remove_track(None);
-    broadcast_clear(core, None)?;
+    let (entries, bytes) = core.clear_cache(None)?;
     Ok(Reply::ok(json!({"tier2_entries_removed": entries, "tier2_bytes_removed": bytes, "tier1": "cleared on every core"}))?.into())
 }
 
 fn clear_track(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
     let id = path_id(cx, "id")?;
     core.chunk_path().track(id)?;
-    let (entries, bytes) = core.shared.chunks.tier2.remove_track(Some(id));
-    broadcast_clear(core, Some(id))?;
+    let (entries, bytes) = core.clear_cache(Some(id))?;
     Ok(Reply::ok(
         json!({"track_id": id, "tier2_entries_removed": entries, "tier2_bytes_removed": bytes}),
     )?

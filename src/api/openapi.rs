@@ -2,8 +2,9 @@
 //! the router serves, so a route cannot exist without being documented.
 
 use crate::http::context::RequestCtx;
-use crate::http::envelope::Reply;
+use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
+use crate::http::response::Response;
 use crate::http::router::{Handler, HandlerResult, Route, RouteClass, Segment};
 use crate::runtime::core_state::CoreState;
 use serde_json::{Map, Value, json};
@@ -21,11 +22,12 @@ pub(crate) fn routes() -> Vec<Route> {
 
 fn schemas() -> Value {
     json!({
-        "SuccessEnvelope": {"type": "object", "required": ["status", "data", "timestamp", "request_id"], "properties": {
+        "SuccessEnvelope": {"type": "object", "required": ["status", "data", "timestamp", "request_id", "processing_time_ms"], "properties": {
             "status": {"const": "success"}, "data": {}, "meta": {"$ref": "#/components/schemas/PageMeta"},
             "message": {"type": "string"}, "timestamp": {"type": "string", "format": "date-time"},
-            "request_id": {"type": "string"}}},
-        "ErrorEnvelope": {"type": "object", "required": ["status", "error", "message", "timestamp", "request_id"], "properties": {
+            "request_id": {"type": "string"}, "processing_time_ms": {"type": "number"},
+            "cache_source": {"type": "string", "description": "which cache answered, on cached answers"}}},
+        "ErrorEnvelope": {"type": "object", "required": ["status", "error", "message", "timestamp", "request_id", "processing_time_ms"], "properties": {
             "status": {"const": "error"},
             "error": {"enum": ["validation_error", "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict",
                 "payload_too_large", "range_not_satisfiable", "request_header_fields_too_large", "rate_limit_exceeded",
@@ -33,7 +35,8 @@ fn schemas() -> Value {
             "message": {"type": "string"},
             "details": {"type": "object", "properties": {"errors": {"type": "array", "items": {"type": "object",
                 "properties": {"field": {"type": "string"}, "type": {"type": "string"}, "message": {"type": "string"}}}}}},
-            "timestamp": {"type": "string", "format": "date-time"}, "request_id": {"type": "string"}}},
+            "timestamp": {"type": "string", "format": "date-time"}, "request_id": {"type": "string"},
+            "processing_time_ms": {"type": "number"}}},
         "PageMeta": {"type": "object", "properties": {
             "limit": {"type": "integer"}, "offset": {"type": "integer"}, "total": {"type": "integer"},
             "remaining": {"type": "integer"}, "has_more": {"type": "boolean"},
@@ -98,6 +101,9 @@ pub(crate) fn document(routes: &[Route]) -> Value {
     })
 }
 
+/// The raw OpenAPI 3.1 document (no envelope: OpenAPI tools load it as it is).
 fn openapi(_core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
-    Ok(Reply::ok(document(&super::routes()))?.into())
+    let body = serde_json::to_vec(&document(&super::routes()))
+        .map_err(|e| ApiError::Internal(format!("serialize the OpenAPI document: {e}")))?;
+    Ok(Response::json(200, body).into())
 }

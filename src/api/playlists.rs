@@ -11,11 +11,11 @@ use crate::http::request::{Method, Request};
 use crate::http::router::{Handler, HandlerResult, LocalFuture, Route, RouteClass};
 use crate::http::validate::{BodyFields, QueryFields};
 use crate::library::LibraryError;
+use crate::library::events::Tx;
 use crate::library::model::*;
 use crate::library::ops;
 use crate::library::store::LibraryReader;
 use crate::runtime::core_state::CoreState;
-use rusqlite::Connection;
 use serde::Serialize;
 use std::rc::Rc;
 
@@ -104,7 +104,7 @@ fn full(lib: &LibraryReader, id: i64) -> Result<PlaylistWithTracks, ApiError> {
 async fn write_then_show(
     core: &CoreState,
     status: u16,
-    f: impl FnOnce(&Connection) -> Result<i64, LibraryError> + Send + 'static,
+    f: impl FnOnce(&Tx<'_>) -> Result<i64, LibraryError> + Send + 'static,
 ) -> HandlerResult {
     let lib = reader(core)?;
     let id = lib.library.transact(move |c| f(c)).await?;

@@ -80,9 +80,13 @@ struct StreamMetadata {
 
 fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
     let id = path_id(cx, "track_id")?;
+    let cached = core
+        .library
+        .as_ref()
+        .is_some_and(|lib| core.tracks.holds(lib, id));
     let a = core.chunk_path().track(id)?;
     let d = core.shared.chunks.chunk_duration_s;
-    Ok(Reply::ok(StreamMetadata {
+    let reply = Reply::ok(StreamMetadata {
         track_id: id,
         sample_rate: a.sample_rate,
         channels: a.channels,
@@ -94,17 +98,25 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
         formats: ["wav", "f32"],
         presets: ["original", "normalized"],
         loudness_lufs: a.loudness_lufs,
-    })?
+    })?;
+    Ok(if cached {
+        reply.cache_source("memory")
+    } else {
+        reply
+    }
     .into())
 }
 
-fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
-    Box::pin(async move {
-        let id = path_id(&cx, "track_id")?;
-        let index: u32 = cx.param("index").parse().map_err(|_| {
-            ApiError::field("index", "type_error", "must be a non-negative integer")
-        })?;
-        let mut q = QueryFields::from_request(&req);
+/// Which rendering of a track's chunks a request wants (`format`, `preset`,
+/// `intensity`); the chunk and warm routes read it the same way.
+pub(crate) struct Variant {
+    pub format: ChunkFormat,
+    pub preset: Preset,
+    pub intensity: f64,
+}
+
+impl Variant {
+    pub(crate) fn from_query(q: &mut QueryFields) -> Self {
         let format = q
             .choice("format", &["wav", "f32"])
             .and_then(ChunkFormat::parse)
@@ -114,6 +126,26 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             .and_then(Preset::parse)
             .unwrap_or(Preset::Original);
         let intensity = q.float("intensity", 0.0, 1.0).unwrap_or(1.0);
+        Self {
+            format,
+            preset,
+            intensity,
+        }
+    }
+}
+
+fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let id = path_id(&cx, "track_id")?;
+        let index: u32 = cx.param("index").parse().map_err(|_| {
+            ApiError::field("index", "type_error", "must be a non-negative integer")
+        })?;
+        let mut q = QueryFields::from_request(&req);
+        let Variant {
+            format,
+            preset,
+            intensity,
+        } = Variant::from_query(&mut q);
         q.finish()?;
         let path = core.chunk_path();
         let mut audio = path.track(id)?;
@@ -225,6 +257,7 @@ fn file(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
             let mut resp = crate::http::envelope::error(
                 &ApiError::RangeNotSatisfiable(format!("the file has {size} bytes")),
                 &cx.request_id,
+                cx.started,
             );
             resp.push_header("Content-Range", format!("bytes */{size}"));
             return Ok(resp.into());

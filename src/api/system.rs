@@ -2,9 +2,11 @@
 
 use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
+use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
 use crate::http::router::{Handler, HandlerResult, Route, RouteClass};
 use crate::runtime::core_state::CoreState;
+use crate::runtime::readiness::NotReady;
 use serde::Serialize;
 use std::rc::Rc;
 
@@ -16,8 +18,22 @@ pub(crate) fn routes() -> Vec<Route> {
             Method::Get,
             "/api/health",
             RouteClass::Unlimited,
-            "Server health: status, driver, pinning, connections per core",
+            "Full health report (status, readiness, alerts, cores); 503 only when not ready",
             Handler::Sync(health),
+        ),
+        Route::new(
+            Method::Get,
+            "/api/health/live",
+            RouteClass::Unlimited,
+            "Liveness: 200 while this core answers requests",
+            Handler::Sync(live),
+        ),
+        Route::new(
+            Method::Get,
+            "/api/health/ready",
+            RouteClass::Unlimited,
+            "Readiness: 200 when this node should get traffic, else 503 with the reasons",
+            Handler::Sync(ready),
         ),
         Route::new(
             Method::Get,
@@ -29,13 +45,60 @@ pub(crate) fn routes() -> Vec<Route> {
     ]
 }
 
-/// 200 while healthy or degraded, 503 while unhealthy (load balancers read the status).
+/// The full report; 200 whatever the alerts say unless this node is not ready (a
+/// degraded or unhealthy node still serves, and taking it out would move its load).
 fn health(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
-    let payload = crate::runtime::health::report(core);
-    if payload["status"] == "unhealthy" {
-        return Err(crate::http::error::ApiError::Unhealthy(payload));
+    let (report, not_ready) = crate::runtime::health::report(core);
+    if !not_ready.is_empty() {
+        return Err(not_ready_error(&not_ready, report));
     }
-    Ok(Reply::ok(payload)?.into())
+    Ok(Reply::ok(report)?.into())
+}
+
+fn not_ready_error(reasons: &[NotReady], report: serde_json::Value) -> ApiError {
+    let reasons = reasons
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    ApiError::NotReady { reasons, report }
+}
+
+#[derive(Serialize)]
+struct Live {
+    status: &'static str,
+    core: u16,
+    uptime_s: f64,
+}
+
+/// Answering at all is the liveness signal: a core that cannot run this cannot answer.
+fn live(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    Ok(Reply::ok(Live {
+        status: "alive",
+        core: core.id.0,
+        uptime_s: core.shared.started.elapsed().as_secs_f64(),
+    })?
+    .into())
+}
+
+#[derive(Serialize)]
+struct Ready {
+    status: &'static str,
+    core: u16,
+}
+
+/// 200 when this node should get traffic; 503 `service_unavailable` with the reasons.
+fn ready(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    let not_ready = crate::runtime::readiness::check(core);
+    if !not_ready.is_empty() {
+        let details = serde_json::json!({ "not_ready": not_ready });
+        return Err(not_ready_error(&not_ready, details));
+    }
+    Ok(Reply::ok(Ready {
+        status: "ready",
+        core: core.id.0,
+    })?
+    .into())
 }
 
 #[derive(Serialize)]

@@ -5,13 +5,15 @@ use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
-use crate::http::router::{Handler, HandlerResult, Route, RouteClass};
+use crate::http::router::{Handler, HandlerResult, LocalFuture, Route, RouteClass};
 use crate::http::validate::{BodyFields, QueryFields};
 use crate::runtime::core_state::CoreState;
+use crate::runtime::mailbox::CoreMessage;
+use crate::ws::connection::ConnectionInfo;
 use crate::ws::{hub, protocol};
 use serde_json::json;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 pub(crate) fn routes() -> Vec<Route> {
     use Handler::Sync;
@@ -21,15 +23,15 @@ pub(crate) fn routes() -> Vec<Route> {
             Get,
             "/ws",
             RouteClass::Api,
-            "WebSocket endpoint (PROTOCOL.md); needs an Upgrade request",
+            "WebSocket endpoint (docs/PROTOCOL.md); needs an Upgrade request",
             Sync(plain_ws),
         ),
         Route::new(
             Get,
             "/api/ws/connections",
             RouteClass::Api,
-            "WebSocket connections per core, and this core's connection details",
-            Sync(connections),
+            "WebSocket connections of every core, with their details, paginated",
+            Handler::Async(connections),
         )
         .query(&[
             ("limit", "integer", "details per page, 1-500 (default 50)"),
@@ -52,38 +54,56 @@ fn plain_ws(_core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerR
     ))
 }
 
-fn connections(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
-    let mut q = QueryFields::from_request(req);
-    let limit = q.int("limit", 1, 500).unwrap_or(50) as usize;
-    let offset = q.int("offset", 0, i64::MAX).unwrap_or(0) as usize;
-    q.finish()?;
-    let per_core: Vec<_> = core
-        .shared
-        .gauges
-        .iter()
-        .enumerate()
-        .map(|(i, g)| json!({"core": i, "connections": g.ws_connections.load(Ordering::Relaxed)}))
-        .collect();
-    let all = core.ws.all();
-    let now = core.now_ms();
-    let details: Vec<_> = all
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|c| c.info(now))
-        .collect();
-    let total = all.len();
-    let meta = json!({"limit": limit, "offset": offset, "total": total,
-                      "remaining": total.saturating_sub(offset + details.len()),
-                      "has_more": offset + details.len() < total, "next_cursor": null});
-    Ok(Reply::ok(json!({
-        "per_core": per_core,
-        "total": core.shared.gauges.iter().map(|g| g.ws_connections.load(Ordering::Relaxed)).sum::<u64>(),
-        "details_core": core.id.0,
-        "details": details,
-    }))?
-    .meta(meta)
-    .into())
+/// How long `/api/ws/connections` waits for the other cores' answers.
+const GATHER_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Every core's connections, asked through the core inboxes (this core's too: its
+/// inbox task answers while this handler waits). Sorted by core, then connection.
+fn connections(core: Rc<CoreState>, _cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let mut q = QueryFields::from_request(&req);
+        let limit = q.int("limit", 1, 500).unwrap_or(50) as usize;
+        let offset = q.int("offset", 0, i64::MAX).unwrap_or(0) as usize;
+        q.finish()?;
+        let cores = core.shared.gauges.len();
+        let (tx, rx) = async_channel::bounded(cores);
+        let refused = match core.shared.mailboxes.get() {
+            Some(m) => m.broadcast(CoreMessage::WsConnections(tx)),
+            None => cores,
+        };
+        let mut by_core: Vec<(u16, Vec<ConnectionInfo>)> = Vec::with_capacity(cores);
+        let deadline = Instant::now() + GATHER_TIMEOUT;
+        while by_core.len() + refused < cores {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match monoio::time::timeout(left, rx.recv()).await {
+                Ok(Ok(answer)) => by_core.push(answer),
+                _ => break,
+            }
+        }
+        by_core.sort_by_key(|(c, _)| *c);
+        let answered: Vec<u16> = by_core.iter().map(|(c, _)| *c).collect();
+        let missing: Vec<usize> = (0..cores)
+            .filter(|c| !answered.contains(&(*c as u16)))
+            .collect();
+        let per_core: Vec<_> = by_core
+            .iter()
+            .map(|(c, list)| json!({"core": c, "connections": list.len()}))
+            .collect();
+        let all: Vec<ConnectionInfo> = by_core.into_iter().flat_map(|(_, list)| list).collect();
+        let total = all.len();
+        let details: Vec<&ConnectionInfo> = all.iter().skip(offset).take(limit).collect();
+        let meta = json!({"limit": limit, "offset": offset, "total": total,
+                          "remaining": total.saturating_sub(offset + details.len()),
+                          "has_more": offset + details.len() < total, "next_cursor": null});
+        Ok(Reply::ok(json!({
+            "per_core": per_core,
+            "total": total,
+            "cores_missing": missing,
+            "details": details,
+        }))?
+        .meta(meta)
+        .into())
+    })
 }
 
 fn notify(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {

@@ -8,12 +8,13 @@ use super::decode::{DecodeError, TrackDecoder};
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// Decoders kept open per worker.
 const SESSIONS_PER_WORKER: usize = 16;
-/// Jobs queued per worker and priority.
-pub(crate) const QUEUE_HIGH: usize = 1024;
+/// Prefetch jobs queued per worker (client jobs: `[cache] decode_queue`).
 pub(crate) const QUEUE_LOW: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,10 +73,38 @@ pub(crate) struct QueueFull;
 /// Handle to the pool; shared by all cores.
 pub(crate) struct DecodePool {
     workers: Vec<Arc<Worker>>,
+    /// High-priority jobs a worker queues before it refuses more.
+    high_capacity: usize,
+    started: Instant,
+    /// High-priority jobs refused because a queue was full, since start.
+    refused: AtomicU64,
+    /// When the last one was refused (ms since `started`, plus one; 0 = never).
+    last_refused_ms: AtomicU64,
+}
+
+/// How loaded the pool is (readiness and `/api/cache/stats` read it).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub(crate) struct PoolLoad {
+    /// The fullest worker's high-priority queue.
+    pub queued_max: usize,
+    pub capacity: usize,
+    pub refused: u64,
+    /// Milliseconds since a job was last refused (`None`: never).
+    pub since_refusal_ms: Option<u64>,
+}
+
+impl PoolLoad {
+    /// A client's job would be refused now, or was within `recent`.
+    pub(crate) fn saturated(&self, recent: Duration) -> bool {
+        self.queued_max >= self.capacity
+            || self
+                .since_refusal_ms
+                .is_some_and(|ms| ms < recent.as_millis() as u64)
+    }
 }
 
 impl DecodePool {
-    pub(crate) fn start(threads: usize) -> std::io::Result<Arc<DecodePool>> {
+    pub(crate) fn start(threads: usize, high_capacity: usize) -> std::io::Result<Arc<DecodePool>> {
         let mut workers = Vec::new();
         for i in 0..threads.max(1) {
             let w = Arc::new(Worker {
@@ -88,7 +117,37 @@ impl DecodePool {
                 .spawn(move || run(worker))?;
             workers.push(w);
         }
-        Ok(Arc::new(DecodePool { workers }))
+        Ok(Arc::new(DecodePool {
+            workers,
+            high_capacity: high_capacity.max(1),
+            started: Instant::now(),
+            refused: AtomicU64::new(0),
+            last_refused_ms: AtomicU64::new(0),
+        }))
+    }
+
+    /// The pool's load now.
+    pub(crate) fn load(&self) -> PoolLoad {
+        let queued_max = self
+            .workers
+            .iter()
+            .map(|w| w.queues.lock().map(|q| q.high.len()).unwrap_or(usize::MAX))
+            .max()
+            .unwrap_or(0);
+        let last = self.last_refused_ms.load(Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        PoolLoad {
+            queued_max,
+            capacity: self.high_capacity,
+            refused: self.refused.load(Ordering::Relaxed),
+            since_refusal_ms: (last > 0).then(|| now.saturating_sub(last)),
+        }
+    }
+
+    fn note_refusal(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        self.last_refused_ms.store(now, Ordering::Relaxed);
     }
 
     /// Queues `work` on the worker that owns `track`. `Err` when that queue is full.
@@ -103,10 +162,14 @@ impl DecodePool {
             return Err(QueueFull);
         };
         let (queue, cap) = match priority {
-            Priority::High => (&mut q.high, QUEUE_HIGH),
+            Priority::High => (&mut q.high, self.high_capacity),
             Priority::Low => (&mut q.low, QUEUE_LOW),
         };
         if queue.len() >= cap {
+            drop(q);
+            if priority == Priority::High {
+                self.note_refusal();
+            }
             return Err(QueueFull);
         }
         queue.push_back(Box::new(work));

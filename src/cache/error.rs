@@ -8,9 +8,13 @@ pub enum ChunkError {
     /// The track could not be looked up (unknown, no library, database).
     #[error(transparent)]
     Library(#[from] LibraryError),
-    /// The file cannot be decoded; the decoder's reason.
+    /// The file cannot be decoded; the decoder's reason (logged, not shown: clients
+    /// get "unsupported or corrupt audio").
     #[error("{0}")]
     Undecodable(DecodeError),
+    /// The track's file is gone (moved or deleted since the last scan).
+    #[error("the file of track {track} is missing; rescan the library")]
+    FileMissing { track: i64 },
     #[error("chunk {index} is out of range: track {track} has {total} chunks")]
     OutOfRange { track: i64, index: u32, total: u32 },
     /// The decode pool's queue refused the job.

@@ -3,6 +3,7 @@
 //! pool); tier 1 and the counters are the calling core's.
 
 use super::error::ChunkError;
+use super::events::{CacheEvent, CacheSink};
 use super::flight::{Flight, FlightError, FlightResult, Flights, Role};
 use super::stats::CoreChunkCounters;
 use super::tier1::TierOneShard;
@@ -28,6 +29,24 @@ pub(crate) struct ChunkService {
     /// Decode jobs run (requests and prefetches), for `/api/cache/stats`.
     pub decodes: AtomicU64,
     pub chunk_duration_s: f64,
+    /// Where clears and pressure are announced (set once at boot).
+    events: std::sync::OnceLock<CacheSink>,
+    /// Decode work measured: time spent and frames produced (the completion estimate).
+    decode_micros: AtomicU64,
+    decoded_frames: AtomicU64,
+}
+
+/// What `prefetch` did with a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prefetch {
+    /// Already in a tier.
+    Cached,
+    /// Being decoded already (a request or an earlier prefetch).
+    InFlight,
+    /// Queued for a decoder at low priority.
+    Queued,
+    /// The low-priority queue was full.
+    Refused,
 }
 
 /// Completes a flight even if the decode job panics, so no waiter hangs.
@@ -96,14 +115,18 @@ impl ChunkService {
     pub(crate) fn new(
         tier2_bytes: u64,
         decode_threads: usize,
+        decode_queue: usize,
         chunk_duration_s: f64,
     ) -> std::io::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             tier2: TierTwo::new(tier2_bytes),
             flights: Flights::default(),
-            pool: DecodePool::start(decode_threads)?,
+            pool: DecodePool::start(decode_threads, decode_queue)?,
             decodes: AtomicU64::new(0),
             chunk_duration_s,
+            events: std::sync::OnceLock::new(),
+            decode_micros: AtomicU64::new(0),
+            decoded_frames: AtomicU64::new(0),
         }))
     }
 
@@ -124,8 +147,15 @@ impl ChunkService {
                 flight: guard_parts.2,
                 done: false,
             };
+            let started = std::time::Instant::now();
             let result = decode_chunk(sessions, &audio, &key, chunk_frames);
             svc.decodes.fetch_add(1, Ordering::Relaxed);
+            if result.is_ok() {
+                let micros = started.elapsed().as_micros() as u64;
+                svc.decode_micros.fetch_add(micros, Ordering::Relaxed);
+                svc.decoded_frames
+                    .fetch_add(chunk_frames, Ordering::Relaxed);
+            }
             if let Ok(body) = &result {
                 svc.tier2.insert(key, body.clone());
             }
@@ -136,6 +166,26 @@ impl ChunkService {
                 .complete(&key, &flight, Err(FlightError::Dropped));
         }
         submitted
+    }
+
+    /// Measured decode speed of one decoder thread, in frames per second (`None`
+    /// before the first decode). One track's chunks go to one thread, so this is
+    /// also how fast one track's chunks are produced.
+    pub(crate) fn decode_rate(&self) -> Option<f64> {
+        let micros = self.decode_micros.load(Ordering::Relaxed);
+        let frames = self.decoded_frames.load(Ordering::Relaxed);
+        (micros > 0).then(|| frames as f64 * 1e6 / micros as f64)
+    }
+
+    /// Installs where cache events go; the first call wins.
+    pub(crate) fn set_event_sink(&self, sink: CacheSink) {
+        let _ = self.events.set(sink);
+    }
+
+    pub(crate) fn announce(&self, e: &CacheEvent) {
+        if let Some(sink) = self.events.get() {
+            sink(e);
+        }
     }
 
     /// Measures a track's integrated loudness on the pool.
@@ -182,7 +232,12 @@ impl ChunkPath<'_> {
             return Ok(audio);
         }
         let lib = self.library.ok_or(LibraryError::Unconfigured)?;
-        let lufs = self.service.loudness(&audio).await?;
+        let lufs = match self.service.loudness(&audio).await {
+            Err(ChunkError::Undecodable(reason)) => {
+                return Err(self.decode_failed(&audio, reason).await);
+            }
+            r => r?,
+        };
         let (id, stored) = (audio.track, lufs.is_finite().then_some(lufs));
         lib.library
             .transact(move |c| ops::set_loudness(c, id, stored))
@@ -191,6 +246,27 @@ impl ChunkPath<'_> {
             loudness_lufs: Some(lufs),
             ..(*audio).clone()
         }))
+    }
+
+    /// What a failed decode means for the client: a file that is gone is `FileMissing`
+    /// (and the track is marked missing until a rescan finds it), anything else is
+    /// `Undecodable`, its reason logged.
+    pub(crate) async fn decode_failed(
+        &self,
+        audio: &TrackAudio,
+        reason: DecodeError,
+    ) -> ChunkError {
+        if !audio.path.exists() {
+            if let Some(lib) = self.library {
+                let id = audio.track;
+                if let Err(e) = lib.library.transact(move |c| ops::set_missing(c, id)).await {
+                    tracing::warn!(track = id, error = %e, "cannot mark the track missing");
+                }
+            }
+            return ChunkError::FileMissing { track: audio.track };
+        }
+        tracing::warn!(track = audio.track, path = %audio.path.display(), error = %reason, "cannot decode");
+        ChunkError::Undecodable(reason)
     }
 
     /// Serves a chunk from the nearest tier, decoding it (once, across cores) on a miss.
@@ -226,7 +302,7 @@ impl ChunkPath<'_> {
                 }
                 Ok(Err(FlightError::Dropped)) => continue,
                 Ok(Err(FlightError::Failed(reason))) => {
-                    return Err(ChunkError::Undecodable(reason));
+                    return Err(self.decode_failed(audio, reason).await);
                 }
                 Err(_) => return Err(ChunkError::Lost),
             }
@@ -235,17 +311,24 @@ impl ChunkPath<'_> {
     }
 
     /// Starts decoding `key` at low priority unless it is cached or being decoded.
-    pub(crate) fn prefetch(&self, key: ChunkKey, audio: &Arc<TrackAudio>) {
-        if self.tier1.borrow().contains(&key)
-            || self.service.tier2.contains(&key)
-            || self.service.flights.in_flight(&key)
-        {
-            return;
+    pub(crate) fn prefetch(&self, key: ChunkKey, audio: &Arc<TrackAudio>) -> Prefetch {
+        if self.tier1.borrow().contains(&key) || self.service.tier2.contains(&key) {
+            return Prefetch::Cached;
         }
-        if let Role::Leader(flight) = self.service.flights.join(key) {
-            let _ = self
-                .service
-                .submit(key, audio.clone(), flight, Priority::Low);
+        if self.service.flights.in_flight(&key) {
+            return Prefetch::InFlight;
+        }
+        match self.service.flights.join(key) {
+            Role::Leader(flight) => {
+                match self
+                    .service
+                    .submit(key, audio.clone(), flight, Priority::Low)
+                {
+                    Ok(()) => Prefetch::Queued,
+                    Err(_) => Prefetch::Refused,
+                }
+            }
+            Role::Follower(_) => Prefetch::InFlight,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! to the decode pool.
 
 pub(crate) mod error;
+pub(crate) mod events;
 pub(crate) mod fetch;
 pub(crate) mod flight;
 pub(crate) mod key;

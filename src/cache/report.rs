@@ -7,17 +7,45 @@ use serde::Serialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
-/// Hit rate below which the cache is degraded, and critical (once warmed up).
-pub(crate) const HIT_RATE_WARNING: f64 = 0.70;
-pub(crate) const HIT_RATE_CRITICAL: f64 = 0.50;
-/// Requests before hit-rate status means anything.
-pub(crate) const WARM_REQUESTS: u64 = 100;
+/// The chunk hit rate over one window, labelled with it (`"10s"`, `"since_start"`):
+/// every report that shows a hit rate shows these, so no two verdicts disagree
+/// without saying why.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct HitRate {
+    pub window: String,
+    pub requests: u64,
+    pub hits: u64,
+    /// `None` before the first chunk request.
+    pub value: Option<f64>,
+}
 
-/// What the reports read: every core's published figures and the shared tier 2.
+impl HitRate {
+    pub(crate) fn new(window: String, requests: u64, hits: u64) -> Self {
+        Self {
+            window,
+            requests,
+            hits,
+            value: (requests > 0).then(|| hits as f64 / requests as f64),
+        }
+    }
+}
+
+/// Hit-rate thresholds and the evidence they need (the monitor's, `[monitor]`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HitThresholds {
+    pub warning: f64,
+    pub critical: f64,
+    pub min_requests: u64,
+}
+
+/// What the reports read: every core's published figures, the shared tier 2, and the
+/// monitor's windowed hit rates (the alert window first).
 pub(crate) struct CacheSources<'a> {
     pub gauges: &'a [CacheGauge],
     pub service: &'a ChunkService,
     pub tier1_budget: u64,
+    pub hit_rates: Vec<HitRate>,
+    pub thresholds: HitThresholds,
 }
 
 #[derive(Serialize)]
@@ -83,7 +111,7 @@ pub(crate) fn stats(s: &CacheSources<'_>) -> serde_json::Value {
             "tier1": m.tier1,
             "tier2": m.tier2,
             "requests": m.requests,
-            "hit_rate": if m.requests == 0 { 0.0 } else { overall_hits as f64 / m.requests as f64 },
+            "hit_rate": HitRate::new("since_start".into(), m.requests, overall_hits),
         },
         "per_core": m.cores,
         "decodes": s.service.decodes.load(Ordering::Relaxed),
@@ -100,33 +128,40 @@ pub(crate) fn health(s: &CacheSources<'_>) -> serde_json::Value {
     let m = merged(s);
     let tier1_budget = s.tier1_budget;
     let tier2_budget = s.service.tier2.budget();
-    let hit_rate = if m.requests == 0 {
-        0.0
-    } else {
-        (m.tier1.hits + m.tier2.hits) as f64 / m.requests as f64
-    };
+    let t = s.thresholds;
+    // The verdict reads the same window as the monitor's `cache_hit_rate` alert (the
+    // first of `hit_rates`), with the same thresholds and the same minimum evidence.
+    let judged = s.hit_rates.first().filter(|h| h.requests >= t.min_requests);
     let t1_max = m.cores.iter().map(|c| c.tier1.bytes).max().unwrap_or(0);
     let over_budget = t1_max > tier1_budget || m.tier2.bytes > tier2_budget;
-    let status = if over_budget {
-        "critical"
-    } else if m.requests < WARM_REQUESTS {
-        "healthy"
-    } else if hit_rate < HIT_RATE_CRITICAL {
-        "critical"
-    } else if hit_rate < HIT_RATE_WARNING {
-        "warning"
-    } else {
-        "healthy"
+    let rate = judged.and_then(|h| h.value);
+    let status = match rate {
+        _ if over_budget => "critical",
+        Some(r) if r < t.critical => "critical",
+        Some(r) if r < t.warning => "warning",
+        _ => "healthy",
     };
+    let since_start = HitRate::new(
+        "since_start".into(),
+        m.requests,
+        m.tier1.hits + m.tier2.hits,
+    );
+    let mut rates: Vec<&HitRate> = s
+        .hit_rates
+        .iter()
+        .filter(|h| h.window != "since_start")
+        .collect();
+    rates.push(&since_start);
     json!({
         "status": status,
-        "hit_rate": hit_rate,
+        "hit_rate": rates,
+        "judged_window": judged.map(|h| h.window.as_str()),
         "requests": m.requests,
-        "warmed_up": m.requests >= WARM_REQUESTS,
         "tier1": {"budget_bytes_per_core": tier1_budget, "max_core_bytes": t1_max,
                   "use": t1_max as f64 / tier1_budget.max(1) as f64},
         "tier2": {"budget_bytes": tier2_budget, "bytes": m.tier2.bytes,
                   "use": m.tier2.bytes as f64 / tier2_budget.max(1) as f64},
-        "thresholds": {"hit_rate_warning": HIT_RATE_WARNING, "hit_rate_critical": HIT_RATE_CRITICAL},
+        "thresholds": {"hit_rate_warning": t.warning, "hit_rate_critical": t.critical,
+                       "min_requests": t.min_requests},
     })
 }

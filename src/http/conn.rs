@@ -15,7 +15,10 @@ use crate::config::HttpConfig;
 use crate::runtime::connections::ConnHandle;
 use crate::runtime::core_state::CoreState;
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncWriteRentExt, CancelableAsyncReadRent, CancelableAsyncWriteRent};
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent,
+    CancelableAsyncWriteRent,
+};
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -84,7 +87,28 @@ async fn refuse(service: &Service, core: &CoreState, mut stream: TcpStream, peer
     let mut out = Vec::with_capacity(512);
     resp.encode(false, 1, &mut out);
     let _ = monoio::time::timeout(Duration::from_secs(1), stream.write_all(out)).await;
+    // Half-close, then read what the client sent until it closes (briefly): closing
+    // with its request unread would send a TCP reset, and a reset can destroy the 503
+    // before the client reads it.
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut buf = vec![0u8; 4096];
+        let mut total = 0usize;
+        loop {
+            let (r, b) = stream.read(buf).await;
+            buf = b;
+            match r {
+                Ok(n) if n > 0 && total + n <= REFUSE_DRAIN_BYTES => total += n,
+                _ => break,
+            }
+        }
+    };
+    let _ = monoio::time::timeout(REFUSE_DRAIN_TIME, drain).await;
 }
+
+/// How long, and how much, a refused connection is read before it is closed.
+const REFUSE_DRAIN_TIME: Duration = Duration::from_millis(250);
+const REFUSE_DRAIN_BYTES: usize = 64 * 1024;
 
 fn parse_error_to_api(err: ParseError, limits: &Limits) -> ApiError {
     match err {

@@ -24,7 +24,10 @@ impl From<ChunkError> for ApiError {
     fn from(e: ChunkError) -> Self {
         match e {
             ChunkError::Library(e) => e.into(),
-            ChunkError::Undecodable(_) => ApiError::field("track_id", "undecodable", e.to_string()),
+            ChunkError::Undecodable(_) => {
+                ApiError::field("track_id", "undecodable", "unsupported or corrupt audio")
+            }
+            ChunkError::FileMissing { .. } => ApiError::NotFound(e.to_string()),
             ChunkError::OutOfRange { .. } => ApiError::RangeNotSatisfiable(e.to_string()),
             ChunkError::DecoderBusy | ChunkError::DecoderOverloaded => {
                 ApiError::Unavailable(e.to_string())

@@ -1,10 +1,11 @@
-//! The JSON envelopes of ARCHITECTURE.md §2: the only place that turns handler results
+//! The JSON envelopes (docs/ARCHITECTURE.md §4): the only place that turns handler results
 //! and `ApiError`s into response bodies.
 
 use super::error::ApiError;
 use super::response::Response;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::time::Instant;
 
 pub(crate) use crate::timestamp::timestamp_now;
 
@@ -16,8 +17,12 @@ struct Success<'a, T: Serialize, M: Serialize> {
     meta: Option<&'a M>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
+    /// Which cache answered (`memory` for per-core facts), on cached answers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_source: Option<&'static str>,
     timestamp: String,
     request_id: &'a str,
+    processing_time_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -29,6 +34,12 @@ struct Failure<'a> {
     details: Option<serde_json::Value>,
     timestamp: String,
     request_id: &'a str,
+    processing_time_ms: f64,
+}
+
+/// Milliseconds since `started`, to the microsecond.
+fn elapsed_ms(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// What a JSON handler returns: data plus optional pagination meta and message.
@@ -39,6 +50,7 @@ pub struct Reply {
     pub data: Box<RawValue>,
     pub meta: Option<Box<RawValue>>,
     pub message: Option<String>,
+    pub cache_source: Option<&'static str>,
 }
 
 impl Reply {
@@ -54,7 +66,14 @@ impl Reply {
             data,
             meta: None,
             message: None,
+            cache_source: None,
         })
+    }
+
+    /// Marks the answer as served from a cache (`cache_source` in the envelope).
+    pub(crate) fn cache_source(mut self, source: &'static str) -> Self {
+        self.cache_source = Some(source);
+        self
     }
 
     pub fn meta<M: Serialize>(mut self, meta: M) -> Self {
@@ -68,44 +87,30 @@ impl Reply {
     }
 
     /// Encodes into a success envelope.
-    pub fn into_response(self, request_id: &str) -> Response {
-        success(
-            self.status,
-            &self.data,
-            self.meta.as_ref(),
-            self.message.as_deref(),
+    pub fn into_response(self, request_id: &str, started: Instant) -> Response {
+        let env = Success {
+            status: "success",
+            data: &self.data,
+            meta: self.meta.as_ref(),
+            message: self.message.as_deref(),
+            cache_source: self.cache_source,
+            timestamp: timestamp_now(),
             request_id,
-        )
-    }
-}
-
-/// A success envelope around any serializable data.
-pub(crate) fn success<T: Serialize, M: Serialize>(
-    status: u16,
-    data: &T,
-    meta: Option<&M>,
-    message: Option<&str>,
-    request_id: &str,
-) -> Response {
-    let env = Success {
-        status: "success",
-        data,
-        meta,
-        message,
-        timestamp: timestamp_now(),
-        request_id,
-    };
-    match serde_json::to_vec(&env) {
-        Ok(body) => Response::json(status, body),
-        Err(e) => error(
-            &ApiError::Internal(format!("serialize envelope: {e}")),
-            request_id,
-        ),
+            processing_time_ms: elapsed_ms(started),
+        };
+        match serde_json::to_vec(&env) {
+            Ok(body) => Response::json(self.status, body),
+            Err(e) => error(
+                &ApiError::Internal(format!("serialize envelope: {e}")),
+                request_id,
+                started,
+            ),
+        }
     }
 }
 
 /// An error envelope; logs internal causes so they are never lost nor leaked.
-pub(crate) fn error(err: &ApiError, request_id: &str) -> Response {
+pub(crate) fn error(err: &ApiError, request_id: &str, started: Instant) -> Response {
     if let ApiError::Internal(cause) = err {
         tracing::error!(request_id, cause = %cause, "internal error");
     }
@@ -116,6 +121,7 @@ pub(crate) fn error(err: &ApiError, request_id: &str) -> Response {
         details: err.details(),
         timestamp: timestamp_now(),
         request_id,
+        processing_time_ms: elapsed_ms(started),
     };
     // Serializing this fixed shape cannot fail; fall back to a literal just in case.
     let body = serde_json::to_vec(&env).unwrap_or_else(|_| {

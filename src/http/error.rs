@@ -4,7 +4,7 @@
 
 pub(crate) use crate::validation::FieldError;
 
-/// The error types of ARCHITECTURE.md §2.
+/// The error types of the envelope (docs/ARCHITECTURE.md §4).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Syntactically malformed input (bad JSON, bad HTTP): 400.
@@ -36,9 +36,12 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     Unavailable(String),
-    /// The monitor says unhealthy: 503 with the health report as details.
-    #[error("the server is unhealthy")]
-    Unhealthy(serde_json::Value),
+    /// This node should get no traffic now (readiness failed): 503 with the report.
+    #[error("the server is not ready: {reasons}")]
+    NotReady {
+        reasons: String,
+        report: serde_json::Value,
+    },
     #[error("{0}")]
     Timeout(String),
 }
@@ -59,7 +62,7 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => 431,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
-            ApiError::Unavailable(_) | ApiError::Unhealthy(_) => 503,
+            ApiError::Unavailable(_) | ApiError::NotReady { .. } => 503,
             ApiError::Timeout(_) => 504,
         }
     }
@@ -78,7 +81,7 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => "request_header_fields_too_large",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::Internal(_) => "internal_error",
-            ApiError::Unavailable(_) | ApiError::Unhealthy(_) => "service_unavailable",
+            ApiError::Unavailable(_) | ApiError::NotReady { .. } => "service_unavailable",
             ApiError::Timeout(_) => "timeout",
         }
     }
@@ -96,7 +99,7 @@ impl ApiError {
                 Some(serde_json::json!({ "retry_after_s": retry_after_s }))
             }
             ApiError::MethodNotAllowed { allow, .. } => Some(serde_json::json!({ "allow": allow })),
-            ApiError::Unhealthy(report) => Some(report.clone()),
+            ApiError::NotReady { report, .. } => Some(report.clone()),
             _ => None,
         }
     }

@@ -105,9 +105,9 @@ impl Service {
             },
         };
         let mut resp = match result {
-            Ok(Outcome::Json(reply)) => reply.into_response(&cx.request_id),
+            Ok(Outcome::Json(reply)) => reply.into_response(&cx.request_id, cx.started),
             Ok(Outcome::Raw(resp)) => resp,
-            Err(e) => envelope::error(&e, &cx.request_id),
+            Err(e) => envelope::error(&e, &cx.request_id, cx.started),
         };
         resp.omit_body |= head;
         self.finish(core, &cx, &mut resp);
@@ -129,7 +129,7 @@ impl Service {
             rate: None,
             cors_origin: None,
         };
-        let mut resp = envelope::error(&err, &cx.request_id);
+        let mut resp = envelope::error(&err, &cx.request_id, cx.started);
         self.finish(core, &cx, &mut resp);
         resp
     }

@@ -19,13 +19,29 @@ pub(crate) fn parse_json(req: &Request) -> Result<Value, ApiError> {
         ));
     }
     let mut bytes = req.body.to_vec();
-    simd_json::to_owned_value(&mut bytes).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "invalid JSON at byte {}: {:?}",
-            e.index(),
-            e.error()
-        ))
-    })
+    simd_json::to_owned_value(&mut bytes).map_err(|_| ApiError::BadRequest(json_problem(&req.body)))
+}
+
+/// Plain words for a body that is not JSON (simd-json's own errors are terse enum
+/// names such as `Syntax` or `ExpectedNull`): serde_json re-reads the failed body
+/// for a line and column, which only this error path pays for.
+fn json_problem(body: &[u8]) -> String {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    let rest = &body[start..];
+    let json_like = matches!(rest.first(), Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9'))
+        || [&b"true"[..], b"false", b"null"]
+            .iter()
+            .any(|w| rest.starts_with(w));
+    if !json_like {
+        return "the body is not JSON: expected a JSON object".into();
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Err(e) => format!("the body is not valid JSON: {e}"),
+        Ok(_) => "the body is not valid JSON".into(),
+    }
 }
 
 /// A JSON object being read field by field.
@@ -112,7 +128,7 @@ impl BodyFields {
             }
             Some(s) if s.chars().count() > max_len => {
                 self.errors.push(FieldError::new(
-                    name,
+                    format!("{}{name}", self.prefix),
                     "value_error",
                     format!("at most {max_len} characters"),
                 ));
@@ -136,7 +152,7 @@ impl BodyFields {
         match v.as_i64() {
             Some(n) if n < min || n > max => {
                 self.errors.push(FieldError::new(
-                    name,
+                    format!("{}{name}", self.prefix),
                     "value_error",
                     format!("must be between {min} and {max}"),
                 ));
@@ -383,12 +399,19 @@ mod tests {
     }
 
     #[test]
-    fn invalid_json_names_position() {
+    fn invalid_json_is_told_in_plain_words() {
         let err = BodyFields::from_request(&req("{\"a\": tru}", None))
             .err()
             .unwrap();
         assert_eq!(err.status(), 400);
-        assert!(err.to_string().contains("byte"), "{err}");
+        assert!(err.to_string().contains("line 1 column"), "{err}");
+        let form = BodyFields::from_request(&req("name=x&y=2", None))
+            .err()
+            .unwrap();
+        assert_eq!(
+            form.to_string(),
+            "the body is not JSON: expected a JSON object"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! own outcome either way; the transports only parse items and report outcomes.
 
 use super::error::LibraryError;
+use super::events::{LibraryEvent, Tx};
 use super::ops::{self, TagEdit};
 use rusqlite::Connection;
 
@@ -11,7 +12,7 @@ pub(crate) const MAX_ITEMS: usize = 100;
 
 /// One validated change.
 #[derive(Debug, Clone)]
-pub enum Action {
+pub(crate) enum Action {
     Favorite(i64, bool),
     AddToPlaylist {
         playlist: i64,
@@ -27,7 +28,7 @@ pub enum Action {
 
 /// What became of one item.
 #[derive(Debug)]
-pub enum ItemOutcome {
+pub(crate) enum ItemOutcome {
     /// Applied (and committed); says what changed.
     Applied(String),
     /// Valid, but not applied because another item of an atomic batch failed.
@@ -37,17 +38,17 @@ pub enum ItemOutcome {
 
 /// A processed batch: every item's outcome, in order, under its client id.
 #[derive(Debug)]
-pub struct BatchOutcome {
+pub(crate) struct BatchOutcome {
     pub atomic: bool,
     pub items: Vec<(String, ItemOutcome)>,
 }
 
 impl BatchOutcome {
-    pub fn failed(&self) -> usize {
+    pub(crate) fn failed(&self) -> usize {
         self.count(|o| matches!(o, ItemOutcome::Failed(_)))
     }
 
-    pub fn applied(&self) -> usize {
+    pub(crate) fn applied(&self) -> usize {
         self.count(|o| matches!(o, ItemOutcome::Applied(_)))
     }
 
@@ -56,7 +57,7 @@ impl BatchOutcome {
     }
 }
 
-fn apply(c: &Connection, action: &Action) -> Result<String, LibraryError> {
+fn apply(c: &Tx<'_>, action: &Action) -> Result<String, LibraryError> {
     match action {
         Action::Favorite(t, on) => {
             ops::set_favorite(c, *t, *on)?;
@@ -82,31 +83,35 @@ fn apply(c: &Connection, action: &Action) -> Result<String, LibraryError> {
     }
 }
 
-/// Runs a batch on the writer's connection.
+/// Runs a batch on the writer's connection; returns the outcome and the events of
+/// what committed.
 pub(crate) fn run(
     c: &mut Connection,
     items: Vec<(String, Action)>,
     atomic: bool,
-) -> Result<BatchOutcome, LibraryError> {
-    let tx = c.transaction()?;
+) -> Result<(BatchOutcome, Vec<LibraryEvent>), LibraryError> {
+    let tx = Tx::begin(c)?;
     let mut results = Vec::with_capacity(items.len());
     for (id, action) in items {
-        // A savepoint per item: a failing item leaves no partial writes behind, and
-        // later items still see a consistent database.
+        // A savepoint per item: a failing item leaves no partial writes (nor events)
+        // behind, and later items still see a consistent database.
         tx.execute_batch("SAVEPOINT item")?;
+        let mark = tx.mark();
         let r = apply(&tx, &action);
         if r.is_err() {
             tx.execute_batch("ROLLBACK TO item")?;
+            tx.forget_since(mark);
         }
         tx.execute_batch("RELEASE item")?;
         results.push((id, r));
     }
     let rolled_back = atomic && results.iter().any(|(_, r)| r.is_err());
-    if rolled_back {
+    let events = if rolled_back {
         tx.rollback()?;
+        Vec::new()
     } else {
-        tx.commit()?;
-    }
+        tx.commit()?
+    };
     let items = results
         .into_iter()
         .map(|(id, r)| {
@@ -118,5 +123,5 @@ pub(crate) fn run(
             (id, outcome)
         })
         .collect();
-    Ok(BatchOutcome { atomic, items })
+    Ok((BatchOutcome { atomic, items }, events))
 }

@@ -5,11 +5,13 @@
 pub(crate) mod batch;
 pub mod demo;
 pub(crate) mod error;
+pub(crate) mod events;
 pub(crate) mod model;
 pub(crate) mod ops;
 pub(crate) mod page;
 pub mod probe;
 pub(crate) mod query;
+pub(crate) mod riff_tags;
 pub mod scan;
 pub(crate) mod schema;
 pub(crate) mod store;
@@ -31,6 +33,8 @@ pub struct Library {
     pub cursors: CursorCodec,
     /// The folder scans walk (`--library`, or the demo library).
     pub root: Option<PathBuf>,
+    /// Where committed changes are announced (set once at boot by the runtime).
+    events: std::sync::OnceLock<events::EventSink>,
 }
 
 /// Why the library could not be opened.
@@ -100,34 +104,53 @@ impl Library {
             scan: SharedProgress::default(),
             cursors: CursorCodec::new(cursor_key(data_dir)?),
             root,
+            events: std::sync::OnceLock::new(),
         }))
     }
 
-    /// Runs `f` in one writer transaction, committed when it succeeds (awaited from a
-    /// core: the write never blocks its event loop).
-    pub async fn transact<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, LibraryError> + Send + 'static,
-    ) -> Result<R, LibraryError> {
-        self.writer
-            .run(move |c| {
-                let tx = c.transaction()?;
-                let r = f(&tx)?;
-                tx.commit()?;
-                Ok(r)
-            })
-            .await?
+    /// Installs where committed changes are announced; the first call wins.
+    pub(crate) fn set_event_sink(&self, sink: events::EventSink) {
+        let _ = self.events.set(sink);
     }
 
-    /// Runs a batch of changes on the writer (see [`batch`]).
-    pub async fn batch(
+    fn announce(&self, events: &[events::LibraryEvent]) {
+        if let Some(sink) = self.events.get()
+            && !events.is_empty()
+        {
+            sink(events);
+        }
+    }
+
+    /// Runs `f` in one writer transaction, committed when it succeeds (awaited from a
+    /// core: the write never blocks its event loop); then announces its events.
+    pub(crate) async fn transact<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&events::Tx<'_>) -> Result<R, LibraryError> + Send + 'static,
+    ) -> Result<R, LibraryError> {
+        let (r, events) = self
+            .writer
+            .run(move |c| {
+                let tx = events::Tx::begin(c)?;
+                let r = f(&tx)?;
+                Ok::<_, LibraryError>((r, tx.commit()?))
+            })
+            .await??;
+        self.announce(&events);
+        Ok(r)
+    }
+
+    /// Runs a batch of changes on the writer (see [`batch`]); announces what committed.
+    pub(crate) async fn batch(
         &self,
         items: Vec<(String, batch::Action)>,
         atomic: bool,
     ) -> Result<batch::BatchOutcome, LibraryError> {
-        self.writer
+        let (outcome, events) = self
+            .writer
             .run(move |c| batch::run(c, items, atomic))
-            .await?
+            .await??;
+        self.announce(&events);
+        Ok(outcome)
     }
 
     /// Starts a scan of `root` on its own thread; `false` if one is already running.
@@ -139,15 +162,27 @@ impl Library {
             if p.state == ScanState::Running {
                 return false;
             }
-            p.state = ScanState::Running;
+            // The report is of this scan from now on, not of the previous one.
+            *p = scan::ScanProgress::starting(&root);
         }
         let lib = self.clone();
         let spawned = std::thread::Builder::new()
             .name("auralis-scan".into())
             .spawn(move || {
+                lib.announce(&[events::LibraryEvent::ScanStarted {
+                    root: root.display().to_string(),
+                }]);
                 if let Err(e) = scan::scan_blocking(&lib.writer, &root, &lib.scan) {
                     tracing::error!(root = %root.display(), error = %e, "library scan failed");
                 }
+                let p = lib.scan.lock().map(|p| p.clone()).unwrap_or_default();
+                lib.announce(&[events::LibraryEvent::ScanFinished {
+                    state: format!("{:?}", p.state).to_ascii_lowercase(),
+                    added: p.added,
+                    updated: p.updated,
+                    removed: p.removed,
+                    failed: p.failed,
+                }]);
             });
         if spawned.is_err()
             && let Ok(mut p) = self.scan.lock()

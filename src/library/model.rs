@@ -26,10 +26,14 @@ pub(crate) struct Track {
     pub favorite: bool,
     pub play_count: i64,
     pub added_at: String,
+    /// Where each tag came from (`embedded`, `riff_info`, `id3`, `path`).
+    pub tag_source: Option<serde_json::Value>,
+    /// The file was gone when last asked for (until a rescan finds it).
+    pub missing: bool,
 }
 
 /// Columns selected for a [`Track`], in [`track_from_row`]'s order.
-pub(crate) const TRACK_COLUMNS: &str = "id, title, artist, album, album_artist, artist_id, album_id, track_number, disc_number, year, genre, duration_ms, format, codec, sample_rate, channels, bit_depth, file_size, favorite, play_count, added_at";
+pub(crate) const TRACK_COLUMNS: &str = "id, title, artist, album, album_artist, artist_id, album_id, track_number, disc_number, year, genre, duration_ms, format, codec, sample_rate, channels, bit_depth, file_size, favorite, play_count, added_at, tag_source, missing";
 
 pub(crate) fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
     Ok(Track {
@@ -54,6 +58,10 @@ pub(crate) fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
         favorite: r.get::<_, i64>(18)? != 0,
         play_count: r.get(19)?,
         added_at: rfc3339_ms(r.get(20)?),
+        tag_source: r
+            .get::<_, Option<String>>(21)?
+            .and_then(|t| serde_json::from_str(&t).ok()),
+        missing: r.get::<_, i64>(22)? != 0,
     })
 }
 

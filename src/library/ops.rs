@@ -2,6 +2,7 @@
 //! caller owns), so one batch can chain them atomically.
 
 use super::error::LibraryError;
+use super::events::{LibraryEvent, Tx};
 use super::model::now_ms;
 use super::schema::sort_key;
 use crate::validation::FieldError;
@@ -18,11 +19,7 @@ fn track_exists(c: &Connection, id: i64) -> Result<bool, LibraryError> {
     )
 }
 
-pub(crate) fn set_favorite(
-    c: &Connection,
-    track_id: i64,
-    favorite: bool,
-) -> Result<(), LibraryError> {
+pub(crate) fn set_favorite(c: &Tx<'_>, track_id: i64, favorite: bool) -> Result<(), LibraryError> {
     let n = c.execute(
         "UPDATE tracks SET favorite = ?1 WHERE id = ?2",
         params![favorite as i64, track_id],
@@ -32,6 +29,7 @@ pub(crate) fn set_favorite(
             "track {track_id} not found"
         )));
     }
+    c.emit(LibraryEvent::FavoriteChanged { track_id, favorite });
     Ok(())
 }
 
@@ -40,7 +38,7 @@ fn unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 pub(crate) fn create_playlist(
-    c: &Connection,
+    c: &Tx<'_>,
     name: &str,
     description: Option<&str>,
 ) -> Result<i64, LibraryError> {
@@ -49,14 +47,18 @@ pub(crate) fn create_playlist(
         "INSERT INTO playlists(name, description, name_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
         params![name, description, sort_key(Some(name)), now],
     ) {
-        Ok(_) => Ok(c.last_insert_rowid()),
+        Ok(_) => {
+            let playlist_id = c.last_insert_rowid();
+            c.emit(LibraryEvent::PlaylistCreated { playlist_id });
+            Ok(playlist_id)
+        }
         Err(e) if unique_violation(&e) => Err(LibraryError::Conflict(format!("a playlist named {name:?} already exists"))),
         Err(e) => Err(e.into()),
     }
 }
 
 pub(crate) fn update_playlist(
-    c: &Connection,
+    c: &Tx<'_>,
     id: i64,
     name: Option<&str>,
     description: Option<Option<&str>>,
@@ -85,11 +87,12 @@ pub(crate) fn update_playlist(
     touch(c, id)
 }
 
-pub(crate) fn delete_playlist(c: &Connection, id: i64) -> Result<(), LibraryError> {
+pub(crate) fn delete_playlist(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
     let n = c.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
     if n == 0 {
         return Err(LibraryError::NotFound(format!("playlist {id} not found")));
     }
+    c.emit(LibraryEvent::PlaylistDeleted { playlist_id: id });
     Ok(())
 }
 
@@ -99,11 +102,13 @@ fn ensure_playlist(c: &Connection, id: i64) -> Result<(), LibraryError> {
         .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
 }
 
-fn touch(c: &Connection, id: i64) -> Result<(), LibraryError> {
+/// Marks a playlist changed: its `updated_at`, and the event.
+fn touch(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
     c.execute(
         "UPDATE playlists SET updated_at = ?1 WHERE id = ?2",
         params![now_ms(), id],
     )?;
+    c.emit(LibraryEvent::PlaylistChanged { playlist_id: id });
     Ok(())
 }
 
@@ -117,7 +122,7 @@ fn entries(c: &Connection, id: i64) -> Result<Vec<i64>, LibraryError> {
 
 /// Rewrites a playlist's entries as positions 0..n (playlists are bounded, so a rewrite
 /// is cheap and keeps positions dense whatever was deleted underneath).
-fn write_entries(c: &Connection, id: i64, tracks: &[i64]) -> Result<(), LibraryError> {
+fn write_entries(c: &Tx<'_>, id: i64, tracks: &[i64]) -> Result<(), LibraryError> {
     c.execute("DELETE FROM playlist_entries WHERE playlist_id = ?1", [id])?;
     let mut st = c.prepare_cached(
         "INSERT INTO playlist_entries(playlist_id, position, track_id) VALUES (?1, ?2, ?3)",
@@ -129,7 +134,7 @@ fn write_entries(c: &Connection, id: i64, tracks: &[i64]) -> Result<(), LibraryE
 }
 
 pub(crate) fn add_tracks(
-    c: &Connection,
+    c: &Tx<'_>,
     id: i64,
     track_ids: &[i64],
     position: Option<i64>,
@@ -169,10 +174,17 @@ pub(crate) fn add_tracks(
     Ok(list.len())
 }
 
-pub(crate) fn reorder(c: &Connection, id: i64, from: i64, to: i64) -> Result<(), LibraryError> {
+pub(crate) fn reorder(c: &Tx<'_>, id: i64, from: i64, to: i64) -> Result<(), LibraryError> {
     ensure_playlist(c, id)?;
     let mut list = entries(c, id)?;
     let n = list.len() as i64;
+    if n == 0 {
+        return Err(LibraryError::field(
+            "from",
+            "value_error",
+            format!("playlist {id} is empty: there is nothing to reorder"),
+        ));
+    }
     let mut errs = Vec::new();
     if !(0..n).contains(&from) {
         errs.push(FieldError::new(
@@ -196,7 +208,7 @@ pub(crate) fn reorder(c: &Connection, id: i64, from: i64, to: i64) -> Result<(),
     write_entries(c, id, &list)
 }
 
-pub(crate) fn remove_at(c: &Connection, id: i64, position: i64) -> Result<(), LibraryError> {
+pub(crate) fn remove_at(c: &Tx<'_>, id: i64, position: i64) -> Result<(), LibraryError> {
     ensure_playlist(c, id)?;
     let mut list = entries(c, id)?;
     if position < 0 || position as usize >= list.len() {
@@ -210,7 +222,7 @@ pub(crate) fn remove_at(c: &Connection, id: i64, position: i64) -> Result<(), Li
 
 /// Tag edits of `set_tags` (database only; files are never rewritten).
 #[derive(Debug, Clone, Default)]
-pub struct TagEdit {
+pub(crate) struct TagEdit {
     pub title: Option<String>,
     pub artist: Option<String>,
     pub album: Option<String>,
@@ -218,7 +230,53 @@ pub struct TagEdit {
     pub year: Option<i64>,
 }
 
-pub(crate) fn set_tags(c: &Connection, track_id: i64, e: &TagEdit) -> Result<(), LibraryError> {
+impl TagEdit {
+    /// An edit must change something, and every value it sets must be a real one: no
+    /// empty title, artist, album or genre, a year in 1..=9999.
+    pub(crate) fn check(&self) -> Result<(), LibraryError> {
+        let mut errs = Vec::new();
+        for (name, v) in [
+            ("title", &self.title),
+            ("artist", &self.artist),
+            ("album", &self.album),
+            ("genre", &self.genre),
+        ] {
+            if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                errs.push(FieldError::new(name, "value_error", "must not be empty"));
+            }
+        }
+        if self.year.is_some_and(|y| !(1..=9999).contains(&y)) {
+            errs.push(FieldError::new(
+                "year",
+                "value_error",
+                "must be between 1 and 9999",
+            ));
+        }
+        let nothing = self.title.is_none()
+            && self.artist.is_none()
+            && self.album.is_none()
+            && self.genre.is_none()
+            && self.year.is_none();
+        if nothing {
+            errs.push(FieldError::new(
+                "tags",
+                "missing",
+                "give at least one of title, artist, album, genre, year",
+            ));
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(LibraryError::Invalid(errs))
+        }
+    }
+}
+
+/// Edits a track's tags. A new artist or album moves the track to that artist's and
+/// album's rows (created when new; rows left without tracks are deleted), in the same
+/// transaction, so listings by artist and album agree with the track.
+pub(crate) fn set_tags(c: &Tx<'_>, track_id: i64, e: &TagEdit) -> Result<(), LibraryError> {
+    e.check()?;
     if !track_exists(c, track_id)? {
         return Err(LibraryError::NotFound(format!(
             "track {track_id} not found"
@@ -228,18 +286,6 @@ pub(crate) fn set_tags(c: &Connection, track_id: i64, e: &TagEdit) -> Result<(),
         c.execute(
             "UPDATE tracks SET title = ?1, title_key = ?2 WHERE id = ?3",
             params![t, sort_key(Some(t)), track_id],
-        )?;
-    }
-    if let Some(a) = &e.artist {
-        c.execute(
-            "UPDATE tracks SET artist = ?1, artist_key = ?2 WHERE id = ?3",
-            params![a, sort_key(Some(a)), track_id],
-        )?;
-    }
-    if let Some(a) = &e.album {
-        c.execute(
-            "UPDATE tracks SET album = ?1, album_key = ?2 WHERE id = ?3",
-            params![a, sort_key(Some(a)), track_id],
         )?;
     }
     if let Some(g) = &e.genre {
@@ -254,6 +300,53 @@ pub(crate) fn set_tags(c: &Connection, track_id: i64, e: &TagEdit) -> Result<(),
             params![y, track_id],
         )?;
     }
+    if e.artist.is_some() || e.album.is_some() {
+        move_track(c, track_id, e)?;
+    }
+    c.emit(LibraryEvent::TagsChanged { track_id });
+    Ok(())
+}
+
+/// Points a track at the artist and album rows its new tags name.
+fn move_track(c: &Tx<'_>, track_id: i64, e: &TagEdit) -> Result<(), LibraryError> {
+    let (artist, album, album_artist, year): (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    ) = c.query_row(
+        "SELECT artist, album, album_artist, year FROM tracks WHERE id = ?1",
+        [track_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let artist = e.artist.clone().or(artist);
+    let album = e.album.clone().or(album);
+    let artist_id = super::scan::artist_id(c, artist.as_deref())?;
+    let album_artist_id = match album_artist.as_deref() {
+        Some(aa) => super::scan::artist_id(c, Some(aa))?,
+        None => artist_id,
+    };
+    let album_id = super::scan::album_id(c, album.as_deref(), album_artist_id, year)?;
+    c.execute(
+        "UPDATE tracks SET artist = ?1, artist_key = ?2, album = ?3, album_key = ?4,
+         artist_id = ?5, album_id = ?6 WHERE id = ?7",
+        params![
+            artist,
+            sort_key(artist.as_deref()),
+            album,
+            sort_key(album.as_deref()),
+            artist_id,
+            album_id,
+            track_id
+        ],
+    )?;
+    super::scan::prune_orphans(c)?;
+    Ok(())
+}
+
+/// Marks a track whose file is gone (a rescan that finds it again clears the mark).
+pub(crate) fn set_missing(c: &Connection, track_id: i64) -> Result<(), LibraryError> {
+    c.execute("UPDATE tracks SET missing = 1 WHERE id = ?1", [track_id])?;
     Ok(())
 }
 

@@ -27,6 +27,101 @@ pub struct Probed {
     pub disc_number: Option<i64>,
     pub year: Option<i64>,
     pub genre: Option<String>,
+    /// Where each tag came from: `embedded` (the container's own tags), `riff_info`
+    /// or `id3` (WAV chunks), `path` (the `Artist/Album/NN Title.ext` layout).
+    pub tag_source: std::collections::BTreeMap<&'static str, &'static str>,
+}
+
+impl Probed {
+    /// Records `source` for every tag present and not yet attributed.
+    fn attribute(&mut self, source: &'static str) {
+        let present = [
+            ("title", self.title.is_some()),
+            ("artist", self.artist.is_some()),
+            ("album", self.album.is_some()),
+            ("album_artist", self.album_artist.is_some()),
+            ("track_number", self.track_number.is_some()),
+            ("year", self.year.is_some()),
+            ("genre", self.genre.is_some()),
+        ];
+        for (field, is) in present {
+            if is {
+                self.tag_source.entry(field).or_insert(source);
+            }
+        }
+    }
+
+    /// Symphonia stops reading a WAV at `data`; INFO and `id3 ` chunks often come
+    /// after it. Read them when a main tag is still missing.
+    fn fill_wav_chunks(&mut self, path: &Path) {
+        if self.title.is_some() && self.artist.is_some() && self.album.is_some() {
+            return;
+        }
+        if let Ok(t) = super::riff_tags::read(path) {
+            self.fill_from_riff(t);
+        }
+    }
+
+    /// Fills tags the file lacks from a WAV's RIFF INFO or `id3 ` chunk.
+    fn fill_from_riff(&mut self, t: super::riff_tags::RiffTags) {
+        fill(&mut self.title, t.title);
+        fill(&mut self.artist, t.artist);
+        fill(&mut self.album, t.album);
+        fill(&mut self.album_artist, t.album_artist);
+        fill(&mut self.track_number, t.track_number);
+        fill(&mut self.year, t.year);
+        fill(&mut self.genre, t.genre);
+        if let Some(source) = t.source {
+            self.attribute(source);
+        }
+    }
+
+    /// Fills tags still missing from the file's place under `root`:
+    /// `Artist/Album/NN Title.ext` (any of the three levels may be absent).
+    pub(crate) fn fill_from_path(&mut self, root: &Path, path: &Path) {
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        let dirs: Vec<String> = rel
+            .parent()
+            .map(|p| p.iter().map(|c| c.to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let stem = rel
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (number, title) = split_number(&stem);
+        if let [.., artist, album] = dirs.as_slice() {
+            fill(&mut self.artist, Some(artist.clone()));
+            fill(&mut self.album, Some(album.clone()));
+        } else if let [album] = dirs.as_slice() {
+            fill(&mut self.album, Some(album.clone()));
+        }
+        fill(&mut self.track_number, number);
+        fill(
+            &mut self.title,
+            (!title.is_empty()).then(|| title.to_string()),
+        );
+        self.attribute("path");
+    }
+}
+
+fn fill<T>(slot: &mut Option<T>, value: Option<T>) {
+    if slot.is_none() {
+        *slot = value;
+    }
+}
+
+/// `"07 Zephyrine Loop"`, `"07 - Title"`, `"07. Title"`, `"07_Title"` → (7, title);
+/// a stem without a leading number is all title.
+fn split_number(stem: &str) -> (Option<i64>, &str) {
+    let digits = stem.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 || digits > 3 {
+        return (None, stem.trim());
+    }
+    let rest = stem[digits..].trim_start_matches([' ', '-', '.', '_']);
+    if rest.is_empty() {
+        return (None, stem.trim());
+    }
+    (stem[..digits].parse().ok(), rest.trim())
 }
 
 /// File extensions the scanner considers audio.
@@ -116,6 +211,18 @@ pub enum ProbeError {
     UnknownSampleRate,
 }
 
+/// Frames of a track whose headers give no count (e.g. MP3 without a Xing frame): the
+/// sum of packet durations, which reads the file but decodes nothing.
+fn packet_frames(format: &mut Box<dyn symphonia::core::formats::FormatReader>, track: u32) -> u64 {
+    let mut total = 0u64;
+    while let Ok(packet) = format.next_packet() {
+        if packet.track_id() == track {
+            total += packet.dur;
+        }
+    }
+    total
+}
+
 /// Probes a file. Errors carry the decoder's own words, for the scan report.
 pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
     let ext = path
@@ -148,6 +255,10 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
     if let Some(rev) = format.metadata().current() {
         apply_tags(&mut out, rev.tags());
     }
+    out.attribute("embedded");
+    if ext == "wav" {
+        out.fill_wav_chunks(path);
+    }
     let track = format
         .default_track()
         .ok_or(ProbeError::NoAudioTrack)?
@@ -174,17 +285,7 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
     out.bit_depth = params.bits_per_sample.map(i64::from);
     let frames = match params.n_frames {
         Some(n) => n,
-        // No frame count in the headers (e.g. MP3 without a Xing frame): sum packet
-        // durations, which reads the file but decodes nothing.
-        None => {
-            let mut total = 0u64;
-            while let Ok(packet) = format.next_packet() {
-                if packet.track_id() == track.id {
-                    total += packet.dur;
-                }
-            }
-            total
-        }
+        None => packet_frames(&mut format, track.id),
     };
     let rate = params.sample_rate.unwrap_or(0);
     if rate == 0 {

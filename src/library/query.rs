@@ -178,10 +178,16 @@ fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// A search text worth filtering on: an empty or blank `search=` means no search
+/// (every row), not a search that matches nothing.
+fn search_text(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
 impl TrackQuery {
     fn filters(&self) -> Filters {
         let mut f = Filters::default();
-        if let Some(s) = &self.search {
+        if let Some(s) = search_text(&self.search) {
             match fts_query(s) {
                 Some(m) => f.push(
                     "id IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ?)",
@@ -297,7 +303,7 @@ impl LibraryReader {
         page: &PageRequest,
     ) -> Result<Page<Album>, LibraryError> {
         let mut f = Filters::default();
-        if let Some(s) = &q.search {
+        if let Some(s) = search_text(&q.search) {
             f.push(
                 "a.title LIKE ? ESCAPE '\\'",
                 Some(Value::Text(like_pattern(s))),
@@ -336,7 +342,7 @@ impl LibraryReader {
         page: &PageRequest,
     ) -> Result<Page<Artist>, LibraryError> {
         let mut f = Filters::default();
-        if let Some(s) = &q.search {
+        if let Some(s) = search_text(&q.search) {
             f.push(
                 "ar.name LIKE ? ESCAPE '\\'",
                 Some(Value::Text(like_pattern(s))),

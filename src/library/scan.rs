@@ -104,7 +104,7 @@ fn walk(root: &Path, out: &mut Vec<FileInfo>) -> std::io::Result<()> {
 }
 
 /// Finds or creates an artist by exact name.
-fn artist_id(tx: &Connection, name: Option<&str>) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn artist_id(tx: &Connection, name: Option<&str>) -> rusqlite::Result<Option<i64>> {
     let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
         return Ok(None);
     };
@@ -123,7 +123,7 @@ fn artist_id(tx: &Connection, name: Option<&str>) -> rusqlite::Result<Option<i64
     Ok(Some(tx.last_insert_rowid()))
 }
 
-fn album_id(
+pub(crate) fn album_id(
     tx: &Connection,
     title: Option<&str>,
     artist: Option<i64>,
@@ -176,6 +176,7 @@ pub fn upsert_track(
             r.get(0)
         })
         .optional()?;
+    let tag_source = serde_json::to_string(&p.tag_source).unwrap_or_default();
     let values = params![
         path,
         p.format,
@@ -201,6 +202,7 @@ pub fn upsert_track(
         sort_key(p.album.as_deref()),
         p.year.unwrap_or(0),
         p.frames,
+        tag_source,
     ];
     match existing {
         Some(id) => {
@@ -208,7 +210,8 @@ pub fn upsert_track(
                 "UPDATE tracks SET path=?1, format=?2, codec=?3, duration_ms=?4, sample_rate=?5, channels=?6, bit_depth=?7,
                  file_size=?8, mtime=?9, title=?10, artist=?11, album=?12, album_artist=?13, track_number=?14,
                  disc_number=?15, year=?16, genre=?17, artist_id=?18, album_id=?19, title_key=?20, artist_key=?21,
-                 album_key=?22, year_key=?23, frames=?24, loudness_lufs=NULL WHERE id = ?25",
+                 album_key=?22, year_key=?23, frames=?24, tag_source=?25, missing=0, loudness_lufs=NULL
+                 WHERE id = ?26",
                 rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&id as &dyn rusqlite::ToSql))),
             )?;
             Ok(false)
@@ -217,8 +220,8 @@ pub fn upsert_track(
             tx.execute(
                 "INSERT INTO tracks(path, format, codec, duration_ms, sample_rate, channels, bit_depth, file_size, mtime,
                  title, artist, album, album_artist, track_number, disc_number, year, genre, artist_id, album_id,
-                 title_key, artist_key, album_key, year_key, frames, added_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)",
+                 title_key, artist_key, album_key, year_key, frames, tag_source, added_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)",
                 rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&now_ms as &dyn rusqlite::ToSql))),
             )?;
             Ok(true)
@@ -227,12 +230,24 @@ pub fn upsert_track(
 }
 
 /// Drops artists and albums no track refers to any more.
-fn prune_orphans(tx: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn prune_orphans(tx: &Connection) -> rusqlite::Result<()> {
     tx.execute_batch(
         "DELETE FROM albums WHERE id NOT IN (SELECT album_id FROM tracks WHERE album_id IS NOT NULL);
          DELETE FROM artists WHERE id NOT IN (SELECT artist_id FROM tracks WHERE artist_id IS NOT NULL)
                               AND id NOT IN (SELECT artist_id FROM albums WHERE artist_id IS NOT NULL);",
     )
+}
+
+impl ScanProgress {
+    /// The report of a scan of `root` starting now.
+    pub(crate) fn starting(root: &Path) -> Self {
+        ScanProgress {
+            state: ScanState::Running,
+            root: Some(root.display().to_string()),
+            started_at: Some(crate::timestamp::timestamp_now()),
+            ..ScanProgress::default()
+        }
+    }
 }
 
 /// Why a scan stopped (a file that cannot be probed does not stop it: it is counted
@@ -262,14 +277,7 @@ pub fn scan_blocking(
     progress: &SharedProgress,
 ) -> Result<(), ScanError> {
     let started = std::time::Instant::now();
-    update(progress, |p| {
-        *p = ScanProgress {
-            state: ScanState::Running,
-            root: Some(root.display().to_string()),
-            started_at: Some(crate::timestamp::timestamp_now()),
-            ..ScanProgress::default()
-        }
-    });
+    update(progress, |p| *p = ScanProgress::starting(root));
     let result = scan_inner(writer, root, progress);
     update(progress, |p| {
         p.finished_at = Some(crate::timestamp::timestamp_now());
@@ -307,7 +315,10 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
     let known: HashMap<String, (i64, i64)> =
         writer.run_blocking(move |c| -> rusqlite::Result<HashMap<String, (i64, i64)>> {
             let mut st = c.prepare(
-                "SELECT path, file_size, mtime FROM tracks WHERE substr(path, 1, length(?1)) = ?1",
+                // A track marked missing never reads as unchanged: the rescan that
+                // finds its file again probes it and clears the mark.
+                "SELECT path, file_size, CASE WHEN missing THEN -1 ELSE mtime END FROM tracks
+                 WHERE substr(path, 1, length(?1)) = ?1",
             )?;
             let rows = st.query_map([prefix], |r| {
                 Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
@@ -353,7 +364,10 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
             continue;
         }
         match probe::probe(&f.path) {
-            Ok(p) => batch.push((path, f.size, f.mtime, p)),
+            Ok(mut p) => {
+                p.fill_from_path(&root, &f.path);
+                batch.push((path, f.size, f.mtime, p));
+            }
             Err(error) => {
                 tracing::warn!(path = %path, error = %error, "cannot probe file; skipped");
                 update(progress, |p| {

@@ -96,6 +96,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tracks ADD COLUMN frames INTEGER;
     "#,
+    // v3: where each tag came from (JSON: field → embedded|riff_info|id3|path), and
+    // tracks whose file disappeared (answered 404 until a rescan finds it again).
+    r#"
+    ALTER TABLE tracks ADD COLUMN tag_source TEXT;
+    ALTER TABLE tracks ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.

@@ -49,6 +49,14 @@ pub(crate) struct ListSql {
 }
 
 impl LibraryReader {
+    /// One cheap read through this core's connection: is the database answering?
+    pub(crate) fn ping(&self) -> Result<(), LibraryError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM sqlite_master")?
+            .query_row([], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
     pub(crate) fn open(library: Arc<Library>) -> rusqlite::Result<Self> {
         let conn = Connection::open_with_flags(
             &library.db_path,

@@ -3,13 +3,15 @@
 //! cumulative total, derives trends and alerts, and publishes the reports (read by the
 //! endpoints) and the WebSocket `metrics` message. Runs off the cores.
 
-use super::alerts::{AlertBook, Health, Inputs};
+use super::alerts::{AlertBook, ClassLatency, Health, Inputs, LatencyClass};
 use super::prometheus::{self, Exposition};
-use super::recorder::{SeriesKey, SeriesKind, new_histogram};
+use super::recorder::{SeriesKey, StatusClasses, new_histogram};
 use super::snapshot::{
     CoreCounters, CoreSnapshot, Figures, Summary, figures, merge_one, merge_owned, summarize,
 };
 use super::trends::{Better, trend};
+use crate::cache::events::CacheEvent;
+use crate::cache::report::HitRate;
 use crate::runtime::core_state::Shared;
 use crate::runtime::mailbox::CoreMessage;
 use hdrhistogram::Histogram;
@@ -30,6 +32,8 @@ pub struct Reports {
     pub alerts: Value,
     pub health: Health,
     pub prometheus: String,
+    /// The chunk hit rate over the alert window and since start, labelled.
+    pub(crate) cache_hit_rates: Vec<HitRate>,
 }
 
 impl Default for Reports {
@@ -42,6 +46,7 @@ impl Default for Reports {
             alerts: json!([]),
             health: Health::Healthy,
             prometheus: String::new(),
+            cache_hit_rates: Vec::new(),
         }
     }
 }
@@ -177,53 +182,89 @@ impl SeriesStore {
         }
     }
 
-    /// All HTTP route latencies of this second in one histogram.
+    /// All API route latencies of this second in one histogram.
     pub fn overall(&self) -> Histogram<u64> {
-        let mut overall = new_histogram();
-        for (k, h) in &self.last_tick {
-            if k.kind == SeriesKind::Route {
-                let _ = overall.add(h);
-            }
-        }
-        overall
+        self.class_tick(LatencyClass::Api)
     }
 
-    /// The `/api/metrics/endpoints` rows: since start and this second, per series.
-    pub fn endpoints(&self) -> Vec<Value> {
+    /// This second's latencies of one class in one histogram.
+    pub(crate) fn class_tick(&self, class: LatencyClass) -> Histogram<u64> {
+        let mut sum = new_histogram();
+        for (k, h) in &self.last_tick {
+            if LatencyClass::of(k) == Some(class) {
+                merge_one(&mut sum, h);
+            }
+        }
+        sum
+    }
+
+    /// The `/api/metrics/endpoints` rows: since start and this second, per series, with
+    /// HTTP responses by status class since start.
+    pub(crate) fn endpoints(
+        &self,
+        statuses: &BTreeMap<(u16, SeriesKey), StatusClasses>,
+    ) -> Vec<Value> {
+        let mut by_key: BTreeMap<SeriesKey, StatusClasses> = BTreeMap::new();
+        for ((_, k), classes) in statuses {
+            let sum = by_key.entry(*k).or_default();
+            for (s, c) in sum.iter_mut().zip(classes) {
+                *s += c;
+            }
+        }
         self.cumulative_summaries
             .iter()
             .map(|(k, total)| {
                 let last = self.last_tick.get(k).map(summarize).unwrap_or_default();
-                json!({"kind": k.kind, "name": k.name, "total": total, "last_second": last})
+                let mut row =
+                    json!({"kind": k.kind, "name": k.name, "total": total, "last_second": last});
+                if let Some(c) = by_key.get(k) {
+                    row["responses"] =
+                        json!({"1xx": c[1], "2xx": c[2], "3xx": c[3], "4xx": c[4], "5xx": c[5]});
+                }
+                row
             })
             .collect()
     }
 }
 
-/// Overall route latency since start and over the last few seconds (the SLO alert's
-/// window), kept incrementally.
-struct OverallLatency {
-    since_start: Histogram<u64>,
+/// One latency class over the last few seconds (the SLO alert's window), kept
+/// incrementally: the newest second added, the oldest subtracted.
+struct RecentLatency {
+    class: LatencyClass,
     recent: VecDeque<Histogram<u64>>,
-    /// The sum of `recent`, kept by adding the newest and subtracting the oldest.
-    recent_sum: Histogram<u64>,
+    sum: Histogram<u64>,
 }
 
-impl OverallLatency {
-    fn push(&mut self, second: &Histogram<u64>, keep: usize) {
-        merge_one(&mut self.since_start, second);
-        merge_one(&mut self.recent_sum, second);
-        self.recent.push_back(second.clone());
+impl RecentLatency {
+    fn new(class: LatencyClass) -> Self {
+        Self {
+            class,
+            recent: VecDeque::new(),
+            sum: new_histogram(),
+        }
+    }
+
+    fn push(&mut self, second: Histogram<u64>, keep: usize) {
+        merge_one(&mut self.sum, &second);
+        self.recent.push_back(second);
         while self.recent.len() > keep.max(1) {
             if let Some(old) = self.recent.pop_front()
-                && self.recent_sum.subtract(&old).is_err()
+                && self.sum.subtract(&old).is_err()
             {
                 // Cannot happen (the sum holds every histogram it subtracts); rebuild.
-                self.recent_sum = new_histogram();
+                self.sum = new_histogram();
                 for h in &self.recent {
-                    merge_one(&mut self.recent_sum, h);
+                    merge_one(&mut self.sum, h);
                 }
             }
+        }
+    }
+
+    fn figure(&self) -> ClassLatency {
+        ClassLatency {
+            class: self.class,
+            p99_ms: self.sum.value_at_quantile(0.99) as f64 / 1000.0,
+            samples: self.sum.len(),
         }
     }
 }
@@ -232,11 +273,18 @@ struct State {
     window: VecDeque<Tick>,
     window_cap: usize,
     series: SeriesStore,
-    overall: OverallLatency,
+    /// API latency since start (the `since_start` summary).
+    api_since_start: Histogram<u64>,
+    /// Every latency class over the alert window, in `LatencyClass::ALL` order.
+    recent: Vec<RecentLatency>,
     counters: BTreeMap<u16, CoreCounters>,
+    /// Responses per core and series by status class, since start.
+    statuses: BTreeMap<(u16, SeriesKey), StatusClasses>,
     connections: BTreeMap<u16, (u64, u64)>,
     book: AlertBook,
     last_at: Instant,
+    /// Tier 2 evictions at the last tick (pressure is announced when they grow).
+    tier2_evictions: u64,
 }
 
 /// Counters and gauges of one second, over all cores.
@@ -266,15 +314,14 @@ fn run(shared: Arc<Shared>) {
         window: VecDeque::new(),
         window_cap: cfg.window,
         series: SeriesStore::default(),
-        overall: OverallLatency {
-            since_start: new_histogram(),
-            recent: VecDeque::new(),
-            recent_sum: new_histogram(),
-        },
+        api_since_start: new_histogram(),
+        recent: LatencyClass::ALL.map(RecentLatency::new).into(),
         counters: BTreeMap::new(),
+        statuses: BTreeMap::new(),
         connections: BTreeMap::new(),
         book: AlertBook::default(),
         last_at: Instant::now(),
+        tier2_evictions: 0,
     };
     loop {
         std::thread::sleep(interval);
@@ -329,20 +376,28 @@ fn tick(shared: &Shared, st: &mut State, snaps: Vec<CoreSnapshot>) -> Reports {
     st.series
         .merge(snaps.into_iter().map(|s| (s.core, s.series)).collect());
     let overall = st.series.overall();
-    st.overall.push(&overall, shared.config.monitor.recent_s);
+    merge_one(&mut st.api_since_start, &overall);
+    for r in &mut st.recent {
+        r.push(
+            st.series.class_tick(r.class),
+            shared.config.monitor.recent_s,
+        );
+    }
     let tick = second(st, &counted, &overall, dt);
     st.window.push_back(tick.clone());
     while st.window.len() > st.window_cap {
         st.window.pop_front();
     }
-    let inputs = alert_inputs(shared, st, &counted);
+    announce_pressure(shared, st);
+    let hit_rates = hit_rates(shared, st);
+    let inputs = alert_inputs(shared, st, &counted, &hit_rates[0]);
     let firings = super::alerts::evaluate(&inputs, &shared.config.monitor);
     st.book.update(
         firings,
         SystemTime::now(),
-        Duration::from_secs(shared.config.monitor.alert_hold_s),
+        Duration::from_secs(shared.config.monitor.alert_clear_s),
     );
-    render(shared, st, tick)
+    render(shared, st, tick, &inputs, hit_rates)
 }
 
 /// Per-second deltas of every core's counters, and the gauges they report.
@@ -361,6 +416,9 @@ fn count(st: &mut State, snaps: &[CoreSnapshot]) -> Counted {
         st.counters.insert(s.core, s.counters);
         st.connections
             .insert(s.core, (s.connections, s.ws_connections));
+        for (k, classes) in &s.statuses {
+            st.statuses.insert((s.core, *k), *classes);
+        }
         c.stale_ws += s.ws_stale;
         c.tier1_bytes_max = c.tier1_bytes_max.max(s.tier1_bytes);
     }
@@ -403,41 +461,86 @@ fn second(st: &State, counted: &Counted, overall: &Histogram<u64>, dt: f64) -> T
     }
 }
 
-/// What the alert rules read: the recent seconds of the window.
-fn alert_inputs(shared: &Shared, st: &State, counted: &Counted) -> Inputs {
-    let recent: Vec<&Tick> = st
-        .window
+/// Tells the `cache` topic when tier 2 evicted chunks since the last tick.
+fn announce_pressure(shared: &Shared, st: &mut State) {
+    let t2 = &shared.chunks.tier2;
+    let evictions = t2.evictions();
+    let delta = evictions.saturating_sub(st.tier2_evictions);
+    st.tier2_evictions = evictions;
+    if delta > 0 {
+        shared.chunks.announce(&CacheEvent::Pressure {
+            tier: "tier2",
+            evictions: delta,
+            bytes: t2.bytes(),
+            budget_bytes: t2.budget(),
+        });
+    }
+}
+
+/// The alert window's label, e.g. `"10s"`.
+fn window_label(shared: &Shared) -> String {
+    format!("{}s", shared.config.monitor.recent_s.max(1))
+}
+
+/// The seconds of the alert window, newest first.
+fn recent<'a>(shared: &Shared, st: &'a State) -> impl Iterator<Item = &'a Tick> {
+    st.window
         .iter()
         .rev()
         .take(shared.config.monitor.recent_s.max(1))
-        .collect();
-    let requests: u64 = recent.iter().map(|t| t.requests).sum();
-    let errors: f64 = recent
-        .iter()
-        .map(|t| t.error_rate * t.requests as f64)
-        .sum();
-    let cache_requests: u64 = recent.iter().map(|t| t.cache.requests()).sum();
-    let cache_hits: u64 = recent.iter().map(|t| t.cache.hits()).sum();
-    let per_core: Vec<u64> = (0..shared.gauges.len())
-        .map(|i| {
-            recent
-                .iter()
-                .map(|t| t.requests_per_core.get(i).copied().unwrap_or(0))
-                .sum()
-        })
-        .collect();
-    Inputs {
-        over_budget: counted.tier1_bytes_max > shared.config.cache.tier1_bytes_per_core
-            || shared.chunks.tier2.bytes() > shared.chunks.tier2.budget(),
-        cache_requests,
-        hit_rate: ratio(cache_hits, cache_requests),
-        p99_ms: st.overall.recent_sum.value_at_quantile(0.99) as f64 / 1000.0,
-        requests,
-        error_rate: if requests == 0 {
+}
+
+/// The chunk hit rate over the alert window and since start, each labelled.
+fn hit_rates(shared: &Shared, st: &State) -> Vec<HitRate> {
+    let (requests, hits) = recent(shared, st).fold((0, 0), |(r, h), t| {
+        (r + t.cache.requests(), h + t.cache.hits())
+    });
+    let total = st
+        .counters
+        .values()
+        .fold(CoreCounters::default(), |mut a, c| {
+            a += *c;
+            a
+        });
+    vec![
+        HitRate::new(window_label(shared), requests, hits),
+        HitRate::new(
+            "since_start".into(),
+            total.tier1_hits + total.tier1_misses,
+            total.tier1_hits + total.tier2_hits,
+        ),
+    ]
+}
+
+/// What the alert rules read: the recent seconds of the window.
+fn alert_inputs(shared: &Shared, st: &State, counted: &Counted, hit: &HitRate) -> Inputs {
+    let (mut requests, mut errors, mut limited) = (0u64, 0.0, 0.0);
+    let mut per_core = vec![0u64; shared.gauges.len()];
+    for t in recent(shared, st) {
+        requests += t.requests;
+        errors += t.error_rate * t.requests as f64;
+        limited += t.rate_limited_rate * t.requests as f64;
+        for (sum, n) in per_core.iter_mut().zip(&t.requests_per_core) {
+            *sum += n;
+        }
+    }
+    let share = |n: f64| {
+        if requests == 0 {
             0.0
         } else {
-            errors / requests as f64
-        },
+            n / requests as f64
+        }
+    };
+    Inputs {
+        window: window_label(shared),
+        over_budget: counted.tier1_bytes_max > shared.config.cache.tier1_bytes_per_core
+            || shared.chunks.tier2.bytes() > shared.chunks.tier2.budget(),
+        cache_requests: hit.requests,
+        hit_rate: hit.value.unwrap_or(0.0),
+        latency: st.recent.iter().map(RecentLatency::figure).collect(),
+        requests,
+        error_rate: share(errors),
+        rate_limited_rate: share(limited),
         stale_ws: counted.stale_ws,
         imbalance: imbalance(&per_core),
     }
@@ -459,7 +562,13 @@ fn trends(window: &VecDeque<Tick>) -> Value {
 }
 
 /// The reports every reader sees until the next second.
-fn render(shared: &Shared, st: &State, tick: Tick) -> Reports {
+fn render(
+    shared: &Shared,
+    st: &State,
+    tick: Tick,
+    inputs: &Inputs,
+    hit_rates: Vec<HitRate>,
+) -> Reports {
     let health = st.book.health();
     let trends = trends(&st.window);
     let alerts = st.book.active();
@@ -468,10 +577,30 @@ fn render(shared: &Shared, st: &State, tick: Tick) -> Reports {
         .get()
         .map(|m| m.refused())
         .unwrap_or_default();
+    let t = &shared.config.monitor;
+    let latency: Vec<Value> = inputs
+        .latency
+        .iter()
+        .map(|l| {
+            json!({"class": l.class, "window": inputs.window, "p99_ms": l.p99_ms,
+                        "samples": l.samples, "slo_ms": l.class.slo_ms(t),
+                        "judged": l.samples >= t.min_requests})
+        })
+        .collect();
+    let since_start = st
+        .counters
+        .values()
+        .fold(CoreCounters::default(), |mut a, c| {
+            a += *c;
+            a
+        });
     let metrics = json!({
         "health": health,
         "last_second": tick,
-        "since_start": {"latency_us": summarize(&st.overall.since_start), "requests": st.counters.values().map(|c| c.requests).sum::<u64>()},
+        "since_start": {"latency_us": summarize(&st.api_since_start), "requests": since_start.requests,
+                        "observation_requests": since_start.observed},
+        "latency_slo": latency,
+        "cache_hit_rate": hit_rates,
         "alerts": alerts,
         "trends": trends,
         "inbox_refused": inbox_refused,
@@ -481,6 +610,7 @@ fn render(shared: &Shared, st: &State, tick: Tick) -> Reports {
         per_core: &st.series.per_core_figures,
         counters: &st.counters,
         connections: &st.connections,
+        statuses: &st.statuses,
         inbox_refused: &inbox_refused,
         health: match health {
             Health::Healthy => 0,
@@ -491,11 +621,12 @@ fn render(shared: &Shared, st: &State, tick: Tick) -> Reports {
     });
     Reports {
         metrics,
-        endpoints: Value::Array(st.series.endpoints()),
+        endpoints: Value::Array(st.series.endpoints(&st.statuses)),
         history: serde_json::to_value(&st.window).unwrap_or_default(),
         trends,
         alerts: serde_json::to_value(&alerts).unwrap_or_default(),
         health,
         prometheus: prom,
+        cache_hit_rates: hit_rates,
     }
 }

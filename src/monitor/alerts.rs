@@ -1,7 +1,11 @@
 //! Alerts: rules evaluated once a second on the monitor's view, each with severity and
-//! configurable thresholds, held active for `alert_hold_s` after they last fired; health
-//! follows from what is active (critical → unhealthy, warning → degraded).
+//! configurable thresholds. A rate or percentile rule needs `min_requests` samples in
+//! its window before it may fire (one cold decode is not evidence); latency is judged
+//! per class against that class's SLO; an alert clears once its condition has been
+//! false for `alert_clear_s`. Health follows from what is active (critical →
+//! unhealthy, warning → degraded); readiness is separate (`runtime::readiness`).
 
+use super::recorder::{SeriesKey, SeriesKind};
 use crate::config::MonitorConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -22,6 +26,76 @@ pub enum Health {
     Unhealthy,
 }
 
+/// Latency classes, each judged against its own SLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum LatencyClass {
+    /// JSON API routes (observation and stream routes excluded).
+    Api,
+    /// Chunks served from tier 1 or tier 2.
+    ChunkHit,
+    /// Chunks decoded on demand.
+    ChunkMiss,
+    /// WebSocket message handling.
+    Ws,
+}
+
+impl LatencyClass {
+    pub(crate) const ALL: [LatencyClass; 4] = [
+        LatencyClass::Api,
+        LatencyClass::ChunkHit,
+        LatencyClass::ChunkMiss,
+        LatencyClass::Ws,
+    ];
+
+    /// The class a series belongs to; `None` for series no SLO judges (observation,
+    /// stream routes, which their `Chunk` series stand for).
+    pub(crate) fn of(key: &SeriesKey) -> Option<Self> {
+        match key.kind {
+            SeriesKind::Route => Some(LatencyClass::Api),
+            SeriesKind::Chunk if key.name == "miss" => Some(LatencyClass::ChunkMiss),
+            SeriesKind::Chunk => Some(LatencyClass::ChunkHit),
+            SeriesKind::Ws => Some(LatencyClass::Ws),
+            SeriesKind::Stream | SeriesKind::Internal => None,
+        }
+    }
+
+    pub(crate) fn slo_ms(self, t: &MonitorConfig) -> f64 {
+        match self {
+            LatencyClass::Api => t.slo_api_ms,
+            LatencyClass::ChunkHit => t.slo_chunk_hit_ms,
+            LatencyClass::ChunkMiss => t.slo_chunk_miss_ms,
+            LatencyClass::Ws => t.slo_ws_ms,
+        }
+    }
+
+    fn alert_id(self) -> &'static str {
+        match self {
+            LatencyClass::Api => "latency_p99_api",
+            LatencyClass::ChunkHit => "latency_p99_chunk_hit",
+            LatencyClass::ChunkMiss => "latency_p99_chunk_miss",
+            LatencyClass::Ws => "latency_p99_ws",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            LatencyClass::Api => "API",
+            LatencyClass::ChunkHit => "cached chunk",
+            LatencyClass::ChunkMiss => "decoded chunk",
+            LatencyClass::Ws => "WebSocket message",
+        }
+    }
+}
+
+/// One class's p99 over the alert window.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct ClassLatency {
+    pub class: LatencyClass,
+    pub p99_ms: f64,
+    pub samples: u64,
+}
+
 /// One rule's verdict this second.
 #[derive(Debug, Clone)]
 pub(crate) struct Firing {
@@ -30,6 +104,8 @@ pub(crate) struct Firing {
     pub message: String,
     pub value: f64,
     pub threshold: f64,
+    /// What the value was measured over: the alert window (`"10s"`) or `"now"`.
+    pub window: String,
 }
 
 /// An alert as reported.
@@ -40,6 +116,7 @@ pub(crate) struct Alert {
     pub message: String,
     pub value: f64,
     pub threshold: f64,
+    pub window: String,
     pub first_fired: String,
     pub last_fired: String,
     /// Still firing now (else held until `until`).
@@ -52,116 +129,158 @@ pub(crate) struct Alert {
 /// What the rules look at (computed by the monitor from its window).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Inputs {
+    /// The alert window's label (`"10s"`).
+    pub window: String,
     pub over_budget: bool,
-    /// Chunk requests and their hit rate over the recent window.
+    /// Chunk requests and their hit rate over the window.
     pub cache_requests: u64,
     pub hit_rate: f64,
-    /// p99 of all HTTP routes over the recent window, ms.
-    pub p99_ms: f64,
+    /// p99 per latency class over the window.
+    pub latency: Vec<ClassLatency>,
+    /// Traffic requests (observation excluded) over the window.
     pub requests: u64,
     pub error_rate: f64,
+    /// Share of traffic answered 429 over the window.
+    pub rate_limited_rate: f64,
     pub stale_ws: u64,
     /// Requests of the busiest core over the mean (1.0 = even).
     pub imbalance: f64,
 }
 
-// Long: one rule after another, each a few lines over `Inputs`; a table of closures
-// would hide the thresholds.
-/// This second's firings, against the `[monitor]` thresholds.
-pub(crate) fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
-    let mut out = Vec::new();
-    let mut fire = |id, severity, message: String, value, threshold| {
-        out.push(Firing {
+/// Collects firings, each stamped with its window.
+struct Firings<'a> {
+    out: Vec<Firing>,
+    window: &'a str,
+}
+
+impl Firings<'_> {
+    fn fire(
+        &mut self,
+        id: &'static str,
+        severity: Severity,
+        message: String,
+        value: f64,
+        threshold: f64,
+    ) {
+        self.out.push(Firing {
             id,
             severity,
             message,
             value,
             threshold,
-        })
+            window: self.window.to_string(),
+        });
+    }
+
+    /// `value` above `warning` warns, above `critical` is critical (`None`: never).
+    fn above(
+        &mut self,
+        id: &'static str,
+        what: &str,
+        value: f64,
+        warning: f64,
+        critical: Option<f64>,
+    ) {
+        match critical {
+            Some(c) if value > c => self.fire(
+                id,
+                Severity::Critical,
+                format!("{what} {value:.3} > {c}"),
+                value,
+                c,
+            ),
+            _ if value > warning => self.fire(
+                id,
+                Severity::Warning,
+                format!("{what} {value:.3} > {warning}"),
+                value,
+                warning,
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// The hit-rate rule (a low value is the bad one, unlike the others).
+fn hit_rate(f: &mut Firings<'_>, i: &Inputs, t: &MonitorConfig) {
+    let (severity, threshold) = if i.hit_rate < t.hit_rate_critical {
+        (Some(Severity::Critical), t.hit_rate_critical)
+    } else {
+        (
+            (i.hit_rate < t.hit_rate_warning).then_some(Severity::Warning),
+            t.hit_rate_warning,
+        )
+    };
+    if let Some(severity) = severity {
+        let message = format!(
+            "chunk cache hit rate {:.2} < {threshold:.2} over the last {} ({} requests)",
+            i.hit_rate, i.window, i.cache_requests
+        );
+        f.fire("cache_hit_rate", severity, message, i.hit_rate, threshold);
+    }
+}
+
+/// This second's firings, against the `[monitor]` thresholds. Every rate and
+/// percentile rule waits for `min_requests` samples (`min_cache_requests` for the hit
+/// rate) in its window.
+pub(crate) fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
+    let mut f = Firings {
+        out: Vec::new(),
+        window: &i.window,
     };
     if i.over_budget {
-        fire(
+        f.window = "now";
+        f.fire(
             "cache_over_budget",
             Severity::Critical,
             "a cache tier holds more bytes than its budget".into(),
             1.0,
             0.0,
         );
+        f.window = &i.window;
     }
     if i.cache_requests >= t.min_cache_requests {
-        if i.hit_rate < t.hit_rate_critical {
-            fire(
-                "cache_hit_rate",
-                Severity::Critical,
-                format!(
-                    "chunk cache hit rate {:.2} < {:.2}",
-                    i.hit_rate, t.hit_rate_critical
-                ),
-                i.hit_rate,
-                t.hit_rate_critical,
-            );
-        } else if i.hit_rate < t.hit_rate_warning {
-            fire(
-                "cache_hit_rate",
-                Severity::Warning,
-                format!(
-                    "chunk cache hit rate {:.2} < {:.2}",
-                    i.hit_rate, t.hit_rate_warning
-                ),
-                i.hit_rate,
-                t.hit_rate_warning,
-            );
-        }
+        hit_rate(&mut f, i, t);
     }
-    if i.requests > 0 {
-        if i.p99_ms > 2.0 * t.p99_slo_ms {
-            fire(
-                "latency_p99",
-                Severity::Critical,
-                format!("p99 {:.2} ms > 2 × SLO {} ms", i.p99_ms, t.p99_slo_ms),
-                i.p99_ms,
-                2.0 * t.p99_slo_ms,
-            );
-        } else if i.p99_ms > t.p99_slo_ms {
-            fire(
-                "latency_p99",
-                Severity::Warning,
-                format!("p99 {:.2} ms > SLO {} ms", i.p99_ms, t.p99_slo_ms),
-                i.p99_ms,
-                t.p99_slo_ms,
-            );
-        }
+    for l in i.latency.iter().filter(|l| l.samples >= t.min_requests) {
+        let slo = l.class.slo_ms(t);
+        let what = format!(
+            "{} p99 over the last {} ({} samples) in ms; SLO {slo} ms",
+            l.class.label(),
+            i.window,
+            l.samples
+        );
+        f.above(l.class.alert_id(), &what, l.p99_ms, slo, Some(2.0 * slo));
     }
     if i.requests >= t.min_requests {
-        if i.error_rate > t.error_rate_critical {
-            fire(
-                "error_rate_5xx",
-                Severity::Critical,
-                format!("5xx rate {:.3} > {}", i.error_rate, t.error_rate_critical),
-                i.error_rate,
-                t.error_rate_critical,
-            );
-        } else if i.error_rate > t.error_rate_warning {
-            fire(
-                "error_rate_5xx",
-                Severity::Warning,
-                format!("5xx rate {:.3} > {}", i.error_rate, t.error_rate_warning),
-                i.error_rate,
-                t.error_rate_warning,
-            );
-        }
-        if i.imbalance > t.imbalance_factor {
-            fire(
-                "core_imbalance",
-                Severity::Warning,
-                format!("one core carries {:.1} × the mean load", i.imbalance),
-                i.imbalance,
-                t.imbalance_factor,
-            );
-        }
+        let what = format!("5xx share of {} requests", i.requests);
+        f.above(
+            "error_rate_5xx",
+            &what,
+            i.error_rate,
+            t.error_rate_warning,
+            Some(t.error_rate_critical),
+        );
+        let what = format!("429 share of {} requests", i.requests);
+        f.above(
+            "rate_limited",
+            &what,
+            i.rate_limited_rate,
+            t.rate_limited_warning,
+            None,
+        );
+        let what = "busiest core's load over the mean";
+        f.above(
+            "core_imbalance",
+            what,
+            i.imbalance,
+            t.imbalance_factor,
+            None,
+        );
     }
     if i.stale_ws > 0 {
-        fire(
+        f.window = "now";
+        f.fire(
             "stale_ws_connections",
             Severity::Warning,
             format!(
@@ -172,7 +291,7 @@ pub(crate) fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
             0.0,
         );
     }
-    out
+    f.out
 }
 
 /// Alert state across seconds.
@@ -186,8 +305,9 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 impl AlertBook {
-    /// Applies this second's firings; drops alerts not fired for `hold`.
-    pub(crate) fn update(&mut self, firings: Vec<Firing>, now: SystemTime, hold: Duration) {
+    /// Applies this second's firings; clears alerts whose condition has been false for
+    /// `clear_after`.
+    pub(crate) fn update(&mut self, firings: Vec<Firing>, now: SystemTime, clear_after: Duration) {
         let fired: Vec<&'static str> = firings.iter().map(|f| f.id).collect();
         for f in firings {
             let e = self.active.entry(f.id).or_insert_with(|| Alert {
@@ -196,25 +316,27 @@ impl AlertBook {
                 message: String::new(),
                 value: 0.0,
                 threshold: 0.0,
+                window: String::new(),
                 first_fired: rfc3339(now),
                 last_fired: String::new(),
                 firing: true,
                 until: String::new(),
                 last: now,
             });
-            // Within the hold the severity never drops: it is the worst seen.
+            // Until it clears the severity never drops: it is the worst seen.
             e.severity = e.severity.max(f.severity);
             e.message = f.message;
             e.value = f.value;
             e.threshold = f.threshold;
+            e.window = f.window;
             e.last = now;
             e.last_fired = rfc3339(now);
         }
         self.active
-            .retain(|_, a| now.duration_since(a.last).unwrap_or_default() < hold);
+            .retain(|_, a| now.duration_since(a.last).unwrap_or_default() < clear_after);
         for a in self.active.values_mut() {
             a.firing = fired.contains(&a.id);
-            a.until = rfc3339(a.last + hold);
+            a.until = rfc3339(a.last + clear_after);
         }
     }
 
@@ -239,13 +361,17 @@ mod tests {
     /// defaults, so a change of defaults cannot quietly move the expectations.
     fn t() -> MonitorConfig {
         MonitorConfig {
-            p99_slo_ms: 10.0,
+            slo_api_ms: 10.0,
+            slo_chunk_hit_ms: 20.0,
+            slo_chunk_miss_ms: 1000.0,
+            slo_ws_ms: 10.0,
             hit_rate_warning: 0.7,
             hit_rate_critical: 0.5,
             min_cache_requests: 100,
             error_rate_warning: 0.01,
             error_rate_critical: 0.05,
-            min_requests: 20,
+            min_requests: 200,
+            rate_limited_warning: 0.1,
             imbalance_factor: 2.0,
             ..MonitorConfig::default()
         }
@@ -258,118 +384,173 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn each_rule_fires_at_its_thresholds() {
-        let base = Inputs {
+    fn latency(class: LatencyClass, p99_ms: f64, samples: u64) -> Vec<ClassLatency> {
+        vec![ClassLatency {
+            class,
+            p99_ms,
+            samples,
+        }]
+    }
+
+    fn base() -> Inputs {
+        Inputs {
+            window: "10s".into(),
             requests: 1000,
             hit_rate: 0.9,
             cache_requests: 1000,
-            p99_ms: 1.0,
+            latency: latency(LatencyClass::Api, 1.0, 1000),
             imbalance: 1.0,
             ..Default::default()
-        };
-        assert!(ids(&base).is_empty());
-        assert_eq!(
-            ids(&Inputs {
-                over_budget: true,
-                ..base.clone()
-            }),
-            vec![("cache_over_budget", Severity::Critical)]
-        );
-        assert_eq!(
-            ids(&Inputs {
-                hit_rate: 0.69,
-                ..base.clone()
-            }),
-            vec![("cache_hit_rate", Severity::Warning)]
-        );
-        assert_eq!(
-            ids(&Inputs {
-                hit_rate: 0.49,
-                ..base.clone()
-            }),
-            vec![("cache_hit_rate", Severity::Critical)]
-        );
-        assert!(
-            ids(&Inputs {
-                hit_rate: 0.1,
-                cache_requests: 99,
-                ..base.clone()
-            })
-            .is_empty(),
-            "not before 100 requests"
-        );
-        assert_eq!(
-            ids(&Inputs {
-                p99_ms: 10.5,
-                ..base.clone()
-            }),
-            vec![("latency_p99", Severity::Warning)]
-        );
-        assert_eq!(
-            ids(&Inputs {
-                p99_ms: 20.5,
-                ..base.clone()
-            }),
-            vec![("latency_p99", Severity::Critical)]
-        );
-        assert_eq!(
-            ids(&Inputs {
-                error_rate: 0.011,
-                ..base.clone()
-            }),
-            vec![("error_rate_5xx", Severity::Warning)]
-        );
-        assert_eq!(
-            ids(&Inputs {
-                error_rate: 0.051,
-                ..base.clone()
-            }),
-            vec![("error_rate_5xx", Severity::Critical)]
-        );
-        assert_eq!(
-            ids(&Inputs {
-                stale_ws: 2,
-                ..base.clone()
-            }),
-            vec![("stale_ws_connections", Severity::Warning)]
-        );
-        assert_eq!(
-            ids(&Inputs {
-                imbalance: 2.1,
-                ..base.clone()
-            }),
-            vec![("core_imbalance", Severity::Warning)]
-        );
+        }
     }
 
     #[test]
-    fn alerts_hold_then_clear_and_drive_health() {
+    fn each_rule_fires_at_its_thresholds() {
+        let base = base();
+        assert!(ids(&base).is_empty());
+        let cases: Vec<(Inputs, Vec<(&str, Severity)>)> = vec![
+            (
+                Inputs {
+                    over_budget: true,
+                    ..base.clone()
+                },
+                vec![("cache_over_budget", Severity::Critical)],
+            ),
+            (
+                Inputs {
+                    hit_rate: 0.69,
+                    ..base.clone()
+                },
+                vec![("cache_hit_rate", Severity::Warning)],
+            ),
+            (
+                Inputs {
+                    hit_rate: 0.49,
+                    ..base.clone()
+                },
+                vec![("cache_hit_rate", Severity::Critical)],
+            ),
+            (
+                Inputs {
+                    latency: latency(LatencyClass::Api, 10.5, 1000),
+                    ..base.clone()
+                },
+                vec![("latency_p99_api", Severity::Warning)],
+            ),
+            (
+                Inputs {
+                    latency: latency(LatencyClass::Api, 20.5, 1000),
+                    ..base.clone()
+                },
+                vec![("latency_p99_api", Severity::Critical)],
+            ),
+            (
+                Inputs {
+                    error_rate: 0.011,
+                    ..base.clone()
+                },
+                vec![("error_rate_5xx", Severity::Warning)],
+            ),
+            (
+                Inputs {
+                    error_rate: 0.051,
+                    ..base.clone()
+                },
+                vec![("error_rate_5xx", Severity::Critical)],
+            ),
+            (
+                Inputs {
+                    rate_limited_rate: 0.2,
+                    ..base.clone()
+                },
+                vec![("rate_limited", Severity::Warning)],
+            ),
+            (
+                Inputs {
+                    stale_ws: 2,
+                    ..base.clone()
+                },
+                vec![("stale_ws_connections", Severity::Warning)],
+            ),
+            (
+                Inputs {
+                    imbalance: 2.1,
+                    ..base.clone()
+                },
+                vec![("core_imbalance", Severity::Warning)],
+            ),
+        ];
+        for (inputs, want) in cases {
+            assert_eq!(ids(&inputs), want, "{inputs:?}");
+        }
+    }
+
+    #[test]
+    fn no_rate_or_percentile_alert_without_evidence() {
+        let few = Inputs {
+            requests: 199,
+            error_rate: 1.0,
+            rate_limited_rate: 1.0,
+            imbalance: 5.0,
+            cache_requests: 99,
+            hit_rate: 0.0,
+            latency: latency(LatencyClass::Api, 500.0, 199),
+            ..base()
+        };
+        assert!(ids(&few).is_empty(), "{:?}", ids(&few));
+    }
+
+    #[test]
+    fn each_latency_class_has_its_own_slo() {
+        // A 112 ms cold decode is fine against the decode SLO, not against the API one.
+        let decode = Inputs {
+            latency: latency(LatencyClass::ChunkMiss, 112.0, 500),
+            ..base()
+        };
+        assert!(ids(&decode).is_empty());
+        let api = Inputs {
+            latency: latency(LatencyClass::Api, 112.0, 500),
+            ..base()
+        };
+        assert_eq!(ids(&api), vec![("latency_p99_api", Severity::Critical)]);
+        let firing = &evaluate(&api, &t())[0];
+        assert_eq!(firing.window, "10s");
+        assert!(firing.message.contains("500 samples"), "{}", firing.message);
+    }
+
+    #[test]
+    fn alerts_clear_after_the_condition_is_false_for_the_delay() {
         let mut book = AlertBook::default();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let hold = Duration::from_secs(300);
+        let clear = Duration::from_secs(30);
         let crit = Firing {
-            id: "latency_p99",
+            id: "latency_p99_api",
             severity: Severity::Critical,
             message: "x".into(),
             value: 30.0,
             threshold: 20.0,
+            window: "10s".into(),
         };
-        book.update(vec![crit], t0, hold);
+        book.update(vec![crit.clone()], t0, clear);
         assert_eq!(book.health(), Health::Unhealthy);
-        book.update(vec![], t0 + Duration::from_secs(299), hold);
-        assert_eq!(book.health(), Health::Unhealthy, "held for 5 minutes");
+        book.update(vec![], t0 + Duration::from_secs(29), clear);
+        assert_eq!(book.health(), Health::Unhealthy, "not yet false for 30 s");
         assert!(!book.active()[0].firing);
-        book.update(vec![], t0 + Duration::from_secs(301), hold);
+        book.update(vec![], t0 + Duration::from_secs(31), clear);
         assert_eq!(book.health(), Health::Healthy);
+        // Firing again restarts the delay from the last firing.
+        book.update(vec![crit], t0 + Duration::from_secs(40), clear);
+        book.update(vec![], t0 + Duration::from_secs(60), clear);
+        assert_eq!(book.health(), Health::Unhealthy);
         let warn = Firing {
             id: "stale_ws_connections",
             severity: Severity::Warning,
             message: "y".into(),
             value: 1.0,
             threshold: 0.0,
+            window: "now".into(),
         };
-        book.update(vec![warn], t0 + Duration::from_secs(400), hold);
+        book.update(vec![warn], t0 + Duration::from_secs(400), clear);
         assert_eq!(book.health(), Health::Degraded);
     }
 }

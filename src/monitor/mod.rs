@@ -1,5 +1,5 @@
 //! The monitor: per-core HDR latency recording, exact aggregation once a second, health,
-//! alerts, trends, Prometheus exposition (ARCHITECTURE.md §6).
+//! alerts, trends, Prometheus exposition (docs/ARCHITECTURE.md §7).
 
 pub mod aggregator;
 pub(crate) mod alerts;

@@ -1,7 +1,7 @@
 //! `/metrics` in the Prometheus text format (0.0.4): per-core cumulative latency
 //! histograms with fixed buckets, exact quantiles as gauges, counters and gauges.
 
-use super::recorder::{SeriesKey, SeriesKind};
+use super::recorder::{SeriesKey, SeriesKind, StatusClasses};
 use super::snapshot::{CoreCounters, Figures};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -25,7 +25,7 @@ fn escape(v: &str) -> String {
 
 fn family(kind: SeriesKind) -> (&'static str, &'static str, &'static str) {
     match kind {
-        SeriesKind::Route => (
+        SeriesKind::Route | SeriesKind::Stream => (
             "auralis_http_request_duration_seconds",
             "route",
             "HTTP request latency by route template.",
@@ -57,6 +57,8 @@ pub(crate) struct Exposition<'a> {
     pub per_core: &'a BTreeMap<(u16, SeriesKey), Figures>,
     pub counters: &'a BTreeMap<u16, CoreCounters>,
     pub connections: &'a BTreeMap<u16, (u64, u64)>,
+    /// Responses per core and HTTP series by status class, since start.
+    pub statuses: &'a BTreeMap<(u16, SeriesKey), StatusClasses>,
     /// Messages each core's full inbox refused since start (index = core).
     pub inbox_refused: &'a [u64],
     pub health: u8,
@@ -77,7 +79,7 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
         let series: Vec<_> = e
             .per_core
             .iter()
-            .filter(|((_, k), _)| k.kind == kind)
+            .filter(|((_, k), _)| family(k.kind).0 == name)
             .collect();
         if series.is_empty() {
             continue;
@@ -128,7 +130,7 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
     counter(
         &mut out,
         "auralis_responses_total",
-        "HTTP responses by status class.",
+        "HTTP responses to traffic by status class (observation routes excluded).",
         by_class,
     );
     let per = |f: Field| {
@@ -137,7 +139,7 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             .map(|(core, c)| (format!("core=\"{core}\""), f(c)))
             .collect::<Vec<_>>()
     };
-    let per_core: [(&str, &str, Field); 5] = [
+    let per_core: [(&str, &str, Field); 8] = [
         (
             "auralis_response_bytes_total",
             "HTTP response body bytes.",
@@ -154,6 +156,21 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             |c| c.ws_messages,
         ),
         (
+            "auralis_ws_dropped_low_total",
+            "WebSocket low-priority notifications shed for connections whose queue was full.",
+            |c| c.ws_dropped_low,
+        ),
+        (
+            "auralis_ws_refused_total",
+            "WebSocket messages refused by a full outbound queue (the connection is closed with 1008).",
+            |c| c.ws_refused,
+        ),
+        (
+            "auralis_observation_requests_total",
+            "Health probes, scrapes and dashboard requests (not traffic).",
+            |c| c.observed,
+        ),
+        (
             "auralis_connections_opened_total",
             "HTTP connections accepted.",
             |c| c.connections_opened,
@@ -167,6 +184,26 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
     for (name, help, f) in per_core {
         counter(&mut out, name, help, per(f));
     }
+    let mut by_route = Vec::new();
+    for ((core, key), classes) in e.statuses {
+        for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            if classes[i + 1] > 0 {
+                by_route.push((
+                    format!(
+                        "route=\"{}\",core=\"{core}\",class=\"{class}\"",
+                        escape(key.name)
+                    ),
+                    classes[i + 1],
+                ));
+            }
+        }
+    }
+    counter(
+        &mut out,
+        "auralis_route_responses_total",
+        "HTTP responses by route template and status class (probes and scrapes included).",
+        by_route,
+    );
     counter(
         &mut out,
         "auralis_core_inbox_refused_total",

@@ -15,8 +15,11 @@ pub const SIGFIG: u8 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SeriesKind {
-    /// An HTTP route template.
+    /// An HTTP API route template (the API latency SLO).
     Route,
+    /// An HTTP stream route (chunks, files): shown per route, but judged by the chunk
+    /// SLOs through the `Chunk` series, so a cold decode is not an API latency.
+    Stream,
     /// Health probes, scrapes, the dashboard, the OpenAPI document (`Unlimited` routes):
     /// recorded, but kept out of the overall latency and the SLO alert, so that the
     /// probes watching an alert cannot keep it alive.
@@ -43,10 +46,15 @@ pub fn new_histogram() -> Histogram<u64> {
     }
 }
 
-/// A core's histograms since its last snapshot.
+/// Responses of one series by status class: index 1..=5 for 1xx..5xx.
+pub type StatusClasses = [u64; 6];
+
+/// A core's histograms since its last snapshot, and its responses per series by status
+/// class since start (cumulative: a few dozen routes, cloned once a second).
 #[derive(Default)]
 pub struct CoreRecorder {
     series: HashMap<SeriesKey, Histogram<u64>>,
+    statuses: HashMap<SeriesKey, StatusClasses>,
 }
 
 impl CoreRecorder {
@@ -59,9 +67,21 @@ impl CoreRecorder {
             .saturating_record(micros.clamp(1, MAX_MICROS));
     }
 
+    /// Counts one response of a series by its status class.
+    #[inline]
+    pub(crate) fn record_status(&mut self, kind: SeriesKind, name: &'static str, status: u16) {
+        let class = usize::from(status / 100).min(5);
+        self.statuses.entry(SeriesKey { kind, name }).or_default()[class] += 1;
+    }
+
     /// Hands over everything recorded since the last call.
     pub fn take(&mut self) -> Vec<(SeriesKey, Histogram<u64>)> {
         self.series.drain().collect()
+    }
+
+    /// Responses per series by status class since start.
+    pub(crate) fn statuses(&self) -> Vec<(SeriesKey, StatusClasses)> {
+        self.statuses.iter().map(|(k, v)| (*k, *v)).collect()
     }
 }
 

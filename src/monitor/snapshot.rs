@@ -20,6 +20,11 @@ pub(crate) struct CoreCounters {
     pub ws_messages: u64,
     pub connections_opened: u64,
     pub connections_closed: u64,
+    /// Observation requests (probes, scrapes, dashboard), not in `requests`.
+    pub observed: u64,
+    /// WebSocket `low` notifications shed, and messages refused (then closed 1008).
+    pub ws_dropped_low: u64,
+    pub ws_refused: u64,
     pub tier1_hits: u64,
     pub tier1_misses: u64,
     pub tier2_hits: u64,
@@ -28,7 +33,7 @@ pub(crate) struct CoreCounters {
 
 impl CoreCounters {
     /// Every counter as a slice position, so arithmetic is written once.
-    fn fields_mut(&mut self) -> [&mut u64; 16] {
+    fn fields_mut(&mut self) -> [&mut u64; 19] {
         let [s0, s1, s2, s3, s4, s5] = &mut self.statuses;
         [
             &mut self.requests,
@@ -43,6 +48,9 @@ impl CoreCounters {
             &mut self.ws_messages,
             &mut self.connections_opened,
             &mut self.connections_closed,
+            &mut self.observed,
+            &mut self.ws_dropped_low,
+            &mut self.ws_refused,
             &mut self.tier1_hits,
             &mut self.tier1_misses,
             &mut self.tier2_hits,
@@ -78,6 +86,8 @@ impl std::ops::AddAssign for CoreCounters {
 pub(crate) struct CoreSnapshot {
     pub core: u16,
     pub series: Vec<(SeriesKey, Histogram<u64>)>,
+    /// Responses per series by status class, since start.
+    pub statuses: Vec<(SeriesKey, super::recorder::StatusClasses)>,
     pub counters: CoreCounters,
     pub connections: u64,
     pub ws_connections: u64,

@@ -99,6 +99,12 @@ pub fn run(
     let shared = Shared::new(config, cores, pinning, library).map_err(BootError::DecodePool)?;
     let (mailboxes, inboxes) = Mailboxes::new(cores);
     let _ = shared.mailboxes.set(mailboxes.clone());
+    if let Some(lib) = &shared.library {
+        lib.set_event_sink(crate::ws::hub::library_sink(mailboxes.clone()));
+    }
+    shared
+        .chunks
+        .set_event_sink(crate::ws::hub::cache_sink(mailboxes.clone()));
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverKind, CoreStartError>>();
     let mut threads = Vec::with_capacity(cores);
@@ -309,7 +315,10 @@ async fn inbox_loop(
     stop: async_channel::Sender<()>,
 ) {
     loop {
-        match inbox.recv().await {
+        let msg = inbox.recv().await;
+        let answered = core.shared.started.elapsed().as_millis() as u64 + 1;
+        core.gauge().answered_ms.store(answered, Ordering::Relaxed);
+        match msg {
             Ok(CoreMessage::Publish {
                 topic,
                 text,
@@ -323,6 +332,11 @@ async fn inbox_loop(
             }
             Ok(CoreMessage::Snapshot(reply)) => {
                 let _ = reply.send(core.snapshot());
+            }
+            Ok(CoreMessage::WsConnections(reply)) => {
+                let now = core.now_ms();
+                let infos = core.ws.all().iter().map(|c| c.info(now)).collect();
+                let _ = reply.try_send((core.id.0, infos));
             }
             Ok(CoreMessage::Shutdown) | Err(_) => {
                 stop.close();

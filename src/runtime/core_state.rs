@@ -48,6 +48,10 @@ pub struct CoreGauge {
     /// 1 = io_uring, 2 = legacy, 0 = not started.
     pub(crate) driver: AtomicU64,
     pub(crate) ws_connections: AtomicU64,
+    /// When the core last handled an inbox message: ms since start, plus one (0 = not
+    /// yet). The monitor asks every core each interval, so a stale value means the core
+    /// stopped answering (readiness reads it).
+    pub(crate) answered_ms: AtomicU64,
 }
 
 /// Process-wide state shared by all cores. Read-mostly: config and facts fixed at
@@ -82,7 +86,12 @@ impl Shared {
         library: Option<Arc<Library>>,
     ) -> std::io::Result<Arc<Self>> {
         let c = &config.cache;
-        let chunks = ChunkService::new(c.tier2_bytes, c.decode_threads, c.chunk_duration_s)?;
+        let chunks = ChunkService::new(
+            c.tier2_bytes,
+            c.decode_threads,
+            c.decode_queue,
+            c.chunk_duration_s,
+        )?;
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(13))
@@ -215,9 +224,15 @@ impl CoreState {
                     .is_some_and(|t| t.elapsed() > stale_after)
             })
             .count() as u64;
+        let ws_losses = self.ws.live_losses();
+        let (series, route_statuses) = {
+            let mut m = self.metrics.borrow_mut();
+            (m.take(), m.statuses())
+        };
         CoreSnapshot {
             core: self.id.0,
-            series: self.metrics.borrow_mut().take(),
+            series,
+            statuses: route_statuses,
             counters: CoreCounters {
                 requests: c.requests.get(),
                 statuses,
@@ -226,6 +241,9 @@ impl CoreState {
                 ws_messages: c.ws_messages.get(),
                 connections_opened: c.connections_opened.get(),
                 connections_closed: c.connections_closed.get(),
+                observed: c.observed.get(),
+                ws_dropped_low: c.ws_dropped_low_closed.get() + ws_losses.0,
+                ws_refused: c.ws_refused_closed.get() + ws_losses.1,
                 tier1_hits: t1.hits,
                 tier1_misses: t1.misses,
                 tier2_hits: cc.tier2_hits,
@@ -245,7 +263,40 @@ impl CoreState {
             gauges: &self.shared.cache_gauges,
             service: &self.shared.chunks,
             tier1_budget: self.shared.config.cache.tier1_bytes_per_core,
+            hit_rates: self.shared.monitor.reports().cache_hit_rates.clone(),
+            thresholds: crate::cache::report::HitThresholds {
+                warning: self.shared.config.monitor.hit_rate_warning,
+                critical: self.shared.config.monitor.hit_rate_critical,
+                min_requests: self.shared.config.monitor.min_cache_requests,
+            },
         }
+    }
+
+    /// Drops every chunk (`None`) or one track's from tier 2, this core's tier 1 and,
+    /// through their inboxes, every other core's; announces it on the `cache` topic.
+    /// Returns tier 2's removed entries and bytes; `InboxFull` when some core's inbox
+    /// refused the clear (its tier 1 keeps the chunks: the caller should retry).
+    pub(crate) fn clear_cache(
+        &self,
+        track: Option<i64>,
+    ) -> Result<(u64, u64), super::mailbox::InboxFull> {
+        let (entries, bytes) = self.shared.chunks.tier2.remove_track(track);
+        self.tier1.borrow_mut().remove_track(track);
+        self.publish_cache_stats();
+        let full = self.shared.mailboxes.get().map_or(0, |m| {
+            m.broadcast(super::mailbox::CoreMessage::ClearCache { track })
+        });
+        self.shared
+            .chunks
+            .announce(&crate::cache::events::CacheEvent::Cleared {
+                track_id: track,
+                tier2_entries: entries as u64,
+                tier2_bytes: bytes,
+            });
+        if full > 0 {
+            return Err(super::mailbox::InboxFull { cores: full });
+        }
+        Ok((entries as u64, bytes))
     }
 
     /// Copies this core's cache counters into its published slot.

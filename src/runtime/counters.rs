@@ -13,6 +13,12 @@ pub(crate) struct Counters {
     pub ws_messages: Cell<u64>,
     pub connections_opened: Cell<u64>,
     pub connections_closed: Cell<u64>,
+    /// Observation requests (health probes, scrapes, dashboard): not in `requests`.
+    pub observed: Cell<u64>,
+    /// `low` WebSocket notifications shed, and messages refused by full outbound
+    /// queues, of connections already closed (live ones are added at snapshot time).
+    pub ws_dropped_low_closed: Cell<u64>,
+    pub ws_refused_closed: Cell<u64>,
 }
 
 /// `cell += 1`.
@@ -25,6 +31,12 @@ impl Counters {
         self.requests.set(self.requests.get() + 1);
         let class = usize::from(status / 100).min(5);
         self.by_class[class].set(self.by_class[class].get() + 1);
+        self.bytes_out.set(self.bytes_out.get() + body_bytes);
+    }
+
+    /// An observation request: counted apart from traffic.
+    pub(crate) fn record_observation(&self, body_bytes: u64) {
+        bump(&self.observed);
         self.bytes_out.set(self.bytes_out.get() + body_bytes);
     }
 }

@@ -2,6 +2,7 @@
 //! verdict. Built once here for every transport that shows it.
 
 use super::core_state::{CoreState, DriverKind, PinningMode};
+use super::readiness::NotReady;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 
@@ -19,6 +20,9 @@ struct CoreHealth {
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
+    /// Should this node get traffic (`/api/health/ready`)?
+    ready: bool,
+    not_ready: Vec<NotReady>,
     alerts: serde_json::Value,
     version: &'static str,
     uptime_s: f64,
@@ -29,8 +33,8 @@ struct Health {
     served_by: u16,
 }
 
-/// The health report (`/api/health`, WS `health_check`).
-pub(crate) fn report(core: &CoreState) -> serde_json::Value {
+/// The health report (`/api/health`, WS `health_check`) and this node's readiness.
+pub(crate) fn report(core: &CoreState) -> (serde_json::Value, Vec<NotReady>) {
     let shared = &core.shared;
     let cores: Vec<CoreHealth> = shared
         .gauges
@@ -54,8 +58,11 @@ pub(crate) fn report(core: &CoreState) -> serde_json::Value {
         crate::monitor::alerts::Health::Degraded => "degraded",
         crate::monitor::alerts::Health::Unhealthy => "unhealthy",
     };
-    serde_json::to_value(Health {
+    let not_ready = super::readiness::check(core);
+    let report = serde_json::to_value(Health {
         status,
+        ready: not_ready.is_empty(),
+        not_ready: not_ready.clone(),
         alerts: reports.alerts.clone(),
         version: VERSION,
         uptime_s: shared.started.elapsed().as_secs_f64(),
@@ -65,5 +72,6 @@ pub(crate) fn report(core: &CoreState) -> serde_json::Value {
         cores,
         served_by: core.id.0,
     })
-    .unwrap_or_default()
+    .unwrap_or_default();
+    (report, not_ready)
 }

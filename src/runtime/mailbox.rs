@@ -15,6 +15,8 @@ pub(crate) enum CoreMessage {
     ClearCache { track: Option<i64> },
     /// Send the monitor this core's snapshot (swap-and-send).
     Snapshot(std::sync::mpsc::Sender<crate::monitor::snapshot::CoreSnapshot>),
+    /// Send this core's WebSocket connection details (`/api/ws/connections`).
+    WsConnections(Sender<(u16, Vec<crate::ws::connection::ConnectionInfo>)>),
     /// Deliver a WebSocket message to this core's subscribers of `topic`.
     Publish {
         topic: std::sync::Arc<str>,

@@ -10,5 +10,6 @@ pub(crate) mod health;
 pub mod listener;
 pub(crate) mod mailbox;
 pub(crate) mod pipeline;
+pub(crate) mod readiness;
 pub(crate) mod shutdown;
 pub(crate) mod yield_now;

@@ -37,7 +37,7 @@ pub(crate) const MAX_SUBSCRIPTIONS: usize = 32;
 /// or a LAN a frame that fits the send buffer completes in microseconds.
 const PEER_STALL: Duration = Duration::from_millis(10);
 
-/// Everything the core knows about one WebSocket connection (PROTOCOL.md ConnectionInfo).
+/// Everything the core knows about one WebSocket connection (docs/PROTOCOL.md "ConnectionInfo").
 pub(crate) struct WsConn {
     pub id: u64,
     pub peer: SocketAddr,
@@ -69,8 +69,8 @@ pub(crate) struct WsConn {
     kill: async_channel::Sender<()>,
 }
 
-/// `ConnectionInfo` as the API shows it.
-#[derive(Serialize)]
+/// `ConnectionInfo` as the API shows it (built on the connection's core, sent across).
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct ConnectionInfo {
     pub connection_id: String,
     pub peer: String,
@@ -86,7 +86,11 @@ pub(crate) struct ConnectionInfo {
     pub client_version: Option<String>,
     pub rate_limiter_utilization: f64,
     pub outbound_queued: usize,
+    /// `low` notifications shed because the queue was full.
     pub dropped_low: u64,
+    /// Messages the full queue refused (each closes the connection with 1008).
+    pub refused: u64,
+    pub uptime_s: f64,
 }
 
 impl WsConn {
@@ -100,10 +104,20 @@ impl WsConn {
         format!("s{}-{}-{}", self.core.0, self.id, self.seq.get())
     }
 
-    /// Queues a frame for the writer; `false` if the queue refused it.
+    /// Queues a frame for the writer; `false` if the queue refused it. Only `low`
+    /// notifications are ever shed; anything else that cannot be queued (a reply, a
+    /// normal-priority publish) closes the connection with 1008 saying why, so nothing
+    /// is lost without a word.
     pub(crate) fn send(&self, frame: OutFrame) -> bool {
+        let droppable = frame.droppable();
         let ok = self.out.borrow_mut().push(frame);
         let _ = self.wake.try_send(());
+        if !ok && !droppable {
+            self.close(
+                close::POLICY_VIOLATION,
+                "outbound queue full: the client is not reading its messages",
+            );
+        }
         ok
     }
 
@@ -182,6 +196,11 @@ impl WsConn {
             rate_limiter_utilization: self.limiter.borrow_mut().utilization(now_ms),
             outbound_queued: self.out.borrow().len(),
             dropped_low: self.out.borrow().dropped_low,
+            refused: self.out.borrow().refused,
+            uptime_s: self
+                .connected_at
+                .elapsed()
+                .map_or(0.0, |d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
         }
     }
 }
@@ -411,6 +430,9 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     let max = core.shared.config.ws.max_message_bytes;
     let mut partial: Option<(OpCode, Vec<u8>)> = None;
     loop {
+        if !room_for_replies(core, conn).await {
+            return;
+        }
         let c = conn.clone();
         let mut obligated = move |f: Frame<'_>| {
             match f.opcode {
@@ -495,6 +517,31 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             }
         }
     }
+}
+
+/// Before reading the next message, waits until the writer has room for its reply: a
+/// client that sends faster than it reads is slowed down by TCP instead of losing
+/// replies. Bounded by `slow_close_ms`; a queue still backlogged then closes with
+/// 1008 (`false`).
+async fn room_for_replies(core: &CoreState, conn: &WsConn) -> bool {
+    if !conn.out.borrow().backlogged() {
+        return true;
+    }
+    let limit = Instant::now() + Duration::from_millis(core.shared.config.ws.slow_close_ms);
+    while conn.out.borrow().backlogged() {
+        if conn.is_killed() {
+            return false;
+        }
+        if Instant::now() >= limit {
+            conn.close(
+                close::POLICY_VIOLATION,
+                "outbound queue full: the client is not reading its replies",
+            );
+            return false;
+        }
+        monoio::time::sleep(Duration::from_millis(1)).await;
+    }
+    true
 }
 
 /// Handles one complete message; `false` when the connection must end.

@@ -27,8 +27,9 @@ impl From<ChunkError> for WsError {
         match e {
             ChunkError::Library(e) => e.into(),
             ChunkError::Undecodable(_) => {
-                WsError::field("track_id", "undecodable", "track cannot be streamed")
+                WsError::field("track_id", "undecodable", "unsupported or corrupt audio")
             }
+            ChunkError::FileMissing { .. } => WsError::new(codes::NOT_FOUND, e.to_string()),
             ChunkError::OutOfRange { .. } => WsError::payload(e.to_string()),
             ChunkError::DecoderBusy | ChunkError::DecoderOverloaded => {
                 WsError::new(codes::UNAVAILABLE, e.to_string())

@@ -12,7 +12,7 @@ use super::connection::WsConn;
 use super::outbound::OutFrame;
 use super::protocol::Priority;
 use crate::runtime::core_state::CoreState;
-use crate::runtime::mailbox::{CoreMessage, InboxFull};
+use crate::runtime::mailbox::{CoreMessage, InboxFull, Mailboxes};
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -45,6 +45,13 @@ impl WsHub {
     pub(crate) fn unregister(&self, core: &CoreState, conn: &WsConn) {
         if self.conns.borrow_mut().remove(&conn.id).is_some() {
             core.gauge().ws_connections.fetch_sub(1, Ordering::Relaxed);
+            // Its shed and refused counts outlive it in the core's totals.
+            let out = conn.out.borrow();
+            let c = &core.counters;
+            c.ws_dropped_low_closed
+                .set(c.ws_dropped_low_closed.get() + out.dropped_low);
+            c.ws_refused_closed
+                .set(c.ws_refused_closed.get() + out.refused);
         }
         let mut topics = self.topics.borrow_mut();
         for t in conn.subscriptions.borrow().iter() {
@@ -103,6 +110,14 @@ impl WsHub {
             .any(|c| !c.is_killed() && c.out.borrow().backlogged() && c.keeps_up())
     }
 
+    /// `low` messages shed and messages refused by the live connections' queues.
+    pub(crate) fn live_losses(&self) -> (u64, u64) {
+        self.conns.borrow().values().fold((0, 0), |(d, r), c| {
+            let out = c.out.borrow();
+            (d + out.dropped_low, r + out.refused)
+        })
+    }
+
     pub(crate) fn all(&self) -> Vec<Rc<WsConn>> {
         let mut v: Vec<_> = self.conns.borrow().values().cloned().collect();
         v.sort_by_key(|c| c.id);
@@ -159,4 +174,36 @@ pub(crate) fn publish(
         return Err(InboxFull { cores: full });
     }
     Ok(())
+}
+
+/// The library's event sink: each committed change becomes a `library_changed`
+/// message on the `library` topic of every core, whatever transport made it.
+pub(crate) fn library_sink(m: Mailboxes) -> crate::library::events::EventSink {
+    let seq = std::sync::atomic::AtomicU64::new(0);
+    Box::new(move |events| {
+        for e in events {
+            let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let text = super::protocol::encode("library_changed", &format!("lib{n}"), e);
+            m.broadcast(CoreMessage::Publish {
+                topic: Arc::from("library"),
+                text: Bytes::from(text),
+                priority: Priority::Normal,
+            });
+        }
+    })
+}
+
+/// The cache's event sink: each clear or pressure report becomes a `cache_changed`
+/// message on the `cache` topic of every core.
+pub(crate) fn cache_sink(m: Mailboxes) -> crate::cache::events::CacheSink {
+    let seq = std::sync::atomic::AtomicU64::new(0);
+    Box::new(move |e| {
+        let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let text = super::protocol::encode("cache_changed", &format!("cache{n}"), e);
+        m.broadcast(CoreMessage::Publish {
+            topic: Arc::from("cache"),
+            text: Bytes::from(text),
+            priority: Priority::Normal,
+        });
+    })
 }

@@ -1,4 +1,4 @@
-//! Per-connection priority rate limiting (PROTOCOL.md "Priorities and rate limits"):
+//! Per-connection priority rate limiting (docs/PROTOCOL.md "Priorities and rate limits"):
 //! one sliding-window counter per connection counts every admitted message; a message is
 //! admitted while the window's count is below `base × multiplier` of its own priority,
 //! so low priority is squeezed first and heartbeats are almost never refused.
@@ -58,9 +58,12 @@ impl PriorityLimiter {
         Err(next.saturating_sub(now_ms).max(1))
     }
 
-    /// Share of the base limit in use (for ConnectionInfo).
+    /// Share of this connection's own ceiling in use (for ConnectionInfo): the window's
+    /// count over the most the limiter ever admits (the critical-priority limit), so
+    /// 1.0 means even heartbeats are refused. Dividing by the base rate instead read 6.0
+    /// for a client that was only sending pings, well within its limits.
     pub(crate) fn utilization(&mut self, now_ms: u64) -> f64 {
-        self.count(now_ms) / self.base
+        (self.count(now_ms) / (self.base * Priority::Critical.multiplier())).min(1.0)
     }
 }
 

@@ -1,4 +1,4 @@
-//! WebSocket: `GET /ws` upgraded on the core that accepted it. PROTOCOL.md v1:
+//! WebSocket: `GET /ws` upgraded on the core that accepted it. docs/PROTOCOL.md v1:
 //! envelope and registry, priority rate limits, heartbeats, topics with cross-core
 //! fan-out, player sessions (shared across cores), and streaming over the socket.
 

@@ -19,7 +19,8 @@ pub(crate) enum OutFrame {
 }
 
 impl OutFrame {
-    fn droppable(&self) -> bool {
+    /// Only `low` broadcast notifications may be shed (counted in `dropped_low`).
+    pub(crate) fn droppable(&self) -> bool {
         matches!(self, OutFrame::Text(_, Priority::Low))
     }
 }

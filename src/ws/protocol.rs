@@ -1,4 +1,4 @@
-//! PROTOCOL.md v1: message types with their fixed priorities, the envelope, error codes
+//! docs/PROTOCOL.md v1: message types with their fixed priorities, the envelope, error codes
 //! and outgoing message encoding.
 
 use crate::validation::FieldError;
@@ -15,7 +15,7 @@ pub(crate) enum Priority {
 }
 
 impl Priority {
-    /// Multiplier of the per-connection base rate (PROTOCOL.md "Priorities").
+    /// Multiplier of the per-connection base rate (docs/PROTOCOL.md "Priorities and rate limits").
     pub(crate) fn multiplier(self) -> f64 {
         match self {
             Priority::Critical => 10.0,
@@ -65,7 +65,7 @@ pub(crate) enum ClientType {
 }
 
 impl ClientType {
-    /// Every type, with its wire name and priority (PROTOCOL.md "Priorities").
+    /// Every type, with its wire name and priority (docs/PROTOCOL.md "Priorities and rate limits").
     pub(crate) const ALL: [(ClientType, &'static str, Priority); 24] = [
         (ClientType::Ping, "ping", Priority::Critical),
         (ClientType::Disconnect, "disconnect", Priority::Critical),

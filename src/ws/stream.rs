@@ -1,4 +1,4 @@
-//! Streaming audio over the socket (PROTOCOL.md "Streaming over the socket"): chunks come
+//! Streaming audio over the socket (docs/PROTOCOL.md "Socket streaming"): chunks come
 //! from the same two-tier cache as the HTTP path; each goes out as an `audio_chunk_meta`
 //! text frame followed by one binary frame of interleaved little-endian samples, never
 //! more than `window` chunks ahead of the client's `stream_ack`.

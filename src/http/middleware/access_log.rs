@@ -4,6 +4,8 @@
 use super::Layer;
 use crate::http::context::RequestCtx;
 use crate::http::response::Response;
+use crate::http::router::RouteClass;
+use crate::monitor::recorder::SeriesKind;
 use crate::runtime::core_state::CoreState;
 
 pub(crate) struct AccessLog;
@@ -11,14 +13,23 @@ pub(crate) struct AccessLog;
 impl Layer for AccessLog {
     fn after(&self, core: &CoreState, cx: &RequestCtx, resp: &mut Response) {
         let micros = cx.started.elapsed().as_micros() as u64;
-        core.counters.record(resp.status, resp.body.len() as u64);
-        // Unlimited routes (probes, scrapes, dashboard) stay out of the SLO latency.
-        let kind = if cx.class == crate::http::router::RouteClass::Unlimited {
-            crate::monitor::recorder::SeriesKind::Internal
-        } else {
-            crate::monitor::recorder::SeriesKind::Route
+        // Observation (probes, scrapes, dashboard: the unlimited routes) is not traffic:
+        // counted apart, so a probe's own 503s cannot feed the error-rate alert and its
+        // latency stays out of the SLOs.
+        let kind = match cx.class {
+            RouteClass::Unlimited => SeriesKind::Internal,
+            RouteClass::Stream => SeriesKind::Stream,
+            RouteClass::Api => SeriesKind::Route,
         };
-        core.metrics.borrow_mut().record(kind, cx.route, micros);
+        if kind == SeriesKind::Internal {
+            core.counters.record_observation(resp.body.len() as u64);
+        } else {
+            core.counters.record(resp.status, resp.body.len() as u64);
+        }
+        let mut metrics = core.metrics.borrow_mut();
+        metrics.record(kind, cx.route, micros);
+        metrics.record_status(kind, cx.route, resp.status);
+        drop(metrics);
         tracing::info!(
             target: "auralis::access",
             request_id = %cx.request_id,

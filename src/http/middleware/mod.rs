@@ -37,7 +37,7 @@ pub(crate) trait Layer {
     fn after(&self, _core: &CoreState, _cx: &RequestCtx, _resp: &mut Response) {}
 }
 
-/// The default stack, outermost first (ARCHITECTURE.md §2). Error standardization is the
+/// The default stack, outermost first (docs/ARCHITECTURE.md §4). Error standardization is the
 /// pipeline itself: it sits between the access log and CORS, turning every `ApiError`
 /// and handler panic into the envelope before the outer layers see the response.
 pub(crate) fn default_stack(config: &crate::config::Config) -> Vec<Box<dyn Layer>> {

@@ -2,9 +2,8 @@
 //! `GET /api/tracks?search=`) and `library_sync` (a scan with progress).
 
 use super::super::connection::WsConn;
-use super::super::hub;
 use super::super::payload::{self, Empty};
-use super::super::protocol::{self, Incoming, Priority, WsError, codes};
+use super::super::protocol::{Incoming, WsError, codes};
 use crate::library::LibraryError;
 use crate::library::page::{DEFAULT_LIMIT, MAX_LIMIT, PageMode, PageRequest};
 use crate::library::query::TrackQuery;
@@ -73,7 +72,7 @@ pub(super) fn sync(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Res
         .clone()
         .ok_or_else(|| WsError::new(codes::NOT_FOUND, "no library folder is configured"))?;
     let started = lib.start_scan(root);
-    let (core, conn, cid) = (core.clone(), conn.clone(), m.correlation_id.clone());
+    let (conn, cid) = (conn.clone(), m.correlation_id.clone());
     monoio::spawn(async move {
         let mut last = String::new();
         loop {
@@ -84,11 +83,9 @@ pub(super) fn sync(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Res
                 conn.send_msg("library_sync", &cid, &v);
                 last = text;
             }
+            // The `library` topic hears of the scan from the library itself
+            // (`library_changed` scan_started / scan_finished), however it was started.
             if p.state != ScanState::Running || conn.is_killed() {
-                let text = protocol::encode("library_sync", &cid, &v);
-                if let Err(e) = hub::publish(&core, "library", text, Priority::Normal) {
-                    conn.send_error(&cid, &e.into());
-                }
                 return;
             }
             monoio::time::sleep(std::time::Duration::from_millis(100)).await;

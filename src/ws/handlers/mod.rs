@@ -62,7 +62,7 @@ pub(crate) fn welcome(core: &CoreState, conn: &WsConn) {
             "heartbeat_interval_ms": ws.heartbeat_interval_ms,
             "heartbeat_timeout_ms": ws.heartbeat_timeout_ms,
             "rate_limits": {"window_ms": 60000, "per_priority": limits},
-            "retry": {"timeout_seconds": 30.0, "max_retries": 3},
+            "retry": {"timeout_seconds": ws.retry_timeout_s, "max_retries": ws.retry_max},
             "max_message_bytes": ws.max_message_bytes,
             "server_version": env!("CARGO_PKG_VERSION"),
             "protocol_version": 1,

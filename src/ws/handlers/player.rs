@@ -69,14 +69,16 @@ fn status_payload(core: &CoreState, conn: &WsConn) -> Value {
 }
 
 /// Sends the player's state to the connection and, for a shared session, to every
-/// listener on every core.
+/// listener of `session:<id>` and of the `player` topic on every core.
 fn emit_status(core: &CoreState, conn: &WsConn, correlation_id: &str) {
     let payload = status_payload(core, conn);
     conn.send_msg("status_update", correlation_id, &payload);
     let session = conn.player.borrow().session_id.clone();
     if let Some(id) = session {
         let text = protocol::encode("status_update", correlation_id, &payload);
-        if let Err(e) = hub::publish(core, &format!("session:{id}"), text, Priority::High) {
+        let published = hub::publish(core, &format!("session:{id}"), text.clone(), Priority::High)
+            .and_then(|()| hub::publish(core, "player", text, Priority::Normal));
+        if let Err(e) = published {
             conn.send_error(correlation_id, &e.into());
         }
     }

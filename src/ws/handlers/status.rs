@@ -34,7 +34,7 @@ pub(super) fn health_check(
     m: &Incoming,
 ) -> Result<(), WsError> {
     payload::parse::<Empty>(&m.payload)?;
-    let report = crate::runtime::health::report(core);
+    let (report, _) = crate::runtime::health::report(core);
     conn.send_msg("health_check", &m.correlation_id, &report);
     Ok(())
 }

@@ -1,0 +1,91 @@
+//! Library events: what changed, emitted once the change has committed, whatever made
+//! it (an HTTP request, a WebSocket message, a batch, a scan). Operations record them
+//! on the transaction ([`Tx::emit`]); `Library::transact` and `Library::batch` hand
+//! the committed ones to the sink the runtime installed at boot (the WebSocket
+//! `library` topic). A rolled-back change emits nothing. The library knows no sockets.
+
+use rusqlite::{Connection, Transaction};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::ops::Deref;
+
+/// One committed change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub(crate) enum LibraryEvent {
+    FavoriteChanged {
+        track_id: i64,
+        favorite: bool,
+    },
+    TagsChanged {
+        track_id: i64,
+    },
+    PlaylistCreated {
+        playlist_id: i64,
+    },
+    PlaylistChanged {
+        playlist_id: i64,
+    },
+    PlaylistDeleted {
+        playlist_id: i64,
+    },
+    ScanStarted {
+        root: String,
+    },
+    ScanFinished {
+        state: String,
+        added: u64,
+        updated: u64,
+        removed: u64,
+        failed: u64,
+    },
+}
+
+/// Where committed events go (installed once at boot; none in tools like `scan`).
+pub(crate) type EventSink = Box<dyn Fn(&[LibraryEvent]) + Send + Sync>;
+
+/// A writer transaction that collects the events of the changes made in it.
+pub(crate) struct Tx<'c> {
+    tx: Transaction<'c>,
+    events: RefCell<Vec<LibraryEvent>>,
+}
+
+impl<'c> Tx<'c> {
+    pub(crate) fn begin(c: &'c mut Connection) -> rusqlite::Result<Self> {
+        Ok(Self {
+            tx: c.transaction()?,
+            events: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Records an event, emitted only if this transaction commits.
+    pub(crate) fn emit(&self, e: LibraryEvent) {
+        self.events.borrow_mut().push(e);
+    }
+
+    /// Events recorded so far (a savepoint rolled back truncates back to this).
+    pub(crate) fn mark(&self) -> usize {
+        self.events.borrow().len()
+    }
+
+    pub(crate) fn forget_since(&self, mark: usize) {
+        self.events.borrow_mut().truncate(mark);
+    }
+
+    /// Commits; the events are the caller's to emit.
+    pub(crate) fn commit(self) -> rusqlite::Result<Vec<LibraryEvent>> {
+        self.tx.commit()?;
+        Ok(self.events.into_inner())
+    }
+
+    pub(crate) fn rollback(self) -> rusqlite::Result<()> {
+        self.tx.rollback()
+    }
+}
+
+impl Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.tx
+    }
+}
