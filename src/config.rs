@@ -42,6 +42,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub rate_limit: RateLimitConfig,
     pub cors: CorsConfig,
+    pub auth: AuthConfig,
     pub cache: CacheConfig,
     pub ws: WsConfig,
     pub library: LibraryConfig,
@@ -168,6 +169,9 @@ pub struct HttpConfig {
     /// (a client that never reads must not hold a task forever).
     pub write_timeout_ms: u64,
     pub max_connections_per_core: usize,
+    /// Loopback connections let in past `max_connections_per_core` for observation
+    /// routes only (health, metrics), so an operator can read a full node.
+    pub operator_reserve_connections: usize,
     /// Requests served on one connection before it is closed (0 = unlimited).
     pub max_requests_per_connection: u64,
 }
@@ -183,6 +187,7 @@ impl Default for HttpConfig {
             keep_alive_timeout_ms: 60_000,
             write_timeout_ms: 30_000,
             max_connections_per_core: 10_000,
+            operator_reserve_connections: 8,
             max_requests_per_connection: 0,
         }
     }
@@ -213,6 +218,23 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// Access control (tokens live in the database: `auralis-server token create`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// While no token exists, let clients on loopback make changes. Turn it off behind a
+    /// reverse proxy on the same host: there every client arrives from loopback.
+    pub trust_loopback: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            trust_loopback: true,
+        }
+    }
+}
+
 /// Cross-origin policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -231,7 +253,7 @@ impl Default for CorsConfig {
             allowed_methods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
                 .map(String::from)
                 .to_vec(),
-            allowed_headers: ["Content-Type", "X-Request-ID", "Range"]
+            allowed_headers: ["Content-Type", "X-Request-ID", "Range", "Authorization"]
                 .map(String::from)
                 .to_vec(),
             max_age_s: 600,

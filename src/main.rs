@@ -1,7 +1,9 @@
-//! The `auralis-server` command line: `serve`, `scan DIR`, `config --print`.
+//! The `auralis-server` command line: `serve`, `scan DIR`, `token create|list|revoke`,
+//! `config --print`.
 
 use auralis_server::config::{Config, ConfigError, DriverChoice};
-use auralis_server::library::{Library, OpenError, demo, scan};
+use auralis_server::library::tokens::Role;
+use auralis_server::library::{Library, LibraryError, OpenError, demo, scan};
 use auralis_server::logging::{self, LogFormat};
 use auralis_server::runtime::boot;
 use clap::{Parser, Subcommand};
@@ -58,6 +60,11 @@ enum Command {
         #[command(flatten)]
         args: ConfigArgs,
     },
+    /// Access tokens: create (shown once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Show configuration.
     Config {
         #[command(flatten)]
@@ -66,6 +73,42 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print it (the only time it is shown).
+    Create {
+        /// `admin` or `listener`.
+        #[arg(long)]
+        role: String,
+        /// A unique name for the holder.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        args: ConfigArgs,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        args: ConfigArgs,
+    },
+    /// Revoke a token by name or id.
+    Revoke {
+        which: String,
+        #[command(flatten)]
+        args: ConfigArgs,
+    },
+}
+
+impl TokenAction {
+    fn args(&self) -> &ConfigArgs {
+        match self {
+            TokenAction::Create { args, .. }
+            | TokenAction::List { args }
+            | TokenAction::Revoke { args, .. } => args,
+        }
+    }
 }
 
 /// Why a command could not run; printed as `error: …` with a non-zero exit.
@@ -81,8 +124,36 @@ enum CliError {
     Demo(#[from] demo::DemoError),
     #[error("library scan failed: {0}")]
     Scan(#[from] scan::ScanError),
-    #[error("cannot render the scan summary: {0}")]
+    #[error("cannot render the summary: {0}")]
     Summary(#[from] serde_json::Error),
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    #[error("--role must be admin or listener, not {0:?}")]
+    Role(String),
+}
+
+/// `token create | list | revoke`, against the data dir's database (a running server
+/// sees the change at once: tokens are read per request).
+fn token(action: TokenAction) -> Result<String, CliError> {
+    let cfg = effective_config(action.args())?;
+    let lib = Library::open(&cfg.server.data_dir, None)?;
+    match action {
+        TokenAction::Create { role, name, .. } => {
+            let role = Role::parse(&role).ok_or(CliError::Role(role))?;
+            let (p, secret) = lib.create_token(&name, role)?;
+            Ok(format!(
+                "{secret}\n# token {} ({}, id {}): shown once, store it now; send it as `Authorization: Bearer <token>`",
+                p.name,
+                p.role.as_str(),
+                p.id
+            ))
+        }
+        TokenAction::List { .. } => Ok(serde_json::to_string_pretty(&lib.tokens()?)?),
+        TokenAction::Revoke { which, .. } => {
+            lib.revoke_token(&which)?;
+            Ok(format!("revoked {which}"))
+        }
+    }
 }
 
 fn effective_config(args: &ConfigArgs) -> Result<Config, ConfigError> {
@@ -158,6 +229,16 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)
+            }
+        },
+        Command::Token { action } => match token(action) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
             }
         },
         Command::Scan { dir, args } => {

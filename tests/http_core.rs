@@ -4,7 +4,7 @@
 mod common;
 
 use auralis_server::runtime::listener::core_for_ipv4;
-use common::{Opts, Raw, Server, get, request};
+use common::{Opts, Raw, Server, error_fields, get, request};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -141,7 +141,7 @@ fn chunked_request_body_is_framed_correctly() {
     let mut c = Raw::connect(s.addr);
     // A chunked POST (405 here: the route is GET-only) followed by a pipelined GET:
     // the second answer proves the body was consumed exactly.
-    c.send(b"POST /api/version HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\nGET /api/version HTTP/1.1\r\n\r\n");
+    c.send(b"POST /api/version HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\nGET /api/version HTTP/1.1\r\nHost: t\r\n\r\n");
     let first = c.read_response().unwrap();
     assert_eq!(first.status, 405);
     assert_eq!(first.header("Allow"), Some("GET, HEAD, OPTIONS"));
@@ -154,7 +154,7 @@ fn header_section_over_16k_gets_431_and_close() {
     let s = Server::start(Opts::cores(1));
     let mut c = Raw::connect(s.addr);
     let big = format!(
-        "GET /api/version HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "GET /api/version HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
         "a".repeat(17 * 1024)
     );
     c.send(big.as_bytes());
@@ -173,7 +173,7 @@ fn header_section_over_16k_gets_431_and_close() {
 fn body_over_limit_gets_413_declared_or_chunked() {
     let s = Server::start(Opts::cores(1));
     let mut c = Raw::connect(s.addr);
-    c.send(b"POST /api/version HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n");
+    c.send(b"POST /api/version HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 413);
     assert_eq!(r.json()["error"], "payload_too_large");
@@ -181,7 +181,7 @@ fn body_over_limit_gets_413_declared_or_chunked() {
 
     let s = Server::start(Opts::cores(1).env("AURALIS_HTTP__MAX_BODY_BYTES", "1000"));
     let mut c = Raw::connect(s.addr);
-    c.send(b"POST /api/version HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.send(b"POST /api/version HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     for _ in 0..3 {
         c.send(format!("200\r\n{}\r\n", "x".repeat(0x200)).as_bytes());
     }
@@ -250,7 +250,12 @@ fn slow_loris_and_idle_keep_alive_are_closed_by_timeouts() {
 
 #[test]
 fn connections_over_the_per_core_limit_get_503_and_close() {
-    let s = Server::start(Opts::cores(1).env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "2"));
+    // No operator reserve: every connection past the cap is refused at once.
+    let s = Server::start(
+        Opts::cores(1)
+            .env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "2")
+            .env("AURALIS_HTTP__OPERATOR_RESERVE_CONNECTIONS", "0"),
+    );
     let mut held: Vec<Raw> = (0..2).map(|_| Raw::connect(s.addr)).collect();
     for c in held.iter_mut() {
         c.send(get_req("/api/version", "").as_bytes());
@@ -273,7 +278,11 @@ fn connections_over_the_per_core_limit_get_503_and_close() {
 #[test]
 fn a_refused_connection_is_closed_cleanly_not_reset() {
     use std::io::{Read, Write};
-    let s = Server::start(Opts::cores(1).env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "1"));
+    let s = Server::start(
+        Opts::cores(1)
+            .env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "1")
+            .env("AURALIS_HTTP__OPERATOR_RESERVE_CONNECTIONS", "0"),
+    );
     let mut held = Raw::connect(s.addr);
     held.send(get_req("/api/version", "").as_bytes());
     assert_eq!(held.read_response().unwrap().status, 200);
@@ -369,7 +378,7 @@ fn cors_preflight_and_simple_requests() {
         r#"["https://app.example"]"#,
     ));
     let mut c = Raw::connect(s.addr);
-    c.send(b"OPTIONS /api/version HTTP/1.1\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n\r\n");
+    c.send(b"OPTIONS /api/version HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 204);
     assert_eq!(
@@ -381,13 +390,13 @@ fn cors_preflight_and_simple_requests() {
             .unwrap()
             .contains("GET")
     );
-    c.send(b"GET /api/version HTTP/1.1\r\nOrigin: https://app.example\r\n\r\n");
+    c.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!(
         r.header("Access-Control-Allow-Origin"),
         Some("https://app.example")
     );
-    c.send(b"OPTIONS /api/version HTTP/1.1\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n\r\n");
+    c.send(b"OPTIONS /api/version HTTP/1.1\r\nHost: t\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 403);
     assert_eq!(r.header("Access-Control-Allow-Origin"), None);
@@ -465,4 +474,64 @@ fn config_print_shows_layers_and_bad_keys_fail_naming_the_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_body"));
+}
+
+#[test]
+fn strict_http_framing_host_and_header_limits() {
+    let s = Server::start(Opts::cores(1));
+    let status = |wire: &str| {
+        let mut c = Raw::connect(s.addr);
+        c.send(wire.as_bytes());
+        c.read_response().map(|r| {
+            (
+                r.status,
+                r.json()["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+    };
+    for cl in ["+13", "+0013", "013"] {
+        let wire = format!(
+            "POST /api/notifications HTTP/1.1\r\nHost: t\r\nContent-Length: {cl}\r\n\r\n{{\"title\": \"x\"}}"
+        );
+        assert_eq!(status(&wire).unwrap().0, 400, "Content-Length: {cl}");
+    }
+    let (code, msg) = status("GET /api/version HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(code, 400);
+    assert!(msg.contains("Host"), "{msg}");
+    assert_eq!(
+        status("GET /api/version HTTP/1.0\r\n\r\n").unwrap().0,
+        200,
+        "1.0 needs no Host"
+    );
+    // 100 small headers: the count limit (96) is what is hit, and named.
+    let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (code, msg) = status(&format!(
+        "GET /api/version HTTP/1.1\r\nHost: t\r\n{many}\r\n"
+    ))
+    .unwrap();
+    assert_eq!(code, 431);
+    assert_eq!(msg, "request has more than 96 header fields");
+    // A route that takes no query parameters refuses them.
+    let r = request(&s, "POST", "/api/library/scan?path=/etc", None);
+    assert_eq!(r.status, 422, "{}", r.json());
+    assert_eq!(error_fields(&r), vec!["path"]);
+}
+
+#[test]
+fn an_operator_on_loopback_can_observe_a_full_core() {
+    let s = Server::start(Opts::cores(1).env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "1"));
+    let mut held = Raw::connect(s.addr);
+    held.send(get_req("/api/version", "").as_bytes());
+    assert_eq!(held.read_response().unwrap().status, 200);
+    // Past the cap, loopback still reads health and metrics...
+    let mut op = Raw::connect(s.addr);
+    op.send(get_req("/api/health/live", "").as_bytes());
+    assert_eq!(op.read_response().unwrap().status, 200);
+    op.send(get_req("/metrics", "").as_bytes());
+    assert_eq!(op.read_response().unwrap().status, 200);
+    // ...but nothing else: 503, then the connection closes.
+    op.send(get_req("/api/version", "").as_bytes());
+    let r = op.read_response().unwrap();
+    assert_eq!(r.status, 503);
+    assert!(op.closed_within(Duration::from_secs(2)));
 }

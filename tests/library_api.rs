@@ -37,7 +37,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn demo_library_serves_real_audio_out_of_the_box() {
-    let s = Server::start(Opts::cores(1).demo());
+    // With the default log filter, as the README's first command runs it.
+    let s = Server::start(Opts::cores(1).demo().default_log());
     let stats = ok_data(&get(&s, "/api/library/stats"));
     assert_eq!(stats["tracks"], 8);
     assert_eq!(stats["artists"], 3);
@@ -56,6 +57,14 @@ fn demo_library_serves_real_audio_out_of_the_box() {
     let search = ok_data(&get(&s, "/api/tracks?search=sodium"));
     assert_eq!(search[0]["title"], "Sodium Lamps");
     assert_eq!(search[0]["duration_ms"], 240_000);
+    // The server's own info lines are there; third-party chatter (flacenc logs
+    // statistics for every FLAC it encodes, at info) is not.
+    let log = s.log();
+    assert!(log.contains("library scan finished"), "{log}");
+    assert!(
+        !log.contains("flacenc"),
+        "third-party info lines in the default log:\n{log}"
+    );
 }
 
 #[test]

@@ -307,7 +307,7 @@ fn a_saturated_decode_pool_makes_readiness_503_and_it_recovers() {
     assert_eq!(get(&s, "/api/health/ready").status, 200);
     // 16 different cold chunks at once against one decoder with a queue of one.
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
+    let answers: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..16)
             .map(|k| {
                 let (s, barrier) = (&s, barrier.clone());
@@ -317,15 +317,24 @@ fn a_saturated_decode_pool_makes_readiness_503_and_it_recovers() {
                     barrier.wait();
                     let path = format!("/api/stream/{id}/chunk/{index}?format=wav");
                     c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-                    c.read_response().map_or(0, |r| r.status)
+                    c.read_response().map_or((0, None), |r| {
+                        (r.status, r.header("Retry-After").map(String::from))
+                    })
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
     assert!(
-        statuses.contains(&503),
-        "one decoder with a queue of one refused none of 16: {statuses:?}"
+        !refused.is_empty(),
+        "one decoder with a queue of one refused none of 16: {answers:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|(_, retry)| retry.as_deref() == Some("1")),
+        "a refused decode says when to retry: {refused:?}"
     );
     let r = get(&s, "/api/health/ready");
     assert_eq!(r.status, 503, "{}", r.json());

@@ -354,7 +354,10 @@ fn whole_file_with_range_requests() {
     assert!(r.body == file);
     let ranged = |range: &str| {
         let mut c = Raw::connect(s.addr);
-        c.send(format!("GET /api/tracks/{id}/file HTTP/1.1\r\nRange: {range}\r\n\r\n").as_bytes());
+        c.send(
+            format!("GET /api/tracks/{id}/file HTTP/1.1\r\nHost: t\r\nRange: {range}\r\n\r\n")
+                .as_bytes(),
+        );
         c.read_response().unwrap()
     };
     let n = file.len();
@@ -374,6 +377,13 @@ fn whole_file_with_range_requests() {
         (416, Some(format!("bytes */{n}").as_str()))
     );
     assert_eq!(r.json()["error"], "range_not_satisfiable");
+    // An end or suffix past u64 is an overshoot like any other: clamped, 206.
+    let r = ranged("bytes=0-99999999999999999999");
+    assert_eq!((r.status, r.body.len()), (206, n));
+    let r = ranged("bytes=-99999999999999999999");
+    assert_eq!((r.status, r.body.len()), (206, n));
+    let r = ranged("bytes=0-+5");
+    assert_eq!(r.status, 416, "digits only");
     let head = request(&s, "HEAD", &format!("/api/tracks/{id}/file"), None);
     assert_eq!((head.status, head.body.len()), (200, 0));
     assert_eq!(head.header("Content-Length"), Some(n.to_string().as_str()));
@@ -456,4 +466,44 @@ fn chunk_errors_and_cache_management() {
 
 fn delete_req(s: &Server, path: &str) -> Resp {
     request(s, "DELETE", path, None)
+}
+
+#[test]
+fn a_head_of_a_chunk_logs_and_counts_no_body() {
+    let (s, _lib) = fixture_server(&["tone.wav"], "10", &[("RUST_LOG", "info")]);
+    let id = track_id(&s, "wav");
+    let path = format!("/api/stream/{id}/chunk/0?format=wav");
+    let get_len = get(&s, &path).body.len();
+    assert!(get_len > 10_000);
+    let head = request(&s, "HEAD", &path, None);
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(
+        head.header("Content-Length"),
+        Some(get_len.to_string().as_str())
+    );
+    // The access log says what went out: the GET's body, then nothing for the HEAD.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let lines = loop {
+        let log = s.log();
+        let lines: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("/api/stream/{track_id}/chunk/{index}"))
+            .map(String::from)
+            .collect();
+        if lines.len() >= 2 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains(&format!("bytes={get_len}")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("HEAD") && lines[1].contains("bytes=0"),
+        "{}",
+        lines[1]
+    );
 }

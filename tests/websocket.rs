@@ -12,18 +12,6 @@ use std::time::{Duration, Instant};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
-fn lib_server(extra: &[(&str, &str)]) -> Server {
-    let lib = temp_dir("wslib");
-    make_library(&lib, 0, 6);
-    let mut o = library_opts(&lib);
-    for (k, v) in extra {
-        o = o.env(k, v);
-    }
-    let s = Server::start(o);
-    wait_scan(&s);
-    s
-}
-
 fn err_code(m: &Value) -> &str {
     assert_eq!(m["type"], "error", "{m}");
     m["payload"]["error"].as_str().unwrap()
@@ -31,7 +19,7 @@ fn err_code(m: &Value) -> &str {
 
 #[test]
 fn every_message_type_end_to_end() {
-    let s = lib_server(&[]);
+    let s = lib_server(6, &[]);
     let (mut ws, welcome) = ws_connect(&s, LOCAL);
     for key in [
         "connection_id",
@@ -226,7 +214,7 @@ fn post_json(s: &Server, path: &str, body: Value) -> Resp {
 
 #[test]
 fn bad_messages_get_errors_and_the_connection_stays_open() {
-    let s = lib_server(&[]);
+    let s = lib_server(6, &[]);
     let (mut ws, _) = ws_connect(&s, LOCAL);
     ws.send(tungstenite::Message::text("{nope")).unwrap();
     let m = ws_next(&mut ws);
@@ -313,7 +301,7 @@ fn bad_messages_get_errors_and_the_connection_stays_open() {
 
 #[test]
 fn low_priority_is_refused_before_high_and_ping_still_answered() {
-    let s = lib_server(&[("AURALIS_WS__RATE_BASE_PER_MINUTE", "10")]);
+    let s = lib_server(6, &[("AURALIS_WS__RATE_BASE_PER_MINUTE", "10")]);
     let (mut ws, welcome) = ws_connect(&s, LOCAL);
     assert_eq!(welcome["rate_limits"]["per_priority"]["low"], 5.0);
     let low: Vec<String> = (0..8)
@@ -419,7 +407,7 @@ fn close_code(c: &mut std::net::TcpStream) -> Option<u16> {
 
 #[test]
 fn rfc6455_violations_close_with_the_right_codes() {
-    let s = lib_server(&[]);
+    let s = lib_server(6, &[]);
     let ping = br#"{"type":"ping"}"#;
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("unmasked client frame", frame(true, 0x1, ping, false), 1002),
@@ -486,10 +474,13 @@ fn rfc6455_violations_close_with_the_right_codes() {
 
 #[test]
 fn a_client_that_never_answers_pings_is_closed_by_the_heartbeat() {
-    let s = lib_server(&[
-        ("AURALIS_WS__HEARTBEAT_INTERVAL_MS", "200"),
-        ("AURALIS_WS__HEARTBEAT_TIMEOUT_MS", "300"),
-    ]);
+    let s = lib_server(
+        6,
+        &[
+            ("AURALIS_WS__HEARTBEAT_INTERVAL_MS", "200"),
+            ("AURALIS_WS__HEARTBEAT_TIMEOUT_MS", "300"),
+        ],
+    );
     let mut c = raw_ws(&s);
     let t = Instant::now();
     assert_eq!(close_code(&mut c), Some(1001));
@@ -626,12 +617,15 @@ fn read_notifications(group: &mut [Ws], n: usize) -> Instant {
 
 #[test]
 fn a_client_that_never_reads_does_not_slow_a_500_listener_broadcast() {
-    let s = lib_server(&[
-        ("AURALIS_WS__OUTBOUND_QUEUE", "64"),
-        ("AURALIS_WS__SLOW_CLOSE_MS", "300"),
-        ("AURALIS_WS__SEND_BUFFER_BYTES", "16384"),
-        ("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "2000"),
-    ]);
+    let s = lib_server(
+        6,
+        &[
+            ("AURALIS_WS__OUTBOUND_QUEUE", "64"),
+            ("AURALIS_WS__SLOW_CLOSE_MS", "300"),
+            ("AURALIS_WS__SEND_BUFFER_BYTES", "16384"),
+            ("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "2000"),
+        ],
+    );
     const LISTENERS: usize = 500;
     // The publisher posts as fast as HTTP allows, faster than a core writes 400
     // messages to 250 sockets: the core's inbox absorbs the burst and fan-out waits
@@ -707,7 +701,7 @@ fn shared_session_delivers_every_status_update_in_order_on_both_cores() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(120);
-    let s = lib_server(&[("AURALIS_WS__RATE_BASE_PER_MINUTE", "1000000")]);
+    let s = lib_server(6, &[("AURALIS_WS__RATE_BASE_PER_MINUTE", "1000000")]);
     let (a, b) = two_cores();
     let (mut ctl, w) = ws_connect(&s, a);
     let sid = ws_rpc(&mut ctl, "session_create", json!({}))["payload"]["session_id"]
@@ -808,7 +802,7 @@ fn python_websockets_client_talks_to_the_server() {
         eprintln!("SKIPPED: python3 with the websockets package is not available");
         return;
     }
-    let s = lib_server(&[]);
+    let s = lib_server(6, &[]);
     let out = std::process::Command::new("python3")
         .arg("tests/ws_client.py")
         .arg(format!("ws://{}/ws", s.addr))
@@ -824,7 +818,7 @@ fn python_websockets_client_talks_to_the_server() {
 
 #[test]
 fn shutdown_tells_websocket_clients() {
-    let mut s = lib_server(&[]);
+    let mut s = lib_server(6, &[]);
     let (mut ws, _) = ws_connect(&s, LOCAL);
     s.terminate();
     let d = ws_next(&mut ws);
@@ -845,7 +839,7 @@ fn shutdown_tells_websocket_clients() {
 
 #[test]
 fn the_compat_transport_speaks_the_same_protocol() {
-    let s = lib_server(&[("AURALIS_WS__TRANSPORT", "compat")]);
+    let s = lib_server(6, &[("AURALIS_WS__TRANSPORT", "compat")]);
     let (mut ws, welcome) = ws_connect(&s, LOCAL);
     assert_eq!(welcome["max_message_bytes"], 65536);
     assert_eq!(ws_rpc(&mut ws, "ping", json!({"k": 2}))["payload"]["k"], 2);
@@ -874,7 +868,7 @@ fn next_of(ws: &mut Ws, kind: &str) -> Value {
 
 #[test]
 fn a_burst_of_990_pings_gets_990_pongs_and_nothing_is_lost_silently() {
-    let s = lib_server(&[]);
+    let s = lib_server(6, &[]);
     let (mut ws, _) = ws_connect(&s, LOCAL);
     // 990 pings in one burst (under the 1 000-per-minute critical limit), written
     // before a single pong is read: the server must not drop replies it cannot queue.
@@ -914,7 +908,7 @@ fn a_burst_of_990_pings_gets_990_pongs_and_nothing_is_lost_silently() {
 
 #[test]
 fn topics_hear_changes_whatever_transport_made_them() {
-    let s = lib_server(&[]);
+    let s = lib_server(6, &[]);
     let (mut ws, _) = ws_connect(&s, LOCAL);
     let sub = ws_rpc(
         &mut ws,
@@ -972,7 +966,7 @@ fn topics_hear_changes_whatever_transport_made_them() {
 
 #[test]
 fn ws_connections_lists_every_core_with_pages() {
-    let s = lib_server(&[]);
+    let s = lib_server(6, &[]);
     let (a, b) = two_cores();
     let (_wa, _) = ws_connect(&s, a);
     let (_wb, _) = ws_connect(&s, b);

@@ -8,7 +8,7 @@ use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::request::{Method, Request};
-use crate::http::router::{Handler, LocalFuture, Route, RouteClass};
+use crate::http::router::{Access, Handler, LocalFuture, Route, RouteClass};
 use crate::http::validate::BodyFields;
 use crate::library::batch::{Action, BatchOutcome, ItemOutcome, MAX_ITEMS};
 use crate::library::ops::TagEdit;
@@ -27,7 +27,10 @@ pub(crate) fn routes() -> Vec<Route> {
             "Apply up to 100 actions, atomically or not",
             Handler::Async(batch),
         )
-        .body("Batch"),
+        .body("Batch")
+        // Favorites and playlist items are a listener's; `set_tags` items are checked
+        // for the admin role one by one.
+        .access(Access::Listener),
     ]
 }
 
@@ -177,7 +180,7 @@ fn report(outcome: BatchOutcome) -> BatchResult {
     }
 }
 
-fn batch(core: Rc<CoreState>, _cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+fn batch(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
     Box::pin(async move {
         let mut b = BodyFields::from_request(&req)?;
         let atomic = b.boolean("atomic", false).unwrap_or(false);
@@ -243,7 +246,14 @@ fn batch(core: Rc<CoreState>, _cx: Rc<RequestCtx>, req: Request) -> LocalFuture 
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let outcome = reader(&core)?.library.batch(items, atomic).await?;
+        // Item by item, the same rules as the single routes: tags are an admin's.
+        if items.iter().any(|(_, a)| matches!(a, Action::SetTags(..))) {
+            use crate::http::middleware::auth::{authorize, local};
+            let local = local(&core, cx.peer);
+            authorize(&core, Access::Admin, cx.principal.as_ref(), local)?;
+        }
+        let owner = crate::library::tokens::owner_of(cx.principal.as_ref());
+        let outcome = reader(&core)?.library.batch(items, atomic, owner).await?;
         Ok(Reply::ok(report(outcome))?.into())
     })
 }

@@ -6,7 +6,9 @@ use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
 use crate::http::pagination::page_request;
 use crate::http::request::{Method, Request};
-use crate::http::router::{Handler, HandlerResult, LocalFuture, QueryParam, Route, RouteClass};
+use crate::http::router::{
+    Access, Handler, HandlerResult, LocalFuture, QueryParam, Route, RouteClass,
+};
 use crate::http::validate::{BodyFields, QueryFields};
 use crate::library::ops;
 use crate::library::page::Page;
@@ -116,14 +118,16 @@ pub(crate) fn routes() -> Vec<Route> {
             api,
             "Mark a track favorite",
             Async(favorite_on),
-        ),
+        )
+        .access(Access::Listener),
         Route::new(
             Delete,
             "/api/tracks/{id}/favorite",
             api,
             "Unmark a favorite",
             Async(favorite_off),
-        ),
+        )
+        .access(Access::Listener),
         Route::new(Get, "/api/albums", api, "List albums", Sync(list_albums)).query(ALBUM_QUERY),
         Route::new(Get, "/api/albums/{id}", api, "One album", Sync(get_album)),
         Route::new(

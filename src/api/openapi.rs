@@ -5,7 +5,7 @@ use crate::http::context::RequestCtx;
 use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
 use crate::http::response::Response;
-use crate::http::router::{Handler, HandlerResult, Route, RouteClass, Segment};
+use crate::http::router::{Access, Handler, HandlerResult, Route, RouteClass, Segment};
 use crate::runtime::core_state::CoreState;
 use serde_json::{Map, Value, json};
 use std::rc::Rc;
@@ -88,6 +88,18 @@ pub(crate) fn document(routes: &[Route]) -> Value {
         if let Some(body) = r.body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
+        if r.access != Access::Public {
+            let role = if r.access == Access::Admin {
+                "admin"
+            } else {
+                "listener"
+            };
+            op["security"] = json!([{"bearerAuth": []}]);
+            op["x-required-role"] = json!(role);
+            let err = json!({"$ref": "#/components/schemas/ErrorEnvelope"});
+            op["responses"]["401"] = json!({"description": "unauthorized: no valid bearer token (once any token exists)", "content": {"application/json": {"schema": err}}});
+            op["responses"]["403"] = json!({"description": format!("forbidden: the token's role is below {role}, or no token exists yet and the client is not on loopback"), "content": {"application/json": {"schema": err}}});
+        }
         let entry = paths
             .entry(r.pattern.to_string())
             .or_insert_with(|| json!({}));
@@ -97,7 +109,11 @@ pub(crate) fn document(routes: &[Route]) -> Value {
         "openapi": "3.1.0",
         "info": {"title": "auralis-server", "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
-        "components": {"schemas": schemas()}
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                "description": "A token from `auralis-server token create --role admin|listener --name NAME`. Reads need none; changes need one once any token exists (before that: loopback clients only)."}}
+        }
     })
 }
 

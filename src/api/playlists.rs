@@ -8,13 +8,14 @@ use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
 use crate::http::pagination::page_request;
 use crate::http::request::{Method, Request};
-use crate::http::router::{Handler, HandlerResult, LocalFuture, Route, RouteClass};
+use crate::http::router::{Access, Handler, HandlerResult, LocalFuture, Route, RouteClass};
 use crate::http::validate::{BodyFields, QueryFields};
 use crate::library::LibraryError;
-use crate::library::events::Tx;
+use crate::library::events::{Owner, Tx};
 use crate::library::model::*;
 use crate::library::ops;
 use crate::library::store::LibraryReader;
+use crate::library::tokens::owner_of;
 use crate::runtime::core_state::CoreState;
 use serde::Serialize;
 use std::rc::Rc;
@@ -84,6 +85,13 @@ pub(crate) fn routes() -> Vec<Route> {
             Async(remove),
         ),
     ]
+    .into_iter()
+    // Playlists are a listener's own: every change to them needs the listener role.
+    .map(|r| match r.access {
+        Access::Admin => r.access(Access::Listener),
+        _ => r,
+    })
+    .collect()
 }
 
 #[derive(Serialize)]
@@ -93,46 +101,54 @@ struct PlaylistWithTracks {
     tracks: Vec<Track>,
 }
 
-fn full(lib: &LibraryReader, id: i64) -> Result<PlaylistWithTracks, ApiError> {
+fn full(lib: &LibraryReader, id: i64, owner: Owner) -> Result<PlaylistWithTracks, ApiError> {
     Ok(PlaylistWithTracks {
-        playlist: lib.playlist(id)?,
+        playlist: lib.playlist(id, owner)?,
         tracks: lib.playlist_tracks(id)?,
     })
 }
 
-/// Runs `f` in one writer transaction, then answers with the playlist as it now is.
+/// Whose playlists this request acts on: a listener's own, else everyone's.
+fn owner(cx: &RequestCtx) -> Owner {
+    owner_of(cx.principal.as_ref())
+}
+
+/// Runs `f` in one writer transaction acting for the caller, then answers with the
+/// playlist as it now is.
 async fn write_then_show(
     core: &CoreState,
+    cx: &RequestCtx,
     status: u16,
     f: impl FnOnce(&Tx<'_>) -> Result<i64, LibraryError> + Send + 'static,
 ) -> HandlerResult {
     let lib = reader(core)?;
-    let id = lib.library.transact(move |c| f(c)).await?;
-    Ok(Reply::with_status(status, full(lib, id)?)?.into())
+    let owner = owner(cx);
+    let id = lib.library.transact_as(owner, move |c| f(c)).await?;
+    Ok(Reply::with_status(status, full(lib, id, owner)?)?.into())
 }
 
-fn list(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
+fn list(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
     let lib = reader(core)?;
     let mut q = QueryFields::from_request(req);
     let page = page_request(&mut q);
     q.finish()?;
-    let page = lib.playlists(&page)?;
+    let page = lib.playlists(&page, owner(cx))?;
     Ok(Reply::ok(page.items)?.meta(page.meta).into())
 }
 
 fn get(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
     let id = path_id(cx, "id")?;
-    Ok(Reply::ok(full(reader(core)?, id)?)?.into())
+    Ok(Reply::ok(full(reader(core)?, id, owner(cx))?)?.into())
 }
 
-fn create(core: Rc<CoreState>, _cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+fn create(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
     Box::pin(async move {
         let mut b = BodyFields::from_request(&req)?;
         let name = b.string("name", true, MAX_NAME);
         let description = b.string("description", false, MAX_DESCRIPTION);
         b.finish()?;
         let name = name.unwrap_or_default();
-        write_then_show(&core, 201, move |c| {
+        write_then_show(&core, &cx, 201, move |c| {
             ops::create_playlist(c, &name, description.as_deref())
         })
         .await
@@ -150,7 +166,7 @@ fn update(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture 
             b.error("body", "missing", "give name and/or description");
         }
         b.finish()?;
-        write_then_show(&core, 200, move |c| {
+        write_then_show(&core, &cx, 200, move |c| {
             let desc = if has_desc {
                 Some(description.as_deref())
             } else {
@@ -168,7 +184,7 @@ fn delete(core: Rc<CoreState>, cx: Rc<RequestCtx>, _req: Request) -> LocalFuture
         let id = path_id(&cx, "id")?;
         let lib = reader(&core)?;
         lib.library
-            .transact(move |c| ops::delete_playlist(c, id))
+            .transact_as(owner(&cx), move |c| ops::delete_playlist(c, id))
             .await?;
         Ok(Reply::ok(serde_json::json!({ "id": id, "deleted": true }))?.into())
     })
@@ -182,7 +198,7 @@ fn add_tracks(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFut
         let position = b.int("position", false, 0, i64::MAX);
         b.finish()?;
         let ids = ids.unwrap_or_default();
-        write_then_show(&core, 200, move |c| {
+        write_then_show(&core, &cx, 200, move |c| {
             ops::add_tracks(c, id, &ids, position)?;
             Ok(id)
         })
@@ -198,7 +214,7 @@ fn reorder(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture
         let to = b.int("to", true, 0, i64::MAX);
         b.finish()?;
         let (from, to) = (from.unwrap_or(0), to.unwrap_or(0));
-        write_then_show(&core, 200, move |c| {
+        write_then_show(&core, &cx, 200, move |c| {
             ops::reorder(c, id, from, to)?;
             Ok(id)
         })
@@ -217,7 +233,7 @@ fn remove(core: Rc<CoreState>, cx: Rc<RequestCtx>, _req: Request) -> LocalFuture
             .ok_or_else(|| {
                 ApiError::field("position", "type_error", "must be a non-negative integer")
             })?;
-        write_then_show(&core, 200, move |c| {
+        write_then_show(&core, &cx, 200, move |c| {
             ops::remove_at(c, id, position)?;
             Ok(id)
         })

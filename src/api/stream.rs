@@ -198,6 +198,17 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
 
 /// Parses a single `Range: bytes=` spec against a file size. `Ok(None)`: serve whole
 /// (no header, several ranges, or syntax we ignore per RFC 9110 §14.2); `Err`: 416.
+/// A range bound: digits only; a number past `u64` saturates, so an overlong end or
+/// suffix is clamped to the file like any other overshoot (RFC 9110 §14.1.2).
+fn range_number(s: &str) -> Result<u64, ()> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    Ok(s.bytes().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
+}
+
 fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
@@ -211,18 +222,18 @@ fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()
     let (a, b) = (a.trim(), b.trim());
     let range = match (a.is_empty(), b.is_empty()) {
         (true, false) => {
-            let n: u64 = b.parse().map_err(|_| ())?;
+            let n = range_number(b)?;
             if n == 0 || size == 0 {
                 return Err(());
             }
             (size.saturating_sub(n), size - 1)
         }
         (false, _) => {
-            let start: u64 = a.parse().map_err(|_| ())?;
-            let end: u64 = if b.is_empty() {
+            let start = range_number(a)?;
+            let end = if b.is_empty() {
                 size.saturating_sub(1)
             } else {
-                b.parse().map_err(|_| ())?
+                range_number(b)?
             };
             if start >= size || end < start {
                 return Err(());

@@ -5,7 +5,7 @@ use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
-use crate::http::router::{Handler, HandlerResult, LocalFuture, Route, RouteClass};
+use crate::http::router::{Access, Handler, HandlerResult, LocalFuture, Route, RouteClass};
 use crate::http::validate::{BodyFields, QueryFields};
 use crate::runtime::core_state::CoreState;
 use crate::runtime::mailbox::CoreMessage;
@@ -33,6 +33,8 @@ pub(crate) fn routes() -> Vec<Route> {
             "WebSocket connections of every core, with their details, paginated",
             Handler::Async(connections),
         )
+        // Peers' addresses and activity: an operator's view.
+        .access(Access::Admin)
         .query(&[
             ("limit", "integer", "details per page, 1-500 (default 50)"),
             ("offset", "integer", "details to skip"),

@@ -43,7 +43,12 @@ pub(crate) async fn accept(
 ) {
     let _ = stream.set_nodelay(true);
     let max = core.shared.config.http.max_connections_per_core;
-    if core.connections.borrow().len() >= max {
+    let open = core.connections.borrow().len();
+    // At the cap, a few loopback connections are still let in for observation only,
+    // so an operator on the node can read health and metrics of a full server.
+    let operator_only = open >= max;
+    let reserve = core.shared.config.http.operator_reserve_connections;
+    if operator_only && !(peer.ip().is_loopback() && open < max + reserve) {
         refuse(&service, &core, stream, peer).await;
         return;
     }
@@ -51,15 +56,16 @@ pub(crate) async fn accept(
     let id = info.borrow().id;
     core.gauge().connections.fetch_add(1, Ordering::Relaxed);
     crate::runtime::counters::bump(&core.counters.connections_opened);
-    let conn = Conn::new(service, core.clone(), stream, peer, info);
+    let mut conn = Conn::new(service, core.clone(), stream, peer, info);
+    conn.operator_only = operator_only;
     match conn.run().await {
         Ok(Ended::Closed) => {}
         // Upgraded: the WebSocket runs in a task of its own, so this task (sized for the
         // whole HTTP request path) is freed instead of idling under every listener. The
         // connection keeps its table entry (and its place under the per-core limit).
-        Ok(Ended::Upgraded(stream, version)) => {
+        Ok(Ended::Upgraded(stream, client)) => {
             monoio::spawn(async move {
-                crate::ws::connection::run(core.clone(), stream, peer, version).await;
+                crate::ws::connection::run(core.clone(), stream, peer, client).await;
                 closed(&core, id);
             });
             return;
@@ -115,6 +121,9 @@ fn parse_error_to_api(err: ParseError, limits: &Limits) -> ApiError {
         ParseError::HeadersTooLarge => ApiError::HeadersTooLarge {
             limit: limits.max_header_bytes,
         },
+        ParseError::TooManyHeaders => ApiError::TooManyHeaders {
+            limit: limits.max_headers,
+        },
         ParseError::BodyTooLarge => ApiError::PayloadTooLarge(format!(
             "request body is larger than {} bytes",
             limits.max_body_bytes
@@ -127,7 +136,7 @@ fn parse_error_to_api(err: ParseError, limits: &Limits) -> ApiError {
 pub(crate) enum Ended {
     Closed,
     /// Upgraded to WebSocket: the socket and the client's version string.
-    Upgraded(TcpStream, Option<String>),
+    Upgraded(TcpStream, crate::ws::upgrade::Client),
 }
 
 /// What answering the buffered requests decided.
@@ -137,7 +146,7 @@ enum Next {
     /// Flush and close.
     Close,
     /// The 101 is written: hand the socket to the WebSocket.
-    Upgrade(Option<String>),
+    Upgrade(crate::ws::upgrade::Client),
 }
 
 /// The socket and the connection's table entry. Every write goes through here, so the
@@ -298,6 +307,8 @@ pub(crate) struct Conn {
     core: Rc<CoreState>,
     peer: SocketAddr,
     limits: Limits,
+    /// Admitted past the connection cap (loopback reserve): observation routes only.
+    operator_only: bool,
 }
 
 impl Conn {
@@ -330,6 +341,7 @@ impl Conn {
             core,
             peer,
             limits,
+            operator_only: false,
         }
     }
 
@@ -344,11 +356,11 @@ impl Conn {
             self.state.compact();
             let pending = !self.state.rbuf.is_empty();
             self.flush().await?;
-            if let Next::Upgrade(version) = next {
+            if let Next::Upgrade(client) = next {
                 self.io.info.borrow_mut().busy = false;
                 // Clients must wait for the 101 before sending frames (RFC 6455 §4.1);
                 // anything pipelined behind the upgrade is dropped.
-                return Ok(Ended::Upgraded(self.io.stream, version));
+                return Ok(Ended::Upgraded(self.io.stream, client));
             }
             // Only now is the answer on the wire: graceful shutdown waits on this flag.
             self.io.info.borrow_mut().busy = pending;
@@ -435,12 +447,19 @@ impl Conn {
             .encode(false, 1, &mut self.wbuf);
     }
 
-    /// A WebSocket upgrade: the 101 (or a 400 and close) into the write buffer.
+    /// A WebSocket upgrade: the 101 (or a 400/401 and close) into the write buffer.
     fn upgrade(&mut self, request: &Request) -> Next {
-        match crate::ws::upgrade::respond(&self.core, request) {
-            Ok((head, version)) => {
+        let principal = match super::middleware::auth::upgrade_principal(&self.core, request) {
+            Ok(p) => p,
+            Err(e) => {
+                self.reject(e);
+                return Next::Close;
+            }
+        };
+        match crate::ws::upgrade::respond(&self.core, request, principal) {
+            Ok((head, client)) => {
                 self.wbuf.extend_from_slice(&head);
-                Next::Upgrade(version)
+                Next::Upgrade(client)
             }
             Err(why) => {
                 self.reject(ApiError::BadRequest(why.to_string()));
@@ -472,6 +491,18 @@ impl Conn {
         Next::Read
     }
 
+    /// A request that is not observation on a connection admitted past the cap: 503,
+    /// then the connection closes.
+    async fn refuse_past_cap(&mut self, version: u8) -> std::io::Result<bool> {
+        let msg =
+            "too many connections on this core; past the cap only health and metrics are served";
+        let resp = self
+            .service
+            .reject(&self.core, self.peer, ApiError::Unavailable(msg.into()));
+        self.write_response(&resp, false, version).await?;
+        Ok(false)
+    }
+
     /// Answers one request; `false` when the connection must close after it.
     async fn answer(&mut self, request: Request) -> std::io::Result<bool> {
         self.state.served += 1;
@@ -480,6 +511,9 @@ impl Conn {
             && !self.core.shutting_down.get()
             && (max_req == 0 || self.state.served < max_req);
         let version = request.version;
+        if self.operator_only && !self.service.observes(&request) {
+            return self.refuse_past_cap(version).await;
+        }
         let resp = self.service.handle(&self.core, self.peer, request).await;
         self.write_response(&resp, keep, version).await?;
         self.io.info.borrow_mut().requests += 1;

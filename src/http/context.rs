@@ -30,6 +30,10 @@ pub struct RequestCtx {
     pub rate: Option<RateDecision>,
     /// The request's `Origin` when the CORS policy allows it.
     pub cors_origin: Option<String>,
+    /// Who may call the matched route.
+    pub access: crate::http::router::Access,
+    /// The bearer token's principal, when one was presented (and valid).
+    pub principal: Option<crate::library::tokens::Principal>,
 }
 
 impl RequestCtx {

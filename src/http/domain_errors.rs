@@ -15,7 +15,9 @@ impl From<LibraryError> for ApiError {
             LibraryError::Invalid(errors) => ApiError::Validation(errors),
             LibraryError::Database(e) => ApiError::Internal(format!("database: {e}")),
             LibraryError::Write(WriteError::Busy) => ApiError::Unavailable(e.to_string()),
-            LibraryError::Write(WriteError::Stopped) => ApiError::Internal(e.to_string()),
+            LibraryError::Write(WriteError::Stopped) | LibraryError::Entropy(_) => {
+                ApiError::Internal(e.to_string())
+            }
         }
     }
 }

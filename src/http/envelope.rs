@@ -131,6 +131,16 @@ pub(crate) fn error(err: &ApiError, request_id: &str, started: Instant) -> Respo
     match err {
         ApiError::MethodNotAllowed { allow, .. } => resp.push_header("Allow", allow.clone()),
         ApiError::RateLimited { retry_after_s } => resp.push_header("Retry-After", *retry_after_s),
+        // A full queue or inbox, or the connection cap: worth another try in a second.
+        ApiError::Unavailable(_) => resp.push_header("Retry-After", 1),
+        ApiError::Unauthorized { invalid_token, .. } => resp.push_header(
+            "WWW-Authenticate",
+            if *invalid_token {
+                r#"Bearer realm="auralis-server", error="invalid_token""#
+            } else {
+                r#"Bearer realm="auralis-server""#
+            },
+        ),
         _ => {}
     }
     resp

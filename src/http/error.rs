@@ -14,9 +14,14 @@ pub enum ApiError {
     #[error("request validation failed")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
     Forbidden(String),
+    /// No valid bearer token where one is needed: 401 with `WWW-Authenticate: Bearer`.
+    #[error("{message}")]
+    Unauthorized {
+        message: String,
+        /// The token presented was unknown or revoked (RFC 6750 `invalid_token`).
+        invalid_token: bool,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("method {method} is not allowed here")]
@@ -29,6 +34,8 @@ pub enum ApiError {
     RangeNotSatisfiable(String),
     #[error("request header section is larger than {limit} bytes")]
     HeadersTooLarge { limit: usize },
+    #[error("request has more than {limit} header fields")]
+    TooManyHeaders { limit: usize },
     #[error("rate limit exceeded: retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
     /// Something broke inside; the cause is logged, the client sees a generic message.
@@ -52,14 +59,14 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => 400,
             ApiError::Validation(_) => 422,
-            ApiError::Unauthorized(_) => 401,
             ApiError::Forbidden(_) => 403,
+            ApiError::Unauthorized { .. } => 401,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::RangeNotSatisfiable(_) => 416,
-            ApiError::HeadersTooLarge { .. } => 431,
+            ApiError::HeadersTooLarge { .. } | ApiError::TooManyHeaders { .. } => 431,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
             ApiError::Unavailable(_) | ApiError::NotReady { .. } => 503,
@@ -71,14 +78,16 @@ impl ApiError {
     pub fn kind(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) | ApiError::Validation(_) => "validation_error",
-            ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
-            ApiError::HeadersTooLarge { .. } => "request_header_fields_too_large",
+            ApiError::HeadersTooLarge { .. } | ApiError::TooManyHeaders { .. } => {
+                "request_header_fields_too_large"
+            }
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable(_) | ApiError::NotReady { .. } => "service_unavailable",

@@ -36,8 +36,10 @@ pub enum Parsed {
 /// Why a request cannot be served; each maps to a status and closes the connection.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ParseError {
-    /// 431: header section or header count over the limit.
+    /// 431: header section over `max_header_bytes`.
     HeadersTooLarge,
+    /// 431: more header fields than `max_headers`.
+    TooManyHeaders,
     /// 413: declared or decoded body over the limit.
     BodyTooLarge,
     /// 400: not valid HTTP/1.x.
@@ -62,7 +64,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
                 expect_continue: false,
             });
         }
-        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadersTooLarge),
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
         Err(e) => return Err(ParseError::Malformed(format!("malformed request: {e}"))),
     };
     if head_len > limits.max_header_bytes {
@@ -75,13 +77,14 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
     let mut expect_continue = false;
+    let mut hosts = 0;
     let mut headers = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        }
         if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|s| s.trim().parse::<usize>().ok())
-                .ok_or_else(|| ParseError::Malformed("invalid Content-Length".into()))?;
+            let v = content_length_value(h.value)?;
             if content_length.is_some_and(|prev| prev != v) {
                 return Err(ParseError::Malformed(
                     "conflicting Content-Length headers".into(),
@@ -113,6 +116,15 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
     }
     if chunked && version == 0 {
         return Err(ParseError::Malformed("chunked encoding in HTTP/1.0".into()));
+    }
+
+    // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host header.
+    if version == 1 && hosts != 1 {
+        return Err(ParseError::Malformed(if hosts == 0 {
+            "HTTP/1.1 requests need a Host header".into()
+        } else {
+            "more than one Host header".into()
+        }));
     }
 
     let rest = &buf[head_len..];
@@ -150,6 +162,24 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
         },
         consumed: head_len + body_len,
     })
+}
+
+/// `Content-Length` is `1*DIGIT` (RFC 9110 §8.6): no sign, no spaces inside, and no
+/// leading zero — `+13` or `013` read differently by a proxy in front is a request
+/// smuggled past it.
+fn content_length_value(raw: &[u8]) -> Result<usize, ParseError> {
+    let bad = || ParseError::Malformed("invalid Content-Length: digits only".into());
+    let digits = raw.trim_ascii();
+    let canonical = !digits.is_empty()
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits.len() == 1 || digits[0] != b'0');
+    if !canonical {
+        return Err(bad());
+    }
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)
 }
 
 /// Splits a request target into path and query; accepts origin-form, absolute-form
@@ -248,7 +278,7 @@ mod tests {
 
     #[test]
     fn pipelined_requests_parse_one_at_a_time() {
-        let buf = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+        let buf = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
         let (r, used) = complete(buf);
         assert_eq!((r.path.as_str(), r.query.as_deref()), ("/a", Some("x=1")));
         let (r2, used2) = complete(&buf[used..]);
@@ -259,13 +289,13 @@ mod tests {
     #[test]
     fn chunked_body_with_trailers() {
         let wire: &[u8] =
-            b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX: y\r\n\r\nNEXT";
+            b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX: y\r\n\r\nNEXT";
         let (r, used) = complete(wire);
         assert_eq!(&r.body[..], b"abcde");
         assert_eq!(&wire[used..], b"NEXT", "consumes exactly the request");
         assert!(matches!(
             parse_request(
-                b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
+                b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
                 &L
             ),
             Ok(Parsed::Partial {
@@ -286,10 +316,15 @@ mod tests {
         let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert_eq!(
             parse_request(many.as_bytes(), &L).unwrap_err(),
-            ParseError::HeadersTooLarge
+            ParseError::TooManyHeaders,
+            "the limit actually hit is named"
         );
         assert_eq!(
-            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n", &L).unwrap_err(),
+            parse_request(
+                b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 17\r\n\r\n",
+                &L
+            )
+            .unwrap_err(),
             ParseError::BodyTooLarge
         );
         assert!(matches!(
@@ -307,6 +342,33 @@ mod tests {
             parse_request(b"GET nope HTTP/1.1\r\n\r\n", &L),
             Err(ParseError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn content_length_is_digits_only_and_http11_needs_one_host() {
+        for bad in ["+13", "+0013", "013", "1 3", "-1", "0x10", ""] {
+            let wire = format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(
+                matches!(
+                    parse_request(wire.as_bytes(), &L),
+                    Err(ParseError::Malformed(_))
+                ),
+                "Content-Length: {bad:?}"
+            );
+        }
+        let (r, _) = complete(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+        assert!(r.body.is_empty());
+        for wire in [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        ] {
+            assert!(matches!(
+                parse_request(wire, &L),
+                Err(ParseError::Malformed(_))
+            ));
+        }
+        // HTTP/1.0 predates Host.
+        complete(b"GET / HTTP/1.0\r\n\r\n");
     }
 
     #[test]

@@ -59,6 +59,16 @@ pub enum Segment {
     Param(&'static str),
 }
 
+/// Who may call a route. Reads are public; every change needs a principal whose role
+/// covers it (`Listener`: its playlists and favorites; `Admin`: everything), or — while
+/// no token exists — a client on loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    Public,
+    Listener,
+    Admin,
+}
+
 /// One entry of a route table.
 #[derive(Clone)]
 pub struct Route {
@@ -72,6 +82,8 @@ pub struct Route {
     pub query: &'static [QueryParam],
     /// Name of the JSON request body schema, if the route takes one.
     pub body: Option<&'static str>,
+    /// Who may call it: `Public` for reads, `Admin` for changes unless declared lower.
+    pub access: Access,
     segments: Vec<Segment>,
 }
 
@@ -104,8 +116,19 @@ impl Route {
             handler,
             query: &[],
             body: None,
+            // Deny by default: a new change route is admin-only until declared otherwise.
+            access: match method {
+                Method::Get | Method::Head | Method::Options => Access::Public,
+                _ => Access::Admin,
+            },
             segments,
         }
+    }
+
+    /// Declares who may call the route.
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
     }
 
     /// Declares the route's query parameters (documentation).

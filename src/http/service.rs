@@ -8,7 +8,9 @@ use super::error::ApiError;
 use super::middleware::{self, Flow, Layer};
 use super::request::{Method, Request};
 use super::response::Response;
-use super::router::{Handler, HandlerResult, Outcome, Resolution, Route, RouteClass, Router};
+use super::router::{
+    Access, Handler, HandlerResult, Outcome, Resolution, Route, RouteClass, Router,
+};
 use crate::config::Config;
 use crate::runtime::core_state::CoreState;
 use crate::runtime::pipeline::Pipeline;
@@ -39,12 +41,47 @@ impl Pipeline for Service {
     }
 }
 
+fn has_query(req: &Request) -> bool {
+    req.query.as_deref().is_some_and(|q| !q.is_empty())
+}
+
+/// A route that declares no query parameters takes none: each one given is an
+/// `unknown_field` error (as every declared-parameter route reports its unknown ones),
+/// so `POST /api/library/scan?path=/etc` is refused, not silently ignored.
+fn unknown_query(req: &Request) -> ApiError {
+    let errors = req
+        .query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let name = p.split('=').next().unwrap_or(p);
+            crate::validation::FieldError::new(
+                name,
+                "unknown_field",
+                "this route takes no query parameters",
+            )
+        })
+        .collect();
+    ApiError::Validation(errors)
+}
+
 impl Service {
     pub fn new(routes: Vec<Route>, config: &Config) -> Self {
         Self {
             router: Router::new(routes),
             layers: middleware::default_stack(config),
         }
+    }
+
+    /// Whether `req` goes to an observation route (health, metrics, dashboard: the
+    /// never-limited class).
+    pub(crate) fn observes(&self, req: &Request) -> bool {
+        matches!(
+            self.router.resolve(req.method, &req.path),
+            Resolution::Found(r, _) if r.class == RouteClass::Unlimited
+        )
     }
 
     pub fn router(&self) -> &Router {
@@ -56,9 +93,9 @@ impl Service {
         let started = Instant::now();
         let request_id = middleware::request_id::for_request(core, &req);
         let resolution = self.router.resolve(req.method, &req.path);
-        let (route, class, params) = match &resolution {
-            Resolution::Found(r, params) => (r.pattern, r.class, params.clone()),
-            _ => ("unmatched", RouteClass::Api, Vec::new()),
+        let (route, class, access, params) = match &resolution {
+            Resolution::Found(r, params) => (r.pattern, r.class, r.access, params.clone()),
+            _ => ("unmatched", RouteClass::Api, Access::Public, Vec::new()),
         };
         let mut cx = RequestCtx {
             request_id,
@@ -71,6 +108,8 @@ impl Service {
             params,
             rate: None,
             cors_origin: None,
+            access,
+            principal: None,
         };
         let span = tracing::info_span!("request", id = %cx.request_id, core = core.id.0, method = cx.method, path = %req.path);
         let _enter = span.enter();
@@ -101,6 +140,9 @@ impl Service {
                     method: req.method.as_str().to_string(),
                     allow,
                 }),
+                Resolution::Found(route, _) if route.query.is_empty() && has_query(&req) => {
+                    Err(unknown_query(&req))
+                }
                 Resolution::Found(route, _) => call(route.handler, core, &cx, req).await,
             },
         };
@@ -128,6 +170,8 @@ impl Service {
             params: Vec::new(),
             rate: None,
             cors_origin: None,
+            access: Access::Public,
+            principal: None,
         };
         let mut resp = envelope::error(&err, &cx.request_id, cx.started);
         self.finish(core, &cx, &mut resp);

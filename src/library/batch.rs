@@ -3,7 +3,7 @@
 //! own outcome either way; the transports only parse items and report outcomes.
 
 use super::error::LibraryError;
-use super::events::{LibraryEvent, Tx};
+use super::events::{LibraryEvent, Owner, Tx};
 use super::ops::{self, TagEdit};
 use rusqlite::Connection;
 
@@ -89,8 +89,9 @@ pub(crate) fn run(
     c: &mut Connection,
     items: Vec<(String, Action)>,
     atomic: bool,
+    owner: Owner,
 ) -> Result<(BatchOutcome, Vec<LibraryEvent>), LibraryError> {
-    let tx = Tx::begin(c)?;
+    let tx = Tx::begin(c, owner)?;
     let mut results = Vec::with_capacity(items.len());
     for (id, action) in items {
         // A savepoint per item: a failing item leaves no partial writes (nor events)

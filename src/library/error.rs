@@ -21,6 +21,9 @@ pub enum LibraryError {
     Database(#[from] rusqlite::Error),
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The OS gave no randomness for a new token.
+    #[error("no randomness for a new token: {0}")]
+    Entropy(std::io::Error),
 }
 
 impl LibraryError {

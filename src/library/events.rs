@@ -44,18 +44,44 @@ pub(crate) enum LibraryEvent {
 /// Where committed events go (installed once at boot; none in tools like `scan`).
 pub(crate) type EventSink = Box<dyn Fn(&[LibraryEvent]) + Send + Sync>;
 
-/// A writer transaction that collects the events of the changes made in it.
+/// Whose data a transaction may touch: everyone's (an admin, or a server without
+/// tokens), or one principal's own (a listener's playlists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Anyone,
+    Principal(i64),
+}
+
+impl Owner {
+    /// The owner a new row gets (`None`: made without a principal).
+    pub(crate) fn id(self) -> Option<i64> {
+        match self {
+            Owner::Anyone => None,
+            Owner::Principal(id) => Some(id),
+        }
+    }
+}
+
+/// A writer transaction that collects the events of the changes made in it, acting
+/// for one [`Owner`].
 pub(crate) struct Tx<'c> {
     tx: Transaction<'c>,
     events: RefCell<Vec<LibraryEvent>>,
+    owner: Owner,
 }
 
 impl<'c> Tx<'c> {
-    pub(crate) fn begin(c: &'c mut Connection) -> rusqlite::Result<Self> {
+    pub(crate) fn begin(c: &'c mut Connection, owner: Owner) -> rusqlite::Result<Self> {
         Ok(Self {
             tx: c.transaction()?,
             events: RefCell::new(Vec::new()),
+            owner,
         })
+    }
+
+    /// Whom this transaction acts for.
+    pub(crate) fn owner(&self) -> Owner {
+        self.owner
     }
 
     /// Records an event, emitted only if this transaction commits.

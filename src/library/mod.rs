@@ -15,6 +15,7 @@ pub(crate) mod riff_tags;
 pub mod scan;
 pub(crate) mod schema;
 pub(crate) mod store;
+pub mod tokens;
 pub(crate) mod writer;
 
 pub use error::LibraryError;
@@ -31,6 +32,8 @@ pub struct Library {
     pub writer: Writer,
     pub scan: SharedProgress,
     pub cursors: CursorCodec,
+    /// The key of the tokens' keyed hashes (`token.key` in the data dir).
+    pub(crate) token_key: [u8; 32],
     /// The folder scans walk (`--library`, or the demo library).
     pub root: Option<PathBuf>,
     /// Where committed changes are announced (set once at boot by the runtime).
@@ -50,16 +53,17 @@ pub enum OpenError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("cannot read or create the cursor key {path}: {source}")]
+    #[error("cannot read or create the key {path}: {source}")]
     Key {
         path: PathBuf,
         source: std::io::Error,
     },
 }
 
-/// A secret per data dir, so cursors survive restarts but can't be forged.
-fn cursor_key(data_dir: &Path) -> Result<[u8; 32], OpenError> {
-    let path = data_dir.join("cursor.key");
+/// A secret per data dir and purpose (`cursor.key`, `token.key`), so cursors and tokens
+/// survive restarts but can't be forged.
+fn secret_key(data_dir: &Path, file: &str) -> Result<[u8; 32], OpenError> {
+    let path = data_dir.join(file);
     let err = |source| OpenError::Key {
         path: path.clone(),
         source,
@@ -83,6 +87,9 @@ fn cursor_key(data_dir: &Path) -> Result<[u8; 32], OpenError> {
     }
     let key = *blake3::hash(&seed).as_bytes();
     std::fs::write(&path, key).map_err(err)?;
+    // Only the server's user may read it: with it, cursors and token hashes are forgeable.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(err)?;
     Ok(key)
 }
 
@@ -102,10 +109,34 @@ impl Library {
             db_path,
             writer,
             scan: SharedProgress::default(),
-            cursors: CursorCodec::new(cursor_key(data_dir)?),
+            cursors: CursorCodec::new(secret_key(data_dir, "cursor.key")?),
+            token_key: secret_key(data_dir, "token.key")?,
             root,
             events: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Creates an access token (CLI: `token create`); the secret is returned once.
+    pub fn create_token(
+        &self,
+        name: &str,
+        role: tokens::Role,
+    ) -> Result<(tokens::Principal, String), LibraryError> {
+        let (name, key) = (name.to_string(), self.token_key);
+        self.writer
+            .run_blocking(move |c| tokens::create(c, &key, &name, role))?
+    }
+
+    /// Revokes a token by name or id (CLI: `token revoke`).
+    pub fn revoke_token(&self, which: &str) -> Result<(), LibraryError> {
+        let which = which.to_string();
+        self.writer
+            .run_blocking(move |c| tokens::revoke(c, &which))?
+    }
+
+    /// Every token, without secrets (CLI: `token list`).
+    pub fn tokens(&self) -> Result<Vec<tokens::TokenInfo>, LibraryError> {
+        self.writer.run_blocking(|c| tokens::list(c))?
     }
 
     /// Installs where committed changes are announced; the first call wins.
@@ -127,10 +158,20 @@ impl Library {
         &self,
         f: impl FnOnce(&events::Tx<'_>) -> Result<R, LibraryError> + Send + 'static,
     ) -> Result<R, LibraryError> {
+        self.transact_as(events::Owner::Anyone, f).await
+    }
+
+    /// [`transact`](Self::transact) acting for `owner`: operations on owned rows
+    /// (playlists) see only that owner's, and new ones belong to it.
+    pub(crate) async fn transact_as<R: Send + 'static>(
+        &self,
+        owner: events::Owner,
+        f: impl FnOnce(&events::Tx<'_>) -> Result<R, LibraryError> + Send + 'static,
+    ) -> Result<R, LibraryError> {
         let (r, events) = self
             .writer
             .run(move |c| {
-                let tx = events::Tx::begin(c)?;
+                let tx = events::Tx::begin(c, owner)?;
                 let r = f(&tx)?;
                 Ok::<_, LibraryError>((r, tx.commit()?))
             })
@@ -144,10 +185,11 @@ impl Library {
         &self,
         items: Vec<(String, batch::Action)>,
         atomic: bool,
+        owner: events::Owner,
     ) -> Result<batch::BatchOutcome, LibraryError> {
         let (outcome, events) = self
             .writer
-            .run(move |c| batch::run(c, items, atomic))
+            .run(move |c| batch::run(c, items, atomic, owner))
             .await??;
         self.announce(&events);
         Ok(outcome)

@@ -44,8 +44,8 @@ pub(crate) fn create_playlist(
 ) -> Result<i64, LibraryError> {
     let now = now_ms();
     match c.execute(
-        "INSERT INTO playlists(name, description, name_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![name, description, sort_key(Some(name)), now],
+        "INSERT INTO playlists(name, description, name_key, created_at, updated_at, owner_id) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+        params![name, description, sort_key(Some(name)), now, c.owner().id()],
     ) {
         Ok(_) => {
             let playlist_id = c.last_insert_rowid();
@@ -88,18 +88,22 @@ pub(crate) fn update_playlist(
 }
 
 pub(crate) fn delete_playlist(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
-    let n = c.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
-    if n == 0 {
-        return Err(LibraryError::NotFound(format!("playlist {id} not found")));
-    }
+    ensure_playlist(c, id)?;
+    c.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
     c.emit(LibraryEvent::PlaylistDeleted { playlist_id: id });
     Ok(())
 }
 
-fn ensure_playlist(c: &Connection, id: i64) -> Result<(), LibraryError> {
-    c.query_row("SELECT 1 FROM playlists WHERE id = ?1", [id], |_| Ok(()))
-        .optional()?
-        .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
+/// The playlist exists and the transaction's owner may touch it (another listener's
+/// playlist is as good as absent: 404, not 403, so ids leak nothing).
+fn ensure_playlist(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
+    c.query_row(
+        "SELECT 1 FROM playlists WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)",
+        params![id, c.owner().id()],
+        |_| Ok(()),
+    )
+    .optional()?
+    .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
 }
 
 /// Marks a playlist changed: its `updated_at`, and the event.

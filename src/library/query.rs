@@ -363,14 +363,28 @@ impl LibraryReader {
         self.page(sql, page, &scope, artist_from_row)
     }
 
-    /// One page of playlists by name.
-    pub(crate) fn playlists(&self, page: &PageRequest) -> Result<Page<Playlist>, LibraryError> {
-        let scope = scope("playlists", "name", "");
+    /// One page of the playlists `owner` may see, by name.
+    pub(crate) fn playlists(
+        &self,
+        page: &PageRequest,
+        owner: super::events::Owner,
+    ) -> Result<Page<Playlist>, LibraryError> {
+        let (filters, params, bound) = match owner.id() {
+            Some(id) => (
+                vec!["p.owner_id = ?".to_string()],
+                vec![Value::Integer(id)],
+                format!("owner={id};"),
+            ),
+            None => (vec![], vec![], String::new()),
+        };
+        // The owner is part of the cursor's scope: one principal's cursor is useless
+        // to another.
+        let scope = scope("playlists", "name", &bound);
         let sql = ListSql {
             from: "playlists p",
             columns: PLAYLIST_COLUMNS,
-            filters: vec![],
-            params: vec![],
+            filters,
+            params,
             key: "p.name_key".into(),
             key_is_text: true,
             id: "p.id",

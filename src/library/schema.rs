@@ -102,6 +102,23 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tracks ADD COLUMN tag_source TEXT;
     ALTER TABLE tracks ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;
     "#,
+    // v4: access tokens (keyed hashes only; see library::tokens).
+    r#"
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'listener')),
+        hash BLOB NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    "#,
+    // v5: playlists belong to the principal that made them (NULL: made without a
+    // token, visible to everyone who may see all).
+    r#"
+    ALTER TABLE playlists ADD COLUMN owner_id INTEGER;
+    CREATE INDEX playlists_owner ON playlists(owner_id, name_key, id);
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.

@@ -49,6 +49,11 @@ pub(crate) struct ListSql {
 }
 
 impl LibraryReader {
+    /// This core's read-only connection (for queries that live in sibling modules).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// One cheap read through this core's connection: is the database answering?
     pub(crate) fn ping(&self) -> Result<(), LibraryError> {
         self.conn
@@ -248,11 +253,21 @@ impl LibraryReader {
             .ok_or_else(|| LibraryError::NotFound(format!("artist {id} not found")))
     }
 
-    pub(crate) fn playlist(&self, id: i64) -> Result<Playlist, LibraryError> {
-        let sql = format!("SELECT {PLAYLIST_COLUMNS} FROM playlists p WHERE p.id = ?1");
+    /// A playlist `owner` may see (another listener's is not found).
+    pub(crate) fn playlist(
+        &self,
+        id: i64,
+        owner: super::events::Owner,
+    ) -> Result<Playlist, LibraryError> {
+        let sql = format!(
+            "SELECT {PLAYLIST_COLUMNS} FROM playlists p WHERE p.id = ?1 AND (?2 IS NULL OR p.owner_id = ?2)"
+        );
         self.conn
             .prepare_cached(&sql)
-            .and_then(|mut st| st.query_row([id], playlist_from_row).optional())?
+            .and_then(|mut st| {
+                st.query_row(rusqlite::params![id, owner.id()], playlist_from_row)
+                    .optional()
+            })?
             .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
     }
 

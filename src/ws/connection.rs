@@ -49,6 +49,8 @@ pub(crate) struct WsConn {
     pub bytes_in: Cell<u64>,
     pub bytes_out: Cell<u64>,
     pub client_version: RefCell<Option<String>>,
+    /// The principal of the token the upgrade carried (`None`: anonymous).
+    pub principal: Option<crate::library::tokens::Principal>,
     pub subscriptions: RefCell<BTreeSet<String>>,
     pub limiter: RefCell<PriorityLimiter>,
     pub out: RefCell<Outbound>,
@@ -85,6 +87,8 @@ pub(crate) struct ConnectionInfo {
     pub state: &'static str,
     pub client_version: Option<String>,
     pub rate_limiter_utilization: f64,
+    /// The name of the token the connection authenticated with.
+    pub principal: Option<String>,
     pub outbound_queued: usize,
     /// `low` notifications shed because the queue was full.
     pub dropped_low: u64,
@@ -165,6 +169,19 @@ impl WsConn {
         self.kill.is_closed()
     }
 
+    /// Whether this connection may do what `role` covers (the same rule as HTTP:
+    /// its token's role, or — while no token exists — a loopback peer).
+    pub(crate) fn permit(
+        &self,
+        core: &CoreState,
+        role: crate::library::tokens::Role,
+    ) -> Result<(), protocol::WsError> {
+        let local = core.shared.config.auth.trust_loopback && self.peer.ip().is_loopback();
+        crate::library::tokens::permit(core.library.as_ref(), role, self.principal.as_ref(), local)
+            .map_err(protocol::WsError::from)?
+            .map_err(protocol::WsError::from)
+    }
+
     /// Whether the peer takes bytes as fast as we write them: the writer has not been
     /// waiting on a full socket for longer than [`PEER_STALL`]. Fan-out waits for such
     /// a connection's queue to drain instead of shedding what it would have read.
@@ -194,6 +211,7 @@ impl WsConn {
             state,
             client_version: self.client_version.borrow().clone(),
             rate_limiter_utilization: self.limiter.borrow_mut().utilization(now_ms),
+            principal: self.principal.as_ref().map(|p| p.name.clone()),
             outbound_queued: self.out.borrow().len(),
             dropped_low: self.out.borrow().dropped_low,
             refused: self.out.borrow().refused,
@@ -227,7 +245,7 @@ pub(crate) async fn run(
     core: Rc<CoreState>,
     stream: TcpStream,
     peer: SocketAddr,
-    client_version: Option<String>,
+    client: super::upgrade::Client,
 ) {
     let cfg = core.shared.config.ws.clone();
     if cfg.send_buffer_bytes > 0 {
@@ -248,7 +266,7 @@ pub(crate) async fn run(
         WsTransport::PollIo => match stream.try_into_poll_io() {
             Ok(poll) => {
                 let (r, w) = tokio::io::split(poll);
-                serve(core, peer, client_version, &cfg, r, w).await;
+                serve(core, peer, client, &cfg, r, w).await;
             }
             Err((e, _)) => {
                 tracing::warn!(error = %e, "cannot switch the socket to poll-io; closing")
@@ -260,7 +278,7 @@ pub(crate) async fn run(
             // tuning/ws-scale.py); large audio frames just take more writes.
             let r = StreamWrapper::new_with_buffer_size(r, READ_BUFFER, 0);
             let w = StreamWrapper::new_with_buffer_size(w, 0, WRITE_BUFFER);
-            serve(core, peer, client_version, &cfg, r, w).await;
+            serve(core, peer, client, &cfg, r, w).await;
         }
     }
 }
@@ -268,7 +286,7 @@ pub(crate) async fn run(
 async fn serve<R, W>(
     core: Rc<CoreState>,
     peer: SocketAddr,
-    client_version: Option<String>,
+    client: super::upgrade::Client,
     cfg: &crate::config::WsConfig,
     r: R,
     w: W,
@@ -296,7 +314,8 @@ async fn serve<R, W>(
         messages_out: Cell::new(0),
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
-        client_version: RefCell::new(client_version),
+        client_version: RefCell::new(client.version),
+        principal: client.principal,
         subscriptions: RefCell::new(BTreeSet::new()),
         limiter: RefCell::new(PriorityLimiter::new(cfg.rate_base_per_minute, 60_000)),
         out: RefCell::new(Outbound::new(cfg.outbound_queue)),

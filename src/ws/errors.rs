@@ -14,8 +14,8 @@ impl From<LibraryError> for WsError {
             LibraryError::Conflict(m) => WsError::payload(m),
             LibraryError::Write(_) => WsError::new(codes::UNAVAILABLE, e.to_string()),
             LibraryError::Unconfigured => WsError::new(codes::NOT_FOUND, e.to_string()),
-            LibraryError::Database(_) => {
-                tracing::error!(error = %e, "library read failed");
+            LibraryError::Database(_) | LibraryError::Entropy(_) => {
+                tracing::error!(error = %e, "library operation failed");
                 WsError::new(codes::INTERNAL_ERROR, "internal error")
             }
         }
@@ -42,5 +42,15 @@ impl From<ChunkError> for WsError {
 impl From<InboxFull> for WsError {
     fn from(e: InboxFull) -> Self {
         WsError::new(codes::UNAVAILABLE, e.to_string())
+    }
+}
+
+impl From<crate::library::tokens::Denied> for WsError {
+    fn from(e: crate::library::tokens::Denied) -> Self {
+        let code = match e {
+            crate::library::tokens::Denied::NeedsToken => codes::UNAUTHORIZED,
+            _ => codes::FORBIDDEN,
+        };
+        WsError::new(code, e.to_string())
     }
 }

@@ -92,4 +92,24 @@ mod tests {
             "old windows expire"
         );
     }
+
+    #[test]
+    fn utilization_is_a_share_of_the_connections_own_ceiling() {
+        // 600 pings in a window of a base-100 connection: within its critical limit
+        // (1 000), so 0.6 of its ceiling, not "6.0" of the base rate.
+        let mut l = PriorityLimiter::new(100, 60_000);
+        for _ in 0..600 {
+            l.admit(Priority::Critical, 10).unwrap();
+        }
+        assert!((l.utilization(10) - 0.6).abs() < 1e-9);
+        for _ in 0..400 {
+            l.admit(Priority::Critical, 10).unwrap();
+        }
+        assert!(l.admit(Priority::Critical, 10).is_err());
+        assert_eq!(
+            l.utilization(10),
+            1.0,
+            "at the ceiling: even heartbeats wait"
+        );
+    }
 }

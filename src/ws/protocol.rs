@@ -147,6 +147,10 @@ pub(crate) mod codes {
     pub(crate) const INTERNAL_ERROR: &str = "internal_error";
     /// The server could not take the request now (a core's inbox was full): retry.
     pub(crate) const UNAVAILABLE: &str = "unavailable";
+    /// The connection's principal (or, without a token, its address) may not do this.
+    pub(crate) const FORBIDDEN: &str = "forbidden";
+    /// This needs a token and the upgrade carried none.
+    pub(crate) const UNAUTHORIZED: &str = "unauthorized";
 }
 
 /// RFC 6455 §7.4.1 close codes used here.

@@ -5,6 +5,19 @@ use crate::runtime::core_state::CoreState;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+/// What the handshake told about the client; kept by its connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Client {
+    /// `X-Client-Version`, at most 64 characters.
+    pub version: Option<String>,
+    /// The principal of the token the upgrade carried.
+    pub principal: Option<crate::library::tokens::Principal>,
+}
+
+/// The subprotocol a client may offer (browsers pass their token beside it as
+/// `bearer.<token>`, since they cannot set an `Authorization` header).
+pub(crate) const SUBPROTOCOL: &str = "auralis.v1";
+
 /// Path of the WebSocket endpoint.
 pub(crate) const PATH: &str = "/ws";
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -68,26 +81,42 @@ pub(crate) fn validate(req: &Request) -> Result<String, UpgradeError> {
     Ok(accept_key(key))
 }
 
-/// The 101 response.
-pub(crate) fn switching_protocols(accept: &str, request_id: &str, core: u16) -> Vec<u8> {
+/// The 101 response; names `auralis.v1` when the client offered it (RFC 6455 §4.2.2:
+/// the server selects one of the offered subprotocols, never the token entry).
+pub(crate) fn switching_protocols(
+    accept: &str,
+    request_id: &str,
+    core: u16,
+    subprotocol: bool,
+) -> Vec<u8> {
+    let proto = if subprotocol {
+        format!("Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n")
+    } else {
+        String::new()
+    };
     format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nX-Request-ID: {request_id}\r\nX-Served-By: {core}\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{proto}X-Request-ID: {request_id}\r\nX-Served-By: {core}\r\n\r\n"
     )
     .into_bytes()
 }
 
-/// Answers an upgrade request: the 101 head to write and the client's version string
-/// (`X-Client-Version`, at most 64 characters), or why it is refused.
+/// Answers an upgrade request whose principal is already known: the 101 head to write
+/// and what the connection keeps about its client, or why it is refused.
 pub(crate) fn respond(
     core: &CoreState,
     req: &Request,
-) -> Result<(Vec<u8>, Option<String>), UpgradeError> {
+    principal: Option<crate::library::tokens::Principal>,
+) -> Result<(Vec<u8>, Client), UpgradeError> {
     let accept = validate(req)?;
     let id = crate::http::middleware::request_id::for_request(core, req);
     let version = req
         .header("x-client-version")
         .map(|v| v.chars().take(64).collect());
-    Ok((switching_protocols(&accept, &id, core.id.0), version))
+    let subprotocol = req
+        .header("sec-websocket-protocol")
+        .is_some_and(|p| p.split(',').any(|x| x.trim() == SUBPROTOCOL));
+    let head = switching_protocols(&accept, &id, core.id.0, subprotocol);
+    Ok((head, Client { version, principal }))
 }
 
 #[cfg(test)]

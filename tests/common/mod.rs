@@ -28,6 +28,10 @@ pub struct Opts {
     pub cores: usize,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Log with the server's own default filter (no `RUST_LOG`), as a user would.
+    pub default_log: bool,
+    /// Reuse this data dir (a restart) instead of a fresh one.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Opts {
@@ -43,6 +47,14 @@ impl Opts {
     }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
+        self
+    }
+    pub fn data_dir(mut self, dir: &std::path::Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+    pub fn default_log(mut self) -> Self {
+        self.default_log = true;
         self
     }
     pub fn arg(mut self, a: &str) -> Self {
@@ -65,7 +77,7 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 impl Server {
     pub fn start(opts: Opts) -> Server {
-        let data_dir = temp_dir("data");
+        let data_dir = opts.data_dir.clone().unwrap_or_else(|| temp_dir("data"));
         let stderr_log = data_dir.join("server.log");
         let cores = if opts.cores == 0 { 1 } else { opts.cores };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_auralis-server"));
@@ -83,6 +95,9 @@ impl Server {
             .stderr(std::fs::File::create(&stderr_log).expect("log file"));
         for (k, v) in &opts.env {
             cmd.env(k, v);
+        }
+        if opts.default_log {
+            cmd.env_remove("RUST_LOG");
         }
         if !opts.demo && !opts.args.iter().any(|a| a == "--library") {
             let empty = data_dir.join("empty-library");
@@ -194,6 +209,11 @@ impl Raw {
     pub fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
         Self::wrap(stream)
+    }
+
+    /// Connects, or `None` when nothing listens (a server that was killed).
+    pub fn try_connect(addr: SocketAddr) -> Option<Raw> {
+        TcpStream::connect(addr).ok().map(Self::wrap)
     }
 
     /// Connects from a chosen loopback source address (127.0.0.x).
@@ -337,6 +357,19 @@ pub fn library_opts(library: &std::path::Path) -> Opts {
         .arg("--library")
         .arg(library.to_str().unwrap())
         .env("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "1000000")
+}
+
+/// A server over a fresh library of `n` tiny tracks, scanned, with extra environment.
+pub fn lib_server(n: usize, extra: &[(&str, &str)]) -> Server {
+    let lib = temp_dir("lib");
+    make_library(&lib, 0, n);
+    let mut o = library_opts(&lib);
+    for (k, v) in extra {
+        o = o.env(k, v);
+    }
+    let s = Server::start(o);
+    wait_scan(&s);
+    s
 }
 
 /// Waits until the current scan is no longer running; returns its progress.

@@ -13,6 +13,8 @@ pub(crate) struct AccessLog;
 impl Layer for AccessLog {
     fn after(&self, core: &CoreState, cx: &RequestCtx, resp: &mut Response) {
         let micros = cx.started.elapsed().as_micros() as u64;
+        // A HEAD answer sends no body: log and count what went out.
+        let body_bytes = if resp.omit_body { 0 } else { resp.body.len() };
         // Observation (probes, scrapes, dashboard: the unlimited routes) is not traffic:
         // counted apart, so a probe's own 503s cannot feed the error-rate alert and its
         // latency stays out of the SLOs.
@@ -22,9 +24,9 @@ impl Layer for AccessLog {
             RouteClass::Api => SeriesKind::Route,
         };
         if kind == SeriesKind::Internal {
-            core.counters.record_observation(resp.body.len() as u64);
+            core.counters.record_observation(body_bytes as u64);
         } else {
-            core.counters.record(resp.status, resp.body.len() as u64);
+            core.counters.record(resp.status, body_bytes as u64);
         }
         let mut metrics = core.metrics.borrow_mut();
         metrics.record(kind, cx.route, micros);
@@ -37,7 +39,7 @@ impl Layer for AccessLog {
             method = cx.method,
             route = cx.route,
             status = resp.status,
-            bytes = resp.body.len(),
+            bytes = body_bytes,
             us = micros,
             "request"
         );

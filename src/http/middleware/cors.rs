@@ -1,6 +1,11 @@
 //! CORS: preflight answers (204) and `Access-Control-Allow-Origin` on allowed origins.
 //! A disallowed origin simply gets no CORS headers (the browser then refuses), except a
-//! preflight, which gets 403 so the refusal is visible to whoever debugs it.
+//! preflight, which gets 403 — with no allow headers — so the refusal is visible to
+//! whoever debugs it.
+//!
+//! `*` in `allowed_origins` covers anonymous reads only: a change (any method but GET
+//! and HEAD) or a request with credentials (`Authorization`, cookies) is allowed only
+//! for origins listed by name, and then the origin is echoed, never `*`.
 
 use super::{Flow, Layer};
 use crate::http::context::RequestCtx;
@@ -11,16 +16,45 @@ use crate::runtime::core_state::CoreState;
 
 pub(crate) struct Cors;
 
-fn allowed_origin(core: &CoreState, origin: &str) -> Option<String> {
+/// What the request (or, for a preflight, the request it announces) would do.
+struct Intent {
+    changes: bool,
+    credentials: bool,
+}
+
+impl Intent {
+    fn of(req: &Request, preflight: bool) -> Self {
+        let safe = |m: &str| m.eq_ignore_ascii_case("GET") || m.eq_ignore_ascii_case("HEAD");
+        if preflight {
+            let method = req.header("access-control-request-method").unwrap_or("");
+            let headers = req.header("access-control-request-headers").unwrap_or("");
+            Intent {
+                changes: !safe(method.trim()),
+                credentials: headers
+                    .split(',')
+                    .any(|h| h.trim().eq_ignore_ascii_case("authorization")),
+            }
+        } else {
+            Intent {
+                changes: !matches!(req.method, Method::Get | Method::Head),
+                credentials: req.header("authorization").is_some()
+                    || req.header("cookie").is_some(),
+            }
+        }
+    }
+}
+
+fn allowed_origin(core: &CoreState, origin: &str, intent: &Intent) -> Option<String> {
     let cfg = &core.shared.config.cors;
-    if cfg.allowed_origins.iter().any(|o| o == "*") {
-        Some("*".to_string())
-    } else if cfg
+    if cfg
         .allowed_origins
         .iter()
         .any(|o| o.eq_ignore_ascii_case(origin))
     {
         Some(origin.to_string())
+    } else if cfg.allowed_origins.iter().any(|o| o == "*") && !intent.changes && !intent.credentials
+    {
+        Some("*".to_string())
     } else {
         None
     }
@@ -36,9 +70,9 @@ impl Layer for Cors {
         let Some(origin) = req.header("origin") else {
             return Ok(Flow::Continue);
         };
-        cx.cors_origin = allowed_origin(core, origin);
         let preflight =
             req.method == Method::Options && req.header("access-control-request-method").is_some();
+        cx.cors_origin = allowed_origin(core, origin, &Intent::of(req, preflight));
         if !preflight {
             return Ok(Flow::Continue);
         }

@@ -4,6 +4,7 @@
 //! such as `X-Request-ID` and `X-RateLimit-*` are never missing.
 
 pub(crate) mod access_log;
+pub(crate) mod auth;
 pub(crate) mod cors;
 pub(crate) mod rate_limit;
 pub(crate) mod request_id;
@@ -45,6 +46,7 @@ pub(crate) fn default_stack(config: &crate::config::Config) -> Vec<Box<dyn Layer
         Box::new(request_id::RequestId),
         Box::new(access_log::AccessLog),
         Box::new(cors::Cors),
+        Box::new(auth::Auth),
         Box::new(rate_limit::RateLimit::new(&config.rate_limit)),
         Box::new(security::SecurityHeaders),
     ]

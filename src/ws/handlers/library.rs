@@ -61,6 +61,8 @@ pub(super) fn search(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> R
 
 pub(super) fn sync(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Result<(), WsError> {
     payload::parse::<Empty>(&m.payload)?;
+    // A scan is an admin's, over HTTP or here.
+    conn.permit(core, crate::library::tokens::Role::Admin)?;
     let lib = core
         .library
         .as_ref()
