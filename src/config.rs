@@ -399,7 +399,7 @@ impl Config {
         Ok(())
     }
 
-    fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
+    pub(crate) fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
         let cfg: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string().trim().to_string()))?;

@@ -29,6 +29,8 @@ pub mod api;
 pub mod audio;
 pub mod cache;
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_api;
 pub mod http;
 pub mod library;
 pub mod logging;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 60), one after another, with
+# libFuzzer's own crash, timeout (10 s per input) and RSS (2 GiB) limits. A crash
+# leaves its input under fuzz/artifacts/<target>/: commit it and add a regression
+# test that feeds it to the same src/fuzz_api.rs entry point.
+# Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
+# Usage: fuzz/run.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")"
+SECS=${1:-60}
+shift || true
+TARGETS=${*:-http_request ws_message cursor config audio}
+for t in $TARGETS; do
+  mkdir -p "corpus/$t"
+  echo "== $t: $SECS s"
+  start=$(date +%s)
+  cargo +nightly fuzz run "$t" "corpus/$t" -- \
+    -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
+    grep -E "^(Done|stat::|==|INFO: seed|#[0-9]+ +DONE)|ERROR|panicked|SUMMARY" || true
+  echo "== $t: ran $(( $(date +%s) - start )) s, exit ${PIPESTATUS[0]}"
+done

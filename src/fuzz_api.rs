@@ -1,0 +1,142 @@
+//! Entry points for the fuzz targets (`fuzz/`) and the property tests below: each takes
+//! arbitrary input, runs one parser or validator the server exposes to clients or
+//! operators, and must return — never panic, never hang. Built for tests and with
+//! `--features fuzzing` only; nothing here is the server's API.
+
+use crate::http::parse::{Limits, Parsed, parse_request};
+use crate::http::validate::{BodyFields, QueryFields};
+
+const LIMITS: Limits = Limits {
+    max_header_bytes: 16 * 1024,
+    max_headers: 96,
+    max_body_bytes: 1 << 20,
+};
+
+/// An HTTP request as a connection sees it: parse, route, then read its query and
+/// body the way handlers do.
+pub fn http_request(bytes: &[u8]) {
+    let Ok(Parsed::Complete { request, consumed }) = parse_request(bytes, &LIMITS) else {
+        return;
+    };
+    assert!(consumed <= bytes.len());
+    let routes = crate::http::router::Router::new(crate::api::routes());
+    let _ = routes.resolve(request.method, &request.path);
+    let mut q = QueryFields::from_request(&request);
+    let _ = q.int("limit", 1, 500);
+    let _ = q.float("intensity", 0.0, 1.0);
+    let _ = q.string("search", 200);
+    let _ = q.finish();
+    if let Ok(mut b) = BodyFields::from_request(&request) {
+        let _ = b.string("name", true, 200);
+        let _ = b.id_list("track_ids", false, 100);
+        let _ = b.finish();
+    }
+}
+
+/// A WebSocket text message: the envelope, then its typed payload.
+pub fn ws_message(bytes: &[u8]) {
+    let mut text = bytes.to_vec();
+    if let Ok(msg) = crate::ws::protocol::parse(&mut text, || "fuzz".into()) {
+        let _ = crate::ws::payload::parse::<crate::ws::payload::Empty>(&msg.payload);
+    }
+}
+
+/// A pagination cursor as a client may send it back (tampered, truncated, foreign).
+pub fn cursor(token: &str) {
+    let codec = crate::library::page::CursorCodec::new([7; 32]);
+    let _ = codec.decode("tracks|title|000000000000", token);
+}
+
+/// A configuration file's text.
+pub fn config(text: &str) {
+    if let Ok(table) = text.parse::<toml::Table>() {
+        let _ = crate::config::Config::from_table(table);
+    }
+}
+
+/// Audio of any bytes, as the scanner meets a file: probe it, read WAV chunks, and
+/// open a decoder on it.
+pub fn audio(bytes: &[u8]) {
+    use std::io::Write;
+    let path = std::env::temp_dir().join(format!("auralis-fuzz-{}.wav", std::process::id()));
+    let Ok(mut f) = std::fs::File::create(&path) else {
+        return;
+    };
+    if f.write_all(bytes).is_err() {
+        return;
+    }
+    let _ = crate::library::probe::probe(&path);
+    let _ = crate::library::riff_tags::read(&path);
+    if let Ok(mut d) = crate::audio::decode::TrackDecoder::open(&path) {
+        let _ = d.read_range(0, 4096);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! The same entry points under proptest, in the normal test command: random and
+    //! mutated-valid inputs, a few hundred cases each.
+    use proptest::prelude::*;
+
+    fn request_like() -> impl Strategy<Value = Vec<u8>> {
+        let line = prop_oneof![
+            Just("GET /api/tracks?limit=5&search=a HTTP/1.1\r\n".to_string()),
+            Just("POST /api/playlists HTTP/1.1\r\n".to_string()),
+            "[A-Z]{1,7} /[ -~]{0,40} HTTP/1\\.[01]\r\n",
+        ];
+        let header = "[A-Za-z-]{1,12}: [ -~]{0,30}\r\n";
+        (
+            line,
+            prop::collection::vec(header, 0..8),
+            prop::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(l, hs, body)| {
+                let mut b = l.into_bytes();
+                b.extend_from_slice(b"Host: t\r\n");
+                for h in hs {
+                    b.extend_from_slice(h.as_bytes());
+                }
+                b.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                b.extend_from_slice(&body);
+                b
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn http_requests_never_panic(bytes in prop_oneof![request_like(), prop::collection::vec(any::<u8>(), 0..512)]) {
+            super::http_request(&bytes);
+        }
+
+        #[test]
+        fn ws_messages_never_panic(text in prop_oneof![
+            "\\{\"type\": \"[a-z_]{0,14}\", \"correlation_id\": \"[ -~]{0,20}\", \"payload\": \\{\\}\\}",
+            "[ -~]{0,200}",
+        ]) {
+            super::ws_message(text.as_bytes());
+        }
+
+        #[test]
+        fn cursors_never_panic(token in "[A-Za-z0-9_-]{0,120}") {
+            super::cursor(&token);
+        }
+
+        #[test]
+        fn configs_never_panic(text in "(\\[[a-z_]{1,10}\\]\n)?([a-z_]{1,20} = ([0-9]{1,12}|\"[ -~]{0,10}\"|true|-1)\n){0,4}") {
+            super::config(&text);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn audio_bytes_never_panic(tail in prop::collection::vec(any::<u8>(), 0..2048), riff in any::<bool>()) {
+            let mut bytes = if riff { b"RIFF\xff\xff\x00\x00WAVEfmt ".to_vec() } else { Vec::new() };
+            bytes.extend_from_slice(&tail);
+            super::audio(&bytes);
+        }
+    }
+}
