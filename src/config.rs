@@ -106,12 +106,24 @@ impl Default for MonitorConfig {
 }
 
 /// Where the music is.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LibraryConfig {
     /// Folder scanned at start (in the background); unset = the generated demo library.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// How long the writer waits on a database locked by another process (a backup,
+    /// the `token` command) before the write is answered 503 with `Retry-After`.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for LibraryConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            busy_timeout_ms: 5000,
+        }
+    }
 }
 
 /// Process-level settings: where to listen, how many cores, which driver.

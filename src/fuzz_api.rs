@@ -54,21 +54,62 @@ pub fn config(text: &str) {
     }
 }
 
+/// A WAV file's chunk list as `riff_tags` walks it (our own parser: seeks over `data`,
+/// reads INFO and ID3v2 text frames).
+pub fn wav_tags(bytes: &[u8]) {
+    use std::io::Write;
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path =
+        std::env::temp_dir().join(format!("auralis-fuzz-tags-{}-{n}.wav", std::process::id()));
+    if std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(bytes))
+        .is_ok()
+    {
+        let _ = crate::library::riff_tags::read(&path);
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// Audio of any bytes, as the scanner meets a file: probe it, read WAV chunks, and
 /// open a decoder on it.
 pub fn audio(bytes: &[u8]) {
     use std::io::Write;
-    let path = std::env::temp_dir().join(format!("auralis-fuzz-{}.wav", std::process::id()));
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("auralis-fuzz-{}-{n}.wav", std::process::id()));
     let Ok(mut f) = std::fs::File::create(&path) else {
         return;
     };
     if f.write_all(bytes).is_err() {
         return;
     }
-    let _ = crate::library::probe::probe(&path);
+    let _ = crate::library::probe::probe_guarded(&path);
     let _ = crate::library::riff_tags::read(&path);
-    if let Ok(mut d) = crate::audio::decode::TrackDecoder::open(&path) {
-        let _ = d.read_range(0, 4096);
+    // Decoding runs on the pool, which catches a job's panic (it costs that job only).
+    let _ = std::panic::catch_unwind(|| {
+        if let Ok(mut d) = crate::audio::decode::TrackDecoder::open(&path) {
+            let _ = d.read_range(0, 4096);
+        }
+    });
+    let _ = std::fs::remove_file(&path);
+}
+
+#[cfg(test)]
+mod regressions {
+    //! Inputs the fuzzers found, kept as tests of the normal suite.
+
+    /// `fuzz/` target `audio`, 7 s in: symphonia panics (`step_by(0)`) while probing
+    /// these ADTS-looking bytes; the scanner now catches it per file.
+    #[test]
+    fn audio_symphonia_step_by_zero() {
+        super::audio(include_bytes!(
+            "../tests/fixtures/fuzz/audio-symphonia-step-by-zero.bin"
+        ));
+        // The same panic, found again by a second run.
+        super::audio(include_bytes!(
+            "../tests/fixtures/fuzz/audio-symphonia-step-by-zero-2.bin"
+        ));
     }
 }
 
@@ -137,6 +178,7 @@ mod properties {
             let mut bytes = if riff { b"RIFF\xff\xff\x00\x00WAVEfmt ".to_vec() } else { Vec::new() };
             bytes.extend_from_slice(&tail);
             super::audio(&bytes);
+            super::wav_tags(&bytes);
         }
     }
 }

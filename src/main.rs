@@ -194,6 +194,13 @@ fn effective_config(args: &ConfigArgs) -> Result<Config, ConfigError> {
 /// answers at once); without it, the demo library is generated on first start and
 /// scanned before serving, so the first command serves real audio.
 fn prepare_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
+    let lib = open_library(cfg)?;
+    let busy = std::time::Duration::from_millis(cfg.library.busy_timeout_ms);
+    lib.set_busy_timeout(busy)?;
+    Ok(lib)
+}
+
+fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
     let data_dir = &cfg.server.data_dir;
     match &cfg.library.path {
         Some(dir) => {

@@ -155,3 +155,48 @@ fn an_unusable_data_dir_stops_the_start_with_its_path_named() {
     );
     assert!(started.elapsed() < Duration::from_secs(30), "fails fast");
 }
+
+#[test]
+fn a_database_locked_by_another_process_is_waited_for_then_answered_503() {
+    let lib = temp_dir("busy-lib");
+    make_library(&lib, 0, 2);
+    let s = Server::start(library_opts(&lib).env("AURALIS_LIBRARY__BUSY_TIMEOUT_MS", "300"));
+    wait_scan(&s);
+    let other = rusqlite::Connection::open(s.data_dir.join("library.db")).unwrap();
+    let create = |name: &str| {
+        request(
+            &s,
+            "POST",
+            "/api/playlists",
+            Some(&json!({"name": name}).to_string()),
+        )
+    };
+    // A short lock (a backup, the token command) is waited out: the write succeeds.
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        other.execute_batch("COMMIT").unwrap();
+        other
+    });
+    assert_eq!(create("waited").status, 201);
+    let other = releaser.join().unwrap();
+    // A lock held past the bound: 503 with Retry-After, not a 500, nothing half done.
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let r = create("refused");
+    assert_eq!(r.status, 503, "{}", r.json());
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by busy_timeout_ms"
+    );
+    other.execute_batch("COMMIT").unwrap();
+    assert_eq!(create("later").status, 201);
+    let names: Vec<String> = ok_data(&get(&s, "/api/playlists"))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["later", "waited"]);
+}

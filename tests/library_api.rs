@@ -1117,3 +1117,33 @@ fn the_openapi_document_passes_a_real_validator() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_file_that_crashes_the_decoder_costs_only_its_own_entry() {
+    // Bytes the audio fuzzer found: symphonia panics probing them (step_by(0)).
+    let lib = temp_dir("crashfile");
+    make_library(&lib, 0, 2);
+    std::fs::copy(
+        "tests/fixtures/fuzz/audio-symphonia-step-by-zero.bin",
+        lib.join("crash.aac"),
+    )
+    .unwrap();
+    let s = Server::start(library_opts(&lib));
+    let p = wait_scan(&s);
+    assert_eq!(p["state"], "completed", "{p}");
+    assert_eq!(
+        (p["added"].as_u64(), p["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{p}"
+    );
+    assert!(
+        p["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("crashed"),
+        "{p}"
+    );
+    // And the next scan is not blocked by a scan thread that died.
+    assert_eq!(request(&s, "POST", "/api/library/scan", None).status, 202);
+    assert_eq!(wait_scan(&s)["state"], "completed");
+}

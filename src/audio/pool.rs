@@ -208,3 +208,20 @@ fn run(worker: Arc<Worker>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_does_not_take_its_worker_down() {
+        let pool = DecodePool::start(1, 4).unwrap();
+        pool.submit(1, Priority::High, |_| panic!("injected decode panic"))
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        pool.submit(1, Priority::High, move |_| tx.send(42).unwrap())
+            .unwrap();
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(got, Ok(42), "the same worker runs the next job");
+    }
+}

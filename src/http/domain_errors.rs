@@ -13,6 +13,9 @@ impl From<LibraryError> for ApiError {
             LibraryError::NotFound(m) => ApiError::NotFound(m),
             LibraryError::Conflict(m) => ApiError::Conflict(m),
             LibraryError::Invalid(errors) => ApiError::Validation(errors),
+            _ if e.is_busy() => ApiError::Unavailable(
+                "the database is locked by another process; retry shortly".into(),
+            ),
             LibraryError::Database(e) => ApiError::Internal(format!("database: {e}")),
             LibraryError::Write(WriteError::Busy) => ApiError::Unavailable(e.to_string()),
             LibraryError::Write(WriteError::Stopped) | LibraryError::Entropy(_) => {

@@ -27,6 +27,15 @@ pub enum LibraryError {
 }
 
 impl LibraryError {
+    /// The database was locked by another process past the busy timeout.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            LibraryError::Database(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+
     /// A single-field refusal.
     pub fn field(field: &str, kind: &'static str, message: impl Into<String>) -> Self {
         LibraryError::Invalid(vec![FieldError::new(field, kind, message)])

@@ -139,6 +139,14 @@ impl Library {
         self.writer.run_blocking(|c| tokens::list(c))?
     }
 
+    /// How long the writer waits on a lock held by another process before a write
+    /// fails as busy (then answered 503 with `Retry-After`).
+    pub fn set_busy_timeout(&self, timeout: std::time::Duration) -> Result<(), LibraryError> {
+        Ok(self
+            .writer
+            .run_blocking(move |c| c.busy_timeout(timeout))??)
+    }
+
     /// Installs where committed changes are announced; the first call wins.
     pub(crate) fn set_event_sink(&self, sink: events::EventSink) {
         let _ = self.events.set(sink);

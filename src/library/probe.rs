@@ -209,6 +209,24 @@ pub enum ProbeError {
     Rewind(symphonia::core::errors::Error),
     #[error("unknown sample rate")]
     UnknownSampleRate,
+    /// The decoder library panicked on this file (caught: the scan goes on).
+    #[error("the decoder crashed on this file: {0}")]
+    Crashed(String),
+}
+
+/// [`probe`] with the decoder library's panics caught: a hostile or broken file must
+/// cost its own entry in the scan report, not the scan (found by `fuzz/` target
+/// `audio`: symphonia hits `step_by(0)` on some ADTS-looking bytes).
+pub fn probe_guarded(path: &Path) -> Result<Probed, ProbeError> {
+    std::panic::catch_unwind(|| probe(path)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic".into());
+        tracing::warn!(path = %path.display(), panic = %what, "decoder panicked while probing");
+        Err(ProbeError::Crashed(what))
+    })
 }
 
 /// Frames of a track whose headers give no count (e.g. MP3 without a Xing frame): the

@@ -363,7 +363,7 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
             update(progress, |p| p.unchanged += 1);
             continue;
         }
-        match probe::probe(&f.path) {
+        match probe::probe_guarded(&f.path) {
             Ok(mut p) => {
                 p.fill_from_path(&root, &f.path);
                 batch.push((path, f.size, f.mtime, p));

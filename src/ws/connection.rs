@@ -583,10 +583,35 @@ fn message(core: &Rc<CoreState>, conn: &Rc<WsConn>, op: OpCode, mut data: Vec<u8
         return false;
     }
     match protocol::parse(&mut data, || conn.fresh_id()) {
-        Ok(msg) => handlers::dispatch(core, conn, msg),
+        Ok(msg) => dispatch_guarded(core, conn, msg),
         Err((cid, err)) => {
             conn.send_error(&cid, &err);
             violation(conn)
+        }
+    }
+}
+
+/// Dispatches one message with its handler's panics caught: a bug in one handler costs
+/// that message an `internal_error` reply (logged with its correlation id), never the
+/// core's thread and every other connection on it.
+fn dispatch_guarded(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: protocol::Incoming) -> bool {
+    let cid = msg.correlation_id.clone();
+    let kind = msg.kind.clone();
+    let run = std::panic::AssertUnwindSafe(|| handlers::dispatch(core, conn, msg));
+    match std::panic::catch_unwind(run) {
+        Ok(keep) => keep,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".into());
+            tracing::error!(correlation_id = %cid, kind = %kind, panic = %what, "WebSocket handler panicked");
+            conn.send_error(
+                &cid,
+                &protocol::WsError::new(protocol::codes::INTERNAL_ERROR, "internal error"),
+            );
+            true
         }
     }
 }

@@ -14,6 +14,10 @@ impl From<LibraryError> for WsError {
             LibraryError::Conflict(m) => WsError::payload(m),
             LibraryError::Write(_) => WsError::new(codes::UNAVAILABLE, e.to_string()),
             LibraryError::Unconfigured => WsError::new(codes::NOT_FOUND, e.to_string()),
+            _ if e.is_busy() => WsError::new(
+                codes::UNAVAILABLE,
+                "the database is locked by another process; retry shortly",
+            ),
             LibraryError::Database(_) | LibraryError::Entropy(_) => {
                 tracing::error!(error = %e, "library operation failed");
                 WsError::new(codes::INTERNAL_ERROR, "internal error")
