@@ -379,3 +379,50 @@ fn a_listeners_playlists_are_its_own() {
     assert_eq!(call(&s, "GET", &path, Some(&admin), None).status, 200);
     assert_eq!(names(&admin), vec!["Alice mix"]);
 }
+
+#[test]
+fn a_listeners_favorites_are_its_own() {
+    let s = lib_server(3, &[]);
+    let alice = create(&s, "listener", "alice");
+    let bob = create(&s, "listener", "bob");
+    let ids = track_ids(&s, "/api/tracks?order_by=title");
+    let r = call(
+        &s,
+        "POST",
+        &format!("/api/tracks/{}/favorite", ids[0]),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.json()["data"]["favorite"].as_bool()),
+        (200, Some(true))
+    );
+    let favorites = |token: &str| -> Vec<i64> {
+        call(&s, "GET", "/api/tracks?favorite=true", Some(token), None).json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(favorites(&alice), vec![ids[0]]);
+    assert!(favorites(&bob).is_empty(), "bob has none");
+    let seen_by_bob = call(
+        &s,
+        "GET",
+        &format!("/api/tracks/{}", ids[0]),
+        Some(&bob),
+        None,
+    );
+    assert_eq!(seen_by_bob.json()["data"]["favorite"], false);
+    // In a batch too (the transaction acts for its principal).
+    let batch = json!({"items": [{"id": "f", "action": "favorite", "data": {"track_id": ids[1]}}], "atomic": true});
+    assert_eq!(
+        call(&s, "POST", "/api/batch", Some(&bob), Some(batch)).status,
+        200
+    );
+    assert_eq!(favorites(&bob), vec![ids[1]]);
+    assert_eq!(favorites(&alice), vec![ids[0]], "alice's are unchanged");
+    // Without a listener token, the shared flag: untouched by either.
+    assert_eq!(ok_data(&get(&s, "/api/tracks?favorite=true")), json!([]));
+}

@@ -10,9 +10,11 @@ use crate::http::router::{
     Access, Handler, HandlerResult, LocalFuture, QueryParam, Route, RouteClass,
 };
 use crate::http::validate::{BodyFields, QueryFields};
+use crate::library::events::Owner;
 use crate::library::ops;
 use crate::library::page::Page;
 use crate::library::query::{AlbumQuery, ArtistQuery, Order, SortField, TrackQuery};
+use crate::library::tokens::owner_of;
 use crate::runtime::core_state::CoreState;
 use serde::Serialize;
 use std::rc::Rc;
@@ -202,7 +204,12 @@ fn page_reply<T: Serialize>(page: Page<T>) -> HandlerResult {
     Ok(Reply::ok(page.items)?.meta(page.meta).into())
 }
 
-fn list_tracks(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
+/// Whose favorites a request sees: a listener's own, else the shared flag.
+fn owner(cx: &RequestCtx) -> Owner {
+    owner_of(cx.principal.as_ref())
+}
+
+fn list_tracks(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
     let lib = reader(core)?;
     let mut q = QueryFields::from_request(req);
     let query = TrackQuery {
@@ -212,6 +219,7 @@ fn list_tracks(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> Handler
         genre: q.string("genre", 100),
         year: q.int("year", 0, 9999),
         favorite: q.boolean("favorite"),
+        favorites_of: owner(cx).id(),
         order: order(&mut q),
     };
     let page = page_request(&mut q);
@@ -221,16 +229,24 @@ fn list_tracks(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> Handler
 
 fn get_track(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
     let id = path_id(cx, "id")?;
-    Ok(Reply::ok(reader(core)?.track(id)?)?.into())
+    let lib = reader(core)?;
+    let mut track = [lib.track(id)?];
+    lib.mark_favorites(&mut track, owner(cx))?;
+    let [track] = track;
+    Ok(Reply::ok(track)?.into())
 }
 
 async fn set_favorite(core: Rc<CoreState>, cx: Rc<RequestCtx>, favorite: bool) -> HandlerResult {
     let id = path_id(&cx, "id")?;
     let lib = reader(&core)?;
+    let owner = owner(&cx);
     lib.library
-        .transact(move |c| ops::set_favorite(c, id, favorite))
+        .transact_as(owner, move |c| ops::set_favorite(c, id, favorite))
         .await?;
-    Ok(Reply::ok(lib.track(id)?)?.into())
+    let mut track = [lib.track(id)?];
+    lib.mark_favorites(&mut track, owner)?;
+    let [track] = track;
+    Ok(Reply::ok(track)?.into())
 }
 
 fn favorite_on(core: Rc<CoreState>, cx: Rc<RequestCtx>, _req: Request) -> LocalFuture {
@@ -265,7 +281,9 @@ fn album_tracks(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> Handler
     let mut q = QueryFields::from_request(req);
     let page = page_request(&mut q);
     q.finish()?;
-    page_reply(lib.album_tracks(id, &page)?)
+    let mut page = lib.album_tracks(id, &page)?;
+    lib.mark_favorites(&mut page.items, owner(cx))?;
+    page_reply(page)
 }
 
 fn list_artists(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
@@ -292,5 +310,7 @@ fn artist_tracks(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> Handle
     let order = order(&mut q);
     let page = page_request(&mut q);
     q.finish()?;
-    page_reply(lib.artist_tracks(id, order, &page)?)
+    let mut page = lib.artist_tracks(id, order, &page)?;
+    lib.mark_favorites(&mut page.items, owner(cx))?;
+    page_reply(page)
 }

@@ -102,10 +102,10 @@ struct PlaylistWithTracks {
 }
 
 fn full(lib: &LibraryReader, id: i64, owner: Owner) -> Result<PlaylistWithTracks, ApiError> {
-    Ok(PlaylistWithTracks {
-        playlist: lib.playlist(id, owner)?,
-        tracks: lib.playlist_tracks(id)?,
-    })
+    let playlist = lib.playlist(id, owner)?;
+    let mut tracks = lib.playlist_tracks(id)?;
+    lib.mark_favorites(&mut tracks, owner)?;
+    Ok(PlaylistWithTracks { playlist, tracks })
 }
 
 /// Whose playlists this request acts on: a listener's own, else everyone's.

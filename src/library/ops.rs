@@ -19,16 +19,28 @@ fn track_exists(c: &Connection, id: i64) -> Result<bool, LibraryError> {
     )
 }
 
+/// Marks or unmarks a favorite: a listener's own (the `favorites` table), or, for a
+/// request without a listener token, the shared flag on the track.
 pub(crate) fn set_favorite(c: &Tx<'_>, track_id: i64, favorite: bool) -> Result<(), LibraryError> {
-    let n = c.execute(
-        "UPDATE tracks SET favorite = ?1 WHERE id = ?2",
-        params![favorite as i64, track_id],
-    )?;
-    if n == 0 {
+    if !track_exists(c, track_id)? {
         return Err(LibraryError::NotFound(format!(
             "track {track_id} not found"
         )));
     }
+    match (c.owner().id(), favorite) {
+        (Some(p), true) => c.execute(
+            "INSERT OR IGNORE INTO favorites(principal_id, track_id) VALUES (?1, ?2)",
+            params![p, track_id],
+        )?,
+        (Some(p), false) => c.execute(
+            "DELETE FROM favorites WHERE principal_id = ?1 AND track_id = ?2",
+            params![p, track_id],
+        )?,
+        (None, _) => c.execute(
+            "UPDATE tracks SET favorite = ?1 WHERE id = ?2",
+            params![favorite as i64, track_id],
+        )?,
+    };
     c.emit(LibraryEvent::FavoriteChanged { track_id, favorite });
     Ok(())
 }

@@ -135,6 +135,9 @@ pub(crate) struct TrackQuery {
     pub genre: Option<String>,
     pub year: Option<i64>,
     pub favorite: Option<bool>,
+    /// The listener whose favorites `favorite` filters on and the page shows (`None`:
+    /// the shared flag).
+    pub favorites_of: Option<i64>,
     pub order: Order<TrackSort>,
 }
 
@@ -216,12 +219,22 @@ impl TrackQuery {
         if let Some(y) = self.year {
             f.push("year = ?", Some(Value::Integer(y)), format!("year={y};"));
         }
-        if let Some(fav) = self.favorite {
-            f.push(
+        match (self.favorite, self.favorites_of) {
+            (Some(fav), Some(p)) => f.push(
+                if fav {
+                    "id IN (SELECT track_id FROM favorites WHERE principal_id = ?)"
+                } else {
+                    "id NOT IN (SELECT track_id FROM favorites WHERE principal_id = ?)"
+                },
+                Some(Value::Integer(p)),
+                format!("favorite={fav};of={p};"),
+            ),
+            (Some(fav), None) => f.push(
                 "favorite = ?",
                 Some(Value::Integer(fav as i64)),
                 format!("favorite={fav};"),
-            );
+            ),
+            (None, _) => {}
         }
         f
     }
@@ -234,7 +247,29 @@ impl LibraryReader {
         q: &TrackQuery,
         page: &PageRequest,
     ) -> Result<Page<Track>, LibraryError> {
-        self.track_page(q.filters(), q.order, page)
+        let mut page = self.track_page(q.filters(), q.order, page)?;
+        if let Some(p) = q.favorites_of {
+            self.mark_favorites(&mut page.items, super::events::Owner::Principal(p))?;
+        }
+        Ok(page)
+    }
+
+    /// Shows a listener its own favorites in `tracks` (the shared flag otherwise).
+    pub(crate) fn mark_favorites(
+        &self,
+        tracks: &mut [Track],
+        owner: super::events::Owner,
+    ) -> Result<(), LibraryError> {
+        let Some(p) = owner.id() else {
+            return Ok(());
+        };
+        let mut st = self
+            .conn()
+            .prepare_cached("SELECT 1 FROM favorites WHERE principal_id = ?1 AND track_id = ?2")?;
+        for t in tracks {
+            t.favorite = st.exists(rusqlite::params![p, t.id])?;
+        }
+        Ok(())
     }
 
     /// One page of an artist's tracks (404 for an unknown artist).

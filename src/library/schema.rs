@@ -119,6 +119,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE playlists ADD COLUMN owner_id INTEGER;
     CREATE INDEX playlists_owner ON playlists(owner_id, name_key, id);
     "#,
+    // v6: a listener's favorites are its own (tracks.favorite stays the shared flag
+    // of requests made without a listener token).
+    r#"
+    CREATE TABLE favorites (
+        principal_id INTEGER NOT NULL,
+        track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        PRIMARY KEY (principal_id, track_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX favorites_track ON favorites(track_id);
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.

@@ -44,6 +44,7 @@ pub(super) fn search(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> R
     }
     let query = TrackQuery {
         search: Some(p.query),
+        favorites_of: crate::library::tokens::owner_of(conn.principal.as_ref()).id(),
         ..TrackQuery::default()
     };
     let page = PageRequest {
