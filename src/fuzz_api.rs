@@ -57,16 +57,19 @@ pub fn config(text: &str) {
 /// A WAV file's chunk list as `riff_tags` walks it (our own parser: seeks over `data`,
 /// reads INFO and ID3v2 text frames).
 pub fn wav_tags(bytes: &[u8]) {
-    use std::io::Write;
+    with_file(bytes, |path| {
+        let _ = crate::library::riff_tags::read(path);
+    });
+}
+
+/// Runs `f` on `bytes` written to a file of its own (these parsers read paths), then
+/// removes it. One name per call: property tests run in parallel threads.
+fn with_file(bytes: &[u8], f: impl FnOnce(&std::path::Path)) {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path =
-        std::env::temp_dir().join(format!("auralis-fuzz-tags-{}-{n}.wav", std::process::id()));
-    if std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(bytes))
-        .is_ok()
-    {
-        let _ = crate::library::riff_tags::read(&path);
+    let path = std::env::temp_dir().join(format!("auralis-fuzz-{}-{n}.wav", std::process::id()));
+    if std::fs::write(&path, bytes).is_ok() {
+        f(&path);
     }
     let _ = std::fs::remove_file(&path);
 }
@@ -74,25 +77,16 @@ pub fn wav_tags(bytes: &[u8]) {
 /// Audio of any bytes, as the scanner meets a file: probe it, read WAV chunks, and
 /// open a decoder on it.
 pub fn audio(bytes: &[u8]) {
-    use std::io::Write;
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("auralis-fuzz-{}-{n}.wav", std::process::id()));
-    let Ok(mut f) = std::fs::File::create(&path) else {
-        return;
-    };
-    if f.write_all(bytes).is_err() {
-        return;
-    }
-    let _ = crate::library::probe::probe_guarded(&path);
-    let _ = crate::library::riff_tags::read(&path);
-    // Decoding runs on the pool, which catches a job's panic (it costs that job only).
-    let _ = std::panic::catch_unwind(|| {
-        if let Ok(mut d) = crate::audio::decode::TrackDecoder::open(&path) {
-            let _ = d.read_range(0, 4096);
-        }
+    with_file(bytes, |path| {
+        let _ = crate::library::probe::probe_guarded(path);
+        let _ = crate::library::riff_tags::read(path);
+        // Decoding runs on the pool, which catches a job's panic (it costs that job only).
+        let _ = std::panic::catch_unwind(|| {
+            if let Ok(mut d) = crate::audio::decode::TrackDecoder::open(path) {
+                let _ = d.read_range(0, 4096);
+            }
+        });
     });
-    let _ = std::fs::remove_file(&path);
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub mod http;
 pub mod library;
 pub mod logging;
 pub mod monitor;
+pub(crate) mod panics;
 pub mod runtime;
 pub(crate) mod timestamp;
 pub(crate) mod validation;

@@ -202,8 +202,9 @@ fn run(worker: Arc<Worker>) {
         };
         // A panicking decoder must not kill the worker (and strand every later job).
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut sessions)));
-        if result.is_err() {
-            tracing::error!("decode job panicked; its decoder sessions are reset");
+        if let Err(panic) = result {
+            let what = crate::panics::message(&*panic);
+            tracing::error!(panic = %what, "decode job panicked; its decoder sessions are reset");
             sessions.open.clear();
         }
     }

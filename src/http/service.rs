@@ -197,11 +197,7 @@ async fn call(
         Handler::Async(f) => CatchUnwind(f(core.clone(), cx.clone(), req)).await,
     };
     result.unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic".into());
+        let what = crate::panics::message(&*panic);
         Err(ApiError::Internal(format!("handler panicked: {what}")))
     })
 }

@@ -219,11 +219,7 @@ pub enum ProbeError {
 /// `audio`: symphonia hits `step_by(0)` on some ADTS-looking bytes).
 pub fn probe_guarded(path: &Path) -> Result<Probed, ProbeError> {
     std::panic::catch_unwind(|| probe(path)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic".into());
+        let what = crate::panics::message(&*panic);
         tracing::warn!(path = %path.display(), panic = %what, "decoder panicked while probing");
         Err(ProbeError::Crashed(what))
     })

@@ -601,11 +601,7 @@ fn dispatch_guarded(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: protocol::Inco
     match std::panic::catch_unwind(run) {
         Ok(keep) => keep,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".into());
+            let what = crate::panics::message(&*panic);
             tracing::error!(correlation_id = %cid, kind = %kind, panic = %what, "WebSocket handler panicked");
             conn.send_error(
                 &cid,
