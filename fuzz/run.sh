@@ -4,9 +4,9 @@
 # leaves its input under fuzz/artifacts/<target>/: commit it and add a regression
 # test that feeds it to the same src/fuzz_api.rs entry point.
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
-# libfuzzer-sys aborts on every panic, even one the server catches: `audio` (symphonia
-# behind the scanner's and the decode pool's catch_unwind) stops at the first
-# third-party panic; `wav_tags` covers our own WAV chunk parser alone.
+# libfuzzer-sys aborts on every panic, even one the server catches; the `audio` target
+# silences that hook so only a panic escaping our guards (probe_guarded, the decode
+# pool's catch_unwind) counts as a crash. `wav_tags` covers our WAV chunk parser alone.
 # Usage: fuzz/run.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -47,6 +47,48 @@ pub struct Config {
     pub ws: WsConfig,
     pub library: LibraryConfig,
     pub monitor: MonitorConfig,
+    pub tls: TlsConfig,
+}
+
+/// TLS termination on the cores (rustls). Off unless both files are given; then the
+/// main listener speaks only HTTPS/WSS. The files are read again on SIGHUP.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// A plain-HTTP listener whose every request is answered `308` to the same path on
+    /// HTTPS (the main listener's port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_listen: Option<SocketAddr>,
+}
+
+impl TlsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return bad(
+                "tls.cert_file",
+                "tls.cert_file and tls.key_file go together",
+            );
+        }
+        if self.redirect_listen.is_some() && self.cert_file.is_none() {
+            return bad(
+                "tls.redirect_listen",
+                "needs tls.cert_file and tls.key_file",
+            );
+        }
+        Ok(())
+    }
+
+    /// Both files, when TLS is on.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        Some((self.cert_file.as_deref()?, self.key_file.as_deref()?))
+    }
 }
 
 /// The monitor: sampling, window, alert thresholds.
@@ -488,7 +530,7 @@ impl Config {
         if self.ws.heartbeat_interval_ms < 100 {
             return bad("ws.heartbeat_interval_ms", "must be at least 100");
         }
-        Ok(())
+        self.tls.validate()
     }
 
     /// The effective configuration as TOML, for `config --print`.

@@ -29,6 +29,7 @@ pub mod api;
 pub mod audio;
 pub mod cache;
 pub mod config;
+pub(crate) mod faults;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_api;
 pub mod http;
@@ -38,5 +39,6 @@ pub mod monitor;
 pub(crate) mod panics;
 pub mod runtime;
 pub(crate) mod timestamp;
+pub mod tls;
 pub(crate) mod validation;
 pub(crate) mod ws;

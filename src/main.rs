@@ -222,6 +222,20 @@ fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
     }
 }
 
+/// Logs that the server is up, and prints one machine-readable line on stdout: tests
+/// and scripts wait for it.
+fn announce(s: &boot::Started) {
+    tracing::info!(addr = %s.local_addr, cores = s.cores, driver = ?s.driver, pinning = ?s.pinning, "listening");
+    let redirect = s
+        .redirect_addr
+        .map(|a| format!(" redirect={a}"))
+        .unwrap_or_default();
+    println!(
+        "auralis-server listening on {} cores={}{redirect}",
+        s.local_addr, s.cores
+    );
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
@@ -282,14 +296,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let result = boot::run(cfg, Some(library), auralis_server::api::pipeline, |s| {
-                tracing::info!(addr = %s.local_addr, cores = s.cores, driver = ?s.driver, pinning = ?s.pinning, "listening");
-                // One machine-readable line on stdout: tests and scripts wait for it.
-                println!(
-                    "auralis-server listening on {} cores={}",
-                    s.local_addr, s.cores
-                );
-            });
+            let result = boot::run(cfg, Some(library), auralis_server::api::pipeline, announce);
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

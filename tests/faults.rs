@@ -1,6 +1,7 @@
 //! Faults against the real server: `kill -9` in the middle of concurrent writes (every
 //! acknowledged write survives, no batch is half applied, the file checks clean), and a
-//! data dir that cannot be used at start (a clear error naming the path, exit non-zero).
+//! data dir that cannot be used at start (a clear error naming the path, exit non-zero),
+//! and panics injected into handlers and decode jobs of a running server.
 
 mod common;
 
@@ -199,4 +200,84 @@ fn a_database_locked_by_another_process_is_waited_for_then_answered_503() {
         .map(|p| p["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, vec!["later", "waited"]);
+}
+
+/// Panics planted in an HTTP handler, a WebSocket handler and a decode job
+/// (`AURALIS_FAULTS`, see `src/faults.rs`): each is answered (500 with the request id,
+/// an `internal_error` with the correlation id), logged, and the core keeps serving —
+/// the same connection, the same WebSocket, the same decode pool.
+#[test]
+fn injected_panics_are_answered_logged_and_survived() {
+    use auralis_server::audio::{Tags, wav};
+    let lib = temp_dir("panic-lib");
+    make_library(&lib, 0, 2);
+    let tags = Tags {
+        title: "Fault Track".into(),
+        artist: "Chaos".into(),
+        album: "Faults".into(),
+        album_artist: None,
+        track_number: 1,
+        year: 2000,
+        genre: "Noise".into(),
+    };
+    let samples: Vec<i16> = (0..800).map(|k| (k * 37 % 2000) as i16).collect();
+    let bytes = wav::encode_pcm16(&samples, 1, 8000, Some(&tags));
+    std::fs::write(lib.join("auralis-fault-panic.wav"), bytes).unwrap();
+    // One core: every request below lands on the core that panicked.
+    let s = Server::start(
+        library_opts(&lib)
+            .env("AURALIS_SERVER__CORES", "1")
+            .env("AURALIS_FAULTS", "http_handler,ws_handler,decode"),
+    );
+    wait_scan(&s);
+
+    // HTTP handler: a 500 envelope naming the request, then the same connection serves.
+    let mut c = Raw::connect(s.addr);
+    c.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\nX-Auralis-Fault: panic\r\n\r\n");
+    let r = c
+        .read_response()
+        .expect("an answer to the panicking request");
+    assert_eq!(r.status, 500);
+    let rid = r.header("x-request-id").expect("request id").to_string();
+    assert_eq!(r.json()["request_id"], rid.as_str(), "{}", r.json());
+    c.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(
+        c.read_response().expect("served after the panic").status,
+        200
+    );
+
+    // WebSocket handler: an error reply with the correlation id, the socket stays open.
+    let (mut ws, _) = ws_connect(&s, std::net::Ipv4Addr::LOCALHOST);
+    let reply = ws_rpc(&mut ws, "fault_panic", json!({}));
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["payload"]["error"], "internal_error", "{reply}");
+    assert!(
+        reply["correlation_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("t-fault_panic")
+    );
+    assert_eq!(ws_rpc(&mut ws, "ping", json!({}))["type"], "pong");
+
+    // Decode job: the request for the faulty track fails cleanly; the pool goes on.
+    let fault_id = track_ids(&s, "/api/tracks?search=Fault")[0];
+    let good_id = *track_ids(&s, "/api/tracks?limit=10")
+        .iter()
+        .find(|&&id| id != fault_id)
+        .unwrap();
+    for _ in 0..2 {
+        let r = get(&s, &format!("/api/stream/{fault_id}/chunk/0?format=wav"));
+        assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+        assert!(r.json()["request_id"].is_string(), "{}", r.json());
+        let ok = get(&s, &format!("/api/stream/{good_id}/chunk/0?format=wav"));
+        assert_eq!(ok.status, 200, "the decode pool still decodes");
+    }
+    let log = s.log();
+    for what in ["HTTP handler", "WebSocket handler", "decode job"] {
+        assert!(
+            log.contains(&format!("injected fault: {what}")),
+            "{what} not logged:\n{log}"
+        );
+    }
+    assert_eq!(get(&s, "/api/health/live").status, 200);
 }

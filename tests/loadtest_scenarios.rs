@@ -6,6 +6,7 @@ mod common;
 
 use auralis_loadtest::apimix::ApiMix;
 use auralis_loadtest::broadcast::{self, BroadcastPlan};
+use auralis_loadtest::endpoint::Endpoint;
 use auralis_loadtest::listeners::{self, ListenersPlan};
 use auralis_loadtest::plan::{Model, Plan, parse_ip_range};
 use common::*;
@@ -20,7 +21,7 @@ fn ws_broadcast_delivers_every_notification_to_every_listener() {
             .env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "5000"),
     );
     let report = broadcast::run(BroadcastPlan {
-        server: s.addr,
+        server: Endpoint::plain(s.addr),
         listeners: 200,
         publishes: 5,
         warmup_publishes: 2,
@@ -46,7 +47,7 @@ fn ws_broadcast_delivers_every_notification_to_every_listener() {
 
 fn engine_plan(s: &Server, mix: ApiMix, requests: u64) -> Plan {
     Plan {
-        server: s.addr,
+        server: Endpoint::plain(s.addr),
         workload: Arc::new(mix),
         connections: 6,
         pipeline: 1,
@@ -69,7 +70,7 @@ fn api_mix_discovers_the_api_walks_cursors_and_removes_its_playlists() {
     wait_scan(&s);
 
     // Discovered from /api/openapi.json: every built-in operation the server documents.
-    let mix = ApiMix::discover(s.addr, None).expect("discovery");
+    let mix = ApiMix::discover(&Endpoint::plain(s.addr), None).expect("discovery");
     let report = auralis_loadtest::run::run(engine_plan(&s, mix, 600)).expect("runs");
     assert_eq!(report.scenario, "api-mix");
     assert_eq!(report.requests, 600);
@@ -121,7 +122,7 @@ follow_cursor = true
 "#,
     )
     .unwrap();
-    let mix = ApiMix::discover(s.addr, Some(&file)).expect("mix file");
+    let mix = ApiMix::discover(&Endpoint::plain(s.addr), Some(&file)).expect("mix file");
     let report = auralis_loadtest::run::run(engine_plan(&s, mix, 300)).expect("runs");
     assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
     // 30 tracks in pages of 4 is 8 pages: a walk is one first page and 7 cursor pages,
@@ -146,7 +147,7 @@ follow_cursor = true
         "[[op]]\nname = \"x\"\npath = \"/api/tracks/{song}\"\n",
     )
     .unwrap();
-    let err = ApiMix::discover(s.addr, Some(&bad))
+    let err = ApiMix::discover(&Endpoint::plain(s.addr), Some(&bad))
         .err()
         .expect("unknown placeholder refused");
     assert!(err.contains("placeholder"), "{err}");
@@ -188,7 +189,7 @@ fn listeners_play_without_underruns_at_low_load() {
     );
     wait_scan(&s);
     let report = listeners::run(ListenersPlan {
-        server: s.addr,
+        server: Endpoint::plain(s.addr),
         listeners: 8,
         duration: Duration::from_secs(5),
         warmup: Duration::ZERO,

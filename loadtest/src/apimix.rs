@@ -175,7 +175,10 @@ pub struct ApiMix {
 impl ApiMix {
     /// Builds the mix: from `file` when given, else discovered from the server's
     /// OpenAPI document; seeds from its library.
-    pub fn discover(server: SocketAddr, file: Option<&std::path::Path>) -> Result<ApiMix, String> {
+    pub fn discover(
+        server: &crate::endpoint::Endpoint,
+        file: Option<&std::path::Path>,
+    ) -> Result<ApiMix, String> {
         let mut setup = SetupClient::connect(server)?;
         let specs = match file {
             Some(f) => {
@@ -205,7 +208,7 @@ impl ApiMix {
             return Err("the mix has no operation with a weight above 0".into());
         }
         let seeds = Seeds::fetch(&mut setup)?;
-        Ok(ApiMix::new(server, specs, seeds))
+        Ok(ApiMix::new(server.addr, specs, seeds))
     }
 
     pub fn new(server: SocketAddr, specs: Vec<OpSpec>, seeds: Seeds) -> ApiMix {

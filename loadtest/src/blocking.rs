@@ -2,28 +2,22 @@
 //! API and the library before an `api-mix` or `listeners` run, and the `ws-broadcast`
 //! publisher. Not used for measured requests.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use crate::endpoint::{BlockingIo, Endpoint};
 use std::time::Duration;
 
 /// A keep-alive connection for a handful of set-up requests.
 pub struct SetupClient {
-    stream: TcpStream,
+    stream: Box<dyn BlockingIo>,
     host: String,
     buf: Vec<u8>,
 }
 
 impl SetupClient {
-    pub fn connect(server: SocketAddr) -> Result<SetupClient, String> {
-        let stream = TcpStream::connect_timeout(&server, Duration::from_secs(5))
-            .map_err(|e| format!("cannot connect to {server}: {e}"))?;
-        stream.set_nodelay(true).ok();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(|e| e.to_string())?;
+    pub fn connect(server: &Endpoint) -> Result<SetupClient, String> {
+        let stream = server.connect_blocking(Duration::from_secs(30))?;
         Ok(SetupClient {
             stream,
-            host: server.to_string(),
+            host: server.addr.to_string(),
             buf: Vec::new(),
         })
     }

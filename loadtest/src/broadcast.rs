@@ -11,7 +11,7 @@ use crate::report::{self, CoreResult, Report};
 use crate::run::{Progress, progress_line, report_p99};
 use crate::ws::{WsClient, published_at_us};
 use std::cell::RefCell;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, Clone)]
 pub struct BroadcastPlan {
-    pub server: SocketAddr,
+    pub server: crate::endpoint::Endpoint,
     pub listeners: usize,
     /// Measured publishes.
     pub publishes: u64,
@@ -57,8 +57,8 @@ async fn listener(shared: Arc<Shared>, index: usize, state: Rc<RefCell<CoreResul
     };
     let source =
         (!plan.source_ips.is_empty()).then(|| plan.source_ips[index % plan.source_ips.len()]);
-    let host = plan.server.to_string();
-    let mut ws = match crate::client::open(plan.server, source).await {
+    let host = plan.server.addr.to_string();
+    let mut ws = match plan.server.connect(source, None).await {
         Ok(s) => match WsClient::handshake(s, &host).await {
             Ok(ws) => ws,
             Err(_) => {
@@ -146,7 +146,7 @@ fn sequence(payload: &[u8]) -> Option<u64> {
 
 /// Publishes through a plain blocking connection on the calling thread, at `rate`.
 fn publish(plan: &BroadcastPlan) -> Result<(), String> {
-    let mut client = SetupClient::connect(plan.server)?;
+    let mut client = SetupClient::connect(&plan.server)?;
     let start = Instant::now();
     for k in 0..plan.warmup_publishes + plan.publishes {
         let due = start + Duration::from_secs_f64(k as f64 / plan.rate);

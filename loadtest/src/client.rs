@@ -6,6 +6,8 @@
 //! (a window `start..end` over it), and time limits are the socket's own read/write
 //! timeouts rather than a timer per request.
 
+use crate::endpoint::Endpoint;
+use crate::stream::Stream;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -21,7 +23,7 @@ pub enum Failure {
 
 /// One keep-alive connection.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     /// Storage; the unread bytes are `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,
@@ -66,16 +68,11 @@ impl Conn {
     /// Connects, from `source` when given (to spread over loopback addresses). Reads
     /// and writes that wait longer than `timeout` fail with [`Failure::Timeout`].
     pub async fn connect(
-        addr: SocketAddr,
+        server: &Endpoint,
         source: Option<Ipv4Addr>,
         timeout: std::time::Duration,
     ) -> Result<Conn, Failure> {
-        let stream = open(addr, source).await?;
-        let _ = stream.set_nodelay(true);
-        stream
-            .set_read_timeout(Some(timeout))
-            .and_then(|()| stream.set_write_timeout(Some(timeout)))
-            .map_err(|_| Failure::Connect)?;
+        let stream = server.connect(source, Some(timeout)).await?;
         Ok(Conn {
             stream,
             buf: vec![0; INITIAL_BUFFER],
@@ -85,7 +82,9 @@ impl Conn {
     }
 
     pub async fn send(&mut self, request: &[u8]) -> Result<(), Failure> {
-        self.stream.write_all(request).await.map_err(io_failure)
+        self.stream.write_all(request).await.map_err(io_failure)?;
+        // TLS holds records until flushed when the socket pushes back; plain TCP: no-op.
+        self.stream.flush().await.map_err(io_failure)
     }
 
     fn unread(&self) -> &[u8] {

@@ -20,7 +20,7 @@ use crate::ws::WsClient;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::cell::RefCell;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct ListenersPlan {
-    pub server: SocketAddr,
+    pub server: crate::endpoint::Endpoint,
     pub listeners: usize,
     pub duration: Duration,
     pub warmup: Duration,
@@ -190,7 +190,7 @@ pub fn run(plan: ListenersPlan) -> Result<Report, String> {
     if plan.speed <= 0.0 || plan.listeners == 0 {
         return Err("--speed and --listeners must be positive".into());
     }
-    let mut setup = SetupClient::connect(plan.server)?;
+    let mut setup = SetupClient::connect(&plan.server)?;
     let mut tracks = crate::apimix::Seeds::fetch_tracks(&mut setup)?.tracks;
     if let Some(n) = plan.tracks {
         tracks.truncate(n.max(1));
@@ -198,7 +198,7 @@ pub fn run(plan: ListenersPlan) -> Result<Report, String> {
     drop(setup);
     let start = Instant::now() + Duration::from_millis(200);
     let shared = Arc::new(Shared {
-        host: plan.server.to_string(),
+        host: plan.server.addr.to_string(),
         start,
         end: start + plan.warmup + plan.duration,
         measure_from: start + plan.warmup,
@@ -287,7 +287,10 @@ async fn control_channel(
     stop: glommio::channels::local_channel::LocalReceiver<()>,
 ) {
     let opened = async {
-        let stream = crate::client::open(shared.plan.server, source)
+        let stream = shared
+            .plan
+            .server
+            .connect(source, None)
             .await
             .map_err(|_| std::io::Error::other("connect"))?;
         let mut ws = WsClient::handshake(stream, &shared.host).await?;
@@ -334,7 +337,7 @@ async fn get(
     want_body: bool,
 ) -> Result<crate::client::Answer, Failure> {
     if conn.is_none() {
-        *conn = Some(Conn::connect(shared.plan.server, source, shared.plan.timeout).await?);
+        *conn = Some(Conn::connect(&shared.plan.server, source, shared.plan.timeout).await?);
     }
     let c = conn.as_mut().ok_or(Failure::Connect)?;
     let mut request = Vec::with_capacity(128);

@@ -7,6 +7,7 @@
 //! auralis-loadtest api-mix SERVER [--mix FILE.toml] (same load and output flags)
 //! auralis-loadtest listeners SERVER --listeners N [--speed F] [--duration 30s] ...
 //! auralis-loadtest ws-broadcast SERVER --listeners N --publishes M --rate R ...
+//! (https:// and wss:// servers with --tls-ca CERT.pem)
 
 // The server's own CPU-set reader, compiled into this binary (it needs only libc).
 #[path = "../../src/runtime/cpus.rs"]
@@ -14,6 +15,7 @@ mod cpus;
 
 use auralis_loadtest::apimix::ApiMix;
 use auralis_loadtest::broadcast::BroadcastPlan;
+use auralis_loadtest::endpoint::{Endpoint, ServerUrl};
 use auralis_loadtest::listeners::ListenersPlan;
 use auralis_loadtest::plan::{
     Model, Plan, parse_duration, parse_ip_range, parse_server, parse_target,
@@ -22,8 +24,7 @@ use auralis_loadtest::report::Report;
 use auralis_loadtest::workload::{FixedMix, WorkloadFactory};
 use auralis_loadtest::{limits, plot, run};
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -35,6 +36,9 @@ use std::time::{Duration, SystemTime};
     about = "Thread-per-core HTTP/WebSocket load generator with coordinated-omission-corrected HDR latency (loopback targets only)"
 )]
 struct Cli {
+    /// The certificate (or CA) to trust for https:// and wss:// servers, PEM.
+    #[arg(long, global = true)]
+    tls_ca: Option<PathBuf>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -117,7 +121,7 @@ struct HttpArgs {
 struct ApiMixArgs {
     /// The server: http://127.0.0.1:8080 (loopback only).
     #[arg(value_parser = parse_server)]
-    server: SocketAddr,
+    server: ServerUrl,
     /// TOML file of `[[op]]` tables (name, method, path, body, weight, follow_cursor)
     /// instead of the mix discovered from /api/openapi.json.
     #[arg(long)]
@@ -132,7 +136,7 @@ struct ApiMixArgs {
 struct ListenersArgs {
     /// The server: http://127.0.0.1:8080 (loopback only).
     #[arg(value_parser = parse_server)]
-    server: SocketAddr,
+    server: ServerUrl,
     #[arg(long, alias = "connections", default_value_t = 100)]
     listeners: usize,
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
@@ -166,7 +170,7 @@ struct ListenersArgs {
 struct BroadcastArgs {
     /// The server: http://127.0.0.1:8080 (loopback only).
     #[arg(value_parser = parse_server)]
-    server: SocketAddr,
+    server: ServerUrl,
     #[arg(long, alias = "connections", default_value_t = 1000)]
     listeners: usize,
     /// Measured notifications (default 20, or rate × --duration).
@@ -210,7 +214,7 @@ fn source_ips(s: &Option<String>) -> Result<Vec<std::net::Ipv4Addr>, String> {
 
 /// The engine's plan for `http` and `api-mix`.
 fn plan(
-    server: SocketAddr,
+    server: Endpoint,
     workload: Arc<dyn WorkloadFactory>,
     load: &Load,
     pipeline: usize,
@@ -262,8 +266,9 @@ fn finish(report: &Report, out: &Output, started: SystemTime) -> Result<(), Stri
     Ok(())
 }
 
-fn scenario(s: Scenario) -> Result<(), String> {
+fn scenario(s: Scenario, tls_ca: Option<&Path>) -> Result<(), String> {
     let started = SystemTime::now();
+    let endpoint = |url: ServerUrl| Endpoint::new(url, tls_ca);
     match s {
         Scenario::Http(a) => {
             let targets = a
@@ -272,19 +277,26 @@ fn scenario(s: Scenario) -> Result<(), String> {
                 .map(|u| parse_target(u))
                 .collect::<Result<Vec<_>, _>>()?;
             let (mix, server) = FixedMix::new(&targets)?;
-            let plan = plan(server, Arc::new(mix), &a.load, a.pipeline, &a.out)?;
+            let plan = plan(
+                endpoint(server)?,
+                Arc::new(mix),
+                &a.load,
+                a.pipeline,
+                &a.out,
+            )?;
             finish(&run::run(plan)?, &a.out, started)
         }
         Scenario::ApiMix(a) => {
-            let mix = ApiMix::discover(a.server, a.mix.as_deref())?;
-            let plan = plan(a.server, Arc::new(mix), &a.load, 1, &a.out)?;
+            let server = endpoint(a.server)?;
+            let mix = ApiMix::discover(&server, a.mix.as_deref())?;
+            let plan = plan(server, Arc::new(mix), &a.load, 1, &a.out)?;
             finish(&run::run(plan)?, &a.out, started)
         }
         Scenario::Listeners(a) => {
             let cores = pick_cpus(a.cores)?;
             limits::check(a.listeners * 2, a.cores)?;
             let plan = ListenersPlan {
-                server: a.server,
+                server: endpoint(a.server)?,
                 listeners: a.listeners,
                 duration: a.duration,
                 warmup: a.warmup,
@@ -314,7 +326,7 @@ fn scenario(s: Scenario) -> Result<(), String> {
             let cores = pick_cpus(a.cores)?;
             limits::check(a.listeners, a.cores)?;
             let plan = BroadcastPlan {
-                server: a.server,
+                server: endpoint(a.server)?,
                 listeners: a.listeners,
                 publishes,
                 warmup_publishes: (a.warmup.as_secs_f64() * a.rate).round() as u64,
@@ -329,7 +341,8 @@ fn scenario(s: Scenario) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match scenario(Cli::parse().scenario) {
+    let cli = Cli::parse();
+    match scenario(cli.scenario, cli.tls_ca.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,14 +1,17 @@
 //! What to run: targets, model, bounds.
 
+use crate::endpoint::{Endpoint, ServerUrl};
 use crate::workload::WorkloadFactory;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One HTTP target (`http://host:port/path`), with a weight in the mix.
+/// One HTTP target (`http://host:port/path` or `https://…`), with a weight in the mix.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// `https://`: through TLS.
+    pub secure: bool,
     pub host: String,
     pub path: String,
     pub weight: u32,
@@ -23,9 +26,7 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         }
         _ => (url, 1),
     };
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// URLs"))?;
+    let (secure, rest) = split_scheme(url)?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -41,6 +42,7 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
     }
     Ok(Target {
         addr,
+        secure,
         host: host.to_string(),
         path: path.to_string(),
         weight,
@@ -48,8 +50,8 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
 }
 
 /// A server given as `http://127.0.0.1:8080` or `127.0.0.1:8080` (loopback only).
-pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
-    let url = if s.starts_with("http://") {
+pub fn parse_server(s: &str) -> Result<ServerUrl, String> {
+    let url = if s.contains("://") {
         s.to_string()
     } else {
         format!("http://{s}")
@@ -58,7 +60,27 @@ pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
     if t.path != "/" {
         return Err(format!("{s}: give the server only (no path)"));
     }
-    Ok(t.addr)
+    Ok(ServerUrl {
+        addr: t.addr,
+        secure: t.secure,
+    })
+}
+
+/// `http://` and `ws://` are plain, `https://` and `wss://` are TLS.
+fn split_scheme(url: &str) -> Result<(bool, &str), String> {
+    for (scheme, secure) in [
+        ("http://", false),
+        ("ws://", false),
+        ("https://", true),
+        ("wss://", true),
+    ] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            return Ok((secure, rest));
+        }
+    }
+    Err(format!(
+        "{url}: only http://, https://, ws:// and wss:// URLs"
+    ))
 }
 
 /// `500ms`, `10s`, `2m` (a bare number is seconds).
@@ -90,7 +112,7 @@ pub enum Model {
 /// A closed- or open-model run of a [`WorkloadFactory`] against one server.
 #[derive(Clone)]
 pub struct Plan {
-    pub server: SocketAddr,
+    pub server: Endpoint,
     pub workload: Arc<dyn WorkloadFactory>,
     pub connections: usize,
     /// Requests written back to back per connection before reading the answers (closed
@@ -133,6 +155,11 @@ mod tests {
             parse_target("http://10.0.0.1:80/").is_err(),
             "non-loopback refused"
         );
+        let s = parse_server("wss://127.0.0.1:8443").unwrap();
+        assert!(s.secure && s.addr.port() == 8443);
+        assert!(!parse_server("127.0.0.1:80").unwrap().secure);
+        assert!(parse_target("https://127.0.0.1:8443/x").unwrap().secure);
+        assert!(parse_target("ftp://127.0.0.1:21/").is_err());
         assert_eq!(parse_ip_range("127.0.0.1-127.0.0.3").unwrap().len(), 3);
         assert!(parse_ip_range("127.0.0.1-192.168.0.1").is_err());
     }

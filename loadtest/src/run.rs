@@ -167,7 +167,7 @@ async fn exchange(
 ) -> Result<(), Failure> {
     answers.clear();
     if conn.is_none() {
-        *conn = Some(Conn::connect(plan.server, source, plan.timeout).await?);
+        *conn = Some(Conn::connect(&plan.server, source, plan.timeout).await?);
     }
     let c = conn.as_mut().ok_or(Failure::Connect)?;
     c.send(batch).await?;

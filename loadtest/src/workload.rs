@@ -4,8 +4,8 @@
 //! `api-mix` (`apimix.rs`) is stateful.
 
 use crate::client::Answer;
+use crate::endpoint::ServerUrl;
 use crate::plan::Target;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// One connection's request stream. Lives on its executor; never shared.
@@ -45,10 +45,13 @@ pub struct FixedMix {
 
 impl FixedMix {
     /// All targets must name the same server (one connection pool).
-    pub fn new(targets: &[Target]) -> Result<(FixedMix, SocketAddr), String> {
+    pub fn new(targets: &[Target]) -> Result<(FixedMix, ServerUrl), String> {
         let first = targets.first().ok_or("no URL given")?;
-        if targets.iter().any(|t| t.addr != first.addr) {
-            return Err("all URLs must name the same server (host:port)".into());
+        if targets
+            .iter()
+            .any(|t| t.addr != first.addr || t.secure != first.secure)
+        {
+            return Err("all URLs must name the same server (scheme, host:port)".into());
         }
         let mut requests = Vec::new();
         for (op, t) in targets.iter().enumerate() {
@@ -60,7 +63,11 @@ impl FixedMix {
         }
         let names = targets.iter().map(|t| format!("GET {}", t.path)).collect();
         let requests = Arc::new(requests);
-        Ok((FixedMix { names, requests }, first.addr))
+        let server = ServerUrl {
+            addr: first.addr,
+            secure: first.secure,
+        };
+        Ok((FixedMix { names, requests }, server))
     }
 }
 

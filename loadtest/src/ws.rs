@@ -3,9 +3,9 @@
 //! (masking, fragments, close handshake). Pings are answered here rather than by
 //! fastwebsockets so the listeners can count them.
 
+use crate::stream::Stream;
 use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload, Role, WebSocket};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use glommio::net::TcpStream;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -29,11 +29,12 @@ pub struct WsFrame {
 
 impl WsClient {
     /// Performs the upgrade on a connected stream.
-    pub async fn handshake(mut stream: TcpStream, host: &str) -> io::Result<WsClient> {
+    pub async fn handshake(mut stream: Stream, host: &str) -> io::Result<WsClient> {
         let req = format!(
             "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(req.as_bytes()).await?;
+        stream.flush().await?;
         let mut buf = Vec::with_capacity(1024);
         let mut chunk = [0u8; 4096];
         loop {
@@ -132,7 +133,7 @@ impl WsClient {
 pub struct Prefixed {
     head: Vec<u8>,
     pos: usize,
-    inner: TcpStream,
+    inner: Stream,
 }
 
 impl AsyncRead for Prefixed {
@@ -158,7 +159,12 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let n = std::task::ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
+        // fastwebsockets' collector never flushes, and TLS keeps the records the socket
+        // did not take yet: push them now (plain TCP: a no-op). If the socket pushes
+        // back, the next write pushes them again.
+        let _ = Pin::new(&mut self.inner).poll_flush(cx);
+        Poll::Ready(Ok(n))
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)

@@ -66,7 +66,7 @@ fn plan(
     let (mix, server) =
         FixedMix::new(&[parse_target(&format!("http://{addr}/x")).unwrap()]).unwrap();
     Plan {
-        server,
+        server: auralis_loadtest::endpoint::Endpoint::plain(server.addr),
         workload: Arc::new(mix),
         pipeline: 1,
         connections,

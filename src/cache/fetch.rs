@@ -82,6 +82,7 @@ fn decode_chunk(
     key: &ChunkKey,
     chunk_frames: u64,
 ) -> Result<Bytes, DecodeError> {
+    crate::faults::decode(&audio.path);
     let start = u64::from(key.index) * chunk_frames;
     let pcm = sessions
         .decoder(audio.track, &audio.path)

@@ -14,11 +14,8 @@ use super::service::Service;
 use crate::config::HttpConfig;
 use crate::runtime::connections::ConnHandle;
 use crate::runtime::core_state::CoreState;
+use crate::runtime::transport::{Step, Transport};
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{
-    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent,
-    CancelableAsyncWriteRent,
-};
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -33,8 +30,11 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Piece size for streamed files.
 const FILE_PIECE: usize = 256 * 1024;
 
-/// Entry point for an accepted connection: admission (per-core connection limit), then
-/// the request loop, then bookkeeping.
+/// Entry point for an accepted connection: the TLS handshake when TLS is on, admission
+/// (per-core connection limit), then the request loop, then bookkeeping.
+///
+/// The handshake comes before admission so that a refused TLS client still reads its
+/// 503; it is bounded by the header-read timeout and holds no table entry meanwhile.
 pub(crate) async fn accept(
     service: Rc<Service>,
     core: Rc<CoreState>,
@@ -42,6 +42,21 @@ pub(crate) async fn accept(
     peer: SocketAddr,
 ) {
     let _ = stream.set_nodelay(true);
+    let wait = Duration::from_millis(core.shared.config.http.header_read_timeout_ms);
+    let tls = core.shared.tls.get().map(|t| &**t);
+    let stream = match Transport::accept(tls, stream, wait).await {
+        Ok(t) => {
+            if tls.is_some() {
+                crate::runtime::counters::bump(&core.counters.tls_handshakes);
+            }
+            t
+        }
+        Err(e) => {
+            crate::runtime::counters::bump(&core.counters.tls_handshake_failures);
+            tracing::debug!(core = core.id.0, %peer, error = %e, "TLS handshake failed");
+            return;
+        }
+    };
     let max = core.shared.config.http.max_connections_per_core;
     let open = core.connections.borrow().len();
     // At the cap, a few loopback connections are still let in for observation only,
@@ -84,7 +99,7 @@ fn closed(core: &CoreState, id: crate::runtime::connections::ConnId) {
 }
 
 /// Over the connection limit: a 503 envelope and close, without reading the request.
-async fn refuse(service: &Service, core: &CoreState, mut stream: TcpStream, peer: SocketAddr) {
+async fn refuse(service: &Service, core: &CoreState, mut stream: Transport, peer: SocketAddr) {
     let resp = service.reject(
         core,
         peer,
@@ -96,7 +111,7 @@ async fn refuse(service: &Service, core: &CoreState, mut stream: TcpStream, peer
     // Half-close, then read what the client sent until it closes (briefly): closing
     // with its request unread would send a TCP reset, and a reset can destroy the 503
     // before the client reads it.
-    let _ = stream.shutdown().await;
+    let _ = monoio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
     let drain = async {
         let mut buf = vec![0u8; 4096];
         let mut total = 0usize;
@@ -136,7 +151,7 @@ fn parse_error_to_api(err: ParseError, limits: &Limits) -> ApiError {
 pub(crate) enum Ended {
     Closed,
     /// Upgraded to WebSocket: the socket and the client's version string.
-    Upgraded(TcpStream, crate::ws::upgrade::Client),
+    Upgraded(Transport, crate::ws::upgrade::Client),
 }
 
 /// What answering the buffered requests decided.
@@ -152,7 +167,7 @@ enum Next {
 /// The socket and the connection's table entry. Every write goes through here, so the
 /// entry's `bytes_out` is exactly what went on the wire, whatever the response shape.
 pub(crate) struct Io {
-    stream: TcpStream,
+    stream: Transport,
     info: ConnHandle,
     write_timeout: Duration,
 }
@@ -192,11 +207,23 @@ impl Io {
         let mut written = 0;
         while written < buf.bytes_init() {
             let handle = self.arm(self.write_timeout);
-            let (res, slice) = self
+            let step = self
                 .stream
-                .cancelable_write(buf.slice(written..), handle)
+                .write_within(buf.slice(written..), handle, self.write_timeout)
                 .await;
-            buf = slice.into_inner();
+            let res = match step {
+                Step::Done(res, slice) => {
+                    buf = slice.into_inner();
+                    res
+                }
+                Step::Expired => {
+                    self.disarm();
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "write deadline passed",
+                    ));
+                }
+            };
             if self.disarm() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
@@ -246,11 +273,20 @@ impl Io {
         let (len, cap) = (rbuf.len(), rbuf.capacity());
         let handle = self.arm(wait);
         let buf = std::mem::take(rbuf);
-        let (res, slice) = self
+        let step = self
             .stream
-            .cancelable_read(buf.slice_mut(len..cap), handle)
+            .read_within(buf.slice_mut(len..cap), handle, wait)
             .await;
-        *rbuf = slice.into_inner();
+        let res = match step {
+            Step::Done(res, slice) => {
+                *rbuf = slice.into_inner();
+                res
+            }
+            Step::Expired => {
+                self.disarm();
+                return Ok(None);
+            }
+        };
         if self.disarm() {
             return Ok(None);
         }
@@ -315,7 +351,7 @@ impl Conn {
     pub(crate) fn new(
         service: Rc<Service>,
         core: Rc<CoreState>,
-        stream: TcpStream,
+        stream: Transport,
         peer: SocketAddr,
         info: ConnHandle,
     ) -> Self {
@@ -573,7 +609,7 @@ mod tests {
             let listener = monoio::net::TcpListener::from_std(listener).unwrap();
             let (stream, peer) = listener.accept().await.unwrap();
             let info = core.connections.borrow_mut().open();
-            Conn::new(service, core, stream, peer, info.clone())
+            Conn::new(service, core, Transport::Plain(stream), peer, info.clone())
                 .run()
                 .await
                 .unwrap();

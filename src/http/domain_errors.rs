@@ -29,6 +29,11 @@ impl From<ChunkError> for ApiError {
     fn from(e: ChunkError) -> Self {
         match e {
             ChunkError::Library(e) => e.into(),
+            // A decoder panic may be corrupt input or our bug: we cannot tell, so it is
+            // ours to own (500, logged by the pool), not the client's (422).
+            ChunkError::Undecodable(crate::audio::decode::DecodeError::Crashed) => {
+                ApiError::Internal(e.to_string())
+            }
             ChunkError::Undecodable(_) => {
                 ApiError::field("track_id", "undecodable", "unsupported or corrupt audio")
             }

@@ -13,7 +13,7 @@ use super::router::{
 };
 use crate::config::Config;
 use crate::runtime::core_state::CoreState;
-use crate::runtime::pipeline::Pipeline;
+use crate::runtime::pipeline::{Pipeline, Port};
 use monoio::net::TcpStream;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,8 +36,12 @@ impl Pipeline for Service {
         core: Rc<CoreState>,
         stream: TcpStream,
         peer: SocketAddr,
+        port: Port,
     ) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(super::conn::accept(self, core, stream, peer))
+        match port {
+            Port::Main => Box::pin(super::conn::accept(self, core, stream, peer)),
+            Port::Redirect => Box::pin(super::redirect::serve(core, stream)),
+        }
     }
 }
 
@@ -193,7 +197,10 @@ async fn call(
     req: Request,
 ) -> HandlerResult {
     let result = match handler {
-        Handler::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(core, cx, &req))),
+        Handler::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| {
+            crate::faults::http_handler(req.header("x-auralis-fault"));
+            f(core, cx, &req)
+        })),
         Handler::Async(f) => CatchUnwind(f(core.clone(), cx.clone(), req)).await,
     };
     result.unwrap_or_else(|panic| {

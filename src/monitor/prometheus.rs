@@ -139,7 +139,7 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             .map(|(core, c)| (format!("core=\"{core}\""), f(c)))
             .collect::<Vec<_>>()
     };
-    let per_core: [(&str, &str, Field); 8] = [
+    let per_core: [(&str, &str, Field); 11] = [
         (
             "auralis_response_bytes_total",
             "HTTP response body bytes.",
@@ -179,6 +179,21 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             "auralis_connections_closed_total",
             "HTTP connections closed.",
             |c| c.connections_closed,
+        ),
+        (
+            "auralis_tls_handshakes_total",
+            "TLS handshakes completed.",
+            |c| c.tls_handshakes,
+        ),
+        (
+            "auralis_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out (the connection was closed).",
+            |c| c.tls_handshake_failures,
+        ),
+        (
+            "auralis_http_redirected_total",
+            "Plain-HTTP requests redirected to HTTPS (tls.redirect_listen).",
+            |c| c.redirected,
         ),
     ];
     for (name, help, f) in per_core {

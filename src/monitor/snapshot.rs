@@ -25,6 +25,9 @@ pub(crate) struct CoreCounters {
     /// WebSocket `low` notifications shed, and messages refused (then closed 1008).
     pub ws_dropped_low: u64,
     pub ws_refused: u64,
+    pub tls_handshakes: u64,
+    pub tls_handshake_failures: u64,
+    pub redirected: u64,
     pub tier1_hits: u64,
     pub tier1_misses: u64,
     pub tier2_hits: u64,
@@ -33,7 +36,7 @@ pub(crate) struct CoreCounters {
 
 impl CoreCounters {
     /// Every counter as a slice position, so arithmetic is written once.
-    fn fields_mut(&mut self) -> [&mut u64; 19] {
+    fn fields_mut(&mut self) -> [&mut u64; 22] {
         let [s0, s1, s2, s3, s4, s5] = &mut self.statuses;
         [
             &mut self.requests,
@@ -51,6 +54,9 @@ impl CoreCounters {
             &mut self.observed,
             &mut self.ws_dropped_low,
             &mut self.ws_refused,
+            &mut self.tls_handshakes,
+            &mut self.tls_handshake_failures,
+            &mut self.redirected,
             &mut self.tier1_hits,
             &mut self.tier1_misses,
             &mut self.tier2_hits,

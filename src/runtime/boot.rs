@@ -4,7 +4,7 @@
 use super::core_state::{CoreId, CoreState, DriverKind, Shared};
 use super::listener::{self, ListenerGroup};
 use super::mailbox::{CoreMessage, Mailboxes};
-use super::pipeline::PipelineFactory;
+use super::pipeline::{PipelineFactory, Port};
 use super::shutdown;
 use crate::config::{Config, DriverChoice};
 use async_channel::Receiver;
@@ -41,6 +41,8 @@ pub enum BootError {
     Monitor(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Why one core could not start (sent from its thread to `run`).
@@ -65,6 +67,8 @@ pub struct Started {
     pub cores: usize,
     pub driver: DriverKind,
     pub pinning: super::core_state::PinningMode,
+    /// The plain-HTTP redirect listener's bound address (`tls.redirect_listen`).
+    pub redirect_addr: Option<SocketAddr>,
 }
 
 // Long: start-up in order (CPUs, listeners, shared state, cores, signals, monitor),
@@ -77,6 +81,7 @@ pub fn run(
     pipeline: PipelineFactory,
     on_ready: impl FnOnce(&Started),
 ) -> Result<(), BootError> {
+    crate::faults::init();
     let cpus = super::cpus::allowed_cpus().map_err(BootError::Affinity)?;
     let cores = match config.server.cores {
         0 => cpus.len(),
@@ -96,7 +101,19 @@ pub fn run(
         pinning,
     } = listener::bind_group(addr, cores, config.server.pin_by_client_ip)
         .map_err(|source| BootError::Listen { addr, source })?;
+    let (redirect, redirect_addr) = bind_redirect(&config, cores)?;
+    let tls = match config.tls.files() {
+        Some((cert, key)) => Some(Arc::new(crate::tls::Tls::new(
+            cert,
+            key,
+            local_addr.port(),
+        )?)),
+        None => None,
+    };
     let shared = Shared::new(config, cores, pinning, library).map_err(BootError::DecodePool)?;
+    if let Some(tls) = &tls {
+        let _ = shared.tls.set(tls.clone());
+    }
     let (mailboxes, inboxes) = Mailboxes::new(cores);
     let _ = shared.mailboxes.set(mailboxes.clone());
     if let Some(lib) = &shared.library {
@@ -108,8 +125,13 @@ pub fn run(
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverKind, CoreStartError>>();
     let mut threads = Vec::with_capacity(cores);
-    for (k, (std_listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
+    let mut redirect = redirect.into_iter();
+    for (k, (main, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
         let cpu = cpus[k];
+        let std_listener = CoreListeners {
+            main,
+            redirect: redirect.next(),
+        };
         let shared = shared.clone();
         let ready = ready_tx.clone();
         let handle = std::thread::Builder::new()
@@ -149,13 +171,14 @@ pub fn run(
             }
         }
     }
-    shutdown::watch_signals(mailboxes.clone()).map_err(BootError::Signals)?;
+    shutdown::watch_signals(mailboxes.clone(), tls).map_err(BootError::Signals)?;
     crate::monitor::aggregator::start(shared.clone()).map_err(BootError::Monitor)?;
     on_ready(&Started {
         local_addr,
         cores,
         driver,
         pinning,
+        redirect_addr,
     });
     for t in threads {
         if t.join().is_err() {
@@ -166,10 +189,29 @@ pub fn run(
     Ok(())
 }
 
+/// The plain-HTTP redirect group (`tls.redirect_listen`), pinned like the main one.
+fn bind_redirect(
+    config: &Config,
+    cores: usize,
+) -> Result<(Vec<std::net::TcpListener>, Option<SocketAddr>), BootError> {
+    let Some(addr) = config.tls.redirect_listen else {
+        return Ok((Vec::new(), None));
+    };
+    listener::bind_group(addr, cores, config.server.pin_by_client_ip)
+        .map(|g| (g.listeners, Some(g.local_addr)))
+        .map_err(|source| BootError::Listen { addr, source })
+}
+
+/// A core's listening sockets.
+struct CoreListeners {
+    main: std::net::TcpListener,
+    redirect: Option<std::net::TcpListener>,
+}
+
 fn core_thread(
     id: CoreId,
     cpu: usize,
-    std_listener: std::net::TcpListener,
+    std_listener: CoreListeners,
     inbox: Receiver<CoreMessage>,
     shared: Arc<Shared>,
     pipeline: PipelineFactory,
@@ -231,15 +273,22 @@ fn core_thread(
 async fn core_main(
     id: CoreId,
     driver: DriverKind,
-    std_listener: std::net::TcpListener,
+    std_listener: CoreListeners,
     inbox: Receiver<CoreMessage>,
     shared: Arc<Shared>,
     pipeline: PipelineFactory,
     ready: mpsc::Sender<Result<DriverKind, CoreStartError>>,
 ) {
-    let listener = match monoio::net::TcpListener::from_std(std_listener) {
-        Ok(l) => l,
-        Err(e) => {
+    let listeners = (
+        monoio::net::TcpListener::from_std(std_listener.main),
+        std_listener
+            .redirect
+            .map(monoio::net::TcpListener::from_std)
+            .transpose(),
+    );
+    let (listener, redirect) = match listeners {
+        (Ok(l), Ok(r)) => (l, r),
+        (Err(e), _) | (_, Err(e)) => {
             let _ = ready.send(Err(CoreStartError::Listener(e)));
             return;
         }
@@ -268,23 +317,11 @@ async fn core_main(
     // message, re-armed the accept.) Only shutdown cancels it.
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     monoio::spawn(inbox_loop(core.clone(), inbox, stop_tx));
-    loop {
-        monoio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    core.gauge().accepted.fetch_add(1, Ordering::Relaxed);
-                    monoio::spawn(pipeline.clone().serve(core.clone(), stream, peer));
-                }
-                Err(e) => {
-                    // EMFILE/ENFILE: back off instead of spinning on a full fd table.
-                    tracing::warn!(core = id.0, error = %e, "accept failed");
-                    monoio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-            _ = stop_rx.recv() => break,
-        }
+    if let Some(redirect) = redirect {
+        let (core, pipeline, stop) = (core.clone(), pipeline.clone(), stop_rx.clone());
+        monoio::spawn(accept_loop(core, redirect, pipeline, Port::Redirect, stop));
     }
-    drop(listener);
+    accept_loop(core.clone(), listener, pipeline, Port::Main, stop_rx).await;
     core.shutting_down.set(true);
     // WebSocket clients are told (`disconnect`, close 1001) and get a moment to read it.
     crate::ws::heartbeat::going_away(&core);
@@ -306,6 +343,32 @@ async fn core_main(
         );
     }
     tracing::debug!(core = id.0, "core stopped");
+}
+
+/// Accepts on one listener until `stop` closes, handing each connection to the pipeline.
+async fn accept_loop(
+    core: Rc<CoreState>,
+    listener: monoio::net::TcpListener,
+    pipeline: Rc<dyn super::pipeline::Pipeline>,
+    port: Port,
+    stop: Receiver<()>,
+) {
+    loop {
+        monoio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    core.gauge().accepted.fetch_add(1, Ordering::Relaxed);
+                    monoio::spawn(pipeline.clone().serve(core.clone(), stream, peer, port));
+                }
+                Err(e) => {
+                    // EMFILE/ENFILE: back off instead of spinning on a full fd table.
+                    tracing::warn!(core = core.id.0, error = %e, "accept failed");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = stop.recv() => break,
+        }
+    }
 }
 
 /// Handles cross-core messages until shutdown, which it passes on to the accept loop.

@@ -76,6 +76,8 @@ pub struct Shared {
     /// Shared listening sessions (id → creating core): consulted on `subscribe`, written
     /// on `session_create`; never on the request path.
     pub(crate) ws_sessions: papaya::HashMap<String, u16>,
+    /// TLS termination, when `[tls]` is configured (set once at boot).
+    pub(crate) tls: std::sync::OnceLock<Arc<crate::tls::Tls>>,
 }
 
 impl Shared {
@@ -101,6 +103,7 @@ impl Shared {
             cache_gauges: (0..cores).map(|_| CacheGauge::default()).collect(),
             mailboxes: std::sync::OnceLock::new(),
             ws_sessions: papaya::HashMap::new(),
+            tls: std::sync::OnceLock::new(),
             monitor: Default::default(),
             config,
             started: Instant::now(),
@@ -244,6 +247,9 @@ impl CoreState {
                 observed: c.observed.get(),
                 ws_dropped_low: c.ws_dropped_low_closed.get() + ws_losses.0,
                 ws_refused: c.ws_refused_closed.get() + ws_losses.1,
+                tls_handshakes: c.tls_handshakes.get(),
+                tls_handshake_failures: c.tls_handshake_failures.get(),
+                redirected: c.redirected.get(),
                 tier1_hits: t1.hits,
                 tier1_misses: t1.misses,
                 tier2_hits: cc.tier2_hits,

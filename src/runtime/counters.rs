@@ -19,6 +19,11 @@ pub(crate) struct Counters {
     /// queues, of connections already closed (live ones are added at snapshot time).
     pub ws_dropped_low_closed: Cell<u64>,
     pub ws_refused_closed: Cell<u64>,
+    /// TLS handshakes completed, and failed (bad client, wrong protocol, timeout).
+    pub tls_handshakes: Cell<u64>,
+    pub tls_handshake_failures: Cell<u64>,
+    /// Plain-HTTP requests answered with a redirect to HTTPS (`tls.redirect_listen`).
+    pub redirected: Cell<u64>,
 }
 
 /// `cell += 1`.

@@ -12,4 +12,5 @@ pub(crate) mod mailbox;
 pub(crate) mod pipeline;
 pub(crate) mod readiness;
 pub(crate) mod shutdown;
+pub(crate) mod transport;
 pub(crate) mod yield_now;

@@ -9,6 +9,15 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 
+/// Which of the core's listeners accepted a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// `server.listen`: the service (HTTPS when TLS is on).
+    Main,
+    /// `tls.redirect_listen`: plain HTTP that only points to the main port.
+    Redirect,
+}
+
 /// Serves accepted connections on one core. Core-owned: built on the core's thread.
 pub trait Pipeline {
     /// Serves one accepted connection until it ends.
@@ -17,6 +26,7 @@ pub trait Pipeline {
         core: Rc<CoreState>,
         stream: TcpStream,
         peer: SocketAddr,
+        port: Port,
     ) -> Pin<Box<dyn Future<Output = ()>>>;
 }
 

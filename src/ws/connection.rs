@@ -12,10 +12,10 @@ use super::protocol::{self, close};
 use super::tap::MaskTap;
 use crate::config::WsTransport;
 use crate::runtime::core_state::{CoreId, CoreState};
+use crate::runtime::transport::Transport;
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError};
 use monoio::io::Splitable;
-use monoio::net::TcpStream;
 use monoio_compat::StreamWrapper;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
@@ -243,27 +243,16 @@ fn close_code_for(e: &WebSocketError) -> Option<(u16, &'static str)> {
 /// Runs a connection after the 101 was written, until it ends.
 pub(crate) async fn run(
     core: Rc<CoreState>,
-    stream: TcpStream,
+    stream: Transport,
     peer: SocketAddr,
     client: super::upgrade::Client,
 ) {
     let cfg = core.shared.config.ws.clone();
     if cfg.send_buffer_bytes > 0 {
-        use std::os::fd::AsRawFd;
-        let size = cfg.send_buffer_bytes as libc::c_int;
-        // SAFETY: setsockopt on the connection's own fd with an int-sized value.
-        unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        set_send_buffer(stream.raw_fd(), cfg.send_buffer_bytes);
     }
-    match cfg.transport {
-        WsTransport::PollIo => match stream.try_into_poll_io() {
+    match (stream, cfg.transport) {
+        (Transport::Plain(stream), WsTransport::PollIo) => match stream.try_into_poll_io() {
             Ok(poll) => {
                 let (r, w) = tokio::io::split(poll);
                 serve(core, peer, client, &cfg, r, w).await;
@@ -272,14 +261,49 @@ pub(crate) async fn run(
                 tracing::warn!(error = %e, "cannot switch the socket to poll-io; closing")
             }
         },
-        WsTransport::Compat => {
+        (Transport::Plain(stream), WsTransport::Compat) => {
             let (r, w) = stream.into_split();
-            // Small compat buffers: an idle listener should cost little (measured with
-            // tuning/ws-scale.py); large audio frames just take more writes.
-            let r = StreamWrapper::new_with_buffer_size(r, READ_BUFFER, 0);
-            let w = StreamWrapper::new_with_buffer_size(w, 0, WRITE_BUFFER);
-            serve(core, peer, client, &cfg, r, w).await;
+            serve_compat(core, peer, client, &cfg, r, w).await;
         }
+        // TLS records are read and written by rustls over rent-style IO: always the
+        // compat adapter (poll-io would bypass the TLS layer).
+        (Transport::Tls { stream, .. }, _) => {
+            let (r, w) = monoio::io::Splitable::into_split(*stream);
+            serve_compat(core, peer, client, &cfg, r, w).await;
+        }
+    }
+}
+
+/// Serves over monoio-compat's adapter from rent-style halves.
+async fn serve_compat<R, W>(
+    core: Rc<CoreState>,
+    peer: SocketAddr,
+    client: super::upgrade::Client,
+    cfg: &crate::config::WsConfig,
+    r: R,
+    w: W,
+) where
+    R: monoio::io::AsyncReadRent + Unpin + 'static,
+    W: monoio::io::AsyncWriteRent + Unpin + 'static,
+{
+    // Small compat buffers: an idle listener should cost little (measured with
+    // tuning/ws-scale.py); large audio frames just take more writes.
+    let r = StreamWrapper::new_with_buffer_size(r, READ_BUFFER, 0);
+    let w = StreamWrapper::new_with_buffer_size(w, 0, WRITE_BUFFER);
+    serve(core, peer, client, cfg, r, w).await;
+}
+
+fn set_send_buffer(fd: std::os::fd::RawFd, bytes: usize) {
+    let size = bytes.min(libc::c_int::MAX as usize) as libc::c_int;
+    // SAFETY: setsockopt on the connection's own fd with an int-sized value.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 
@@ -597,7 +621,10 @@ fn message(core: &Rc<CoreState>, conn: &Rc<WsConn>, op: OpCode, mut data: Vec<u8
 fn dispatch_guarded(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: protocol::Incoming) -> bool {
     let cid = msg.correlation_id.clone();
     let kind = msg.kind.clone();
-    let run = std::panic::AssertUnwindSafe(|| handlers::dispatch(core, conn, msg));
+    let run = std::panic::AssertUnwindSafe(|| {
+        crate::faults::ws_handler(&msg.kind);
+        handlers::dispatch(core, conn, msg)
+    });
     match std::panic::catch_unwind(run) {
         Ok(keep) => keep,
         Err(panic) => {

@@ -30,6 +30,9 @@ impl From<ChunkError> for WsError {
     fn from(e: ChunkError) -> Self {
         match e {
             ChunkError::Library(e) => e.into(),
+            ChunkError::Undecodable(crate::audio::decode::DecodeError::Crashed) => {
+                WsError::new(codes::INTERNAL_ERROR, e.to_string())
+            }
             ChunkError::Undecodable(_) => {
                 WsError::field("track_id", "undecodable", "unsupported or corrupt audio")
             }

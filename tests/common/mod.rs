@@ -15,6 +15,8 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The plain-HTTP redirect listener, when `tls.redirect_listen` is set.
+    pub redirect: Option<SocketAddr>,
     pub data_dir: PathBuf,
     stderr_log: PathBuf,
 }
@@ -111,13 +113,19 @@ impl Server {
             let mut lines = BufReader::new(stdout).lines();
             while let Some(Ok(line)) = lines.next() {
                 if let Some(rest) = line.strip_prefix("auralis-server listening on ") {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
+                    let _ = tx.send(rest.to_string());
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(a) => a.parse().expect("listen address"),
+        let (addr, redirect) = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                let mut words = line.split_whitespace();
+                let addr = words.next().unwrap_or("").parse().expect("listen address");
+                let redirect = words
+                    .find_map(|w| w.strip_prefix("redirect="))
+                    .map(|a| a.parse().expect("redirect address"));
+                (addr, redirect)
+            }
             Err(_) => {
                 let _ = child.kill();
                 let log = std::fs::read_to_string(&stderr_log).unwrap_or_default();
@@ -127,6 +135,7 @@ impl Server {
         Server {
             child,
             addr,
+            redirect,
             data_dir,
             stderr_log,
         }
@@ -242,43 +251,7 @@ impl Raw {
     /// Reads one response (Content-Length framed, or to EOF for `Connection: close`
     /// without a length). `head` = response to a HEAD request (no body).
     pub fn read_response_opts(&mut self, head: bool) -> Option<Resp> {
-        loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut r = httparse::Response::new(&mut headers);
-            if let Ok(httparse::Status::Complete(n)) = r.parse(&self.buf) {
-                let status = r.code.unwrap_or(0);
-                let hs: Vec<(String, String)> = r
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_string(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect();
-                let len = hs
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                    .and_then(|(_, v)| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                let len = if head || status == 100 { 0 } else { len };
-                if self.buf.len() >= n + len {
-                    let body = self.buf[n..n + len].to_vec();
-                    self.buf.drain(..n + len);
-                    return Some(Resp {
-                        status,
-                        headers: hs,
-                        body,
-                    });
-                }
-            }
-            let mut chunk = [0u8; 16384];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
-            }
-        }
+        read_response_from(&mut self.stream, &mut self.buf, head)
     }
 
     pub fn read_response(&mut self) -> Option<Resp> {
@@ -409,6 +382,48 @@ pub fn error_fields(resp: &Resp) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Reads one response from any byte stream (plain or TLS); `buf` keeps what arrived
+/// behind it for the next call.
+pub fn read_response_from(stream: &mut impl Read, buf: &mut Vec<u8>, head: bool) -> Option<Resp> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut r = httparse::Response::new(&mut headers);
+        if let Ok(httparse::Status::Complete(n)) = r.parse(buf) {
+            let status = r.code.unwrap_or(0);
+            let hs: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            let len = hs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let len = if head || status == 100 { 0 } else { len };
+            if buf.len() >= n + len {
+                let body = buf[n..n + len].to_vec();
+                buf.drain(..n + len);
+                return Some(Resp {
+                    status,
+                    headers: hs,
+                    body,
+                });
+            }
+        }
+        let mut chunk = [0u8; 16384];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+    }
+}
+
 /// A WebSocket client connection (tungstenite over a std socket).
 pub type Ws = tungstenite::WebSocket<TcpStream>;
 
@@ -431,7 +446,7 @@ pub fn ws_connect(server: &Server, src: Ipv4Addr) -> (Ws, serde_json::Value) {
 }
 
 /// The next text message as JSON (control frames are handled by tungstenite).
-pub fn ws_next(ws: &mut Ws) -> serde_json::Value {
+pub fn ws_next<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>) -> serde_json::Value {
     loop {
         match ws.read().expect("a message") {
             tungstenite::Message::Text(t) => {
@@ -444,7 +459,11 @@ pub fn ws_next(ws: &mut Ws) -> serde_json::Value {
 }
 
 /// Sends a message and returns the reply with the same correlation id.
-pub fn ws_rpc(ws: &mut Ws, kind: &str, payload: serde_json::Value) -> serde_json::Value {
+pub fn ws_rpc<S: Read + Write>(
+    ws: &mut tungstenite::WebSocket<S>,
+    kind: &str,
+    payload: serde_json::Value,
+) -> serde_json::Value {
     let cid = format!("t-{}-{}", kind, SEQ.fetch_add(1, Ordering::Relaxed));
     let msg = serde_json::json!({"type": kind, "correlation_id": cid, "payload": payload});
     ws.send(tungstenite::Message::text(msg.to_string()))
