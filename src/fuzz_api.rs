@@ -105,6 +105,20 @@ mod regressions {
             "../tests/fixtures/fuzz/audio-symphonia-step-by-zero-2.bin"
         ));
     }
+
+    /// `fuzz/` target `audio`, 29 s into a 10-minute run: 86 bytes with `fLaC` inside
+    /// make symphonia's FLAC reader `vec![0; len]` a Vorbis comment of 4 GiB straight
+    /// from an untrusted 32-bit length field. It is a zeroed allocation that is never
+    /// touched past the 86 bytes read (Linux maps it lazily; RSS does not move), so the
+    /// scanner rejects the file and goes on; libFuzzer's malloc limit flagged it, which
+    /// is why `fuzz/run.sh` gives `audio` a malloc limit above 4 GiB and keeps the RSS
+    /// limit at 2 GiB.
+    #[test]
+    fn audio_symphonia_flac_comment_claims_4_gib() {
+        super::audio(include_bytes!(
+            "../tests/fixtures/fuzz/audio-symphonia-flac-comment-4gib.bin"
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -134,6 +134,40 @@ fn kill_9_during_concurrent_edits_loses_no_acknowledged_write() {
     assert_eq!(check, "ok");
 }
 
+/// Starts the server on `data` and expects it to refuse: non-zero exit, fast, with an
+/// error naming `named` (and no panic).
+fn assert_start_refused(data: &std::path::Path, named: &std::path::Path) -> String {
+    let empty = temp_dir("refused-lib");
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--library")
+        .arg(&empty)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "started on {}: {err}",
+        data.display()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a clean error exit, not a crash: {err}"
+    );
+    assert!(
+        err.contains("error:") && err.contains(named.to_str().unwrap()),
+        "the error names {}: {err}",
+        named.display()
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "fails fast");
+    err
+}
+
 #[test]
 fn an_unusable_data_dir_stops_the_start_with_its_path_named() {
     // A file where the data dir should be (running as root, permission bits would not
@@ -141,20 +175,74 @@ fn an_unusable_data_dir_stops_the_start_with_its_path_named() {
     let dir = temp_dir("notadir");
     let path = dir.join("data");
     std::fs::write(&path, b"not a directory").unwrap();
-    let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_start_refused(&path, &path);
+}
+
+/// A small tmpfs of our own; `None` (the test is skipped) without the right to mount.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn tmpfs(options: &str) -> Option<Mount> {
+        let dir = temp_dir("mnt");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            println!("SKIPPED: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)");
+            return None;
+        }
+        Some(Mount(dir))
+    }
+
+    fn remount(&self, options: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_read_only_or_full_data_dir_stops_the_start_with_its_path_named() {
+    // Read-only: a data dir that cannot be created, and one that exists but cannot be
+    // written (root ignores permission bits; a read-only mount it cannot).
+    let Some(ro) = Mount::tmpfs("size=1m") else {
+        return;
+    };
+    let existing = ro.0.join("data");
+    std::fs::create_dir_all(&existing).unwrap();
+    ro.remount("ro");
+    assert_start_refused(&ro.0.join("new-data"), &ro.0.join("new-data"));
+    let err = assert_start_refused(&existing, &existing);
+    assert!(err.to_lowercase().contains("read-only"), "{err}");
+
+    // Full: a tmpfs filled to the last block before the server starts.
+    let Some(full) = Mount::tmpfs("size=256k") else {
+        return;
+    };
+    let data = full.0.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut filler = std::fs::File::create(full.0.join("filler")).unwrap();
+    let block = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+    drop(filler);
+    let err = assert_start_refused(&data, &data);
     assert!(
-        err.contains("error:") && err.contains(path.to_str().unwrap()),
+        err.to_lowercase().contains("space") || err.contains("full"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(30), "fails fast");
 }
 
 #[test]
@@ -280,4 +368,117 @@ fn injected_panics_are_answered_logged_and_survived() {
         );
     }
     assert_eq!(get(&s, "/api/health/live").status, 200);
+}
+
+/// The server's resident set, from /proc.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Open HTTP connections the server reports (`auralis_connections`, all cores).
+fn open_connections(s: &Server) -> u64 {
+    let text = String::from_utf8(get(s, "/metrics").body).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("auralis_connections{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// 3 000 slow-loris sockets (a header started, never finished) held open, then closed:
+/// the server's RSS must come back within 10 % of where it was before them.
+#[test]
+fn memory_is_returned_after_3000_slow_loris_sockets_close() {
+    const SOCKETS: usize = 3000;
+    if !raise_fd_limit(2 * SOCKETS as u64 + 500) {
+        println!(
+            "SKIPPED: cannot raise the open-file limit to {} (needs client + server sockets)",
+            2 * SOCKETS + 500
+        );
+        return;
+    }
+    let s = Server::start(
+        Opts::cores(1)
+            .env("AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE", "5000")
+            .env("AURALIS_HTTP__HEADER_READ_TIMEOUT_MS", "60000")
+            .env("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "1000000"),
+    );
+    let pid = s.child.id();
+    // Warm the paths the measurement itself uses, then take the baseline.
+    for _ in 0..50 {
+        get(&s, "/metrics");
+        get(&s, "/api/version");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = rss_kb(pid);
+
+    let mut held = Vec::with_capacity(SOCKETS);
+    for i in 0..SOCKETS {
+        let src = std::net::Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8);
+        let mut c = Raw::connect_from(src, s.addr);
+        c.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+        held.push(c);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while open_connections(&s) < SOCKETS as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "the server never held all sockets"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let peak = rss_kb(pid);
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while open_connections(&s) > 0 {
+        assert!(Instant::now() < deadline, "connections were not closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The monitor gives freed memory back on its next tick.
+    let mut after = rss_kb(pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while after > before + before / 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        after = rss_kb(pid);
+    }
+    // Settled: another second (a monitor tick) later.
+    std::thread::sleep(Duration::from_millis(1100));
+    after = after.min(rss_kb(pid));
+    println!(
+        "RSS before {before} kB, with {SOCKETS} slow sockets {peak} kB, after close {after} kB"
+    );
+    assert!(
+        peak > before,
+        "the sockets cost memory ({before} -> {peak} kB)"
+    );
+    assert!(
+        after <= before + before / 10,
+        "RSS {before} kB -> {peak} kB -> {after} kB after all sockets closed: not returned"
+    );
+}
+
+/// Raises the soft open-file limit to at least `want` (up to the hard limit).
+fn raise_fd_limit(want: u64) -> bool {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct of our own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return false;
+        }
+        if lim.rlim_cur >= want {
+            return true;
+        }
+        if lim.rlim_max < want {
+            return false;
+        }
+        lim.rlim_cur = want;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0
+    }
 }

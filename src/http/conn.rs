@@ -372,7 +372,9 @@ impl Conn {
                 rbuf: Vec::with_capacity(READ_CHUNK),
                 ..ReadState::default()
             },
-            wbuf: Vec::with_capacity(READ_CHUNK),
+            // Allocated by the first answer: a connection that never completes a
+            // request (slow loris, idle pre-connect) holds no write buffer.
+            wbuf: Vec::new(),
             service,
             core,
             peer,

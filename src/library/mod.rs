@@ -53,6 +53,11 @@ pub enum OpenError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("data dir {path} is not writable: {source}")]
+    NotWritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read or create the key {path}: {source}")]
     Key {
         path: PathBuf,
@@ -93,6 +98,23 @@ fn secret_key(data_dir: &Path, file: &str) -> Result<[u8; 32], OpenError> {
     Ok(key)
 }
 
+/// Bytes the start-up probe writes: a data dir without this much room cannot take a
+/// scan's first commits, so the server refuses to start rather than fail later.
+const WRITE_PROBE_BYTES: usize = 64 * 1024;
+
+/// Writes and removes a probe file, so a read-only or full data dir stops the start
+/// with the OS's own reason ("Read-only file system", "No space left on device")
+/// instead of an opaque database error on the first write.
+fn check_writable(data_dir: &Path) -> Result<(), OpenError> {
+    let probe = data_dir.join(".write-probe");
+    let result = std::fs::write(&probe, vec![0u8; WRITE_PROBE_BYTES]);
+    let _ = std::fs::remove_file(&probe);
+    result.map_err(|source| OpenError::NotWritable {
+        path: data_dir.to_path_buf(),
+        source,
+    })
+}
+
 impl Library {
     /// Opens (creating and migrating) `<data_dir>/library.db` and starts the writer.
     pub fn open(data_dir: &Path, root: Option<PathBuf>) -> Result<Arc<Library>, OpenError> {
@@ -100,6 +122,7 @@ impl Library {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        check_writable(data_dir)?;
         let db_path = data_dir.join("library.db");
         let writer = Writer::start(&db_path).map_err(|source| OpenError::Database {
             path: db_path.clone(),

@@ -285,6 +285,8 @@ struct State {
     last_at: Instant,
     /// Tier 2 evictions at the last tick (pressure is announced when they grow).
     tier2_evictions: u64,
+    /// Gives freed memory back after connection bursts.
+    trimmer: crate::runtime::memory::Trimmer,
 }
 
 /// Counters and gauges of one second, over all cores.
@@ -322,6 +324,7 @@ fn run(shared: Arc<Shared>) {
         book: AlertBook::default(),
         last_at: Instant::now(),
         tier2_evictions: 0,
+        trimmer: Default::default(),
     };
     loop {
         std::thread::sleep(interval);
@@ -346,6 +349,8 @@ fn run(shared: Arc<Shared>) {
             continue;
         }
         let t0 = Instant::now();
+        st.trimmer
+            .observe(snaps.iter().map(|s| s.connections).sum());
         let reports = tick(&shared, &mut st, snaps);
         let work = t0.elapsed().as_micros() as u64;
         shared

@@ -57,6 +57,12 @@ impl ConnectionTable {
 
     pub(crate) fn close(&mut self, id: ConnId) {
         self.open.remove(&id);
+        // After a burst the map would keep its peak capacity (and the sweep would
+        // walk it): give most of it back once it is mostly empty.
+        let cap = self.open.capacity();
+        if cap > 1024 && self.open.len() < cap / 8 {
+            self.open.shrink_to(self.open.len() * 2);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -9,6 +9,7 @@ pub(crate) mod cpus;
 pub(crate) mod health;
 pub mod listener;
 pub(crate) mod mailbox;
+pub(crate) mod memory;
 pub(crate) mod pipeline;
 pub(crate) mod readiness;
 pub(crate) mod shutdown;
