@@ -8,7 +8,7 @@ use auralis_server::audio::decode::TrackDecoder;
 use auralis_server::audio::encode::ChunkFormat;
 use auralis_server::audio::preset::Preset;
 use auralis_server::cache::ChunkKey;
-use auralis_server::cache::tier2::TierTwo;
+use auralis_server::cache::tier2::{Admission, TierTwo};
 use auralis_server::config::Config;
 use auralis_server::http::parse::{Parsed, parse_request};
 use auralis_server::http::service::poll_once;
@@ -66,7 +66,7 @@ fn chunk_cache(c: &mut Criterion) {
     });
 
     // Tier 2 under contention: this thread reads while another reads and inserts.
-    let t2 = Arc::new(TierTwo::new(64 << 20));
+    let t2 = Arc::new(TierTwo::new(64 << 20, 8 << 20));
     let key = |i: u32| ChunkKey {
         track: i64::from(i % 50),
         revision: 1,
@@ -76,7 +76,7 @@ fn chunk_cache(c: &mut Criterion) {
         format: ChunkFormat::Wav,
     };
     for i in 0..1000 {
-        t2.insert(key(i), Bytes::from(vec![0u8; 4096]));
+        t2.insert(key(i), Bytes::from(vec![0u8; 4096]), Admission::Requested);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let other = {
@@ -86,7 +86,11 @@ fn chunk_cache(c: &mut Criterion) {
             while !stop.load(Ordering::Relaxed) {
                 black_box(t2.get(&key(i % 1000)));
                 if i.is_multiple_of(64) {
-                    t2.insert(key(1000 + i % 5000), Bytes::from(vec![0u8; 4096]));
+                    t2.insert(
+                        key(1000 + i % 5000),
+                        Bytes::from(vec![0u8; 4096]),
+                        Admission::Requested,
+                    );
                 }
                 i = i.wrapping_add(7);
             }

@@ -327,6 +327,9 @@ pub struct CacheConfig {
     /// Client decode jobs each decode thread queues before refusing more (503, and
     /// readiness fails while it refuses).
     pub decode_queue: usize,
+    /// Share of tier 2 that prefetched chunks nobody has asked for yet may take; they
+    /// never push out a chunk a client asked for (cache/tier2.rs).
+    pub prefetch_fraction: f64,
 }
 
 impl Default for CacheConfig {
@@ -337,6 +340,7 @@ impl Default for CacheConfig {
             chunk_duration_s: 10.0,
             decode_threads: 2,
             decode_queue: 1024,
+            prefetch_fraction: 0.125,
         }
     }
 }
@@ -500,6 +504,9 @@ impl Config {
         }
         if self.cache.decode_threads == 0 || self.cache.decode_threads > 64 {
             return bad("cache.decode_threads", "must be between 1 and 64");
+        }
+        if !(0.0..=1.0).contains(&self.cache.prefetch_fraction) {
+            return bad("cache.prefetch_fraction", "must be between 0 and 1");
         }
         if self.cache.decode_queue == 0 {
             return bad("cache.decode_queue", "must be at least 1");

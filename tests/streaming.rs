@@ -507,3 +507,60 @@ fn a_head_of_a_chunk_logs_and_counts_no_body() {
         lines[1]
     );
 }
+
+/// Issue 14's cache pathology, end to end: a working set of requested chunks (80 % of
+/// tier 2) cycled twice while every request prefetches a neighbour nobody asks for.
+/// Prefetched chunks wait on probation, so the second pass is served from tier 2; the
+/// cache stats count the prefetch waste.
+#[test]
+fn prefetch_does_not_evict_a_cycling_working_set_from_tier2() {
+    let lib = temp_dir("cycle-lib");
+    long_tracks(&lib, 16, 4);
+    // 1 s chunks of 22.05 kHz mono PCM16: 44 144 bytes each.
+    let chunk = 44_144u64;
+    let requested = 16 * 2 * chunk; // chunks 0 and 2 of every track
+    let s = Server::start(
+        library_opts(&lib)
+            .env("AURALIS_CACHE__CHUNK_DURATION_S", "1")
+            .env("AURALIS_CACHE__TIER1_BYTES_PER_CORE", "1024")
+            .env(
+                "AURALIS_CACHE__TIER2_BYTES",
+                &(requested * 5 / 4).to_string(),
+            ),
+    );
+    wait_scan(&s);
+    let ids = track_ids(&s, "/api/tracks?limit=50");
+    assert_eq!(ids.len(), 16);
+    let mut tiers = Vec::new();
+    for _pass in 0..2 {
+        let mut pass = Vec::new();
+        for index in [0, 2] {
+            for id in &ids {
+                let r = get(&s, &format!("/api/stream/{id}/chunk/{index}?format=wav"));
+                assert_eq!(r.status, 200);
+                assert_eq!(r.body.len() as u64, chunk);
+                pass.push(r.header("x-cache-tier").unwrap().to_string());
+                // Let the prefetch of index + 1 land before the next request.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        tiers.push(pass);
+    }
+    let hits = tiers[1].iter().filter(|t| *t == "tier2").count();
+    println!(
+        "second pass: {hits} of {} chunks from tier 2",
+        tiers[1].len()
+    );
+    assert!(
+        hits * 10 >= tiers[1].len() * 9,
+        "second pass: {hits} of {} from tier 2: {:?}",
+        tiers[1].len(),
+        tiers[1]
+    );
+    let stats = ok_data(&get(&s, "/api/cache/stats"));
+    let p = &stats["prefetch"];
+    assert!(p["admitted"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(p["hits"], 0, "nobody asked for the odd chunks: {stats}");
+    assert!(p["wasted"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["merged"]["tier2"]["bytes"].as_u64().unwrap() <= requested * 5 / 4);
+}

@@ -155,7 +155,7 @@ fn warm(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
         for index in 0..total {
             let key =
                 ChunkKey::for_request(id, audio.revision, v.preset, v.intensity, index, v.format);
-            let what = match path.prefetch(key, &audio) {
+            let what = match path.prefetch(key, &audio, crate::cache::tier2::Admission::Requested) {
                 Prefetch::Cached => "cached",
                 Prefetch::InFlight => "in_flight",
                 Prefetch::Queued => "queued",

@@ -156,7 +156,11 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
         let key = ChunkKey::for_request(id, audio.revision, preset, intensity, index, format);
         let (body, tier) = path.fetch(key, &audio).await?;
         if index + 1 < total {
-            path.prefetch(key.with_index(index + 1), &audio);
+            path.prefetch(
+                key.with_index(index + 1),
+                &audio,
+                crate::cache::tier2::Admission::Prefetched,
+            );
         }
         core.publish_cache_stats();
         let etag = format!(

@@ -7,7 +7,7 @@ use super::events::{CacheEvent, CacheSink};
 use super::flight::{Flight, FlightError, FlightResult, Flights, Role};
 use super::stats::CoreChunkCounters;
 use super::tier1::TierOneShard;
-use super::tier2::TierTwo;
+use super::tier2::{Admission, TierTwo};
 use super::track::{TrackAudio, TrackAudioCache};
 use super::{ChunkKey, Tier};
 use crate::audio::decode::{DecodeError, measure_loudness};
@@ -113,18 +113,14 @@ fn decode_chunk(
 }
 
 impl ChunkService {
-    pub(crate) fn new(
-        tier2_bytes: u64,
-        decode_threads: usize,
-        decode_queue: usize,
-        chunk_duration_s: f64,
-    ) -> std::io::Result<Arc<Self>> {
+    pub(crate) fn new(c: &crate::config::CacheConfig) -> std::io::Result<Arc<Self>> {
+        let probation = (c.tier2_bytes as f64 * c.prefetch_fraction) as u64;
         Ok(Arc::new(Self {
-            tier2: TierTwo::new(tier2_bytes),
+            tier2: TierTwo::new(c.tier2_bytes, probation),
             flights: Flights::default(),
-            pool: DecodePool::start(decode_threads, decode_queue)?,
+            pool: DecodePool::start(c.decode_threads, c.decode_queue)?,
             decodes: AtomicU64::new(0),
-            chunk_duration_s,
+            chunk_duration_s: c.chunk_duration_s,
             events: std::sync::OnceLock::new(),
             decode_micros: AtomicU64::new(0),
             decoded_frames: AtomicU64::new(0),
@@ -137,6 +133,7 @@ impl ChunkService {
         audio: Arc<TrackAudio>,
         flight: Arc<Flight>,
         priority: Priority,
+        admission: Admission,
     ) -> Result<(), QueueFull> {
         let svc = self.clone();
         let chunk_frames = audio.chunk_frames(self.chunk_duration_s);
@@ -158,7 +155,7 @@ impl ChunkService {
                     .fetch_add(chunk_frames, Ordering::Relaxed);
             }
             if let Ok(body) = &result {
-                svc.tier2.insert(key, body.clone());
+                svc.tier2.insert(key, body.clone(), admission);
             }
             guard.complete(result.map_err(FlightError::Failed));
         });
@@ -290,7 +287,13 @@ impl ChunkPath<'_> {
                 Role::Leader(flight) => {
                     let rx = flight.wait();
                     self.service
-                        .submit(key, audio.clone(), flight, Priority::High)
+                        .submit(
+                            key,
+                            audio.clone(),
+                            flight,
+                            Priority::High,
+                            Admission::Requested,
+                        )
                         .map_err(|_| ChunkError::DecoderBusy)?;
                     rx
                 }
@@ -298,6 +301,8 @@ impl ChunkPath<'_> {
             };
             match rx.recv().await {
                 Ok(Ok(body)) => {
+                    // Joined a prefetch's decode: that chunk was asked for after all.
+                    self.service.tier2.promote(&key);
                     self.tier1.borrow_mut().insert(key, body.clone());
                     return Ok((body, Tier::Miss));
                 }
@@ -312,7 +317,13 @@ impl ChunkPath<'_> {
     }
 
     /// Starts decoding `key` at low priority unless it is cached or being decoded.
-    pub(crate) fn prefetch(&self, key: ChunkKey, audio: &Arc<TrackAudio>) -> Prefetch {
+    /// `admission`: `Prefetched` ahead of a listener, `Requested` when an admin warms.
+    pub(crate) fn prefetch(
+        &self,
+        key: ChunkKey,
+        audio: &Arc<TrackAudio>,
+        admission: Admission,
+    ) -> Prefetch {
         if self.tier1.borrow().contains(&key) || self.service.tier2.contains(&key) {
             return Prefetch::Cached;
         }
@@ -323,7 +334,7 @@ impl ChunkPath<'_> {
             Role::Leader(flight) => {
                 match self
                     .service
-                    .submit(key, audio.clone(), flight, Priority::Low)
+                    .submit(key, audio.clone(), flight, Priority::Low, admission)
                 {
                     Ok(()) => Prefetch::Queued,
                     Err(_) => Prefetch::Refused,

@@ -115,9 +115,11 @@ pub(crate) fn stats(s: &CacheSources<'_>) -> serde_json::Value {
         },
         "per_core": m.cores,
         "decodes": s.service.decodes.load(Ordering::Relaxed),
+        "prefetch": s.service.tier2.prefetch_stats(),
         "budgets": {
             "tier1_bytes_per_core": s.tier1_budget,
             "tier2_bytes": s.service.tier2.budget(),
+            "tier2_probation_bytes": s.service.tier2.probation_budget(),
         },
     })
 }

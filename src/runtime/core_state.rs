@@ -87,13 +87,7 @@ impl Shared {
         pinning: PinningMode,
         library: Option<Arc<Library>>,
     ) -> std::io::Result<Arc<Self>> {
-        let c = &config.cache;
-        let chunks = ChunkService::new(
-            c.tier2_bytes,
-            c.decode_threads,
-            c.decode_queue,
-            c.chunk_duration_s,
-        )?;
+        let chunks = ChunkService::new(&config.cache)?;
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(13))

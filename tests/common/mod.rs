@@ -496,3 +496,25 @@ pub fn track_ids(server: &Server, path: &str) -> Vec<i64> {
         .map(|t| t["id"].as_i64().expect("an id"))
         .collect()
 }
+
+/// `n` tagged WAV tracks of `seconds` each (22.05 kHz mono).
+pub fn long_tracks(dir: &std::path::Path, n: usize, seconds: usize) {
+    use auralis_server::audio::{Tags, wav};
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let tags = Tags {
+            title: format!("Long {i}"),
+            artist: "Pace".into(),
+            album: "Buffers".into(),
+            album_artist: None,
+            track_number: i as u32 + 1,
+            year: 2020,
+            genre: "Test".into(),
+        };
+        let samples: Vec<i16> = (0..22_050 * seconds)
+            .map(|k| ((k as f32 * (0.02 + i as f32 * 0.005)).sin() * 6000.0) as i16)
+            .collect();
+        let bytes = wav::encode_pcm16(&samples, 1, 22_050, Some(&tags));
+        std::fs::write(dir.join(format!("long-{i}.wav")), bytes).unwrap();
+    }
+}
