@@ -206,26 +206,9 @@ fn a_critical_alert_makes_the_node_unhealthy_yet_ready_and_clears_after_the_dela
     );
 }
 
-/// Writes `n` tracks of `seconds` of a 44.1 kHz stereo tone into `dir`.
+/// `n` tracks of `seconds` of a 44.1 kHz stereo tone.
 fn long_tracks(dir: &std::path::Path, n: usize, seconds: usize) {
-    use auralis_server::audio::{Tags, wav};
-    std::fs::create_dir_all(dir).unwrap();
-    for i in 0..n {
-        let tags = Tags {
-            title: format!("Long {i}"),
-            artist: "Tone".into(),
-            album: "Tones".into(),
-            album_artist: None,
-            track_number: i as u32 + 1,
-            year: 2020,
-            genre: "Test".into(),
-        };
-        let samples: Vec<i16> = (0..seconds * 44_100 * 2)
-            .map(|k| ((k as f32 * 0.01 + i as f32).sin() * 9000.0) as i16)
-            .collect();
-        let bytes = wav::encode_pcm16(&samples, 2, 44_100, Some(&tags));
-        std::fs::write(dir.join(format!("long-{i}.wav")), bytes).unwrap();
-    }
+    tone_tracks(dir, n, seconds, 44_100, 2);
 }
 
 #[test]

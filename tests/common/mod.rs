@@ -499,6 +499,11 @@ pub fn track_ids(server: &Server, path: &str) -> Vec<i64> {
 
 /// `n` tagged WAV tracks of `seconds` each (22.05 kHz mono).
 pub fn long_tracks(dir: &std::path::Path, n: usize, seconds: usize) {
+    tone_tracks(dir, n, seconds, 22_050, 1);
+}
+
+/// `n` tagged WAV tone tracks (`long-{i}.wav`) of `seconds` at `rate` Hz.
+pub fn tone_tracks(dir: &std::path::Path, n: usize, seconds: usize, rate: u32, channels: u16) {
     use auralis_server::audio::{Tags, wav};
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..n {
@@ -511,10 +516,10 @@ pub fn long_tracks(dir: &std::path::Path, n: usize, seconds: usize) {
             year: 2020,
             genre: "Test".into(),
         };
-        let samples: Vec<i16> = (0..22_050 * seconds)
+        let samples: Vec<i16> = (0..rate as usize * channels as usize * seconds)
             .map(|k| ((k as f32 * (0.02 + i as f32 * 0.005)).sin() * 6000.0) as i16)
             .collect();
-        let bytes = wav::encode_pcm16(&samples, 1, 22_050, Some(&tags));
+        let bytes = wav::encode_pcm16(&samples, channels, rate, Some(&tags));
         std::fs::write(dir.join(format!("long-{i}.wav")), bytes).unwrap();
     }
 }
