@@ -6,9 +6,8 @@
 use super::alerts::{AlertBook, ClassLatency, Health, Inputs, LatencyClass};
 use super::prometheus::{self, Exposition};
 use super::recorder::{SeriesKey, StatusClasses, new_histogram};
-use super::snapshot::{
-    CoreCounters, CoreSnapshot, Figures, Summary, figures, merge_one, merge_owned, summarize,
-};
+pub use super::series::{CoreSeries, SeriesStore};
+use super::snapshot::{CoreCounters, CoreSnapshot, Summary, merge_one, summarize};
 use super::trends::{Better, trend};
 use crate::cache::events::CacheEvent;
 use crate::cache::report::HitRate;
@@ -17,7 +16,6 @@ use crate::runtime::mailbox::CoreMessage;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -126,105 +124,6 @@ pub struct Tick {
     pub requests_per_core: Vec<u64>,
     pub imbalance: f64,
     pub ws_messages: u64,
-}
-
-/// Every latency series the monitor keeps: per core (for Prometheus), cumulative (for
-/// the endpoint table) and this second's. Merging a snapshot refreshes the figures and
-/// summaries of the series it changed only.
-#[derive(Default)]
-pub struct SeriesStore {
-    per_core: BTreeMap<(u16, SeriesKey), Histogram<u64>>,
-    /// Prometheus figures of `per_core`, refreshed only for series that changed.
-    per_core_figures: BTreeMap<(u16, SeriesKey), Figures>,
-    cumulative: BTreeMap<SeriesKey, Histogram<u64>>,
-    /// Summaries of `cumulative`, refreshed only for series that changed this second.
-    cumulative_summaries: BTreeMap<SeriesKey, Summary>,
-    /// This second's series, merged over cores.
-    last_tick: BTreeMap<SeriesKey, Histogram<u64>>,
-    bounds: Vec<u64>,
-}
-
-/// One core's series of one second, as handed over (moved, not copied).
-pub type CoreSeries = (u16, Vec<(SeriesKey, Histogram<u64>)>);
-
-impl SeriesStore {
-    /// Merges one second of every core's series.
-    pub fn merge(&mut self, snaps: Vec<CoreSeries>) {
-        if self.bounds.is_empty() {
-            self.bounds = prometheus::bucket_bounds_us();
-        }
-        self.last_tick.clear();
-        for (core, series) in &snaps {
-            for (k, h) in series {
-                let key = (*core, *k);
-                let f = match self.per_core.entry(key) {
-                    Entry::Occupied(mut e) => {
-                        merge_one(e.get_mut(), h);
-                        figures(e.get(), &self.bounds)
-                    }
-                    Entry::Vacant(e) => figures(e.insert(h.clone()), &self.bounds),
-                };
-                self.per_core_figures.insert(key, f);
-            }
-        }
-        for (_, series) in snaps {
-            merge_owned(&mut self.last_tick, series);
-        }
-        for (k, h) in &self.last_tick {
-            let total = match self.cumulative.entry(*k) {
-                Entry::Occupied(mut e) => {
-                    merge_one(e.get_mut(), h);
-                    summarize(e.get())
-                }
-                Entry::Vacant(e) => summarize(e.insert(h.clone())),
-            };
-            self.cumulative_summaries.insert(*k, total);
-        }
-    }
-
-    /// All API route latencies of this second in one histogram.
-    pub fn overall(&self) -> Histogram<u64> {
-        self.class_tick(LatencyClass::Api)
-    }
-
-    /// This second's latencies of one class in one histogram.
-    pub(crate) fn class_tick(&self, class: LatencyClass) -> Histogram<u64> {
-        let mut sum = new_histogram();
-        for (k, h) in &self.last_tick {
-            if LatencyClass::of(k) == Some(class) {
-                merge_one(&mut sum, h);
-            }
-        }
-        sum
-    }
-
-    /// The `/api/metrics/endpoints` rows: since start and this second, per series, with
-    /// HTTP responses by status class since start.
-    pub(crate) fn endpoints(
-        &self,
-        statuses: &BTreeMap<(u16, SeriesKey), StatusClasses>,
-    ) -> Vec<Value> {
-        let mut by_key: BTreeMap<SeriesKey, StatusClasses> = BTreeMap::new();
-        for ((_, k), classes) in statuses {
-            let sum = by_key.entry(*k).or_default();
-            for (s, c) in sum.iter_mut().zip(classes) {
-                *s += c;
-            }
-        }
-        self.cumulative_summaries
-            .iter()
-            .map(|(k, total)| {
-                let last = self.last_tick.get(k).map(summarize).unwrap_or_default();
-                let mut row =
-                    json!({"kind": k.kind, "name": k.name, "total": total, "last_second": last});
-                if let Some(c) = by_key.get(k) {
-                    row["responses"] =
-                        json!({"1xx": c[1], "2xx": c[2], "3xx": c[3], "4xx": c[4], "5xx": c[5]});
-                }
-                row
-            })
-            .collect()
-    }
 }
 
 /// One latency class over the last few seconds (the SLO alert's window), kept
@@ -612,7 +511,7 @@ fn render(
         "monitor": {"window": st.window.len(), "work_us": shared.monitor.last_work_micros.load(Ordering::Relaxed)},
     });
     let prom = prometheus::render(&Exposition {
-        per_core: &st.series.per_core_figures,
+        per_core: st.series.per_core(),
         counters: &st.counters,
         connections: &st.connections,
         statuses: &st.statuses,

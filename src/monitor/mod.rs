@@ -5,5 +5,6 @@ pub mod aggregator;
 pub(crate) mod alerts;
 pub(crate) mod prometheus;
 pub mod recorder;
+pub mod series;
 pub(crate) mod snapshot;
 pub(crate) mod trends;

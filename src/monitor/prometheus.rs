@@ -2,7 +2,7 @@
 //! histograms with fixed buckets, exact quantiles as gauges, counters and gauges.
 
 use super::recorder::{SeriesKey, SeriesKind, StatusClasses};
-use super::snapshot::{CoreCounters, Figures};
+use super::snapshot::CoreCounters;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -54,7 +54,7 @@ type Field = fn(&CoreCounters) -> u64;
 /// Everything `/metrics` shows.
 pub(crate) struct Exposition<'a> {
     /// Per core and series, computed with [`bucket_bounds_us`].
-    pub per_core: &'a BTreeMap<(u16, SeriesKey), Figures>,
+    pub per_core: &'a BTreeMap<(u16, SeriesKey), super::series::Kept>,
     pub counters: &'a BTreeMap<u16, CoreCounters>,
     pub connections: &'a BTreeMap<u16, (u64, u64)>,
     /// Responses per core and HTTP series by status class, since start.
@@ -85,7 +85,8 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             continue;
         }
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for ((core, key), f) in &series {
+        for ((core, key), kept) in &series {
+            let f = kept.figures();
             let l = format!("{label}=\"{}\",core=\"{core}\"", escape(key.name));
             for (b, n) in BUCKETS.iter().zip(&f.at_or_below) {
                 let _ = writeln!(out, "{name}_bucket{{{l},le=\"{b}\"}} {n}");
@@ -98,9 +99,10 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
         let q = format!("{name}_quantile");
         let _ = writeln!(
             out,
-            "# HELP {q} Exact quantiles of {name} since start (HdrHistogram, 3 significant digits).\n# TYPE {q} gauge"
+            "# HELP {q} Quantiles of {name} since start (HdrHistogram, 2 significant digits: within 1 %; refreshed when the series grew by more than 1 %).\n# TYPE {q} gauge"
         );
-        for ((core, key), f) in &series {
+        for ((core, key), kept) in &series {
+            let f = kept.figures();
             let q_us = [f.summary.p50, f.summary.p90, f.summary.p99, f.summary.p999];
             for (quantile, us) in [0.5, 0.9, 0.99, 0.999].into_iter().zip(q_us) {
                 let v = us as f64 / 1e6;

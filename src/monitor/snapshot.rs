@@ -192,6 +192,9 @@ pub(crate) struct Figures {
     pub sum_us: f64,
 }
 
+/// The figures from scratch: what the series store keeps incrementally (its tests
+/// compare the two).
+#[cfg(test)]
 pub(crate) fn figures(h: &Histogram<u64>, bounds_us: &[u64]) -> Figures {
     let mut at_or_below = vec![0; bounds_us.len()];
     let mut sum_us = 0.0;
