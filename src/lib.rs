@@ -29,6 +29,7 @@ pub mod api;
 pub mod audio;
 pub mod cache;
 pub mod config;
+pub mod doctor;
 pub(crate) mod faults;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_api;

@@ -1,5 +1,5 @@
 //! The `auralis-server` command line: `serve`, `scan DIR`, `token create|list|revoke`,
-//! `config --print`.
+//! `config --print`, `doctor`.
 
 use auralis_server::config::{Config, ConfigError, DriverChoice};
 use auralis_server::library::tokens::Role;
@@ -65,6 +65,10 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Check this host against the configuration (io_uring, CPUs, open files, locked
+    /// memory, backlogs, port range, client-IP pinning) and print what to change.
+    /// Exits 1 when a check fails.
+    Doctor(ConfigArgs),
     /// Show configuration.
     Config {
         #[command(flatten)]
@@ -222,6 +226,26 @@ fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
     }
 }
 
+/// Prints every check; exit 1 when one failed.
+fn doctor(cfg: &Config) -> ExitCode {
+    use auralis_server::doctor::{self, Verdict};
+    let checks = doctor::run(cfg);
+    for c in &checks {
+        println!("{c}");
+    }
+    let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
+    let warned = checks.iter().filter(|c| c.verdict == Verdict::Warn).count();
+    println!(
+        "{} checks: {failed} failed, {warned} to improve",
+        checks.len()
+    );
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Logs that the server is up, and prints one machine-readable line on stdout: tests
 /// and scripts wait for it.
 fn announce(s: &boot::Started) {
@@ -247,6 +271,13 @@ fn main() -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Doctor(args) => match effective_config(&args) {
+            Ok(cfg) => doctor(&cfg),
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)
