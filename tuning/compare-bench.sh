@@ -6,9 +6,8 @@
 # Usage: tuning/compare-bench.sh BASE_REV [BENCH] [ROUNDS] [SECONDS] [NEW_REV]
 #   BENCH defaults to request_path, ROUNDS to 5, SECONDS (measurement time) to 3,
 #   NEW_REV to the working tree as it is.
-# Both trees build into this repo's target/ (dependencies are shared; only the two
-# copies of the crate are compiled), a revision from a git worktree kept under
-# target/bench-trees/ so that a second run does not rebuild it.
+# A revision is checked out as a git worktree under target/bench-trees/ with a target
+# dir of its own, both kept so that a second run does not rebuild it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${1:?usage: tuning/compare-bench.sh BASE_REV [BENCH] [ROUNDS] [SECONDS]}
@@ -37,26 +36,41 @@ NEWTREE=$PWD
 
 # The bench executable cargo builds for a tree (the last artifact with an executable).
 bench_bin() {
-  (cd "$1" && CARGO_TARGET_DIR=$TARGET cargo bench --bench "$BENCH" --no-run --message-format=json 2>/dev/null) |
+  (cd "$1" && cargo bench --bench "$BENCH" --no-run --message-format=json 2>/dev/null) |
     python3 -c 'import sys, json
 want = sys.argv[1]
 exe = [m["executable"] for m in map(json.loads, sys.stdin)
        if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == want]
 print(exe[-1])' "$BENCH"
 }
-OLD=$(bench_bin "$WT")
-NEW=$(bench_bin "$NEWTREE")
+# Each revision builds into a target dir of its own (target/bench-trees/target-REV;
+# the working tree uses this repo's target/). Sharing one was wrong: cargo names a
+# workspace member's artifacts the same whatever directory it sits in and judges them
+# fresh against the source files of whichever tree built them last, so the second tree
+# silently reused the first tree's binary (an earlier version of this script compared
+# a binary with itself). The first build of a revision compiles its dependencies too.
+BIN_DIR=$TARGET/bench-trees/bin
+mkdir -p "$BIN_DIR"
+keep() { # tree rev -> path of a private copy of its bench executable
+  local exe dest target=$TARGET
+  [ "$1" = "$PWD" ] || target=$TARGET/bench-trees/target-$2
+  exe=$(CARGO_TARGET_DIR=$target bench_bin "$1")
+  dest=$BIN_DIR/$BENCH-$2
+  cp "$exe" "$dest"
+  echo "$dest"
+}
+OLD=$(keep "$WT" "$(git rev-parse --short "$BASE")")
+NEW=$(keep "$NEWTREE" "${NEWREV:-worktree}")
+cmp -s "$OLD" "$NEW" && echo "note: base and new executables are identical (no code change in this bench's path)"
 echo "base $BASE: $OLD"
 echo "new  ${NEWREV:-working tree}: $NEW"
 
-# One run: "benchmark-id median-ns" lines from criterion's "time: [lo mid hi]".
+# One run: "benchmark-id ns" lines, from criterion's bencher output
+# ("test ID ... bench: N ns/iter (+/- M)", N the point estimate).
 measure() {
-  "$1" --bench --noplot --discard-baseline --warm-up-time 1 --measurement-time "$SECS" 2>/dev/null |
-    awk '/^[a-z_]+\/[a-z_]+/ {id=$1} /time:/ && !/%/ {
-        for (i = 1; i <= NF; i++) if ($i == "time:") { v = $(i+3); u = $(i+4) }
-        gsub(/\[/, "", v)
-        f = (u == "ns") ? 1 : (u == "µs" || u == "us") ? 1000 : (u == "ms") ? 1e6 : (u == "ps") ? 0.001 : 1e9
-        printf "%s %.3f\n", id, v * f }'
+  "$1" --bench --noplot --discard-baseline --warm-up-time 1 --measurement-time "$SECS" \
+    --output-format bencher 2>/dev/null |
+    awk '/^test .* bench:/ { gsub(/,/, "", $5); printf "%s %s\n", $2, $5 }'
 }
 RES=$(mktemp)
 for r in $(seq 1 "$ROUNDS"); do
