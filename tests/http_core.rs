@@ -535,3 +535,24 @@ fn an_operator_on_loopback_can_observe_a_full_core() {
     assert_eq!(r.status, 503);
     assert!(op.closed_within(Duration::from_secs(2)));
 }
+
+/// RFC 9110 §6.6.1: every response carries `Date` (IMF-fixdate, the server's clock).
+#[test]
+fn responses_carry_a_date() {
+    let s = Server::start(Opts::cores(1));
+    for path in ["/api/version", "/api/nope"] {
+        let r = get(&s, path);
+        let date = r.header("date").expect("a Date header");
+        assert_eq!(date.len(), 29, "{date}");
+        assert!(
+            date.ends_with(" GMT") && date.as_bytes()[3] == b',',
+            "{date}"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let year = (1970 + now / 31_556_952).to_string();
+        assert!(date.contains(&year), "{date} is this year ({year})");
+    }
+}

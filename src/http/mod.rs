@@ -2,6 +2,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod context;
+pub(crate) mod date;
 mod domain_errors;
 pub(crate) mod envelope;
 pub(crate) mod error;

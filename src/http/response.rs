@@ -121,6 +121,8 @@ impl Response {
         out.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
         out.push(b' ');
         out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\nDate: ");
+        super::date::append_now(out);
         out.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
