@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What TLS costs per request: the same auralis-server twice on CPU 1 (`--cores 1`), one
-# plain, one with [tls] (a self-signed P-256 certificate made here with openssl), loaded
+# plain, one with [tls] (a self-signed P-256 end-entity certificate made here with
+# openssl: CA:FALSE, as webpki refuses a CA certificate used as a server's), loaded
 # in alternating pairs (plain, TLS, plain, TLS, …) by the harness on CPU 0:
 #   auralis-loadtest http URL --connections 64 --duration D (closed model, keep-alive).
 # Per run: req/s, p99, and the server's CPU time per request (utime+stime from
@@ -26,6 +27,7 @@ cleanup() {
 trap cleanup EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+  -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
 start() { # name port [env...]

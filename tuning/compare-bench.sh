@@ -88,6 +88,9 @@ print("|---|---|---|---|---|")
 for bench, by in runs.items():
     pairs = [(v["base"], v["new"]) for _, v in sorted(by.items(), key=lambda kv: int(kv[0])) if "base" in v and "new" in v]
     ratios = [n / b for b, n in pairs]
+    if not ratios:
+        print(f"| {bench} | (only in one revision) | | | |")
+        continue
     print(f"| {bench} | {', '.join(f'{b:.1f}' for b, _ in pairs)} | {', '.join(f'{n:.1f}' for _, n in pairs)} "
           f"| {', '.join(f'{x:.3f}' for x in ratios)} | **{statistics.median(ratios):.3f}** |")
 PY
