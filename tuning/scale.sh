@@ -18,7 +18,7 @@ run() { # server_cpus harness_cpus harness_cores path -> req/s
   taskset -c "$2" target/release/auralis-loadtest http "http://127.0.0.1:$PORT$4" \
     --connections $((64 * K)) --duration "${DUR}s" --warmup 1s --cores "$3" \
     --source-ips 127.0.0.2-127.0.0.41 --quiet --json "$WORK/r.json" >/dev/null
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); e=sum(v for v in r["errors"].values() if isinstance(v,int)); print(f"{r[\"achieved_rate\"]:.0f}" if not e else "errors")' "$WORK/r.json"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); e=sum(v for v in r["errors"].values() if isinstance(v,int)); print("errors" if e else "%.0f" % r["achieved_rate"])' "$WORK/r.json"
 }
 printf '| k | server CPUs | harness CPUs | JSON req/s | JSON efficiency | chunk req/s | chunk efficiency |\n|---|---|---|---|---|---|---|\n'
 k=1
