@@ -4,6 +4,9 @@
 
 mod common;
 
+#[global_allocator]
+static ALLOC: common::alloc::Counting = common::alloc::Counting;
+
 use auralis_server::audio::decode::TrackDecoder;
 use auralis_server::audio::encode::ChunkFormat;
 use auralis_server::audio::preset::Preset;
@@ -51,6 +54,12 @@ fn chunk_cache(c: &mut Criterion) {
     let first = rt.block_on(service.handle(&core, peer, request()));
     assert_eq!(first.status, 200);
     let mut out = Vec::with_capacity(2 << 20);
+    let (allocs, bytes) = common::alloc::per_call(10_000, || {
+        out.clear();
+        let resp = poll_once(service.handle(&core, peer, request())).expect("a tier-1 hit");
+        resp.encode_head(true, 1, &mut out);
+    });
+    println!("chunk_tier1_hit_request_path: {allocs:.1} allocations, {bytes:.0} bytes per request");
     c.bench_function("chunk_tier1_hit_request_path", |b| {
         b.iter(|| {
             out.clear();

@@ -3,6 +3,9 @@
 
 mod common;
 
+#[global_allocator]
+static ALLOC: common::alloc::Counting = common::alloc::Counting;
+
 use auralis_server::config::Config;
 use auralis_server::http::parse::{Parsed, parse_request};
 use auralis_server::http::service::poll_once;
@@ -22,6 +25,16 @@ fn request_path(c: &mut Criterion) {
         b"GET /api/version HTTP/1.1\r\nHost: bench\r\nUser-Agent: criterion\r\nAccept: */*\r\n\r\n";
     let mut out = Vec::with_capacity(1024);
 
+    // Allocations per request on this path, printed next to the timing.
+    let (allocs, bytes) = common::alloc::per_call(10_000, || {
+        out.clear();
+        let Ok(Parsed::Complete { request, .. }) = parse_request(wire, &limits) else {
+            panic!("bench request must parse");
+        };
+        let resp = poll_once(service.handle(&core, peer, request)).expect("sync handler");
+        resp.encode(true, 1, &mut out);
+    });
+    println!("request_path/get_api_version: {allocs:.1} allocations, {bytes:.0} bytes per request");
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Elements(1));
     group.bench_function("get_api_version", |b| {

@@ -1,6 +1,10 @@
 //! What the request-path benches share: one core's state built as `boot` builds it, and
 //! the parse limits a connection uses, so every bench measures the same path.
 
+#![allow(dead_code)]
+
+pub mod alloc;
+
 use auralis_server::config::Config;
 use auralis_server::http::parse::Limits;
 use auralis_server::http::service::Service;
