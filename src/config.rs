@@ -184,6 +184,10 @@ pub struct ServerConfig {
     pub pin_by_client_ip: bool,
     /// io_uring submission queue entries per core.
     pub uring_entries: u32,
+    /// SQPOLL: a kernel thread per core polls the submission queue, so submitting costs
+    /// no syscall, and sleeps after this many idle milliseconds (0 = off). It spends a
+    /// CPU per core while busy; measured in tuning/README.md.
+    pub sqpoll_idle_ms: u32,
 }
 
 impl Default for ServerConfig {
@@ -196,6 +200,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 5000,
             pin_by_client_ip: true,
             uring_entries: 1024,
+            sqpoll_idle_ms: 0,
         }
     }
 }

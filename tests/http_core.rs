@@ -56,6 +56,32 @@ fn legacy_driver_on_demand_is_reported() {
     assert_eq!(get(&s, "/api/version").status, 200);
 }
 
+/// `server.sqpoll_idle_ms`: rings with a kernel submission-polling thread serve as
+/// usual (`--driver io-uring`: no silent fall back to epoll).
+#[test]
+fn sqpoll_rings_serve_requests() {
+    let probe = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+        .args(["doctor"])
+        .output()
+        .unwrap();
+    if !String::from_utf8_lossy(&probe.stdout).contains("[ok  ] io_uring") {
+        println!("SKIPPED: io_uring is not available here");
+        return;
+    }
+    let s = Server::start(
+        Opts::cores(2)
+            .arg("--driver")
+            .arg("io-uring")
+            .env("AURALIS_SERVER__SQPOLL_IDLE_MS", "50"),
+    );
+    assert_eq!(get(&s, "/api/health").json()["data"]["driver"], "io_uring");
+    let mut c = Raw::connect(s.addr);
+    for _ in 0..50 {
+        c.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(c.read_response().unwrap().status, 200);
+    }
+}
+
 #[test]
 fn keep_alive_serves_many_requests_on_one_connection() {
     let s = Server::start(Opts::cores(1));

@@ -223,8 +223,14 @@ fn core_thread(
     let entries = shared.config.server.uring_entries;
     let choice = shared.config.server.driver;
     if choice != DriverChoice::Legacy {
+        let mut ring = io_uring::IoUring::builder();
+        let sqpoll = shared.config.server.sqpoll_idle_ms;
+        if sqpoll > 0 {
+            ring.setup_sqpoll(sqpoll);
+        }
         match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
             .with_entries(entries)
+            .uring_builder(ring)
             .enable_timer()
             .build()
         {

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One configuration knob, A against B, on identical work: two release servers on CPU 1
+# (`--cores 1`) differing only in the environment variable VAR, loaded alternately
+# (A B A B …) by `wrk -t1 -c64` on CPU 0 against PATH. Prints req/s and the server's
+# CPU seconds per run (utime+stime of all its threads, kernel helpers included) and
+# the median B/A ratio of req/s.
+# Usage: tuning/knob-ab.sh VAR VALUE_A VALUE_B [ROUNDS] [SECONDS] [PATH]
+#   e.g. tuning/knob-ab.sh AURALIS_SERVER__SQPOLL_IDLE_MS 0 50
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VAR=${1:?usage: tuning/knob-ab.sh VAR VALUE_A VALUE_B [ROUNDS] [SECONDS] [PATH]}
+A=${2:?value A}
+B=${3:?value B}
+ROUNDS=${4:-3}
+SECS=${5:-5}
+URLPATH=${6:-/api/version}
+command -v wrk >/dev/null || { echo "missing: wrk (apt-get install -y wrk)" >&2; exit 1; }
+cargo build --release -q -p auralis-server
+WORK=$(mktemp -d)
+trap 'kill ${PIDS:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
+start() { # name value port
+  env RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 \
+    AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 "$VAR=$2" \
+    taskset -c 1 target/release/auralis-server serve --cores 1 --listen "127.0.0.1:$3" \
+    --data-dir "$WORK/data-$1" >"$WORK/$1.out" 2>"$WORK/$1.err" &
+  PIDS="${PIDS:-} $!"
+  eval "PID_$1=$!"
+  for _ in $(seq 1 300); do grep -q listening "$WORK/$1.out" 2>/dev/null && return; sleep 0.1; done
+  echo "server $1 did not start:" >&2; cat "$WORK/$1.err" >&2; exit 1
+}
+start a "$A" 18711
+start b "$B" 18712
+curl -s -o /dev/null "http://127.0.0.1:18711$URLPATH"; curl -s -o /dev/null "http://127.0.0.1:18712$URLPATH"
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+run() { # pid port -> "rps cpu_s"
+  local t0 t1 rps
+  t0=$(ticks "$1")
+  rps=$(taskset -c 0 wrk -t1 -c64 -d"${SECS}s" "http://127.0.0.1:$2$URLPATH" | awk '/Requests\/sec/ {print $2}')
+  t1=$(ticks "$1")
+  echo "$rps $(awk -v d=$((t1 - t0)) -v hz="$HZ" 'BEGIN {printf "%.2f", d / hz}')"
+}
+echo "$VAR: A=$A B=$B, $ROUNDS rounds of ${SECS}s, wrk -t1 -c64 on CPU 0, servers on CPU 1, $URLPATH"
+ratios=()
+for r in $(seq 1 "$ROUNDS"); do
+  read -r ra ca < <(run "$PID_a" 18711)
+  read -r rb cb < <(run "$PID_b" 18712)
+  echo "round $r: A $ra req/s ($ca CPU s), B $rb req/s ($cb CPU s)"
+  ratios+=("$(awk -v a="$ra" -v b="$rb" 'BEGIN {printf "%.3f", b / a}')")
+done
+echo "B/A req/s: ${ratios[*]} -> median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')"
