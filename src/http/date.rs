@@ -40,7 +40,7 @@ pub(crate) fn imf_fixdate(secs: u64) -> [u8; LEN] {
     ];
     let days = secs / 86_400;
     let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days as i64);
+    let (year, month, day) = crate::timestamp::civil_from_days(days as i64);
     let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
     out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
     two(&mut out[5..7], day);
@@ -57,21 +57,6 @@ pub(crate) fn imf_fixdate(secs: u64) -> [u8; LEN] {
 fn two(slot: &mut [u8], v: u32) {
     slot[0] = b'0' + (v / 10 % 10) as u8;
     slot[1] = b'0' + (v % 10) as u8;
-}
-
-/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31); Howard Hinnant's
-/// `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ struct Success<'a, T: Serialize, M: Serialize> {
     /// Which cache answered (`memory` for per-core facts), on cached answers only.
     #[serde(skip_serializing_if = "Option::is_none")]
     cache_source: Option<&'static str>,
-    timestamp: String,
+    timestamp: crate::timestamp::Stamp,
     request_id: &'a str,
     processing_time_ms: f64,
 }
@@ -94,12 +94,15 @@ impl Reply {
             meta: self.meta.as_ref(),
             message: self.message.as_deref(),
             cache_source: self.cache_source,
-            timestamp: timestamp_now(),
+            timestamp: crate::timestamp::Stamp::now(),
             request_id,
             processing_time_ms: elapsed_ms(started),
         };
-        match serde_json::to_vec(&env) {
-            Ok(body) => Response::json(self.status, body),
+        // Sized for the whole envelope up front: growing from serde_json's default
+        // capacity cost a reallocation or two per response.
+        let mut body = Vec::with_capacity(self.data.get().len() + 192);
+        match serde_json::to_writer(&mut body, &env) {
+            Ok(()) => Response::json(self.status, body),
             Err(e) => error(
                 &ApiError::Internal(format!("serialize envelope: {e}")),
                 request_id,
