@@ -59,7 +59,7 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Writes `v` as `width` decimal digits into `slot`.
-fn put(slot: &mut [u8], mut v: u32, width: usize) {
+pub(crate) fn put(slot: &mut [u8], mut v: u32, width: usize) {
     for i in (0..width).rev() {
         slot[i] = b'0' + (v % 10) as u8;
         v /= 10;

@@ -383,10 +383,7 @@ fn rss_kb(pid: u32) -> u64 {
 /// Open HTTP connections the server reports (`auralis_connections`, all cores).
 fn open_connections(s: &Server) -> u64 {
     let text = String::from_utf8(get(s, "/metrics").body).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("auralis_connections{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    metric_sum(&text, "auralis_connections{") as u64
 }
 
 /// 3 000 slow-loris sockets (a header started, never finished) held open, then closed:

@@ -186,17 +186,14 @@ fn wrong_protocols_are_refused_and_counted() {
     std::thread::sleep(Duration::from_millis(1200));
     let metrics = tls_get(&mut tls, &mut buf, "/metrics");
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
-    let total = |name: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
     assert!(
-        total("auralis_tls_handshake_failures_total") >= 2.0,
+        metric_sum(&text, "auralis_tls_handshake_failures_total{") >= 2.0,
         "{text}"
     );
-    assert!(total("auralis_tls_handshakes_total") >= 1.0, "{text}");
+    assert!(
+        metric_sum(&text, "auralis_tls_handshakes_total{") >= 1.0,
+        "{text}"
+    );
 }
 
 #[test]

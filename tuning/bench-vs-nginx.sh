@@ -45,8 +45,8 @@ mkdir -p "$WORK/static"
 curl -s -o "$WORK/static/chunk.wav" "http://127.0.0.1:$AURALIS_PORT$CHUNK_PATH"   # decode once: later hits are tier 1
 
 BODY=$(curl -s http://127.0.0.1:$AURALIS_PORT/api/version)
-BODY_ESC=${BODY//\'/\\\'}
-cat >"$WORK/nginx.conf" <<CONF
+WORK=$WORK PORT=$NGINX_PORT BODY=${BODY//\'/\\\'} python3 -c 'import os, string, sys
+print(string.Template(open(sys.argv[1]).read()).substitute(os.environ))' tuning/peers/nginx.conf.template >"$WORK/nginx.conf"
 worker_processes 1;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log warn;

@@ -33,6 +33,7 @@ import re
 import shutil
 import signal
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -133,41 +134,9 @@ def median(xs):
 def nginx(work, port, body):
     static = work / "static"
     static.mkdir(exist_ok=True)
-    esc = body.replace("'", "\\'")
+    template = string.Template((PEERS / "nginx.conf.template").read_text())
     conf = work / "nginx.conf"
-    conf.write_text(f"""worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-  access_log off;
-  client_body_temp_path {work}; proxy_temp_path {work}; fastcgi_temp_path {work};
-  uwsgi_temp_path {work}; scgi_temp_path {work};
-  server {{
-    listen 127.0.0.1:{port} reuseport;
-    location = /api/version {{
-      default_type application/json;
-      add_header X-Content-Type-Options nosniff;
-      add_header X-RateLimit-Limit 100;
-      add_header X-RateLimit-Remaining 99;
-      add_header X-RateLimit-Reset 60;
-      add_header X-Request-ID 5f3a9c1e-00-0000000001;
-      add_header X-Served-By 0;
-      return 200 '{esc}';
-    }}
-    location = /chunk.wav {{
-      root {static};
-      sendfile on;
-      tcp_nopush on;
-      default_type audio/wav;
-      add_header X-Cache-Tier tier1;
-      add_header X-Chunk-Index 0;
-      add_header X-Request-ID 5f3a9c1e-00-0000000001;
-      add_header X-Served-By 0;
-    }}
-  }}
-}}
-""")
+    conf.write_text(template.substitute(WORK=work, PORT=port, BODY=body.replace("'", "\\'")))
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     subprocess.run(["taskset", "-c", "1", binary, "-c", str(conf), "-p", str(work)], check=True)
     time.sleep(0.5)

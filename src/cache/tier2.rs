@@ -210,11 +210,8 @@ impl TierTwo {
         match map.get(&victim) {
             Some(e) if !e.probation.load(Ordering::Relaxed) => rings.main.push_back(victim),
             Some(_) => {
-                if let Some(old) = map.remove(&victim) {
-                    let n = old.body.len() as u64;
-                    self.used.fetch_sub(n, Ordering::Relaxed);
-                    if old.probation.swap(false, Ordering::Relaxed) {
-                        self.probation_used.fetch_sub(n, Ordering::Relaxed);
+                if let Some((_, unrequested)) = self.remove(&victim) {
+                    if unrequested {
                         self.prefetch.wasted.fetch_add(1, Ordering::Relaxed);
                     }
                     self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -239,16 +236,27 @@ impl TierTwo {
                 rings.main.push_back(victim); // second chance
                 *passes += 1;
             }
-            Some(_) => {
-                if let Some(old) = map.remove(&victim) {
-                    self.used
-                        .fetch_sub(old.body.len() as u64, Ordering::Relaxed);
-                    self.evictions.fetch_add(1, Ordering::Relaxed);
-                }
+            Some(_) if self.remove(&victim).is_some() => {
+                self.evictions.fetch_add(1, Ordering::Relaxed);
             }
-            None => {}
+            _ => {} // gone already (clear/remove_track)
         }
         true
+    }
+
+    /// Takes `key` out of the map and its bytes out of the budgets (the caller holds the
+    /// rings' lock and fixes the rings). Returns its size and whether it was still an
+    /// unrequested prefetch.
+    fn remove(&self, key: &ChunkKey) -> Option<(u64, bool)> {
+        let map = self.map.pin();
+        let old = map.remove(key)?;
+        let n = old.body.len() as u64;
+        self.used.fetch_sub(n, Ordering::Relaxed);
+        let unrequested = old.probation.swap(false, Ordering::Relaxed);
+        if unrequested {
+            self.probation_used.fetch_sub(n, Ordering::Relaxed);
+        }
+        Some((n, unrequested))
     }
 
     /// Removes every chunk of `track` (or all); returns (entries, bytes) removed.
@@ -262,17 +270,11 @@ impl TierTwo {
             .filter(|(k, _)| track.is_none_or(|t| k.track == t))
             .map(|(k, _)| *k)
             .collect();
-        let mut bytes = 0;
-        for k in &doomed {
-            if let Some(old) = map.remove(k) {
-                let n = old.body.len() as u64;
-                bytes += n;
-                self.used.fetch_sub(n, Ordering::Relaxed);
-                if old.probation.swap(false, Ordering::Relaxed) {
-                    self.probation_used.fetch_sub(n, Ordering::Relaxed);
-                }
-            }
-        }
+        let bytes = doomed
+            .iter()
+            .filter_map(|k| self.remove(k))
+            .map(|(n, _)| n)
+            .sum();
         let keep = |k: &ChunkKey| track.is_some_and(|t| k.track != t);
         rings.main.retain(keep);
         rings.probation.retain(keep);

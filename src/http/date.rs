@@ -2,6 +2,7 @@
 //! response), formatted once per second per core thread and copied from there: a
 //! response pays one clock read and a 29-byte copy, no formatting, no locks.
 
+use crate::timestamp::{civil_from_days, put};
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -40,23 +41,17 @@ pub(crate) fn imf_fixdate(secs: u64) -> [u8; LEN] {
     ];
     let days = secs / 86_400;
     let rem = secs % 86_400;
-    let (year, month, day) = crate::timestamp::civil_from_days(days as i64);
+    let (year, month, day) = civil_from_days(days as i64);
     let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
     out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
-    two(&mut out[5..7], day);
+    put(&mut out[5..7], day, 2);
     out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
     let y = year.clamp(0, 9999) as u32;
-    two(&mut out[12..14], y / 100);
-    two(&mut out[14..16], y % 100);
-    two(&mut out[17..19], (rem / 3600) as u32);
-    two(&mut out[20..22], (rem / 60 % 60) as u32);
-    two(&mut out[23..25], (rem % 60) as u32);
+    put(&mut out[12..16], y, 4);
+    put(&mut out[17..19], (rem / 3600) as u32, 2);
+    put(&mut out[20..22], (rem / 60 % 60) as u32, 2);
+    put(&mut out[23..25], (rem % 60) as u32, 2);
     out
-}
-
-fn two(slot: &mut [u8], v: u32) {
-    slot[0] = b'0' + (v / 10 % 10) as u8;
-    slot[1] = b'0' + (v % 10) as u8;
 }
 
 #[cfg(test)]

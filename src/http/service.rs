@@ -198,7 +198,7 @@ async fn call(
 ) -> HandlerResult {
     let result = match handler {
         Handler::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| {
-            crate::faults::http_handler(req.header("x-auralis-fault"));
+            crate::faults::http_handler(|| req.header("x-auralis-fault"));
             f(core, cx, &req)
         })),
         Handler::Async(f) => CatchUnwind(f(core.clone(), cx.clone(), req)).await,

@@ -13,7 +13,7 @@
 use super::alerts::LatencyClass;
 use super::prometheus;
 use super::recorder::{SeriesKey, StatusClasses, new_histogram};
-use super::snapshot::{Figures, Summary, merge_one, merge_owned, summarize};
+use super::snapshot::{Figures, mean_us, merge_one, merge_owned, summarize, summary_with_sum};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -57,37 +57,18 @@ impl Kept {
         }
         let count = self.hist.len();
         if count > self.quantiles_at + self.quantiles_at / 100 {
-            f.summary = summary_of(&self.hist, f.sum_us);
+            f.summary = summary_with_sum(&self.hist, f.sum_us);
             self.quantiles_at = count;
         } else {
             // Exact without a walk: count, maximum, mean.
             f.summary.count = count;
             f.summary.max = self.hist.max();
-            f.summary.mean = mean(f.sum_us, count);
+            f.summary.mean = mean_us(f.sum_us, count);
         }
     }
 
     pub(crate) fn figures(&self) -> &Figures {
         &self.figures
-    }
-}
-
-fn mean(sum_us: f64, count: u64) -> f64 {
-    (sum_us / count.max(1) as f64 * 10.0).round() / 10.0
-}
-
-/// The full summary (one walk for the four quantiles), with the mean from `sum_us`.
-fn summary_of(h: &Histogram<u64>, sum_us: f64) -> Summary {
-    let mut q = h.value_at_quantiles([0.50, 0.90, 0.99, 0.999]);
-    let mut next = || q.next().unwrap_or(0);
-    Summary {
-        count: h.len(),
-        p50: next(),
-        p90: next(),
-        p99: next(),
-        p999: next(),
-        max: h.max(),
-        mean: mean(sum_us, h.len()),
     }
 }
 

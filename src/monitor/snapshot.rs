@@ -153,7 +153,7 @@ pub(crate) fn summarize(h: &Histogram<u64>) -> Summary {
 /// The summary, given the sum of the values (each at the middle of its bucket, as
 /// hdrhistogram's own mean takes them), so callers that walk the counts anyway don't
 /// walk them again for the mean.
-fn summary_with_sum(h: &Histogram<u64>, sum_us: f64) -> Summary {
+pub(crate) fn summary_with_sum(h: &Histogram<u64>, sum_us: f64) -> Summary {
     if h.is_empty() {
         return Summary::default();
     }
@@ -174,8 +174,13 @@ fn summary_with_sum(h: &Histogram<u64>, sum_us: f64) -> Summary {
         p99,
         p999,
         max: h.max(),
-        mean: (sum_us / h.len() as f64 * 10.0).round() / 10.0,
+        mean: mean_us(sum_us, h.len()),
     }
+}
+
+/// The mean of `count` values summing to `sum_us`, to 0.1 µs.
+pub(crate) fn mean_us(sum_us: f64, count: u64) -> f64 {
+    (sum_us / count.max(1) as f64 * 10.0).round() / 10.0
 }
 
 /// What the reports show of one histogram, computed once each time it changes (the

@@ -523,3 +523,12 @@ pub fn tone_tracks(dir: &std::path::Path, n: usize, seconds: usize, rate: u32, c
         std::fs::write(dir.join(format!("long-{i}.wav")), bytes).unwrap();
     }
 }
+
+/// The sum over every sample line of a Prometheus text exposition that starts with
+/// `prefix` (a metric name and its `{`, so all its label sets and no other metric).
+pub fn metric_sum(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
