@@ -363,9 +363,9 @@ pub struct WsConfig {
     /// SO_SNDBUF for upgraded sockets; 0 keeps the kernel's autotuning (up to
     /// net.ipv4.tcp_wmem's max per socket: bound it for very many listeners).
     pub send_buffer_bytes: usize,
-    /// How fastwebsockets reaches the socket: `poll_io` (monoio's readiness-based
-    /// TcpStreamPoll, no copy buffers) or `compat` (monoio-compat's StreamWrapper over
-    /// owned-buffer I/O). Measured with `cargo run --release --example ws_rtt`.
+    /// How the WebSocket reader and writer reach the socket: `poll_io` (monoio's
+    /// readiness-based TcpStreamPoll, no copy buffers) or `compat` (monoio-compat's
+    /// StreamWrapper over owned-buffer I/O). Measured with `tuning/ws-transport.sh`.
     pub transport: WsTransport,
     /// What the `connect` message tells clients about retrying a request that got no
     /// answer: wait this long, at most `retry_max` times.

@@ -41,6 +41,15 @@ pub fn ws_message(bytes: &[u8]) {
     }
 }
 
+/// Bytes a WebSocket client sends: frame after frame until one is refused or incomplete.
+/// Each frame taken must have used bytes that were there, and at least its header.
+pub fn ws_frames(mut bytes: &[u8]) {
+    while let Ok(Some((frame, used))) = crate::ws::frame::take(bytes, 1 << 16) {
+        assert!(used >= 6 + frame.payload.len() && used <= bytes.len());
+        bytes = &bytes[used..];
+    }
+}
+
 /// A pagination cursor as a client may send it back (tampered, truncated, foreign).
 pub fn cursor(token: &str) {
     let codec = crate::library::page::CursorCodec::new([7; 32]);
@@ -165,6 +174,21 @@ mod properties {
             "[ -~]{0,200}",
         ]) {
             super::ws_message(text.as_bytes());
+        }
+
+        #[test]
+        fn ws_frames_never_panic(bytes in prop_oneof![
+            // Masked frames with any first byte and short lengths, back to back.
+            prop::collection::vec((any::<u8>(), 0u8..130, any::<[u8; 4]>(), prop::collection::vec(any::<u8>(), 0..140)), 1..4)
+                .prop_map(|frames| frames.into_iter().flat_map(|(b0, len, mask, body)| {
+                    let mut f = vec![b0, 0x80 | len.min(127)];
+                    f.extend_from_slice(&mask);
+                    f.extend_from_slice(&body);
+                    f
+                }).collect::<Vec<u8>>()),
+            prop::collection::vec(any::<u8>(), 0..512),
+        ]) {
+            super::ws_frames(&bytes);
         }
 
         #[test]

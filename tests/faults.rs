@@ -370,16 +370,6 @@ fn injected_panics_are_answered_logged_and_survived() {
     assert_eq!(get(&s, "/api/health/live").status, 200);
 }
 
-/// The server's resident set, from /proc.
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// Open HTTP connections the server reports (`auralis_connections`, all cores).
 fn open_connections(s: &Server) -> u64 {
     let text = String::from_utf8(get(s, "/metrics").body).unwrap();

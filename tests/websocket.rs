@@ -500,6 +500,54 @@ fn a_client_that_never_answers_pings_is_closed_by_the_heartbeat() {
     assert_eq!(ok_data(&get(&s, "/api/ws/connections"))["total"], 1);
 }
 
+/// A socket that streamed a 10 s chunk (1.76 MB) and went idle keeps no buffer of the
+/// chunk's size. Frames over 1 KiB are written as header + payload straight from the
+/// queued bytes; before, every frame was copied into a writer buffer that kept the
+/// largest size ever sent, about 1.8 MB per listener after its first chunk.
+#[test]
+fn an_idle_socket_that_streamed_a_chunk_keeps_no_chunk_sized_buffer() {
+    const SOCKETS: u64 = 16;
+    let lib = temp_dir("wsidle");
+    tone_tracks(&lib, 1, 12, 44_100, 2);
+    let s = Server::start(library_opts(&lib));
+    wait_scan(&s);
+    let pid = s.child.id();
+    let stream_one = || {
+        let (mut ws, _) = ws_connect(&s, LOCAL);
+        let start = ws_rpc(
+            &mut ws,
+            "stream_start",
+            json!({"track_id": 1, "format": "pcm16", "window": 1}),
+        );
+        assert_eq!(start["type"], "audio_stream_start", "{start}");
+        loop {
+            match ws.read().unwrap() {
+                tungstenite::Message::Binary(b) => {
+                    assert!(b.len() > 1_000_000, "a 10 s chunk: {} bytes", b.len());
+                    break;
+                }
+                tungstenite::Message::Text(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        ws_rpc(&mut ws, "stream_stop", json!({}));
+        ws
+    };
+    // The chunk decoded and cached, every path warm: then the baseline.
+    drop(stream_one());
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = rss_kb(pid);
+    let held: Vec<_> = (0..SOCKETS).map(|_| stream_one()).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let per_socket = rss_kb(pid).saturating_sub(before) / SOCKETS;
+    println!("RSS growth per idle socket after one streamed chunk: {per_socket} kB");
+    assert!(
+        per_socket < 512,
+        "{per_socket} kB per idle socket: a chunk-sized buffer is kept"
+    );
+    drop(held);
+}
+
 #[test]
 fn socket_streaming_respects_the_ack_window_and_matches_http_chunks() {
     let lib = temp_dir("wsstream");

@@ -4,6 +4,7 @@
 
 pub(crate) mod connection;
 mod errors;
+pub(crate) mod frame;
 pub(crate) mod handlers;
 pub(crate) mod heartbeat;
 pub(crate) mod hub;
@@ -12,6 +13,6 @@ pub(crate) mod outbound;
 pub(crate) mod payload;
 pub(crate) mod player;
 pub(crate) mod protocol;
+mod reader;
 pub(crate) mod stream;
-pub(crate) mod tap;
 pub(crate) mod upgrade;
