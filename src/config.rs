@@ -188,6 +188,21 @@ pub struct ServerConfig {
     /// no syscall, and sleeps after this many idle milliseconds (0 = off). It spends a
     /// CPU per core while busy; measured in tuning/README.md.
     pub sqpoll_idle_ms: u32,
+    /// When the kernel runs a core's io_uring completion work (task work): `signal`
+    /// (the kernel default: it interrupts the running thread with an IPI), `coop`
+    /// (COOP_TASKRUN: at the thread's next kernel entry, no interrupt) or `defer`
+    /// (DEFER_TASKRUN + SINGLE_ISSUER: only when the core waits for completions).
+    /// Measured in tuning/README.md.
+    pub uring_taskrun: TaskRun,
+}
+
+/// When io_uring task work runs on a core (`server.uring_taskrun`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskRun {
+    Signal,
+    Coop,
+    Defer,
 }
 
 impl Default for ServerConfig {
@@ -201,6 +216,7 @@ impl Default for ServerConfig {
             pin_by_client_ip: true,
             uring_entries: 1024,
             sqpoll_idle_ms: 0,
+            uring_taskrun: TaskRun::Signal,
         }
     }
 }

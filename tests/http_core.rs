@@ -4,7 +4,10 @@
 mod common;
 
 use auralis_server::runtime::listener::core_for_ipv4;
-use common::{Opts, Raw, Server, error_fields, get, request};
+use common::{
+    Opts, Raw, Server, error_fields, get, library_opts, make_library, request, temp_dir, wait_scan,
+    ws_connect, ws_rpc,
+};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -56,10 +59,11 @@ fn legacy_driver_on_demand_is_reported() {
     assert_eq!(get(&s, "/api/version").status, 200);
 }
 
-/// `server.sqpoll_idle_ms`: rings with a kernel submission-polling thread serve as
-/// usual (`--driver io-uring`: no silent fall back to epoll).
+/// `server.sqpoll_idle_ms` and `server.uring_taskrun`: rings set up with a kernel
+/// submission-polling thread, or with task work run cooperatively or deferred, serve
+/// as usual (`--driver io-uring`: no silent fall back to epoll).
 #[test]
-fn sqpoll_rings_serve_requests() {
+fn sqpoll_and_taskrun_rings_serve_requests() {
     let probe = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
         .args(["doctor"])
         .output()
@@ -68,17 +72,35 @@ fn sqpoll_rings_serve_requests() {
         println!("SKIPPED: io_uring is not available here");
         return;
     }
-    let s = Server::start(
-        Opts::cores(2)
-            .arg("--driver")
-            .arg("io-uring")
-            .env("AURALIS_SERVER__SQPOLL_IDLE_MS", "50"),
-    );
-    assert_eq!(get(&s, "/api/health").json()["data"]["driver"], "io_uring");
-    let mut c = Raw::connect(s.addr);
-    for _ in 0..50 {
-        c.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\n\r\n");
-        assert_eq!(c.read_response().unwrap().status, 200);
+    let setups = [
+        ("AURALIS_SERVER__SQPOLL_IDLE_MS", "50"),
+        ("AURALIS_SERVER__URING_TASKRUN", "coop"),
+        ("AURALIS_SERVER__URING_TASKRUN", "defer"),
+    ];
+    let lib = temp_dir("rings");
+    make_library(&lib, 0, 1);
+    for (var, value) in setups {
+        let s = Server::start(
+            library_opts(&lib)
+                .arg("--driver")
+                .arg("io-uring")
+                .env(var, value),
+        );
+        wait_scan(&s);
+        assert_eq!(get(&s, "/api/health").json()["data"]["driver"], "io_uring");
+        let mut c = Raw::connect(s.addr);
+        for _ in 0..50 {
+            c.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\n\r\n");
+            assert_eq!(c.read_response().unwrap().status, 200, "{var}={value}");
+        }
+        // A WebSocket (poll-io on the same ring) and a decoded chunk (pool -> core).
+        let chunk = get(&s, "/api/stream/1/chunk/0?format=wav");
+        assert_eq!(chunk.status, 200, "{var}={value}");
+        let (mut ws, _) = ws_connect(&s, Ipv4Addr::LOCALHOST);
+        assert_eq!(
+            ws_rpc(&mut ws, "ping", serde_json::json!({}))["type"],
+            "pong"
+        );
     }
 }
 

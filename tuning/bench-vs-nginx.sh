@@ -47,39 +47,6 @@ curl -s -o "$WORK/static/chunk.wav" "http://127.0.0.1:$AURALIS_PORT$CHUNK_PATH" 
 BODY=$(curl -s http://127.0.0.1:$AURALIS_PORT/api/version)
 WORK=$WORK PORT=$NGINX_PORT BODY=${BODY//\'/\\\'} python3 -c 'import os, string, sys
 print(string.Template(open(sys.argv[1]).read()).substitute(os.environ))' tuning/peers/nginx.conf.template >"$WORK/nginx.conf"
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK;
-  proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-  server {
-    listen 127.0.0.1:$NGINX_PORT reuseport;
-    location = /api/version {
-      default_type application/json;
-      add_header X-Content-Type-Options nosniff;
-      add_header X-RateLimit-Limit 100;
-      add_header X-RateLimit-Remaining 99;
-      add_header X-RateLimit-Reset 60;
-      add_header X-Request-ID 5f3a9c1e-00-0000000001;
-      add_header X-Served-By 0;
-      return 200 '$BODY_ESC';
-    }
-    location = /chunk.wav {
-      root $WORK/static;
-      sendfile on;
-      tcp_nopush on;
-      default_type audio/wav;
-      add_header X-Cache-Tier tier1;
-      add_header X-Chunk-Index 0;
-      add_header X-Request-ID 5f3a9c1e-00-0000000001;
-      add_header X-Served-By 0;
-    }
-  }
-}
-CONF
 taskset -c 1 "$NGINX" -c "$WORK/nginx.conf" -p "$WORK"
 sleep 0.5
 

@@ -64,6 +64,12 @@ def profiled(pid, secs, work, name, during):
     return result, (after[0] - before[0], after[1] - before[1]), data
 
 
+def nginx_worker(master):
+    """The one worker process (the master only supervises)."""
+    out = subprocess.run(["pgrep", "-P", str(master)], text=True, capture_output=True).stdout.split()
+    return int(out[0])
+
+
 def per_unit(ticks, units):
     hz = os.sysconf("SC_CLK_TCK")
     return tuple(t / hz * 1e6 / max(units, 1) for t in ticks)
@@ -87,7 +93,7 @@ def case_json(work, secs, top):
     _, body = bench.get(18501, "/api/version")
     ngx = bench.nginx(work, 18502, body.decode())
     rows = []
-    for name, port, pid in (("auralis", 18501, srv.pid), ("nginx", 18502, ngx)):
+    for name, port, pid in (("auralis", 18501, srv.pid), ("nginx worker", 18502, nginx_worker(ngx))):
         rate, ticks, data = profiled(pid, secs, work, name,
                                      lambda: bench.wrk(f"http://127.0.0.1:{port}/api/version", secs + 1))
         rows.append((name, f"{rate:.0f} req/s", per_unit(ticks, rate * (secs + 1)), data))

@@ -6,7 +6,7 @@ use super::listener::{self, ListenerGroup};
 use super::mailbox::{CoreMessage, Mailboxes};
 use super::pipeline::{PipelineFactory, Port};
 use super::shutdown;
-use crate::config::{Config, DriverChoice};
+use crate::config::{Config, DriverChoice, TaskRun};
 use async_channel::Receiver;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -227,6 +227,15 @@ fn core_thread(
         let sqpoll = shared.config.server.sqpoll_idle_ms;
         if sqpoll > 0 {
             ring.setup_sqpoll(sqpoll);
+        }
+        match shared.config.server.uring_taskrun {
+            TaskRun::Signal => {}
+            TaskRun::Coop => {
+                ring.setup_coop_taskrun();
+            }
+            TaskRun::Defer => {
+                ring.setup_single_issuer().setup_defer_taskrun();
+            }
         }
         match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
             .with_entries(entries)
