@@ -22,6 +22,7 @@ Rows:
   open-p99   open model at 50 % of the closed-model maximum, p99 (JSON and chunk)
 
 Usage: tuning/bench.sh [--quick] [--rounds N]
+       tuning/bench.sh --ws-rss N     (only the ws-rss row, at N connections)
 """
 import argparse
 import asyncio
@@ -256,11 +257,27 @@ def monitor_bench(secs):
     return found
 
 
+def ws_rss_only(n):
+    """The WebSocket memory row alone (a file limit of about 2 N + 500 is needed)."""
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "auralis-server"], cwd=ROOT, check=True)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="auralis-bench-"))
+    try:
+        base, held, after = ws_rss(work, 18404, n)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{n} subscribed WebSocket connections: RSS {base / 1024:.1f} -> {held / 1024:.1f} MB, "
+          f"{after / 1024:.1f} MB after all closed; {(held - base) / n:.2f} KiB per connection")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs (under 3 minutes)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ws-rss", type=int, metavar="N",
+                    help="only the WebSocket memory row, at N subscribed connections")
     a = ap.parse_args()
+    if a.ws_rss:
+        return ws_rss_only(a.ws_rss)
     secs = 2 if a.quick else 8
     listeners = 1000 if a.quick else 5000
     rss_conns = 2000 if a.quick else 5000
