@@ -131,7 +131,17 @@ fn track_status(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> Handle
 }
 
 const WARM_QUERY: &[(&str, &str, &str)] = &[
-    ("format", "string", "wav (default) or f32"),
+    ("format", "string", "wav (default), f32, flac or opus"),
+    (
+        "level",
+        "integer",
+        "FLAC compression level 0-8, default 5 (format=flac)",
+    ),
+    (
+        "bitrate",
+        "integer",
+        "Opus kbit/s 32-256, default 128 (format=opus)",
+    ),
     ("preset", "string", "original (default) or normalized"),
     ("intensity", "number", "0.0-1.0, default 1.0"),
 ];
@@ -142,7 +152,7 @@ fn warm(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
     Box::pin(async move {
         let id = path_id(&cx, "id")?;
         let mut q = QueryFields::from_request(&req);
-        let v = super::stream::Variant::from_query(&mut q);
+        let v = super::stream::Variant::from_query(&mut q, None)?;
         q.finish()?;
         let path = core.chunk_path();
         let mut audio = path.track(id)?;

@@ -5,6 +5,7 @@ use super::common::{path_id, reader};
 use crate::audio::encode::ChunkFormat;
 use crate::audio::preset::Preset;
 use crate::cache::ChunkKey;
+use crate::http::accept::Offer;
 use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
@@ -20,7 +21,20 @@ const CHUNK_QUERY: &[QueryParam] = &[
     (
         "format",
         "string",
-        "wav (PCM 16-bit WAV file, default) or f32 (raw interleaved little-endian float)",
+        "wav (PCM 16-bit WAV file), f32 (raw interleaved little-endian float), flac (lossless, \
+         the WAV chunk's samples) or opus (Ogg Opus at 48 kHz, chunks join gaplessly). \
+         Without it the Accept header chooses (audio/wav, audio/flac, audio/ogg; codecs=opus, \
+         application/octet-stream); without either, wav",
+    ),
+    (
+        "level",
+        "integer",
+        "FLAC compression level 0 (fastest) to 8 (smallest), default 5; format=flac only",
+    ),
+    (
+        "bitrate",
+        "integer",
+        "Opus bitrate in kbit/s, 32 to 256, default 128; format=opus only",
     ),
     (
         "preset",
@@ -63,6 +77,71 @@ pub(crate) fn routes() -> Vec<Route> {
     ]
 }
 
+/// A query parameter's range and default, as metadata shows it.
+#[derive(Serialize)]
+struct Param {
+    min: u16,
+    max: u16,
+    default: u16,
+    unit: &'static str,
+}
+
+/// Each format's content type and parameters (`GET /api/stream/{id}`).
+#[derive(Serialize)]
+struct FormatParameters {
+    wav: FormatInfo,
+    f32: FormatInfo,
+    flac: FormatInfo,
+    opus: FormatInfo,
+}
+
+#[derive(Serialize)]
+struct FormatInfo {
+    content_type: &'static str,
+    /// The rate the chunk's audio is at: `track` (the track's own) or 48000 (Opus).
+    sample_rate: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<Param>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bitrate: Option<Param>,
+}
+
+impl Default for FormatParameters {
+    fn default() -> Self {
+        let plain = |f: ChunkFormat| FormatInfo {
+            content_type: f.content_type(),
+            sample_rate: "track",
+            level: None,
+            bitrate: None,
+        };
+        let flac = crate::audio::flac::LEVELS;
+        let opus = crate::audio::opus::BITRATES;
+        Self {
+            wav: plain(ChunkFormat::Wav),
+            f32: plain(ChunkFormat::F32),
+            flac: FormatInfo {
+                level: Some(Param {
+                    min: u16::from(*flac.start()),
+                    max: u16::from(*flac.end()),
+                    default: u16::from(crate::audio::flac::DEFAULT_LEVEL),
+                    unit: "level",
+                }),
+                ..plain(ChunkFormat::Flac { level: 0 })
+            },
+            opus: FormatInfo {
+                sample_rate: "48000",
+                bitrate: Some(Param {
+                    min: *opus.start(),
+                    max: *opus.end(),
+                    default: crate::audio::opus::DEFAULT_BITRATE,
+                    unit: "kbit/s",
+                }),
+                ..plain(ChunkFormat::Opus { kbps: 0 })
+            },
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct StreamMetadata {
     track_id: i64,
@@ -73,7 +152,8 @@ struct StreamMetadata {
     chunk_duration: f64,
     chunk_frames: u64,
     total_chunks: u32,
-    formats: [&'static str; 2],
+    formats: [&'static str; 4],
+    format_parameters: FormatParameters,
     presets: [&'static str; 2],
     loudness_lufs: Option<f64>,
 }
@@ -95,7 +175,8 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
         chunk_duration: d,
         chunk_frames: a.chunk_frames(d),
         total_chunks: a.total_chunks(d),
-        formats: ["wav", "f32"],
+        formats: ChunkFormat::NAMES,
+        format_parameters: FormatParameters::default(),
         presets: ["original", "normalized"],
         loudness_lufs: a.loudness_lufs,
     })?;
@@ -107,8 +188,20 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
     .into())
 }
 
-/// Which rendering of a track's chunks a request wants (`format`, `preset`,
-/// `intensity`); the chunk and warm routes read it the same way.
+/// What `Accept` may ask for, in the server's order of preference.
+const OFFERS: [Offer; 8] = [
+    Offer::new("audio/wav", &[], "wav"),
+    Offer::new("audio/wave", &[], "wav"),
+    Offer::new("audio/x-wav", &[], "wav"),
+    Offer::new("audio/flac", &[], "flac"),
+    Offer::new("audio/x-flac", &[], "flac"),
+    Offer::new("audio/ogg", &[("codecs", "opus")], "opus"),
+    Offer::new("audio/opus", &[], "opus"),
+    Offer::new("application/octet-stream", &[], "f32"),
+];
+
+/// Which rendering of a track's chunks a request wants (`format` and its parameter,
+/// `preset`, `intensity`); the chunk and warm routes read it the same way.
 pub(crate) struct Variant {
     pub format: ChunkFormat,
     pub preset: Preset,
@@ -116,22 +209,50 @@ pub(crate) struct Variant {
 }
 
 impl Variant {
-    pub(crate) fn from_query(q: &mut QueryFields) -> Self {
-        let format = q
-            .choice("format", &["wav", "f32"])
-            .and_then(ChunkFormat::parse)
-            .unwrap_or(ChunkFormat::Wav);
+    /// Reads the variant; `accept` (the request's `Accept`) picks the format when the
+    /// query names none. Field errors go to `q`; nothing acceptable is a 406.
+    pub(crate) fn from_query(q: &mut QueryFields, accept: Option<&str>) -> Result<Self, ApiError> {
+        let named = q.has("format");
+        let name = match q.choice("format", &ChunkFormat::NAMES) {
+            Some(name) => name,
+            None if named => "wav",
+            None => negotiate(accept)?,
+        };
+        let level = q.int("level", 0, 8).map(|l| l as u8);
+        let kbps = q.int("bitrate", 32, 256).map(|b| b as u16);
+        if level.is_some() && name != "flac" {
+            q.error("level", "value_error", "applies to format=flac only");
+        }
+        if kbps.is_some() && name != "opus" {
+            q.error("bitrate", "value_error", "applies to format=opus only");
+        }
+        let format = ChunkFormat::new(name, level, kbps).unwrap_or(ChunkFormat::Wav);
         let preset = q
             .choice("preset", &["original", "normalized"])
             .and_then(Preset::parse)
             .unwrap_or(Preset::Original);
         let intensity = q.float("intensity", 0.0, 1.0).unwrap_or(1.0);
-        Self {
+        Ok(Self {
             format,
             preset,
             intensity,
-        }
+        })
     }
+}
+
+/// The format `Accept` prefers (wav when there is no header).
+fn negotiate(accept: Option<&str>) -> Result<&'static str, ApiError> {
+    let Some(header) = accept else {
+        return Ok("wav");
+    };
+    crate::http::accept::choose(header, &OFFERS)
+        .map(|o| o.name)
+        .ok_or_else(|| ApiError::NotAcceptable {
+            available: ChunkFormat::NAMES
+                .iter()
+                .filter_map(|n| ChunkFormat::new(n, None, None).map(|f| f.content_type()))
+                .collect(),
+        })
 }
 
 fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
@@ -145,7 +266,7 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             format,
             preset,
             intensity,
-        } = Variant::from_query(&mut q);
+        } = Variant::from_query(&mut q, req.header("accept"))?;
         q.finish()?;
         let path = core.chunk_path();
         let mut audio = path.track(id)?;
@@ -168,7 +289,7 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             audio.revision,
             preset.as_str(),
             key.intensity_tenths,
-            format.as_str()
+            format.label()
         );
         if req.header("if-none-match") == Some(etag.as_str()) {
             return Ok(Response::new(304)

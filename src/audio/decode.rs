@@ -43,6 +43,18 @@ pub enum DecodeError {
     PastEnd(u32),
     #[error("the decoder crashed on this chunk")]
     Crashed,
+    /// The format cannot carry the track (Opus here: mono or stereo).
+    #[error("{format} cannot carry {channels} channels")]
+    Channels {
+        format: &'static str,
+        channels: usize,
+    },
+    /// The chunk's encoder failed (its reason as text: encoder errors are not `Clone`).
+    #[error("{format} encoder: {reason}")]
+    Encode {
+        format: &'static str,
+        reason: String,
+    },
 }
 
 /// An open track positioned somewhere in its stream.
@@ -197,6 +209,18 @@ impl TrackDecoder {
 
     /// Exactly the frames `[start, start + frames)` (fewer at the end of the track).
     pub fn read_range(&mut self, start: u64, frames: u64) -> Result<Pcm, DecodeError> {
+        self.read_span(start, frames, start + frames)
+    }
+
+    /// As `read_range`, keeping the frames from `keep_from` on buffered: the next read
+    /// may start there without a seek (an Opus chunk reads into its successor's
+    /// pre-roll, so consecutive spans overlap).
+    pub fn read_span(
+        &mut self,
+        start: u64,
+        frames: u64,
+        keep_from: u64,
+    ) -> Result<Pcm, DecodeError> {
         let end = start + frames;
         let contiguous = start >= self.pending_start && start <= self.pending_end();
         if !contiguous {
@@ -224,9 +248,11 @@ impl TrackDecoder {
         let from = (start - self.pending_start) as usize * ch;
         let to = ((end.min(self.pending_end()) - self.pending_start) as usize * ch).max(from);
         let samples = self.pending[from..to].to_vec();
-        // Keep what follows for the next sequential chunk.
-        self.pending.drain(..to);
-        self.pending_start = end.min(self.pending_start + (to / ch) as u64);
+        // Keep what follows (from `keep_from`) for the next sequential read.
+        let keep_at = keep_from.clamp(self.pending_start, self.pending_start + (to / ch) as u64);
+        let cut = (keep_at - self.pending_start) as usize * ch;
+        self.pending.drain(..cut);
+        self.pending_start = keep_at;
         Ok(Pcm {
             samples,
             sample_rate: self.sample_rate,

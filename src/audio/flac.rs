@@ -19,6 +19,43 @@ pub enum FlacError {
     Malformed,
 }
 
+/// Compression levels a client may ask for (`level`): 0 is the fastest, 8 the smallest.
+pub const LEVELS: std::ops::RangeInclusive<u8> = 0..=8;
+/// The default level.
+pub const DEFAULT_LEVEL: u8 = 5;
+
+/// The encoder settings of a level, in the spirit of libFLAC's presets: 0–2 small
+/// blocks and fixed predictors only (0 without stereo decorrelation), 3–8 LPC of a
+/// growing order over 4096-sample blocks. One thread: the decode pool is the parallelism.
+fn level_config(level: u8) -> flacenc::config::Encoder {
+    let mut c = flacenc::config::Encoder::default();
+    c.multithread = false;
+    c.block_size = if level <= 2 { 1152 } else { 4096 };
+    let stereo = level >= 1;
+    c.stereo_coding.use_leftside = stereo;
+    c.stereo_coding.use_rightside = stereo;
+    c.stereo_coding.use_midside = stereo;
+    c.subframe_coding.use_lpc = level >= 3;
+    c.subframe_coding.qlpc.lpc_order = match level {
+        0..=3 => 6,
+        4..=5 => 8,
+        6 => 10,
+        _ => 12,
+    };
+    c
+}
+
+/// One chunk as a complete FLAC file at compression `level` (no tags): the same 16-bit
+/// samples as the WAV chunk, losslessly.
+pub fn encode_chunk(
+    samples: &[i16],
+    channels: u16,
+    sample_rate: u32,
+    level: u8,
+) -> Result<Vec<u8>, FlacError> {
+    encode_with(level_config(level), samples, channels, sample_rate, None)
+}
+
 /// Encodes interleaved 16-bit samples as FLAC, tagged when `tags` is given.
 pub fn encode_pcm16(
     samples: &[i16],
@@ -26,7 +63,23 @@ pub fn encode_pcm16(
     sample_rate: u32,
     tags: Option<&Tags>,
 ) -> Result<Vec<u8>, FlacError> {
-    let config = flacenc::config::Encoder::default()
+    encode_with(
+        flacenc::config::Encoder::default(),
+        samples,
+        channels,
+        sample_rate,
+        tags,
+    )
+}
+
+fn encode_with(
+    config: flacenc::config::Encoder,
+    samples: &[i16],
+    channels: u16,
+    sample_rate: u32,
+    tags: Option<&Tags>,
+) -> Result<Vec<u8>, FlacError> {
+    let config = config
         .into_verified()
         .map_err(|(_, e)| FlacError::Config(e))?;
     let wide: Vec<i32> = samples.iter().map(|&s| i32::from(s)).collect();

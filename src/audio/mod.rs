@@ -4,8 +4,11 @@
 pub mod decode;
 pub mod encode;
 pub mod flac;
+pub mod ogg_opus;
+pub mod opus;
 pub(crate) mod pool;
 pub mod preset;
+pub mod resample;
 pub mod wav;
 
 /// Text tags written into generated files (and read back by the scanner).

@@ -11,7 +11,8 @@ use super::tier2::{Admission, TierTwo};
 use super::track::{TrackAudio, TrackAudioCache};
 use super::{ChunkKey, Tier};
 use crate::audio::decode::{DecodeError, measure_loudness};
-use crate::audio::encode;
+use crate::audio::encode::{self, ChunkFormat};
+use crate::audio::opus;
 use crate::audio::pool::{DecodePool, Priority, QueueFull, Sessions};
 use crate::audio::preset::{self, Preset};
 use crate::library::store::LibraryReader;
@@ -84,9 +85,21 @@ fn decode_chunk(
 ) -> Result<Bytes, DecodeError> {
     crate::faults::decode(&audio.path);
     let start = u64::from(key.index) * chunk_frames;
+    // Opus encodes from a pre-roll before the chunk and reads past its end; the next
+    // chunk's span starts inside this one, so that part stays buffered.
+    let (span, opus_window) = match key.format {
+        ChunkFormat::Opus { .. } => {
+            let end = (start + chunk_frames).min(audio.frames);
+            let w = opus::Window::new(start, end, audio.sample_rate);
+            let next_end = (end + chunk_frames).min(audio.frames);
+            let next = opus::Window::new(end, next_end.max(end), audio.sample_rate);
+            ((w.src_start, w.src_frames, next.src_start), Some(w))
+        }
+        _ => ((start, chunk_frames, start + chunk_frames), None),
+    };
     let pcm = sessions
         .decoder(audio.track, &audio.path)
-        .and_then(|d| d.read_range(start, chunk_frames));
+        .and_then(|d| d.read_span(span.0, span.1, span.2));
     let mut pcm = match pcm {
         Ok(p) => p,
         Err(e) => {
@@ -104,12 +117,38 @@ fn decode_chunk(
         }
     };
     preset::apply(&mut pcm.samples, key.preset, gain);
-    Ok(Bytes::from(encode::encode(
-        &pcm.samples,
-        pcm.channels,
-        pcm.sample_rate,
-        key.format,
-    )))
+    let encoded = match (key.format, opus_window) {
+        (ChunkFormat::Opus { kbps }, Some(w)) => {
+            let serial = (key.track as u32) ^ key.index.rotate_left(16);
+            opus::encode_chunk(
+                &pcm.samples,
+                pcm.channels,
+                pcm.sample_rate,
+                &w,
+                kbps,
+                serial,
+            )
+            .map_err(encode::EncodeError::from)
+        }
+        (format, _) => encode::encode(&pcm.samples, pcm.channels, pcm.sample_rate, format),
+    };
+    encoded
+        .map(Bytes::from)
+        .map_err(|e| encode_failure(key.format, e))
+}
+
+/// An encoder's failure as a decode result (shared by every waiter, so `Clone`).
+fn encode_failure(format: ChunkFormat, e: encode::EncodeError) -> DecodeError {
+    match e {
+        encode::EncodeError::Opus(opus::OpusError::Channels(channels)) => DecodeError::Channels {
+            format: format.as_str(),
+            channels,
+        },
+        other => DecodeError::Encode {
+            format: format.as_str(),
+            reason: other.to_string(),
+        },
+    }
 }
 
 impl ChunkService {
@@ -267,8 +306,21 @@ impl ChunkPath<'_> {
         ChunkError::Undecodable(reason)
     }
 
-    /// Serves a chunk from the nearest tier, decoding it (once, across cores) on a miss.
+    /// Serves a chunk from the nearest tier, decoding it (once, across cores) on a miss,
+    /// and counts the answer under its format.
     pub(crate) async fn fetch(
+        &self,
+        key: ChunkKey,
+        audio: &Arc<TrackAudio>,
+    ) -> Result<(Bytes, Tier), ChunkError> {
+        let answer = self.lookup(key, audio).await?;
+        self.counters
+            .borrow_mut()
+            .answered(key.format, answer.1, answer.0.len());
+        Ok(answer)
+    }
+
+    async fn lookup(
         &self,
         key: ChunkKey,
         audio: &Arc<TrackAudio>,

@@ -102,6 +102,30 @@ fn merged(s: &CacheSources<'_>) -> Merged {
     }
 }
 
+/// Answers and bytes per format: requests, where they were answered, body bytes
+/// served, and the bytes each format holds in tier 2.
+fn by_format(s: &CacheSources<'_>) -> serde_json::Value {
+    let counters = super::stats::sum_formats(s.gauges);
+    let held = s.service.tier2.bytes_by_format();
+    let mut out = serde_json::Map::new();
+    for (i, name) in crate::audio::encode::ChunkFormat::NAMES.iter().enumerate() {
+        let c = counters[i];
+        out.insert(
+            (*name).to_string(),
+            json!({
+                "requests": c.requests,
+                "tier1_hits": c.tier1_hits,
+                "tier2_hits": c.tier2_hits,
+                "decoded": c.decoded,
+                "hit_rate": HitRate::new("since_start".into(), c.requests, c.tier1_hits + c.tier2_hits).value,
+                "bytes_served": c.bytes_served,
+                "tier2_bytes": held[i],
+            }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
 /// Cache statistics, per core and merged (`/api/cache/stats`, WS `cache_stats`).
 pub(crate) fn stats(s: &CacheSources<'_>) -> serde_json::Value {
     let m = merged(s);
@@ -114,6 +138,7 @@ pub(crate) fn stats(s: &CacheSources<'_>) -> serde_json::Value {
             "hit_rate": HitRate::new("since_start".into(), m.requests, overall_hits),
         },
         "per_core": m.cores,
+        "by_format": by_format(s),
         "decodes": s.service.decodes.load(Ordering::Relaxed),
         "prefetch": s.service.tier2.prefetch_stats(),
         "budgets": {

@@ -77,6 +77,8 @@ pub struct TierTwo {
     probation_budget: u64,
     evictions: AtomicU64,
     prefetch: PrefetchCounters,
+    /// Bytes held per format (indexed by `ChunkFormat::index`).
+    format_bytes: [AtomicU64; 4],
 }
 
 impl TierTwo {
@@ -92,7 +94,13 @@ impl TierTwo {
             probation_budget: probation_budget.min(budget),
             evictions: AtomicU64::new(0),
             prefetch: PrefetchCounters::default(),
+            format_bytes: Default::default(),
         }
+    }
+
+    /// Bytes held per format, in `ChunkFormat::NAMES` order.
+    pub fn bytes_by_format(&self) -> [u64; 4] {
+        std::array::from_fn(|i| self.format_bytes[i].load(Ordering::Relaxed))
     }
 
     /// Lock-free lookup for a client's request: marks the entry used and promotes it
@@ -151,6 +159,7 @@ impl TierTwo {
         }
         let probation = admission == Admission::Prefetched;
         self.used.fetch_add(size, Ordering::Relaxed);
+        self.format_bytes[key.format.index()].fetch_add(size, Ordering::Relaxed);
         if probation {
             self.probation_used.fetch_add(size, Ordering::Relaxed);
             self.prefetch.admitted.fetch_add(1, Ordering::Relaxed);
@@ -252,6 +261,7 @@ impl TierTwo {
         let old = map.remove(key)?;
         let n = old.body.len() as u64;
         self.used.fetch_sub(n, Ordering::Relaxed);
+        self.format_bytes[key.format.index()].fetch_sub(n, Ordering::Relaxed);
         let unrequested = old.probation.swap(false, Ordering::Relaxed);
         if unrequested {
             self.probation_used.fetch_sub(n, Ordering::Relaxed);

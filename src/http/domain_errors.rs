@@ -31,8 +31,14 @@ impl From<ChunkError> for ApiError {
             ChunkError::Library(e) => e.into(),
             // A decoder panic may be corrupt input or our bug: we cannot tell, so it is
             // ours to own (500, logged by the pool), not the client's (422).
-            ChunkError::Undecodable(crate::audio::decode::DecodeError::Crashed) => {
-                ApiError::Internal(e.to_string())
+            // An encoder failing on decoded audio is ours too.
+            ChunkError::Undecodable(
+                crate::audio::decode::DecodeError::Crashed
+                | crate::audio::decode::DecodeError::Encode { .. },
+            ) => ApiError::Internal(e.to_string()),
+            // The format cannot carry this track (Opus: at most two channels).
+            ChunkError::Undecodable(crate::audio::decode::DecodeError::Channels { .. }) => {
+                ApiError::field("format", "unsupported", e.to_string())
             }
             ChunkError::Undecodable(_) => {
                 ApiError::field("track_id", "undecodable", "unsupported or corrupt audio")

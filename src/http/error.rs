@@ -32,6 +32,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// None of the media types `Accept` names can be produced: 406 with what can.
+    #[error("none of the media types in Accept is available here")]
+    NotAcceptable { available: Vec<&'static str> },
     #[error("request header section is larger than {limit} bytes")]
     HeadersTooLarge { limit: usize },
     #[error("request has more than {limit} header fields")]
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::RangeNotSatisfiable(_) => 416,
+            ApiError::NotAcceptable { .. } => 406,
             ApiError::HeadersTooLarge { .. } | ApiError::TooManyHeaders { .. } => 431,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
+            ApiError::NotAcceptable { .. } => "not_acceptable",
             ApiError::HeadersTooLarge { .. } | ApiError::TooManyHeaders { .. } => {
                 "request_header_fields_too_large"
             }
@@ -109,6 +114,9 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed { allow, .. } => Some(serde_json::json!({ "allow": allow })),
             ApiError::NotReady { report, .. } => Some(report.clone()),
+            ApiError::NotAcceptable { available } => {
+                Some(serde_json::json!({ "available": available }))
+            }
             _ => None,
         }
     }

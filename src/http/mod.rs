@@ -1,5 +1,6 @@
 //! HTTP/1.1: parsing, the connection loop, routing, middleware and envelopes.
 
+pub(crate) mod accept;
 pub(crate) mod conn;
 pub(crate) mod context;
 pub(crate) mod date;

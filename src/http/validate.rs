@@ -340,6 +340,11 @@ impl QueryFields {
     }
 
     /// One of a fixed set of values.
+    /// Whether the query names `name` (still unread).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.pairs.contains_key(name)
+    }
+
     pub(crate) fn choice(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
         let v = self.pairs.remove(name)?;
         match allowed.iter().find(|a| **a == v) {

@@ -30,8 +30,12 @@ impl From<ChunkError> for WsError {
     fn from(e: ChunkError) -> Self {
         match e {
             ChunkError::Library(e) => e.into(),
-            ChunkError::Undecodable(crate::audio::decode::DecodeError::Crashed) => {
-                WsError::new(codes::INTERNAL_ERROR, e.to_string())
+            ChunkError::Undecodable(
+                crate::audio::decode::DecodeError::Crashed
+                | crate::audio::decode::DecodeError::Encode { .. },
+            ) => WsError::new(codes::INTERNAL_ERROR, e.to_string()),
+            ChunkError::Undecodable(crate::audio::decode::DecodeError::Channels { .. }) => {
+                WsError::field("format", "unsupported", e.to_string())
             }
             ChunkError::Undecodable(_) => {
                 WsError::field("track_id", "undecodable", "unsupported or corrupt audio")

@@ -63,6 +63,12 @@ struct Start {
     #[serde(default = "full_intensity")]
     intensity: f64,
     format: String,
+    /// Opus kbit/s (format `opus`).
+    #[serde(default)]
+    bitrate: Option<u16>,
+    /// FLAC compression level (format `flac`).
+    #[serde(default)]
+    level: Option<u8>,
     #[serde(default = "default_window")]
     window: u64,
 }
@@ -129,6 +135,70 @@ fn pcm16_samples(wav: bytes::Bytes) -> Option<bytes::Bytes> {
     (wav.len() >= 44 && &wav[..4] == b"RIFF" && &wav[36..40] == b"data").then(|| wav.slice(44..))
 }
 
+/// The stream's format: raw samples (`f32`, `pcm16`) or whole encoded chunks
+/// (`flac`, `opus`), with the encoder's parameter checked as HTTP checks it.
+fn stream_format(p: &Start) -> Result<ChunkFormat, WsError> {
+    if p.level.is_some() && p.format != "flac" {
+        return Err(WsError::field(
+            "level",
+            "value_error",
+            "applies to format flac only",
+        ));
+    }
+    if p.bitrate.is_some() && p.format != "opus" {
+        return Err(WsError::field(
+            "bitrate",
+            "value_error",
+            "applies to format opus only",
+        ));
+    }
+    if p.level
+        .is_some_and(|l| !crate::audio::flac::LEVELS.contains(&l))
+    {
+        return Err(WsError::field("level", "value_error", "must be 0-8"));
+    }
+    if p.bitrate
+        .is_some_and(|b| !crate::audio::opus::BITRATES.contains(&b))
+    {
+        return Err(WsError::field(
+            "bitrate",
+            "value_error",
+            "must be 32-256 (kbit/s)",
+        ));
+    }
+    Ok(match p.format.as_str() {
+        "f32" => ChunkFormat::F32,
+        "pcm16" => ChunkFormat::Wav,
+        "flac" | "opus" => ChunkFormat::new(&p.format, p.level, p.bitrate)
+            .ok_or_else(|| WsError::field("format", "value_error", "unknown format"))?,
+        _ => {
+            return Err(WsError::field(
+                "format",
+                "value_error",
+                "must be f32, pcm16, flac or opus",
+            ));
+        }
+    })
+}
+
+/// What a binary frame of a stream carries: the codec's name for `audio_chunk_meta`.
+fn codec(format: ChunkFormat) -> &'static str {
+    match format {
+        ChunkFormat::F32 => "pcm_f32le",
+        ChunkFormat::Wav => "pcm_s16le",
+        ChunkFormat::Flac { .. } => "flac",
+        ChunkFormat::Opus { .. } => "opus",
+    }
+}
+
+/// The stream's format as `stream_start` names it.
+fn wire_name(format: ChunkFormat) -> &'static str {
+    match format {
+        ChunkFormat::Wav => "pcm16",
+        other => other.as_str(),
+    }
+}
+
 /// A validated `stream_start`.
 struct Request {
     track: i64,
@@ -162,17 +232,7 @@ impl Request {
                 "must be 0.0-1.0",
             ));
         }
-        let format = match p.format.as_str() {
-            "f32" => ChunkFormat::F32,
-            "pcm16" => ChunkFormat::Wav,
-            _ => {
-                return Err(WsError::field(
-                    "format",
-                    "value_error",
-                    "must be f32 or pcm16",
-                ));
-            }
-        };
+        let format = stream_format(&p)?;
         if !(1..=MAX_WINDOW).contains(&p.window) {
             return Err(WsError::field(
                 "window",
@@ -220,7 +280,7 @@ pub(crate) fn start(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Re
         &m.correlation_id,
         &json!({"stream_id": stream_id, "sample_rate": audio.sample_rate, "channels": audio.channels,
                 "total_chunks": total, "chunk_duration": duration, "from_chunk": req.from, "window": req.window,
-                "format": if req.format == ChunkFormat::F32 { "f32" } else { "pcm16" }}),
+                "format": wire_name(req.format), "codec": codec(req.format)}),
     );
     let pump = Pump {
         core: core.clone(),
@@ -293,16 +353,12 @@ impl Pump {
                     return;
                 }
             };
-            let bytes_per_sample = if self.req.format == ChunkFormat::F32 {
-                4
-            } else {
-                2
-            };
             self.conn.send_msg(
                 "audio_chunk_meta",
                 &self.cid,
                 &json!({"stream_id": self.stream_id, "seq": seq, "chunk_index": index,
-                        "sample_count": body.len() / bytes_per_sample, "cache_source": tier.as_str()}),
+                        "sample_count": self.samples_in(index), "codec": codec(self.req.format),
+                        "byte_length": body.len(), "cache_source": tier.as_str()}),
             );
             self.conn.send(OutFrame::Binary(body));
             self.core.publish_cache_stats();
@@ -319,7 +375,20 @@ impl Pump {
         self.ctl.stopped.set(true);
     }
 
-    /// Chunk `index` from the two-tier cache, as samples; `Err` is what the client is told.
+    /// Interleaved samples chunk `index` holds at the track's rate.
+    fn samples_in(&self, index: u32) -> u64 {
+        let frames = self
+            .audio
+            .chunk_frames(self.core.shared.chunks.chunk_duration_s);
+        let start = u64::from(index) * frames;
+        (start + frames)
+            .min(self.audio.frames)
+            .saturating_sub(start)
+            * u64::from(self.audio.channels)
+    }
+
+    /// Chunk `index` from the two-tier cache: raw samples, or the whole encoded file;
+    /// `Err` is what the client is told.
     async fn chunk(&self, index: u32) -> Result<(bytes::Bytes, Tier), WsError> {
         let r = &self.req;
         let key = ChunkKey::for_request(
@@ -334,7 +403,7 @@ impl Pump {
         let body = match r.format {
             ChunkFormat::Wav => pcm16_samples(body)
                 .ok_or_else(|| WsError::new(codes::INTERNAL_ERROR, "unexpected chunk encoding"))?,
-            ChunkFormat::F32 => body,
+            ChunkFormat::F32 | ChunkFormat::Flac { .. } | ChunkFormat::Opus { .. } => body,
         };
         Ok((body, tier))
     }

@@ -1,0 +1,341 @@
+//! FLAC and Opus chunks against the real server: FLAC decodes (symphonia) to exactly the
+//! WAV chunk's samples; Opus chunks, each decoded on its own by libopus (the `opus`
+//! binding's decoder over our Ogg pages read by the `ogg` crate), join into the
+//! continuous signal; parameters are validated; `Accept` picks the format; the cache
+//! keeps each format apart and reports them; the WebSocket streams them.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::net::Ipv4Addr;
+
+/// Interleaved 16-bit samples of a WAV chunk (this server writes a 44-byte header).
+fn wav_pcm16(bytes: &[u8]) -> Vec<i16> {
+    assert_eq!(&bytes[..4], b"RIFF");
+    bytes[44..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// A FLAC file decoded by symphonia, as interleaved 16-bit samples.
+fn flac_pcm16(bytes: &[u8]) -> Vec<i16> {
+    use symphonia::core::audio::SampleBuffer;
+    use symphonia::core::codecs::DecoderOptions;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+    let mss = MediaSourceStream::new(
+        Box::new(std::io::Cursor::new(bytes.to_vec())),
+        Default::default(),
+    );
+    let mut hint = Hint::new();
+    hint.with_extension("flac");
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .expect("a FLAC stream");
+    let mut format = probed.format;
+    let track = format.default_track().unwrap().clone();
+    let mut dec = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .unwrap();
+    let mut out = Vec::new();
+    while let Ok(packet) = format.next_packet() {
+        let buf = dec.decode(&packet).unwrap();
+        let mut s = SampleBuffer::<i16>::new(buf.capacity() as u64, *buf.spec());
+        s.copy_interleaved_ref(buf);
+        out.extend_from_slice(s.samples());
+    }
+    out
+}
+
+/// An Ogg Opus file decoded by libopus: (channels, pre-skip, 48 kHz interleaved samples
+/// with the pre-skip dropped and the end trimmed at the last granule position).
+fn opus_decode(bytes: &[u8]) -> (usize, u64, Vec<f32>) {
+    assert_eq!(&bytes[..4], b"OggS");
+    let mut r = ogg::PacketReader::new(std::io::Cursor::new(bytes.to_vec()));
+    let head = r.read_packet().unwrap().expect("OpusHead");
+    assert_eq!(&head.data[..8], b"OpusHead");
+    let channels = usize::from(head.data[9]);
+    let pre_skip = u64::from(u16::from_le_bytes([head.data[10], head.data[11]]));
+    let tags = r.read_packet().unwrap().expect("OpusTags");
+    assert_eq!(&tags.data[..8], b"OpusTags");
+    let layout = if channels == 1 {
+        opus::Channels::Mono
+    } else {
+        opus::Channels::Stereo
+    };
+    let mut dec = opus::Decoder::new(48_000, layout).unwrap();
+    let mut pcm = Vec::new();
+    let mut end = 0;
+    let mut buf = vec![0f32; 5760 * channels];
+    while let Some(p) = r.read_packet().unwrap() {
+        let n = dec.decode_float(&p.data, &mut buf, false).unwrap();
+        pcm.extend_from_slice(&buf[..n * channels]);
+        end = p.absgp_page();
+        if p.last_in_stream() {
+            break;
+        }
+    }
+    let keep = (end - pre_skip) as usize * channels;
+    let pcm = pcm[pre_skip as usize * channels..][..keep].to_vec();
+    (channels, pre_skip, pcm)
+}
+
+/// The tone `tone_tracks` writes for track 0, channel `c`, at time `t` seconds
+/// (sample k of the interleaved stream is sin(0.02 k), k = 2 n + c at `rate` Hz).
+fn tone(rate: f64, t: f64, c: usize) -> f32 {
+    ((2.0 * t * rate + c as f64) * 0.02).sin() as f32 * 6000.0 / 32768.0
+}
+
+fn server(rate: u32, seconds: usize) -> Server {
+    let lib = temp_dir("compressed");
+    tone_tracks(&lib, 1, seconds, rate, 2);
+    let s = Server::start(
+        library_opts(&lib)
+            .env("AURALIS_CACHE__CHUNK_DURATION_S", "1")
+            .env("AURALIS_CACHE__DECODE_THREADS", "2"),
+    );
+    wait_scan(&s);
+    s
+}
+
+fn chunk(s: &Server, query: &str, index: u32) -> Resp {
+    let r = get(s, &format!("/api/stream/1/chunk/{index}?{query}"));
+    assert_eq!(
+        r.status,
+        200,
+        "{query} chunk {index}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r
+}
+
+#[test]
+fn flac_chunks_are_bit_exact_with_the_wav_chunks() {
+    let s = server(44_100, 3);
+    for level in [0, 5, 8] {
+        for index in 0..3 {
+            let wav = wav_pcm16(&chunk(&s, "format=wav", index).body);
+            let r = chunk(&s, &format!("format=flac&level={level}"), index);
+            assert_eq!(r.header("Content-Type"), Some("audio/flac"));
+            assert!(r.body.len() < wav.len() * 2, "FLAC is smaller than the PCM");
+            assert_eq!(flac_pcm16(&r.body), wav, "level {level} chunk {index}");
+        }
+    }
+}
+
+/// Decodes every Opus chunk of the track on its own and joins them.
+fn joined_opus(s: &Server, query: &str, chunks: u32) -> (Vec<f32>, Vec<usize>) {
+    let mut joined = Vec::new();
+    let mut lens = Vec::new();
+    for index in 0..chunks {
+        let r = chunk(s, query, index);
+        assert_eq!(r.header("Content-Type"), Some("audio/ogg; codecs=opus"));
+        let (channels, _, pcm) = opus_decode(&r.body);
+        assert_eq!(channels, 2);
+        lens.push(pcm.len() / 2);
+        joined.extend_from_slice(&pcm);
+    }
+    (joined, lens)
+}
+
+/// Signal-to-noise ratio (dB) of `got` (48 kHz stereo) against the tone at `rate`.
+fn snr_db(got: &[f32], rate: f64, frames: std::ops::Range<usize>) -> f64 {
+    let (mut sig, mut err) = (0.0f64, 0.0f64);
+    for n in frames {
+        for c in 0..2 {
+            let want = f64::from(tone(rate, n as f64 / 48_000.0, c));
+            let e = f64::from(got[n * 2 + c]) - want;
+            sig += want * want;
+            err += e * e;
+        }
+    }
+    10.0 * (sig / err.max(1e-20)).log10()
+}
+
+#[test]
+fn opus_chunks_decode_apart_and_join_into_the_continuous_signal() {
+    for rate in [48_000u32, 44_100] {
+        let s = server(rate, 3);
+        let (joined, lens) = joined_opus(&s, "format=opus&bitrate=128", 3);
+        // Gapless: exactly the track's length at 48 kHz, 48 000 frames per 1 s chunk.
+        assert_eq!(lens, [48_000, 48_000, 48_000], "{rate} Hz");
+        let whole = snr_db(&joined, f64::from(rate), 0..joined.len() / 2);
+        // The 20 ms either side of each join, where a gap or a click would show.
+        for join in [48_000usize, 96_000] {
+            let near = snr_db(&joined, f64::from(rate), join - 960..join + 960);
+            println!("{rate} Hz: SNR whole {whole:.1} dB, at the join at {join}: {near:.1} dB");
+            assert!(near > 20.0, "{rate} Hz: join at {join}: {near:.1} dB");
+        }
+        assert!(whole > 20.0, "{rate} Hz: {whole:.1} dB");
+    }
+}
+
+#[test]
+fn bitrate_changes_the_size_and_each_variant_is_cached_apart() {
+    let s = server(44_100, 2);
+    let low = chunk(&s, "format=opus&bitrate=32", 0);
+    let high = chunk(&s, "format=opus&bitrate=256", 0);
+    let default = chunk(&s, "format=opus", 0);
+    assert!(
+        low.body.len() * 3 < high.body.len(),
+        "{} vs {}",
+        low.body.len(),
+        high.body.len()
+    );
+    // 1 s at 128 kbit/s is about 16 kB (Ogg adds a little).
+    assert!(
+        (12_000..22_000).contains(&default.body.len()),
+        "{}",
+        default.body.len()
+    );
+    assert_eq!(
+        chunk(&s, "format=opus&bitrate=32", 0).header("X-Cache-Tier"),
+        Some("tier1")
+    );
+    assert_ne!(low.header("ETag"), high.header("ETag"));
+    let stats = get(&s, "/api/cache/stats").json();
+    let by = &stats["data"]["by_format"];
+    assert_eq!(by["opus"]["requests"], 4, "{by}");
+    assert_eq!(by["opus"]["tier1_hits"], 1, "{by}");
+    assert!(
+        by["opus"]["tier2_bytes"].as_u64().unwrap() >= (low.body.len() + high.body.len()) as u64
+    );
+    assert_eq!(by["wav"]["requests"], 0);
+    let served: u64 = [&low, &high, &default, &low]
+        .iter()
+        .map(|r| r.body.len() as u64)
+        .sum();
+    assert_eq!(by["opus"]["bytes_served"], served);
+    // Metadata names every format and its parameters.
+    let meta = get(&s, "/api/stream/1/metadata").json();
+    assert_eq!(
+        meta["data"]["formats"],
+        json!(["wav", "f32", "flac", "opus"])
+    );
+    let params = &meta["data"]["format_parameters"];
+    assert_eq!(params["opus"]["bitrate"]["default"], 128);
+    assert_eq!(params["flac"]["level"]["max"], 8);
+    assert_eq!(params["opus"]["content_type"], "audio/ogg; codecs=opus");
+}
+
+#[test]
+fn bad_parameters_and_unknown_formats_are_refused_by_name() {
+    let s = server(44_100, 1);
+    let cases = [
+        ("format=mp3", "format", "wav, f32, flac, opus"),
+        ("format=opus&bitrate=8", "bitrate", "32"),
+        ("format=opus&bitrate=999", "bitrate", "256"),
+        ("format=opus&bitrate=fast", "bitrate", "integer"),
+        ("format=flac&level=9", "level", "8"),
+        ("format=wav&level=3", "level", "flac"),
+        ("format=flac&bitrate=64", "bitrate", "opus"),
+    ];
+    for (query, field, says) in cases {
+        let r = get(&s, &format!("/api/stream/1/chunk/0?{query}"));
+        assert_eq!(error_fields(&r), [field], "{query}");
+        let msg = r.json()["details"]["errors"][0]["message"].to_string();
+        assert!(msg.contains(says), "{query}: {msg}");
+    }
+}
+
+fn get_accept(s: &Server, path: &str, accept: &str) -> Resp {
+    let mut c = Raw::connect(s.addr);
+    c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\nAccept: {accept}\r\n\r\n").as_bytes());
+    c.read_response().unwrap()
+}
+
+#[test]
+fn accept_picks_the_format_when_the_query_does_not() {
+    let s = server(44_100, 1);
+    let path = "/api/stream/1/chunk/0";
+    let cases = [
+        ("audio/ogg; codecs=opus", "audio/ogg; codecs=opus"),
+        ("audio/flac", "audio/flac"),
+        ("audio/wav", "audio/wav"),
+        (
+            "audio/flac;q=0.4, audio/ogg;codecs=opus;q=0.8",
+            "audio/ogg; codecs=opus",
+        ),
+        ("*/*", "audio/wav"),
+    ];
+    for (accept, want) in cases {
+        let r = get_accept(&s, path, accept);
+        assert_eq!(r.status, 200, "{accept}");
+        assert_eq!(r.header("Content-Type"), Some(want), "{accept}");
+    }
+    // The query wins over Accept.
+    let r = get_accept(&s, &format!("{path}?format=flac"), "audio/ogg; codecs=opus");
+    assert_eq!(r.header("Content-Type"), Some("audio/flac"));
+    // Nothing we can make: 406 listing what we can.
+    let r = get_accept(&s, path, "audio/mpeg");
+    assert_eq!(r.status, 406);
+    let body = r.json();
+    assert_eq!(body["error"], "not_acceptable");
+    assert_eq!(
+        body["details"]["available"],
+        json!([
+            "audio/wav",
+            "application/octet-stream",
+            "audio/flac",
+            "audio/ogg; codecs=opus"
+        ])
+    );
+}
+
+#[test]
+fn the_websocket_streams_encoded_chunks_with_their_codec_and_length() {
+    let s = server(44_100, 2);
+    let (mut ws, _) = ws_connect(&s, Ipv4Addr::LOCALHOST);
+    let bad = ws_rpc(
+        &mut ws,
+        "stream_start",
+        json!({"track_id": 1, "format": "opus", "bitrate": 8}),
+    );
+    assert_eq!(bad["type"], "error");
+    assert!(bad.to_string().contains("bitrate"), "{bad}");
+    for (format, codec, magic) in [
+        ("opus", "opus", &b"OggS"[..]),
+        ("flac", "flac", &b"fLaC"[..]),
+    ] {
+        let start = ws_rpc(
+            &mut ws,
+            "stream_start",
+            json!({"track_id": 1, "format": format, "window": 4}),
+        );
+        assert_eq!(start["type"], "audio_stream_start", "{start}");
+        assert_eq!(start["payload"]["codec"], codec);
+        let mut got = 0;
+        let mut meta: Option<Value> = None;
+        while got < 2 {
+            match ws.read().unwrap() {
+                tungstenite::Message::Text(t) => {
+                    let m: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if m["type"] == "audio_chunk_meta" {
+                        meta = Some(m);
+                    }
+                }
+                tungstenite::Message::Binary(b) => {
+                    let m = meta.take().expect("a meta before each binary frame");
+                    assert_eq!(m["payload"]["codec"], codec);
+                    assert_eq!(m["payload"]["byte_length"], b.len());
+                    assert_eq!(m["payload"]["sample_count"], 44_100 * 2);
+                    assert_eq!(&b[..4], magic);
+                    // The same bytes as the HTTP chunk.
+                    let http = chunk(&s, &format!("format={format}"), got);
+                    assert_eq!(http.body, b.to_vec(), "{format} chunk {got}");
+                    got += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+}
