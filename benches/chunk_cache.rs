@@ -1,6 +1,7 @@
 //! The chunk path's costs: a tier-1 hit through the whole request path (no sockets),
 //! tier-2 lookups while another thread hammers the same map, and decoding a 10 s FLAC
-//! chunk (reported as time per chunk; × real time = 10 s / that).
+//! chunk and encoding one in each format (reported as time per chunk; × real time =
+//! 10 s / that).
 
 mod common;
 
@@ -8,7 +9,7 @@ mod common;
 static ALLOC: common::alloc::Counting = common::alloc::Counting;
 
 use auralis_server::audio::decode::TrackDecoder;
-use auralis_server::audio::encode::ChunkFormat;
+use auralis_server::audio::encode::{ChunkFormat, encode};
 use auralis_server::audio::preset::Preset;
 use auralis_server::cache::ChunkKey;
 use auralis_server::cache::tier2::{Admission, TierTwo};
@@ -127,6 +128,29 @@ fn chunk_cache(c: &mut Criterion) {
             black_box(pcm.samples.len())
         })
     });
+    group.finish();
+
+    // Encoding one 10 s chunk (44.1 kHz stereo) in each format; × real time = 10 s / that.
+    let pcm = TrackDecoder::open(&path)
+        .unwrap()
+        .read_range(441_000, 441_000)
+        .unwrap();
+    let mut group = c.benchmark_group("encode_10s_chunk_44k1_stereo");
+    group.sample_size(10);
+    let formats = [
+        ("wav", ChunkFormat::Wav),
+        ("flac_level5", ChunkFormat::Flac { level: 5 }),
+        ("flac_level0", ChunkFormat::Flac { level: 0 }),
+        ("opus_128k", ChunkFormat::Opus { kbps: 128 }),
+    ];
+    for (name, format) in formats {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let out = encode(&pcm.samples, 2, 44_100, format).unwrap();
+                black_box(out.len())
+            })
+        });
+    }
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -339,3 +339,72 @@ fn the_websocket_streams_encoded_chunks_with_their_codec_and_length() {
         }
     }
 }
+
+#[test]
+fn the_player_plays_across_chunk_boundaries_without_a_gap_in_chromium() {
+    let s = server(44_100, 3);
+    let page = get(&s, "/player");
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(
+        html.contains("decodeAudioData") && !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+    let Some(chromium) = chromium() else {
+        eprintln!(
+            "SKIPPED: no headless Chromium (apt-get install chromium); the page itself was checked"
+        );
+        return;
+    };
+    for format in ["opus", "flac", "wav"] {
+        let mut page = BrowserPage::open(
+            chromium,
+            &s.url(&format!("/player?track=1&format={format}&autoplay=1")),
+            &["--autoplay-policy=no-user-gesture-required"],
+        );
+        // Web Audio's clock runs on real time: wait until playback is past the first
+        // 1 s chunk boundary (or 20 s).
+        let state = |page: &mut BrowserPage| {
+            page.eval("JSON.stringify(document.getElementById('state').dataset)")
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let figures = loop {
+            let v: Value =
+                serde_json::from_str(state(&mut page).as_str().unwrap_or("{}")).unwrap_or_default();
+            let played: f64 = v["played"]
+                .as_str()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0.0);
+            if played > 1.5 || std::time::Instant::now() > deadline {
+                break v;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let n = |k: &str| -> f64 {
+            figures[k]
+                .as_str()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(-1.0)
+        };
+        println!("{format}: {figures}");
+        assert!(
+            n("played") > 1.5,
+            "{format}: playback reached {} s",
+            n("played")
+        );
+        assert_eq!(n("errors"), 0.0, "{format}: {figures}");
+        assert!(
+            n("chunks") >= 2.0 && n("boundaries") >= 1.0,
+            "{format}: {figures}"
+        );
+        assert_eq!(n("gaps"), 0.0, "{format}: a chunk came late: {figures}");
+        assert_eq!(
+            n("mismatches"),
+            0.0,
+            "{format}: a chunk's decoded length is off: {figures}"
+        );
+    }
+}

@@ -153,6 +153,26 @@ follow_cursor = true
     assert!(err.contains("placeholder"), "{err}");
 }
 
+/// A small listeners run on one harness core: 4 listeners for 3 s at 4x, `format`.
+fn listeners_plan(s: &Server, format: &str) -> ListenersPlan {
+    ListenersPlan {
+        server: Endpoint::plain(s.addr),
+        listeners: 4,
+        duration: Duration::from_secs(3),
+        warmup: Duration::ZERO,
+        speed: 4.0,
+        ramp: Duration::from_millis(200),
+        format: format.into(),
+        bitrate: None,
+        preset: "original".into(),
+        tracks: None,
+        cores: vec![0],
+        source_ips: Vec::new(),
+        timeout: Duration::from_secs(10),
+        progress: false,
+    }
+}
+
 #[test]
 fn listeners_play_without_underruns_at_low_load() {
     let lib = temp_dir("lt-listeners");
@@ -167,19 +187,10 @@ fn listeners_play_without_underruns_at_low_load() {
     );
     wait_scan(&s);
     let report = listeners::run(ListenersPlan {
-        server: Endpoint::plain(s.addr),
         listeners: 8,
         duration: Duration::from_secs(5),
-        warmup: Duration::ZERO,
-        speed: 4.0,
         ramp: Duration::from_millis(500),
-        format: "wav".into(),
-        preset: "original".into(),
-        tracks: None,
-        cores: vec![0],
-        source_ips: Vec::new(),
-        timeout: Duration::from_secs(10),
-        progress: false,
+        ..listeners_plan(&s, "wav")
     })
     .expect("runs");
     let l = report.listeners.clone().expect("listener figures");
@@ -216,4 +227,36 @@ fn listeners_play_without_underruns_at_low_load() {
         l.tiers
     );
     assert_eq!(report.model, "playback");
+}
+
+/// `listeners --format`: the same playback in WAV, FLAC and Opus; the report's bytes per
+/// listener follow the format (44.1 kHz stereo WAV is 1 411 kbit/s, Opus 128 kbit/s).
+#[test]
+fn listeners_report_the_bandwidth_of_each_format() {
+    let lib = temp_dir("lt-formats");
+    tone_tracks(&lib, 2, 4, 44_100, 2);
+    let s = Server::start(
+        library_opts(&lib)
+            .env("AURALIS_CACHE__CHUNK_DURATION_S", "1.0")
+            .env("AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE", "1000000"),
+    );
+    wait_scan(&s);
+    let run = |format: &str| {
+        let report = listeners::run(listeners_plan(&s, format)).expect("runs");
+        assert_eq!(report.errors.total(), 0, "{format}: {:?}", report.errors);
+        let l = report.listeners.expect("listener figures");
+        assert!(l.chunks >= 8, "{format}: chunks {}", l.chunks);
+        println!(
+            "{format}: {:.0} kbit/s per listener at real time",
+            l.kbit_per_listener_real_time
+        );
+        l.kbit_per_listener_real_time
+    };
+    let (wav, flac, opus) = (run("wav"), run("flac"), run("opus"));
+    // Playback has pauses (metadata, the ramp), so the rates sit somewhat under the
+    // formats' own; their ratios do not depend on that.
+    assert!((700.0..1_600.0).contains(&wav), "wav {wav:.0} kbit/s");
+    assert!(flac < wav * 0.9, "flac {flac:.0} vs wav {wav:.0}");
+    let ratio = wav / opus;
+    assert!((7.0..16.0).contains(&ratio), "wav/opus {ratio:.1}");
 }

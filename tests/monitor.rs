@@ -376,16 +376,7 @@ fn dashboard_draws_live_data_in_headless_chromium() {
         html.contains("new WebSocket") && !html.contains("http://") && !html.contains("https://"),
         "self-contained"
     );
-    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            std::process::Command::new(b)
-                .arg("--version")
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        })
-    else {
+    let Some(chromium) = chromium() else {
         eprintln!(
             "SKIPPED: no headless Chromium (apt-get install chromium); the page itself was checked"
         );
@@ -396,39 +387,20 @@ fn dashboard_draws_live_data_in_headless_chromium() {
     wait_for(&s, "/api/monitor/history", "three ticks of history", |v| {
         v["data"].as_array().is_some_and(|a| a.len() >= 3)
     });
-    let profile = temp_dir("chromium");
-    let out = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args([
+    let (dom, stderr) = chromium_dom(
+        chromium,
+        &s.url("/dashboard"),
+        &[
             "--virtual-time-budget=4000",
             "--run-all-compositor-stages-before-draw",
-            "--dump-dom",
-        ])
-        .arg(s.url("/dashboard"))
-        .output()
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&out.stdout);
+        ],
+    );
     let samples: u64 = dom
         .split("data-samples=\"")
         .nth(1)
         .and_then(|r| r.split('"').next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no data-samples in the DOM; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        .unwrap_or_else(|| panic!("no data-samples in the DOM; stderr: {stderr}"));
     assert!(samples >= 2, "the charts received {samples} samples");
     assert!(
         dom.contains("class=\"healthy\"") || dom.contains("class=\"degraded\""),

@@ -36,8 +36,10 @@ pub struct ListenersPlan {
     pub speed: f64,
     /// Listener starts are spread evenly over this.
     pub ramp: Duration,
-    /// `wav` or `f32`.
+    /// `wav`, `f32`, `flac` or `opus`.
     pub format: String,
+    /// Opus kbit/s (`format=opus`); the server's default when `None`.
+    pub bitrate: Option<u16>,
     /// `original` or `normalized`.
     pub preset: String,
     /// Play only the library's first N tracks (more cache hits); all when `None`.
@@ -65,6 +67,12 @@ pub struct ListenerSummary {
     /// Tracks started (after warm-up).
     pub sessions: u64,
     pub chunks: u64,
+    /// Chunk body bytes received (after warm-up).
+    pub chunk_bytes: u64,
+    /// `chunk_bytes` per listener per second of the run (wall clock).
+    pub bytes_per_listener_per_s: f64,
+    /// What one listener needs at real-time pace (the wall-clock rate ÷ `speed`), kbit/s.
+    pub kbit_per_listener_real_time: f64,
     /// Chunks that arrived after their play deadline.
     pub underruns: u64,
     /// Total time players stalled waiting for late chunks.
@@ -83,6 +91,7 @@ impl ListenerSummary {
         let t = &self.time_to_first_chunk_us;
         format!(
             "listeners {}  speed {}x  sessions {}  chunks {}  underruns {}  stalled {} ms\n\
+             bytes            {} per listener per s ({:.1} kbit/s per listener at real time)\n\
              first chunk (ms) p50 {:.3}  p99 {:.3}  max {:.3}\n\
              cache tiers      tier1 {}  tier2 {}  miss {}  unknown {}\n\
              websocket        connected {}  messages {}  pings answered {}  errors {}\n",
@@ -92,6 +101,8 @@ impl ListenerSummary {
             self.chunks,
             self.underruns,
             self.stalled_ms,
+            self.bytes_per_listener_per_s.round(),
+            self.kbit_per_listener_real_time,
             t.p50 as f64 / 1000.0,
             t.p99 as f64 / 1000.0,
             t.max as f64 / 1000.0,
@@ -120,6 +131,7 @@ struct Playback {
     sessions: u64,
     underruns: u64,
     stalled: Duration,
+    chunk_bytes: u64,
     tiers: Tiers,
     ws_connected: u64,
     ws_messages: u64,
@@ -135,6 +147,7 @@ impl Playback {
             sessions: 0,
             underruns: 0,
             stalled: Duration::ZERO,
+            chunk_bytes: 0,
             tiers: Tiers::default(),
             ws_connected: 0,
             ws_messages: 0,
@@ -148,6 +161,7 @@ impl Playback {
         self.sessions += o.sessions;
         self.underruns += o.underruns;
         self.stalled += o.stalled;
+        self.chunk_bytes += o.chunk_bytes;
         self.tiers.tier1 += o.tiers.tier1;
         self.tiers.tier2 += o.tiers.tier2;
         self.tiers.miss += o.tiers.miss;
@@ -248,11 +262,16 @@ pub fn run(plan: ListenersPlan) -> Result<Report, String> {
         .filter(|o| o.name != "metadata")
         .map(|o| o.requests)
         .sum();
+    let per_listener_s =
+        total.chunk_bytes as f64 / plan.listeners as f64 / plan.duration.as_secs_f64().max(1e-9);
     report.listeners = Some(ListenerSummary {
         listeners: plan.listeners,
         speed: plan.speed,
         sessions: total.sessions,
         chunks,
+        chunk_bytes: total.chunk_bytes,
+        bytes_per_listener_per_s: per_listener_s,
+        kbit_per_listener_real_time: per_listener_s * 8.0 / 1000.0 / plan.speed,
         underruns: total.underruns,
         stalled_ms: total.stalled.as_millis() as u64,
         time_to_first_chunk_us: report::latency(&total.ttfc),
@@ -370,6 +389,7 @@ fn record(
                 if measured {
                     st.http.bytes += a.bytes;
                     if op != OP_METADATA {
+                        st.chunk_bytes += a.bytes;
                         let t = &mut st.tiers;
                         match a.tier {
                             Some(CacheTier::Tier1) => t.tier1 += 1,
@@ -426,7 +446,10 @@ async fn listener(shared: Arc<Shared>, index: usize, state: Rc<RefCell<Playback>
     ));
     let mut rng = XorShift::new(index as u64 + 1);
     let mut conn: Option<Conn> = None;
-    let query = format!("format={}&preset={}", plan.format, plan.preset);
+    let mut query = format!("format={}&preset={}", plan.format, plan.preset);
+    if let (Some(kbps), "opus") = (plan.bitrate, plan.format.as_str()) {
+        query.push_str(&format!("&bitrate={kbps}"));
+    }
     let mut due = Instant::now();
     while due < shared.end {
         sleep_until(due).await;

@@ -149,8 +149,12 @@ struct ListenersArgs {
     /// Spread listener starts over this.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     ramp: Duration,
-    #[arg(long, default_value = "wav", value_parser = ["wav", "f32"])]
+    /// Chunk format: wav, f32, flac (lossless) or opus (Ogg Opus).
+    #[arg(long, default_value = "wav", value_parser = ["wav", "f32", "flac", "opus"])]
     format: String,
+    /// Opus bitrate in kbit/s (the server's default, 128, when not given).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(32..=256))]
+    bitrate: Option<u16>,
     #[arg(long, default_value = "original", value_parser = ["original", "normalized"])]
     preset: String,
     /// Play only the library's first N tracks (more cache hits).
@@ -303,6 +307,7 @@ fn scenario(s: Scenario, tls_ca: Option<&Path>) -> Result<(), String> {
                 speed: a.speed,
                 ramp: a.ramp,
                 format: a.format.clone(),
+                bitrate: a.bitrate,
                 preset: a.preset.clone(),
                 tracks: a.tracks,
                 cores,

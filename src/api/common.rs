@@ -2,6 +2,7 @@
 
 use crate::http::context::RequestCtx;
 use crate::http::error::ApiError;
+use crate::http::router::HandlerResult;
 use crate::library::LibraryError;
 use crate::library::store::LibraryReader;
 use crate::runtime::core_state::CoreState;
@@ -18,4 +19,13 @@ pub(crate) fn path_id(cx: &RequestCtx, name: &str) -> Result<i64, ApiError> {
         .ok()
         .filter(|n| *n >= 1)
         .ok_or_else(|| ApiError::field(name, "type_error", "must be a positive integer"))
+}
+
+/// A self-contained HTML page (the dashboard, the player), never cached stale.
+pub(crate) fn html_page(page: &'static str) -> HandlerResult {
+    let mut r = crate::http::response::Response::new(200)
+        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Cache-Control", "no-cache");
+    r.body = bytes::Bytes::from_static(page.as_bytes());
+    Ok(r.into())
 }

@@ -93,9 +93,5 @@ fn prometheus(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> Handler
 }
 
 fn dashboard(_core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
-    let mut r = Response::new(200)
-        .header("Content-Type", "text/html; charset=utf-8")
-        .header("Cache-Control", "no-cache");
-    r.body = bytes::Bytes::from_static(DASHBOARD.as_bytes());
-    Ok(r.into())
+    super::common::html_page(DASHBOARD)
 }

@@ -74,7 +74,31 @@ pub(crate) fn routes() -> Vec<Route> {
             "The original file, with Range support",
             Sync(file),
         ),
+        Route::new(
+            Get,
+            "/player",
+            RouteClass::Api,
+            "Web player (HTML): a track's chunks in a chosen format, scheduled gaplessly with Web Audio",
+            Sync(player),
+        )
+        .query(PLAYER_QUERY),
     ]
+}
+
+/// Read by the page's script, not the server: a link can open it ready to play.
+const PLAYER_QUERY: &[QueryParam] = &[
+    ("track", "integer", "track id to select"),
+    ("format", "string", "opus (default), flac or wav"),
+    ("autoplay", "string", "any value: start playing on load"),
+    ("session", "string", "a shared session id to join"),
+];
+
+/// The player: one self-contained page (no CDN) that fetches chunks, decodes them with
+/// `decodeAudioData` and schedules them back to back on one Web Audio clock.
+const PLAYER: &str = include_str!("../../assets/player.html");
+
+fn player(_core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    super::common::html_page(PLAYER)
 }
 
 /// A query parameter's range and default, as metadata shows it.

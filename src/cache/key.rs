@@ -47,7 +47,7 @@ impl ChunkKey {
             "{}@{:.1}/{}",
             self.preset.as_str(),
             self.intensity(),
-            self.format.as_str()
+            self.format.label()
         )
     }
 

@@ -543,3 +543,176 @@ pub fn rss_kb(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
 }
+
+/// A headless Chromium on this machine, if any (the browser tests skip without one).
+#[allow(dead_code)]
+pub fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        })
+}
+
+/// Headless Chromium without the sandbox (tests run as root), a GPU or background work.
+#[allow(dead_code)]
+const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// Loads `url` in headless Chromium (own profile, no sandbox) with `extra` flags and
+/// returns the DOM it dumps, and its stderr.
+#[allow(dead_code)]
+pub fn chromium_dom(browser: &str, url: &str, extra: &[&str]) -> (String, String) {
+    let profile = temp_dir("chromium");
+    let out = std::process::Command::new(browser)
+        .args(HEADLESS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A page open in headless Chromium, driven over the DevTools protocol: for pages whose
+/// work runs on real time (Web Audio's clock), which `--dump-dom`'s virtual time skips.
+#[allow(dead_code)]
+pub struct BrowserPage {
+    child: Child,
+    ws: tungstenite::WebSocket<TcpStream>,
+    next_id: u64,
+    _profile: PathBuf,
+}
+
+#[allow(dead_code)]
+impl BrowserPage {
+    /// Opens `url` in `browser` with `extra` flags.
+    pub fn open(browser: &str, url: &str, extra: &[&str]) -> BrowserPage {
+        let profile = temp_dir("chromium-cdp");
+        let mut child = Command::new(browser)
+            .args(HEADLESS)
+            .arg("--remote-debugging-port=0")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chromium");
+        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/…"
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stderr);
+            let mut raw = Vec::new();
+            while r.read_until(b'\n', &mut raw).is_ok_and(|n| n > 0) {
+                let line = String::from_utf8_lossy(&raw).into_owned();
+                raw.clear();
+                if let Some(at) = line.find("ws://127.0.0.1:") {
+                    let port = line[at + 15..].split('/').next().unwrap_or("").to_string();
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port: u16 = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chromium's DevTools port")
+            .parse()
+            .expect("a port");
+        let page_ws = (0..100)
+            .find_map(|_| {
+                let list = devtools_get(port, "/json/list");
+                let found = list.as_array().and_then(|a| {
+                    a.iter()
+                        .find(|t| t["type"] == "page")
+                        .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from))
+                });
+                if found.is_none() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                found
+            })
+            .expect("a page target");
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let (ws, _) = tungstenite::client(page_ws.as_str(), stream).expect("DevTools handshake");
+        BrowserPage {
+            child,
+            ws,
+            next_id: 0,
+            _profile: profile,
+        }
+    }
+
+    /// Evaluates `expression` in the page; its value (as JSON).
+    pub fn eval(&mut self, expression: &str) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = serde_json::json!({"id": id, "method": "Runtime.evaluate",
+            "params": {"expression": expression, "returnByValue": true}});
+        self.ws
+            .send(tungstenite::Message::text(msg.to_string()))
+            .expect("send to DevTools");
+        loop {
+            if let tungstenite::Message::Text(t) = self.ws.read().expect("DevTools reply") {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["id"] == id {
+                    return v["result"]["result"]["value"].clone();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for BrowserPage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON GET on Chromium's DevTools HTTP endpoint.
+fn devtools_get(port: u16, path: &str) -> serde_json::Value {
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+        return serde_json::Value::Null;
+    };
+    c.set_read_timeout(Some(Duration::from_secs(2))).ok();
+    let _ = c.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes());
+    // The DevTools server keeps the connection open: read up to Content-Length.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head.lines().find_map(|l| {
+                let l = l.to_ascii_lowercase();
+                l.strip_prefix("content-length:")
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+            });
+            if len.is_some_and(|n| body.len() >= n) {
+                return serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+            }
+        }
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return serde_json::Value::Null,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+}
