@@ -408,3 +408,81 @@ fn the_player_plays_across_chunk_boundaries_without_a_gap_in_chromium() {
         );
     }
 }
+
+#[test]
+fn each_format_decodes_once_under_concurrent_misses_and_prefetches_its_own_next_chunk() {
+    let s = server(44_100, 3);
+    let (a, b) = two_cores();
+    for format in ["opus", "flac"] {
+        let decodes = || {
+            get(&s, "/api/cache/stats").json()["data"]["decodes"]
+                .as_u64()
+                .unwrap()
+        };
+        let before = decodes();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        // The last chunk: no prefetch follows it, so every decode counted is ours.
+        let bodies: Vec<Vec<u8>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let barrier = barrier.clone();
+                    let s = &s;
+                    sc.spawn(move || {
+                        let mut c = Raw::connect_from(if i % 2 == 0 { a } else { b }, s.addr);
+                        barrier.wait();
+                        c.send(
+                            format!("GET /api/stream/1/chunk/2?format={format} HTTP/1.1\r\nHost: t\r\n\r\n")
+                                .as_bytes(),
+                        );
+                        c.read_response().unwrap().body
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            decodes() - before,
+            1,
+            "{format}: six concurrent misses, one decode"
+        );
+        assert!(
+            bodies.iter().all(|x| x == &bodies[0] && !x.is_empty()),
+            "{format}"
+        );
+    }
+    // Chunk 0 in Opus prefetches chunk 1 in Opus (same bitrate), not in another format.
+    chunk(&s, "format=opus&bitrate=96", 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let cached_variants = loop {
+        let st = get(&s, "/api/cache/track/1/status").json();
+        let variants: Vec<(String, Vec<u64>)> = st["data"]["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let t2 = v["tier2_chunks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_u64)
+                    .collect();
+                (v["variant"].as_str().unwrap().to_string(), t2)
+            })
+            .collect();
+        let done = variants
+            .iter()
+            .any(|(v, t2)| v == "original@1.0/opus-96k" && t2.contains(&1));
+        if done || std::time::Instant::now() > deadline {
+            break variants;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let opus96 = cached_variants
+        .iter()
+        .find(|(v, _)| v == "original@1.0/opus-96k");
+    assert_eq!(
+        opus96.map(|(_, t2)| t2.clone()),
+        Some(vec![0, 1]),
+        "{cached_variants:?}"
+    );
+}

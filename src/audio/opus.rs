@@ -118,6 +118,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_standalone_chunk_decodes_to_its_own_length_and_three_channels_are_refused() {
+        let frames = 44_100u64;
+        let tone: Vec<f32> = (0..frames)
+            .flat_map(|i| {
+                let v = ((i as f32) * 0.05).sin() * 0.3;
+                [v, v]
+            })
+            .collect();
+        let w = Window::new(0, frames, 44_100);
+        let ogg = encode_chunk(&tone, 2, 44_100, &w, 96, 7).unwrap();
+        assert_eq!(&ogg[..4], b"OggS");
+        // The last page's granule position: pre-skip + the chunk's 48 kHz frames.
+        let last = ogg.windows(4).rposition(|x| x == b"OggS").unwrap();
+        let granule = u64::from_le_bytes(ogg[last + 6..last + 14].try_into().unwrap());
+        let pre_skip = u64::from(u16::from_le_bytes([ogg[28 + 10], ogg[28 + 11]]));
+        assert_eq!(granule - pre_skip, 48_000);
+        let three = vec![0.0f32; 3 * 4_410];
+        let w3 = Window::new(0, 4_410, 44_100);
+        assert!(matches!(
+            encode_chunk(&three, 3, 44_100, &w3, 96, 7),
+            Err(OpusError::Channels(3))
+        ));
+    }
+
+    #[test]
     fn windows_tile_the_48k_timeline_and_preroll_from_the_second_chunk() {
         let rate = 44_100;
         let chunk = 441_000u64;
