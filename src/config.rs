@@ -48,6 +48,40 @@ pub struct Config {
     pub library: LibraryConfig,
     pub monitor: MonitorConfig,
     pub tls: TlsConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// This node's place among several behind a load balancer (deploy/haproxy.cfg).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The node's name in `X-Served-By: node/core` (default: the host name).
+    pub node: String,
+    /// After SIGTERM, how long the node keeps serving while its readiness probe
+    /// already fails, so a load balancer's health checks take it out of rotation
+    /// before it stops accepting (then in-flight work drains as usual). 0: stop at once.
+    pub drain_delay_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node: host_name(),
+            drain_delay_ms: 0,
+        }
+    }
+}
+
+/// The host's name (`gethostname`), or `node` if it has none.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into our own buffer.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "node".to_string(),
+    }
 }
 
 /// TLS termination on the cores (rustls). Off unless both files are given; then the

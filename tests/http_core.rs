@@ -46,7 +46,12 @@ fn real_client_gets_health_and_version_envelopes() {
 
     let v = agent.get(&s.url("/api/version")).call().expect("version");
     assert_eq!(v.header("X-Content-Type-Options"), Some("nosniff"));
-    assert_eq!(v.header("X-Served-By"), Some("0"));
+    // node/core: the node is the host name unless [cluster] node names it.
+    let served_by = v.header("X-Served-By").unwrap().to_string();
+    assert!(
+        served_by.ends_with("/0") && served_by.len() > 2,
+        "{served_by}"
+    );
     let v: serde_json::Value = serde_json::from_str(&v.into_string().unwrap()).unwrap();
     assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
 }
@@ -102,6 +107,39 @@ fn sqpoll_and_taskrun_rings_serve_requests() {
             "pong"
         );
     }
+}
+
+/// `[cluster] node` names the node in every response's `X-Served-By: node/core`,
+/// the WebSocket 101 included.
+#[test]
+fn every_response_names_its_node_and_core() {
+    let s = Server::start(Opts::cores(1).env("AURALIS_CLUSTER__NODE", "edge-7"));
+    assert_eq!(
+        get(&s, "/api/version").header("X-Served-By"),
+        Some("edge-7/0")
+    );
+    assert_eq!(
+        get(&s, "/api/nothing-here").header("X-Served-By"),
+        Some("edge-7/0")
+    );
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    std::io::Write::write_all(
+        &mut c,
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && std::io::Read::read(&mut c, &mut byte).unwrap() == 1 {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(
+        head.contains("101") && head.contains("X-Served-By: edge-7/0"),
+        "{head}"
+    );
 }
 
 #[test]
@@ -412,7 +450,8 @@ fn each_client_ip_stays_on_its_predicted_core_and_addresses_spread() {
             let mut c = Raw::connect_from(ip, s.addr);
             c.send(get_req("/api/health", "Connection: close\r\n").as_bytes());
             let r = c.read_response().unwrap();
-            assert_eq!(r.header("X-Served-By"), Some(expected.as_str()), "{ip}");
+            let core = r.header("X-Served-By").and_then(|v| v.rsplit('/').next());
+            assert_eq!(core, Some(expected.as_str()), "{ip}");
         }
         seen.insert(expected);
     }

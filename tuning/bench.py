@@ -84,7 +84,8 @@ def auralis(work, port, name, env=None):
     base = {"RUST_LOG": "warn", "AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE": "4000000000",
             "AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE": "4000000000",
             "AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE": "20000",
-            "AURALIS_WS__RATE_BASE_PER_MINUTE": "100000000"}
+            "AURALIS_WS__RATE_BASE_PER_MINUTE": "100000000",
+            "AURALIS_CLUSTER__NODE": "node"}  # X-Served-By node/0, as the nginx peer sends
     p = spawn(["taskset", "-c", "1", str(SERVER), "serve", "--cores", "1", "--listen",
                f"127.0.0.1:{port}", "--data-dir", str(work / f"data-{name}")],
               log, {**base, **(env or {})})

@@ -402,7 +402,10 @@ impl Conn {
             }
             // Only now is the answer on the wire: graceful shutdown waits on this flag.
             self.io.info.borrow_mut().busy = pending;
-            if matches!(next, Next::Close) || (self.core.shutting_down.get() && !pending) {
+            // While shutting down, a connection closes once it has nothing pending; a
+            // fresh one (accepted during `cluster.drain_delay_ms`) still gets its request.
+            let idle_after_answer = !pending && self.state.served > 0;
+            if matches!(next, Next::Close) || (self.core.shutting_down.get() && idle_after_answer) {
                 return Ok(Ended::Closed);
             }
             if !self.read_more(pending).await? {

@@ -7,7 +7,7 @@ use super::envelope;
 use super::error::ApiError;
 use super::middleware::{self, Flow, Layer};
 use super::request::{Method, Request};
-use super::response::Response;
+use super::response::{HeaderValue, Response};
 use super::router::{
     Access, Handler, HandlerResult, Outcome, Resolution, Route, RouteClass, Router,
 };
@@ -186,7 +186,7 @@ impl Service {
         for layer in self.layers.iter().rev() {
             layer.after(core, cx, resp);
         }
-        resp.push_header("X-Served-By", u64::from(core.id.0));
+        resp.push_header("X-Served-By", HeaderValue::Static(core.served_by));
     }
 }
 

@@ -416,10 +416,22 @@ async fn inbox_loop(
                 let infos = core.ws.all().iter().map(|c| c.info(now)).collect();
                 let _ = reply.try_send((core.id.0, infos));
             }
-            Ok(CoreMessage::Shutdown) | Err(_) => {
+            Ok(CoreMessage::Shutdown) if !core.shutting_down.get() => {
+                // Readiness fails from now on; past the drain delay the core stops
+                // accepting and drains (a load balancer has moved clients away by then).
+                core.shutting_down.set(true);
+                let delay = Duration::from_millis(core.shared.config.cluster.drain_delay_ms);
+                let (stop, inbox) = (stop.clone(), inbox.clone());
+                monoio::spawn(async move {
+                    monoio::time::sleep(delay).await;
+                    stop.close();
+                    // Closing the inbox tells the monitor this core is gone.
+                    inbox.close();
+                });
+            }
+            Ok(CoreMessage::Shutdown) => {}
+            Err(_) => {
                 stop.close();
-                // Closing the inbox tells the monitor this core is gone.
-                inbox.close();
                 return;
             }
         }

@@ -128,8 +128,12 @@ pub struct CoreState {
     /// This core's latency histograms since the monitor's last snapshot.
     pub(crate) metrics: RefCell<crate::monitor::recorder::CoreRecorder>,
     request_seq: Cell<u64>,
-    /// Set when shutdown begins: connections close after their current response.
+    /// Set when shutdown begins: readiness fails and connections close after their
+    /// current response (the node may keep accepting for `cluster.drain_delay_ms`).
     pub(crate) shutting_down: Cell<bool>,
+    /// `X-Served-By`: `node/core`. Leaked once per core (cores live as long as the
+    /// process), so each response borrows it instead of allocating a copy.
+    pub(crate) served_by: &'static str,
 }
 
 impl CoreState {
@@ -153,6 +157,9 @@ impl CoreState {
             counters: Counters::default(),
             request_seq: Cell::new(0),
             shutting_down: Cell::new(false),
+            served_by: Box::leak(
+                format!("{}/{}", shared.config.cluster.node, id.0).into_boxed_str(),
+            ),
             shared,
         })
     }

@@ -86,7 +86,7 @@ pub(crate) fn validate(req: &Request) -> Result<String, UpgradeError> {
 pub(crate) fn switching_protocols(
     accept: &str,
     request_id: &str,
-    core: u16,
+    served_by: &str,
     subprotocol: bool,
 ) -> Vec<u8> {
     let proto = if subprotocol {
@@ -95,7 +95,7 @@ pub(crate) fn switching_protocols(
         String::new()
     };
     format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{proto}X-Request-ID: {request_id}\r\nX-Served-By: {core}\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{proto}X-Request-ID: {request_id}\r\nX-Served-By: {served_by}\r\n\r\n"
     )
     .into_bytes()
 }
@@ -115,7 +115,7 @@ pub(crate) fn respond(
     let subprotocol = req
         .header("sec-websocket-protocol")
         .is_some_and(|p| p.split(',').any(|x| x.trim() == SUBPROTOCOL));
-    let head = switching_protocols(&accept, &id, core.id.0, subprotocol);
+    let head = switching_protocols(&accept, &id, core.served_by, subprotocol);
     Ok((head, Client { version, principal }))
 }
 
