@@ -42,6 +42,30 @@ fn via(front: SocketAddr, src: Ipv4Addr, path: &str) -> (u16, String, Option<Str
     (r.status, node, r.header("X-Cache-Tier").map(String::from))
 }
 
+/// 600 `GET /api/version` from 24 connections over 24 client addresses, through the front.
+fn harness_through(front: SocketAddr) -> auralis_loadtest::report::Report {
+    use auralis_loadtest::endpoint::Endpoint;
+    use auralis_loadtest::plan::{Model, Plan, parse_ip_range, parse_target};
+    use auralis_loadtest::workload::FixedMix;
+    let target = parse_target(&format!("http://{front}/api/version")).unwrap();
+    let (mix, _) = FixedMix::new(&[target]).unwrap();
+    auralis_loadtest::run::run(Plan {
+        server: Endpoint::plain(front),
+        workload: std::sync::Arc::new(mix),
+        connections: 24,
+        pipeline: 1,
+        model: Model::Closed,
+        duration: None,
+        requests: Some(600),
+        warmup: Duration::ZERO,
+        cores: vec![0],
+        source_ips: parse_ip_range("127.0.5.2-127.0.5.25").unwrap(),
+        timeout: Duration::from_secs(10),
+        progress: false,
+    })
+    .expect("the harness runs through HAProxy")
+}
+
 #[test]
 fn haproxy_routes_by_client_and_by_track_and_a_draining_node_leaves_first() {
     if Command::new("haproxy").arg("-v").output().is_err() {
@@ -128,6 +152,22 @@ fn haproxy_routes_by_client_and_by_track_and_a_draining_node_leaves_first() {
         chunk_nodes.len() >= 2,
         "tracks spread over the nodes: {by_track:?}"
     );
+
+    // The load harness through the front reports how the requests spread per node.
+    let report = harness_through(front);
+    assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
+    let total: u64 = report.nodes.iter().map(|n| n.requests).sum();
+    assert_eq!(total, report.requests, "every answer named its node");
+    assert!(report.nodes.len() >= 2, "{:?}", report.nodes);
+    assert!(
+        report
+            .nodes
+            .iter()
+            .all(|n| ["n1", "n2", "n3"].contains(&n.node.as_str())),
+        "{:?}",
+        report.nodes
+    );
+    println!("{}", report.table());
 
     // SIGTERM on the node of one client: its readiness fails at once while it still
     // serves; HAProxy moves the client to another node before the node stops accepting.

@@ -582,6 +582,7 @@ mod tests {
             bytes: 0,
             close: false,
             tier: None,
+            node: None,
             body: body.to_vec(),
         };
         let mut out = Vec::new();

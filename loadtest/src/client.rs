@@ -37,7 +37,37 @@ pub struct Answer {
     pub bytes: u64,
     pub close: bool,
     pub tier: Option<CacheTier>,
+    /// The node that answered (`X-Served-By: node/core`), behind a load balancer.
+    pub node: Option<Node>,
     pub body: Vec<u8>,
+}
+
+/// A node's name from `X-Served-By` (the part before `/`), kept inline so reading it
+/// costs no allocation per response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Node {
+    len: u8,
+    bytes: [u8; 31],
+}
+
+impl Node {
+    /// The name in an `X-Served-By` value; `None` when empty or over 31 bytes.
+    pub fn parse(value: &[u8]) -> Option<Node> {
+        let name = value.split(|&b| b == b'/').next()?;
+        if name.is_empty() || name.len() > 31 {
+            return None;
+        }
+        let mut bytes = [0u8; 31];
+        bytes[..name.len()].copy_from_slice(name);
+        Some(Node {
+            len: name.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+    }
 }
 
 /// Where auralis-server found a chunk (its `X-Cache-Tier` header).
@@ -139,8 +169,9 @@ impl Conn {
                     let mut chunked = false;
                     let mut close = false;
                     let mut tier = None;
+                    let mut node = None;
                     for h in resp.headers.iter() {
-                        // By length first: most headers are none of these four.
+                        // By length first: most headers are none of these five.
                         match h.name.len() {
                             14 if h.name.eq_ignore_ascii_case("content-length") => {
                                 len = std::str::from_utf8(h.value)
@@ -156,6 +187,9 @@ impl Conn {
                             }
                             12 if h.name.eq_ignore_ascii_case("x-cache-tier") => {
                                 tier = CacheTier::parse(h.value);
+                            }
+                            11 if h.name.eq_ignore_ascii_case("x-served-by") => {
+                                node = Node::parse(h.value);
                             }
                             _ => {}
                         }
@@ -181,6 +215,7 @@ impl Conn {
                         bytes: bytes as u64,
                         close,
                         tier,
+                        node,
                         body,
                     });
                 }

@@ -1,9 +1,10 @@
 //! Results: per-core histograms merged at the end, the report (table and JSON), the
 //! per-second series, and the HdrHistogram interval log.
 
-use crate::client::{Answer, Failure};
+use crate::client::{Answer, Failure, Node};
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Highest latency recorded (60 s, µs).
@@ -71,6 +72,22 @@ pub struct OpResult {
     pub hist: Histogram<u64>,
 }
 
+impl OpResult {
+    fn new() -> OpResult {
+        OpResult {
+            requests: 0,
+            errors: 0,
+            hist: histogram(),
+        }
+    }
+
+    fn add(&mut self, o: &OpResult) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        let _ = self.hist.add(&o.hist);
+    }
+}
+
 /// What one executor measured.
 #[derive(Debug, Clone)]
 pub struct CoreResult {
@@ -83,6 +100,8 @@ pub struct CoreResult {
     /// Open model: how late each request left against its intended time (the
     /// harness's own lag; large values mean it could not keep the schedule).
     pub send_lag: Histogram<u64>,
+    /// Per node that answered (`X-Served-By`), when the target names them.
+    pub nodes: BTreeMap<Node, OpResult>,
 }
 
 impl CoreResult {
@@ -93,14 +112,9 @@ impl CoreResult {
             requests: 0,
             errors: Errors::default(),
             bytes: 0,
-            ops: (0..operations)
-                .map(|_| OpResult {
-                    requests: 0,
-                    errors: 0,
-                    hist: histogram(),
-                })
-                .collect(),
+            ops: (0..operations).map(|_| OpResult::new()).collect(),
             send_lag: histogram(),
+            nodes: BTreeMap::new(),
         }
     }
 
@@ -159,7 +173,14 @@ impl CoreResult {
                 Ok(answers) => match answers.get(i) {
                     Some(a) => {
                         self.bytes += a.bytes;
-                        self.errors.status(a.status)
+                        let bad = self.errors.status(a.status);
+                        if let Some(node) = a.node {
+                            let n = self.nodes.entry(node).or_insert_with(OpResult::new);
+                            n.requests += 1;
+                            n.errors += u64::from(bad);
+                            n.hist.saturating_record(micros.clamp(1, MAX_US));
+                        }
+                        bad
                     }
                     None => {
                         self.errors.protocol += 1;
@@ -197,6 +218,18 @@ pub struct Lag {
     pub p50: u64,
     pub p99: u64,
     pub max: u64,
+}
+
+/// One node's line (µs), from the `X-Served-By` of its answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    pub node: String,
+    pub requests: u64,
+    pub errors: u64,
+    /// Of all requests.
+    pub share: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
 }
 
 /// One operation's line in the breakdown (µs).
@@ -245,6 +278,10 @@ pub struct Report {
     /// The `listeners` scenario's playback figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listeners: Option<crate::listeners::ListenerSummary>,
+    /// Per node that answered (`X-Served-By: node/core`): behind a load balancer,
+    /// how the requests spread and each node's latency.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeReport>,
     pub series: Vec<SeriesPoint>,
     #[serde(skip)]
     pub histogram: Histogram<u64>,
@@ -289,12 +326,14 @@ pub fn merge(
         .collect();
     let mut ops: Vec<OpResult> = CoreResult::new(operations.len()).ops;
     let mut lag = histogram();
+    let mut nodes: BTreeMap<Node, OpResult> = BTreeMap::new();
     for r in &results {
         let _ = lag.add(&r.send_lag);
         for (o, mine) in ops.iter_mut().zip(&r.ops) {
-            o.requests += mine.requests;
-            o.errors += mine.errors;
-            let _ = o.hist.add(&mine.hist);
+            o.add(mine);
+        }
+        for (node, mine) in &r.nodes {
+            nodes.entry(*node).or_insert_with(OpResult::new).add(mine);
         }
         let _ = hist.add(&r.hist);
         errors.add(&r.errors);
@@ -347,6 +386,17 @@ pub fn merge(
             Vec::new()
         },
         listeners: None,
+        nodes: nodes
+            .iter()
+            .map(|(node, o)| NodeReport {
+                node: node.as_str().to_string(),
+                requests: o.requests,
+                errors: o.errors,
+                share: o.requests as f64 / requests.max(1) as f64,
+                p50_us: o.hist.value_at_quantile(0.5),
+                p99_us: o.hist.value_at_quantile(0.99),
+            })
+            .collect(),
         series: seconds
             .iter()
             .enumerate()
@@ -434,6 +484,22 @@ impl Report {
                     ms(o.p90_us),
                     ms(o.p99_us),
                     ms(o.max_us)
+                ));
+            }
+        }
+        if self.nodes.len() > 1 {
+            s.push_str(
+                "node                            requests   share  errors   p50 ms   p99 ms\n",
+            );
+            for n in &self.nodes {
+                s.push_str(&format!(
+                    "{:<31} {:>9} {:>6.1}% {:>7} {:>8} {:>8}\n",
+                    n.node,
+                    n.requests,
+                    n.share * 100.0,
+                    n.errors,
+                    ms(n.p50_us),
+                    ms(n.p99_us)
                 ));
             }
         }
