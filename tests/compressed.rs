@@ -407,6 +407,44 @@ fn the_player_plays_across_chunk_boundaries_without_a_gap_in_chromium() {
             "{format}: a chunk's decoded length is off: {figures}"
         );
     }
+
+    // A shared listening session: the page joins `session:<id>` and plays what the
+    // session plays when another connection starts it.
+    let (mut ctl, _) = ws_connect(&s, Ipv4Addr::LOCALHOST);
+    let sid = ws_rpc(&mut ctl, "session_create", json!({}))["payload"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut page = BrowserPage::open(
+        chromium,
+        &s.url(&format!("/player?session={sid}&format=opus")),
+        &["--autoplay-policy=no-user-gesture-required"],
+    );
+    let until = |page: &mut BrowserPage, js: &str, what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while page.eval(js) != Value::Bool(true) {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    until(
+        &mut page,
+        "document.getElementById('sessionState').dataset.joined === '1'",
+        "the page joined the session",
+    );
+    ws_rpc(&mut ctl, "queue_add", json!({"track_ids": [1]}));
+    assert_eq!(ws_rpc(&mut ctl, "play", json!({}))["type"], "status_update");
+    until(
+        &mut page,
+        "Number(document.getElementById('state').dataset.played) > 1.2",
+        "the page plays what the session plays, past a chunk boundary",
+    );
+    let text = page.eval("document.getElementById('sessionState').textContent");
+    assert!(text.as_str().unwrap_or("").contains("playing"), "{text}");
+    assert_eq!(
+        page.eval("document.getElementById('state').dataset.gaps"),
+        json!("0")
+    );
 }
 
 #[test]
