@@ -129,6 +129,16 @@ def rss_kib(pid):
     return 0
 
 
+def record(stem, lines):
+    """Prints a result and writes it to tuning/results/STEM-YYYYMMDD-HHMM.md."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = ROOT / "tuning/results" / f"{stem}-{datetime.datetime.now():%Y%m%d-%H%M}.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text)
+    print(f"written to {out.relative_to(ROOT)}")
+
+
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -373,12 +383,7 @@ def main():
              f"{secs} s, median ratio. Host: {os.cpu_count()} CPUs.", "",
              "| case | measured | result | goal (floor / aim) |", "|---|---|---|---|"]
     lines += [f"| {c} | {m} | {r} | {g} |" for c, m, r, g in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = ROOT / "tuning/results" / f"bench{'-quick' if a.quick else ''}-{datetime.datetime.now():%Y%m%d-%H%M}.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text)
-    print(f"written to {out.relative_to(ROOT)}")
+    record(f"bench{'-quick' if a.quick else ''}", lines)
 
 
 if __name__ == "__main__":

@@ -107,11 +107,7 @@ def main():
            "| format | real-time listeners held with zero underruns (one core) | per listener |",
            "|---|---|---|"]
     out += [f"| {f} | {held[f]}{'+' if held[f] == a.listeners * a.max_speed else ''} | {rate[f] * 8 / 1000:.0f} kbit/s |" for f in FORMATS]
-    text = "\n".join(out) + "\n"
-    print(text)
-    path = bench.ROOT / "tuning/results" / f"listeners-by-format-{stamp:%Y%m%d-%H%M}.md"
-    path.write_text(text)
-    print(f"written to {path.relative_to(bench.ROOT)}")
+    bench.record("listeners-by-format", out)
 
 
 if __name__ == "__main__":

@@ -167,11 +167,7 @@ def main():
         for p in bench.PROCS:
             bench.stop(p)
         shutil.rmtree(work, ignore_errors=True)
-    text = "\n".join(lines)
-    print(text)
-    out = bench.ROOT / "tuning/results" / f"profile-{datetime.datetime.now():%Y%m%d-%H%M}.md"
-    out.write_text(text)
-    print(f"written to {out.relative_to(bench.ROOT)}")
+    bench.record("profile", lines)
 
 
 if __name__ == "__main__":

@@ -242,15 +242,17 @@ impl Variant {
             None if named => "wav",
             None => negotiate(accept)?,
         };
-        let level = q.int("level", 0, 8).map(|l| l as u8);
-        let kbps = q.int("bitrate", 32, 256).map(|b| b as u16);
-        if level.is_some() && name != "flac" {
-            q.error("level", "value_error", "applies to format=flac only");
-        }
-        if kbps.is_some() && name != "opus" {
-            q.error("bitrate", "value_error", "applies to format=opus only");
-        }
-        let format = ChunkFormat::new(name, level, kbps).unwrap_or(ChunkFormat::Wav);
+        // Types here, ranges and which format takes which parameter in the domain.
+        let level = q.int("level", i64::MIN, i64::MAX);
+        let kbps = q.int("bitrate", i64::MIN, i64::MAX);
+        let format = match ChunkFormat::with_params(name, level, kbps) {
+            Some(Ok(format)) => format,
+            Some(Err(e)) => {
+                q.error(e.field(), "value_error", e.to_string());
+                ChunkFormat::Wav
+            }
+            None => ChunkFormat::Wav,
+        };
         let preset = q
             .choice("preset", &["original", "normalized"])
             .and_then(Preset::parse)
@@ -274,7 +276,8 @@ fn negotiate(accept: Option<&str>) -> Result<&'static str, ApiError> {
         .ok_or_else(|| ApiError::NotAcceptable {
             available: ChunkFormat::NAMES
                 .iter()
-                .filter_map(|n| ChunkFormat::new(n, None, None).map(|f| f.content_type()))
+                .filter_map(|n| ChunkFormat::with_params(n, None, None)?.ok())
+                .map(|f| f.content_type())
                 .collect(),
         })
 }

@@ -18,6 +18,31 @@ pub enum ChunkFormat {
     },
 }
 
+/// A format parameter a client got wrong; `field` is the query or payload field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatParamError {
+    #[error("must be {min}-{max}")]
+    OutOfRange {
+        field: &'static str,
+        min: u16,
+        max: u16,
+    },
+    #[error("applies to format={format} only")]
+    WrongFormat {
+        field: &'static str,
+        format: &'static str,
+    },
+}
+
+impl FormatParamError {
+    pub fn field(&self) -> &'static str {
+        match self {
+            FormatParamError::OutOfRange { field, .. }
+            | FormatParamError::WrongFormat { field, .. } => field,
+        }
+    }
+}
+
 /// Why a chunk could not be encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -31,18 +56,64 @@ impl ChunkFormat {
     /// Every format's name, as `format=` takes it.
     pub const NAMES: [&'static str; 4] = ["wav", "f32", "flac", "opus"];
 
-    /// The format called `name`, with its parameter or the default one.
-    pub fn new(name: &str, flac_level: Option<u8>, opus_kbps: Option<u16>) -> Option<ChunkFormat> {
-        match name {
-            "wav" => Some(ChunkFormat::Wav),
-            "f32" => Some(ChunkFormat::F32),
-            "flac" => Some(ChunkFormat::Flac {
-                level: flac_level.unwrap_or(flac::DEFAULT_LEVEL),
+    /// The format called `name` with its parameter (the default one when `None`),
+    /// checked: each transport reports the error on the field it names. `None` for
+    /// a name that is not in [`ChunkFormat::NAMES`].
+    pub fn with_params(
+        name: &str,
+        level: Option<i64>,
+        kbps: Option<i64>,
+    ) -> Option<Result<ChunkFormat, FormatParamError>> {
+        let format = match name {
+            "wav" => ChunkFormat::Wav,
+            "f32" => ChunkFormat::F32,
+            "flac" => ChunkFormat::Flac {
+                level: flac::DEFAULT_LEVEL,
+            },
+            "opus" => ChunkFormat::Opus {
+                kbps: opus::DEFAULT_BITRATE,
+            },
+            _ => return None,
+        };
+        Some(format.checked(level, kbps))
+    }
+
+    fn checked(
+        self,
+        level: Option<i64>,
+        kbps: Option<i64>,
+    ) -> Result<ChunkFormat, FormatParamError> {
+        let in_range = |field, v: i64, r: std::ops::RangeInclusive<u16>| {
+            u16::try_from(v)
+                .ok()
+                .filter(|v| r.contains(v))
+                .ok_or(FormatParamError::OutOfRange {
+                    field,
+                    min: *r.start(),
+                    max: *r.end(),
+                })
+        };
+        let levels = u16::from(*flac::LEVELS.start())..=u16::from(*flac::LEVELS.end());
+        match (self, level, kbps) {
+            (_, Some(_), _) if !matches!(self, ChunkFormat::Flac { .. }) => {
+                Err(FormatParamError::WrongFormat {
+                    field: "level",
+                    format: "flac",
+                })
+            }
+            (_, _, Some(_)) if !matches!(self, ChunkFormat::Opus { .. }) => {
+                Err(FormatParamError::WrongFormat {
+                    field: "bitrate",
+                    format: "opus",
+                })
+            }
+            (ChunkFormat::Flac { .. }, Some(l), _) => Ok(ChunkFormat::Flac {
+                level: in_range("level", l, levels)? as u8,
             }),
-            "opus" => Some(ChunkFormat::Opus {
-                kbps: opus_kbps.unwrap_or(opus::DEFAULT_BITRATE),
+            (ChunkFormat::Opus { .. }, _, Some(b)) => Ok(ChunkFormat::Opus {
+                kbps: in_range("bitrate", b, opus::BITRATES)?,
             }),
-            _ => None,
+            (format, _, _) => Ok(format),
         }
     }
 

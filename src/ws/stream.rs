@@ -138,47 +138,21 @@ fn pcm16_samples(wav: bytes::Bytes) -> Option<bytes::Bytes> {
 /// The stream's format: raw samples (`f32`, `pcm16`) or whole encoded chunks
 /// (`flac`, `opus`), with the encoder's parameter checked as HTTP checks it.
 fn stream_format(p: &Start) -> Result<ChunkFormat, WsError> {
-    if p.level.is_some() && p.format != "flac" {
-        return Err(WsError::field(
-            "level",
+    // `pcm16` is the WAV chunk's samples without its header.
+    let name = match p.format.as_str() {
+        "pcm16" => "wav",
+        "wav" => "",
+        other => other,
+    };
+    match ChunkFormat::with_params(name, p.level.map(i64::from), p.bitrate.map(i64::from)) {
+        Some(Ok(format)) => Ok(format),
+        Some(Err(e)) => Err(WsError::field(e.field(), "value_error", e.to_string())),
+        None => Err(WsError::field(
+            "format",
             "value_error",
-            "applies to format flac only",
-        ));
+            "must be f32, pcm16, flac or opus",
+        )),
     }
-    if p.bitrate.is_some() && p.format != "opus" {
-        return Err(WsError::field(
-            "bitrate",
-            "value_error",
-            "applies to format opus only",
-        ));
-    }
-    if p.level
-        .is_some_and(|l| !crate::audio::flac::LEVELS.contains(&l))
-    {
-        return Err(WsError::field("level", "value_error", "must be 0-8"));
-    }
-    if p.bitrate
-        .is_some_and(|b| !crate::audio::opus::BITRATES.contains(&b))
-    {
-        return Err(WsError::field(
-            "bitrate",
-            "value_error",
-            "must be 32-256 (kbit/s)",
-        ));
-    }
-    Ok(match p.format.as_str() {
-        "f32" => ChunkFormat::F32,
-        "pcm16" => ChunkFormat::Wav,
-        "flac" | "opus" => ChunkFormat::new(&p.format, p.level, p.bitrate)
-            .ok_or_else(|| WsError::field("format", "value_error", "unknown format"))?,
-        _ => {
-            return Err(WsError::field(
-                "format",
-                "value_error",
-                "must be f32, pcm16, flac or opus",
-            ));
-        }
-    })
 }
 
 /// What a binary frame of a stream carries: the codec's name for `audio_chunk_meta`.
