@@ -61,6 +61,10 @@ pub struct ClusterConfig {
     /// already fails, so a load balancer's health checks take it out of rotation
     /// before it stops accepting (then in-flight work drains as usual). 0: stop at once.
     pub drain_delay_ms: u64,
+    /// The Redis that carries WebSocket topics and shared sessions between nodes
+    /// (`redis://host:port/`); unset: a single node, fan-out stays in the process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_url: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -68,6 +72,7 @@ impl Default for ClusterConfig {
         Self {
             node: host_name(),
             drain_delay_ms: 0,
+            broker_url: None,
         }
     }
 }
@@ -523,6 +528,11 @@ impl Config {
     /// Range checks serde cannot express; each names its key.
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if let Some(url) = &self.cluster.broker_url
+            && !(url.starts_with("redis://") || url.starts_with("unix://"))
+        {
+            return bad("cluster.broker_url", "must be a redis:// or unix:// URL");
+        }
         if self.http.max_header_bytes < 256 {
             return bad("http.max_header_bytes", "must be at least 256");
         }

@@ -28,6 +28,7 @@
 pub mod api;
 pub mod audio;
 pub mod cache;
+pub(crate) mod cluster;
 pub mod config;
 pub mod doctor;
 pub(crate) mod faults;

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::engines;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -19,14 +20,6 @@ impl Drop for Haproxy {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One GET through the front from `src`; (status, node name, cache tier).
@@ -205,4 +198,168 @@ fn haproxy_routes_by_client_and_by_track_and_a_draining_node_leaves_first() {
     for _ in 0..10 {
         assert_eq!(via(front, ip, "/api/version").0, 200);
     }
+}
+
+/// The cluster's health as `/api/health` reports it (`ok`, `degraded`, or null).
+fn cluster_status(s: &Server) -> serde_json::Value {
+    get(s, "/api/health").json()["data"]["cluster"]["status"].clone()
+}
+
+fn wait_cluster(s: &Server, want: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while cluster_status(s) != want {
+        assert!(
+            Instant::now() < deadline,
+            "cluster never {want}: {}",
+            get(s, "/api/health").json()["data"]["cluster"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn subscribed(ws: &mut Ws, topics: serde_json::Value) -> serde_json::Value {
+    ws_rpc(ws, "subscribe", serde_json::json!({ "topics": topics }))
+}
+
+fn notify(s: &Server, title: &str) {
+    let body = serde_json::json!({"title": title, "message": "m", "level": "info"}).to_string();
+    assert_eq!(
+        request(s, "POST", "/api/notifications", Some(&body)).status,
+        202
+    );
+}
+
+fn notification_titled(ws: &mut Ws, title: &str) -> serde_json::Value {
+    ws_until(ws, |m| {
+        m["type"] == "notification" && m["payload"]["title"] == title
+    })
+}
+
+/// Subscribes to a session made on another node, once this node has heard of it.
+fn subscribe_session(ws: &mut Ws, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = subscribed(ws, serde_json::json!([format!("session:{id}")]));
+        if r["type"] == "subscribed" {
+            return;
+        }
+        assert_eq!(r["payload"]["error"], "not_found", "{r}");
+        assert!(
+            Instant::now() < deadline,
+            "session {id} never reached this node"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_broker_carries_topics_and_sessions_across_nodes_and_its_loss_only_degrades() {
+    let Some(mut redis) = engines::Redis::start() else {
+        println!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    let lib = temp_dir("broker-lib");
+    tone_tracks(&lib, 3, 2, 22_050, 1);
+    let mut nodes: Vec<Server> = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            let s = Server::start(
+                library_opts(&lib)
+                    .env("AURALIS_CLUSTER__NODE", name)
+                    .env("AURALIS_CLUSTER__BROKER_URL", &redis.url()),
+            );
+            wait_scan(&s);
+            s
+        })
+        .collect();
+    for n in &nodes {
+        wait_cluster(n, "ok", Duration::from_secs(5));
+    }
+    let ip = Ipv4Addr::LOCALHOST;
+
+    // A notification published through A reaches listeners on A, B and C.
+    let mut listeners: Vec<Ws> = nodes
+        .iter()
+        .map(|n| {
+            let (mut ws, _) = ws_connect(n, ip);
+            assert_eq!(
+                subscribed(&mut ws, serde_json::json!(["notifications"]))["type"],
+                "subscribed"
+            );
+            ws
+        })
+        .collect();
+    notify(&nodes[0], "from-a");
+    for ws in &mut listeners {
+        notification_titled(ws, "from-a");
+    }
+
+    // A session made and controlled on A updates its listener on C.
+    let (mut control, _) = ws_connect(&nodes[0], ip);
+    let id = ws_rpc(&mut control, "session_create", serde_json::json!({}))["payload"]["session_id"]
+        .as_str()
+        .expect("a session id")
+        .to_string();
+    let (mut on_c, _) = ws_connect(&nodes[2], ip);
+    subscribe_session(&mut on_c, &id);
+    ws_rpc(
+        &mut control,
+        "queue_add",
+        serde_json::json!({"track_ids": [1, 2, 3]}),
+    );
+    let played = ws_rpc(&mut control, "play", serde_json::json!({}));
+    let seen = ws_until(&mut on_c, |m| {
+        m["type"] == "status_update" && m["payload"]["state"] == "playing"
+    });
+    assert_eq!(seen["payload"]["session_id"], id.as_str());
+    assert_eq!(seen["payload"]["seq"], played["payload"]["seq"]);
+    let (mut on_b, _) = ws_connect(&nodes[1], ip);
+    subscribe_session(&mut on_b, &id);
+
+    // A dies (SIGKILL): the session's state outlives it; C takes control, B hears it.
+    let _ = nodes[0].child.kill();
+    let _ = nodes[0].child.wait();
+    let joined = ws_rpc(
+        &mut on_c,
+        "session_join",
+        serde_json::json!({"session_id": id}),
+    );
+    assert_eq!(joined["type"], "status_update", "{joined}");
+    assert_eq!(joined["payload"]["queue"], serde_json::json!([1, 2, 3]));
+    assert_eq!(joined["payload"]["state"], "playing");
+    assert_eq!(joined["payload"]["seq"], played["payload"]["seq"]);
+    let next = ws_rpc(&mut on_c, "next", serde_json::json!({}));
+    let heard = ws_until(&mut on_b, |m| {
+        m["type"] == "status_update" && m["payload"]["index"] == 1
+    });
+    assert_eq!(heard["payload"]["seq"], next["payload"]["seq"]);
+    assert_eq!(
+        next["payload"]["seq"].as_u64(),
+        played["payload"]["seq"].as_u64().map(|s| s + 1)
+    );
+    let unknown = ws_rpc(
+        &mut on_b,
+        "session_join",
+        serde_json::json!({"session_id": "nope"}),
+    );
+    assert_eq!(unknown["payload"]["error"], "not_found");
+
+    // The broker dies: B and C report the cluster degraded, go on serving and
+    // delivering locally, count what they could not forward, and recover by themselves.
+    redis.stop();
+    let (b, c) = (&nodes[1], &nodes[2]);
+    wait_cluster(b, "degraded", Duration::from_secs(5));
+    assert_eq!(get(b, "/api/health").json()["data"]["status"], "degraded");
+    notify(b, "local-only");
+    notification_titled(&mut listeners[1], "local-only");
+    let broker = get(b, "/api/health").json()["data"]["cluster"]["broker"].clone();
+    assert!(broker["not_forwarded"].as_u64() >= Some(1), "{broker}");
+    assert_eq!(get(b, "/api/version").status, 200);
+    redis.start_again();
+    wait_cluster(b, "ok", Duration::from_secs(10));
+    wait_cluster(c, "ok", Duration::from_secs(10));
+    notify(b, "after-recovery");
+    notification_titled(&mut listeners[2], "after-recovery");
+    // What C missed while the broker was down was never silently lost: B counted it.
+    drop(nodes);
 }

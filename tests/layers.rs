@@ -72,6 +72,16 @@ fn the_websocket_adapter_never_calls_the_http_adapter() {
 }
 
 #[test]
+fn the_cluster_link_sits_below_both_adapters() {
+    let found = crossings("cluster", &["http", "api"]);
+    assert!(
+        found.is_empty(),
+        "cluster reaches an adapter:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
 fn the_runtime_sits_below_http() {
     let found = crossings("runtime", &["http", "api"]);
     assert!(

@@ -1056,3 +1056,45 @@ fn the_welcome_retry_block_comes_from_config() {
         json!({"timeout_seconds": 12.5, "max_retries": 7})
     );
 }
+
+#[test]
+fn a_second_connection_joins_a_session_and_both_control_its_latest_state() {
+    let s = lib_server(4, &[]);
+    let (a, b) = two_cores();
+    let (mut first, _) = ws_connect(&s, a);
+    let sid = ws_rpc(&mut first, "session_create", json!({}))["payload"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ids = track_ids(&s, "/api/tracks");
+    ws_rpc(
+        &mut first,
+        "queue_add",
+        json!({"track_ids": [ids[0], ids[1]]}),
+    );
+    let topic = json!({"topics": [format!("session:{sid}")]});
+    assert_eq!(ws_rpc(&mut first, "subscribe", topic)["type"], "subscribed");
+    let (mut second, _) = ws_connect(&s, b);
+    let joined = ws_rpc(&mut second, "session_join", json!({"session_id": sid}));
+    assert_eq!(joined["type"], "status_update", "{joined}");
+    assert_eq!(joined["payload"]["session_id"], sid.as_str());
+    assert_eq!(joined["payload"]["queue"], json!([ids[0], ids[1]]));
+    assert_eq!(joined["payload"]["seq"], 1);
+    // The joiner's command applies to the session's state; the creator hears it and
+    // its next command continues from it.
+    assert_eq!(
+        ws_rpc(&mut second, "play", json!({"index": 1}))["payload"]["seq"],
+        2
+    );
+    let heard = ws_until(&mut first, |m| {
+        m["type"] == "status_update" && m["payload"]["seq"] == 2
+    });
+    assert_eq!(heard["payload"]["state"], "playing");
+    let paused = ws_rpc(&mut first, "pause", json!({}));
+    assert_eq!(paused["payload"]["seq"], 3);
+    assert_eq!(paused["payload"]["index"], 1);
+    let unknown = ws_rpc(&mut second, "session_join", json!({"session_id": "nope"}));
+    assert_eq!(err_code(&unknown), "not_found");
+    let bad = ws_rpc(&mut second, "session_join", json!({}));
+    assert_eq!(err_code(&bad), "invalid_payload");
+}

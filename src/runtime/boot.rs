@@ -43,6 +43,8 @@ pub enum BootError {
     Signals(std::io::Error),
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("cluster broker: {0}")]
+    Broker(#[from] crate::cluster::BrokerError),
 }
 
 /// Why one core could not start (sent from its thread to `run`).
@@ -116,12 +118,19 @@ pub fn run(
     }
     let (mailboxes, inboxes) = Mailboxes::new(cores);
     let _ = shared.mailboxes.set(mailboxes.clone());
+    if let Some(url) = &shared.config.cluster.broker_url {
+        let inbound = crate::ws::hub::cluster_inbound(shared.clone(), mailboxes.clone());
+        let _ = shared
+            .broker
+            .set(crate::cluster::Broker::start(url, inbound)?);
+    }
     if let Some(lib) = &shared.library {
         lib.set_event_sink(crate::ws::hub::library_sink(mailboxes.clone()));
     }
-    shared
-        .chunks
-        .set_event_sink(crate::ws::hub::cache_sink(mailboxes.clone()));
+    shared.chunks.set_event_sink(crate::ws::hub::cache_sink(
+        mailboxes.clone(),
+        shared.broker.get().cloned(),
+    ));
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverKind, CoreStartError>>();
     let mut threads = Vec::with_capacity(cores);

@@ -73,9 +73,10 @@ pub struct Shared {
     pub(crate) cache_gauges: Vec<CacheGauge>,
     /// The monitor's latest reports (written by the monitor thread only).
     pub(crate) monitor: crate::monitor::aggregator::MonitorHandle,
-    /// Shared listening sessions (id → creating core): consulted on `subscribe`, written
-    /// on `session_create`; never on the request path.
-    pub(crate) ws_sessions: papaya::HashMap<String, u16>,
+    /// Shared listening sessions' latest states (see `ws::sessions`).
+    pub(crate) ws_sessions: papaya::HashMap<String, crate::ws::player::Player>,
+    /// The link to the other nodes, when `[cluster] broker_url` is set (set once at boot).
+    pub(crate) broker: std::sync::OnceLock<Arc<crate::cluster::Broker>>,
     /// TLS termination, when `[tls]` is configured (set once at boot).
     pub(crate) tls: std::sync::OnceLock<Arc<crate::tls::Tls>>,
 }
@@ -97,6 +98,7 @@ impl Shared {
             cache_gauges: (0..cores).map(|_| CacheGauge::default()).collect(),
             mailboxes: std::sync::OnceLock::new(),
             ws_sessions: papaya::HashMap::new(),
+            broker: std::sync::OnceLock::new(),
             tls: std::sync::OnceLock::new(),
             monitor: Default::default(),
             config,

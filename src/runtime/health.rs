@@ -31,6 +31,31 @@ struct Health {
     cores: Vec<CoreHealth>,
     connections: u64,
     served_by: u16,
+    /// This node's links to the cluster's shared engines; absent on a single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterHealth>,
+}
+
+/// `degraded` while a shared engine is unreachable: the node still serves, and its
+/// own subscribers still get every message, but other nodes miss this one's.
+#[derive(Serialize)]
+struct ClusterHealth {
+    status: &'static str,
+    node: String,
+    broker: crate::cluster::stats::BrokerReport,
+}
+
+fn cluster_health(core: &CoreState) -> Option<ClusterHealth> {
+    let broker = core.shared.broker.get()?;
+    Some(ClusterHealth {
+        status: if broker.stats.healthy() {
+            "ok"
+        } else {
+            "degraded"
+        },
+        node: core.shared.config.cluster.node.clone(),
+        broker: broker.stats.report(),
+    })
 }
 
 /// The health report (`/api/health`, WS `health_check`) and this node's readiness.
@@ -53,7 +78,10 @@ pub(crate) fn report(core: &CoreState) -> (serde_json::Value, Vec<NotReady>) {
         })
         .collect();
     let reports = shared.monitor.reports();
+    let cluster = cluster_health(core);
+    let cluster_degraded = cluster.as_ref().is_some_and(|c| c.status != "ok");
     let status = match reports.health {
+        crate::monitor::alerts::Health::Healthy if cluster_degraded => "degraded",
         crate::monitor::alerts::Health::Healthy => "healthy",
         crate::monitor::alerts::Health::Degraded => "degraded",
         crate::monitor::alerts::Health::Unhealthy => "unhealthy",
@@ -71,6 +99,7 @@ pub(crate) fn report(core: &CoreState) -> (serde_json::Value, Vec<NotReady>) {
         connections: cores.iter().map(|c| c.connections).sum(),
         cores,
         served_by: core.id.0,
+        cluster,
     })
     .unwrap_or_default();
     (report, not_ready)

@@ -11,6 +11,7 @@
 use super::connection::WsConn;
 use super::outbound::OutFrame;
 use super::protocol::Priority;
+use crate::cluster::Broker;
 use crate::runtime::core_state::CoreState;
 use crate::runtime::mailbox::{CoreMessage, InboxFull, Mailboxes};
 use bytes::Bytes;
@@ -155,7 +156,8 @@ pub(crate) async fn deliver_paced(core: &CoreState, topic: &str, text: &Bytes, p
 }
 
 /// Publishes a message to a topic on every core (this one included, through its inbox,
-/// so ordering per topic is the inbox order everywhere).
+/// so ordering per topic is the inbox order everywhere) and, in a cluster, hands it
+/// to the broker for the other nodes.
 pub(crate) fn publish(
     core: &CoreState,
     topic: &str,
@@ -165,15 +167,49 @@ pub(crate) fn publish(
     let Some(m) = core.shared.mailboxes.get() else {
         return Ok(());
     };
+    let text = Bytes::from(text);
+    forward(core.shared.broker.get(), topic, &text, priority);
     let full = m.broadcast(CoreMessage::Publish {
         topic: Arc::from(topic),
-        text: Bytes::from(text),
+        text,
         priority,
     });
     if full > 0 {
         return Err(InboxFull { cores: full });
     }
     Ok(())
+}
+
+/// Hands a topic message to the other nodes, when this node is in a cluster and the
+/// topic crosses nodes.
+fn forward(broker: Option<&Arc<Broker>>, topic: &str, text: &Bytes, priority: Priority) {
+    if let Some(b) = broker
+        && crate::cluster::crosses_nodes(topic)
+    {
+        b.publish(topic, text, priority);
+    }
+}
+
+/// Where messages from other nodes go: a session's state is recorded, then the
+/// message is delivered on every core as a local publish would be.
+pub(crate) fn cluster_inbound(
+    shared: Arc<crate::runtime::core_state::Shared>,
+    m: Mailboxes,
+) -> crate::cluster::Deliver {
+    use crate::cluster::Inbound;
+    Box::new(move |inbound| match inbound {
+        Inbound::StoredSession { id, text } => super::sessions::record_text(&shared, &id, &text),
+        Inbound::Message(e) => {
+            if let Some(id) = e.topic.strip_prefix("session:") {
+                super::sessions::record_text(&shared, id, &e.text);
+            }
+            m.broadcast(CoreMessage::Publish {
+                topic: Arc::from(e.topic.as_str()),
+                text: e.text,
+                priority: e.priority,
+            });
+        }
+    })
 }
 
 /// The library's event sink: each committed change becomes a `library_changed`
@@ -194,15 +230,23 @@ pub(crate) fn library_sink(m: Mailboxes) -> crate::library::events::EventSink {
 }
 
 /// The cache's event sink: each clear or pressure report becomes a `cache_changed`
-/// message on the `cache` topic of every core.
-pub(crate) fn cache_sink(m: Mailboxes) -> crate::cache::events::CacheSink {
+/// message on the `cache` topic of every core (and, in a cluster, every node).
+pub(crate) fn cache_sink(
+    m: Mailboxes,
+    broker: Option<Arc<Broker>>,
+) -> crate::cache::events::CacheSink {
     let seq = std::sync::atomic::AtomicU64::new(0);
     Box::new(move |e| {
         let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let text = super::protocol::encode("cache_changed", &format!("cache{n}"), e);
+        let text = Bytes::from(super::protocol::encode(
+            "cache_changed",
+            &format!("cache{n}"),
+            e,
+        ));
+        forward(broker.as_ref(), "cache", &text, Priority::Normal);
         m.broadcast(CoreMessage::Publish {
             topic: Arc::from("cache"),
-            text: Bytes::from(text),
+            text,
             priority: Priority::Normal,
         });
     })

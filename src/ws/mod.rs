@@ -1,6 +1,7 @@
 //! WebSocket: `GET /ws` upgraded on the core that accepted it. docs/PROTOCOL.md v1:
 //! envelope and registry, priority rate limits, heartbeats, topics with cross-core
-//! fan-out, player sessions (shared across cores), and streaming over the socket.
+//! fan-out, player sessions (shared across cores and, with a broker, nodes), and
+//! streaming over the socket.
 
 pub(crate) mod connection;
 mod errors;
@@ -14,5 +15,6 @@ pub(crate) mod payload;
 pub(crate) mod player;
 pub(crate) mod protocol;
 mod reader;
+pub(crate) mod sessions;
 pub(crate) mod stream;
 pub(crate) mod upgrade;

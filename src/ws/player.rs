@@ -2,9 +2,9 @@
 //! and a monotonic `seq` bumped by every change. With `session_create` it becomes a
 //! shared session whose changes are published to `session:<id>` on every core.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum PlayState {
     #[default]
@@ -16,7 +16,7 @@ pub(crate) enum PlayState {
 /// Most tracks one queue may hold.
 pub(crate) const MAX_QUEUE: usize = 10_000;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(crate) struct Player {
     pub seq: u64,
     pub session_id: Option<String>,
@@ -51,7 +51,32 @@ pub(crate) enum PlayerError {
     ReorderOutOfRange(usize),
 }
 
+/// The envelope of a `status_update` text, for reading a session's state back.
+#[derive(Deserialize)]
+struct StatusText {
+    payload: Player,
+}
+
 impl Player {
+    /// The player state a `status_update` message carries (a session's state as
+    /// published or stored by another node); `None` if the text is not one.
+    pub(crate) fn from_status_text(text: &[u8]) -> Option<Player> {
+        serde_json::from_slice::<StatusText>(text)
+            .ok()
+            .map(|s| s.payload)
+            .filter(|p| p.session_id.is_some())
+    }
+
+    /// Takes `shared`'s state when it is newer (another controller of the same
+    /// session changed it); the session id stays this connection's.
+    pub(crate) fn follow(&mut self, shared: &Player) {
+        if shared.seq > self.seq {
+            let id = self.session_id.take();
+            *self = shared.clone();
+            self.session_id = id;
+        }
+    }
+
     fn changed(&mut self) {
         self.seq += 1;
     }

@@ -49,6 +49,7 @@ pub(crate) enum ClientType {
     Subscribe,
     Unsubscribe,
     SessionCreate,
+    SessionJoin,
     QueueAdd,
     QueueRemove,
     QueueClear,
@@ -66,7 +67,7 @@ pub(crate) enum ClientType {
 
 impl ClientType {
     /// Every type, with its wire name and priority (docs/PROTOCOL.md "Priorities and rate limits").
-    pub(crate) const ALL: [(ClientType, &'static str, Priority); 24] = [
+    pub(crate) const ALL: [(ClientType, &'static str, Priority); 25] = [
         (ClientType::Ping, "ping", Priority::Critical),
         (ClientType::Disconnect, "disconnect", Priority::Critical),
         (ClientType::Play, "play", Priority::High),
@@ -82,6 +83,7 @@ impl ClientType {
             "session_create",
             Priority::Normal,
         ),
+        (ClientType::SessionJoin, "session_join", Priority::Normal),
         (ClientType::QueueAdd, "queue_add", Priority::Normal),
         (ClientType::QueueRemove, "queue_remove", Priority::Normal),
         (ClientType::QueueClear, "queue_clear", Priority::Normal),

@@ -2,6 +2,8 @@
 //! its own temp data dir, and talk to it over real sockets (raw TCP and `ureq`).
 #![allow(dead_code)]
 
+pub mod engines;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -454,6 +456,29 @@ pub fn ws_next<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>) -> serde_jso
             }
             tungstenite::Message::Binary(_) => panic!("unexpected binary frame"),
             _ => continue,
+        }
+    }
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Reads messages until one satisfies `want` (others are skipped); panics on the
+/// socket's read timeout.
+pub fn ws_until<S: Read + Write>(
+    ws: &mut tungstenite::WebSocket<S>,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let m = ws_next(ws);
+        if want(&m) {
+            return m;
         }
     }
 }

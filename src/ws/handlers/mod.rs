@@ -27,6 +27,7 @@ fn handler(t: ClientType) -> HandlerFn {
         Play | Pause | Stop | Seek | Next | Previous | QueueAdd | QueueRemove | QueueClear
         | QueueReorder => player::command,
         SessionCreate => player::session_create,
+        SessionJoin => player::session_join,
         StatusUpdate => player::status_request,
         LibrarySearch => library::search,
         LibrarySync => library::sync,

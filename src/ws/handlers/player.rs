@@ -5,6 +5,7 @@ use super::super::hub;
 use super::super::payload::{self, Empty};
 use super::super::player::PlayerError;
 use super::super::protocol::{self, ClientType, Incoming, Priority, WsError, codes};
+use super::super::sessions;
 use crate::library::LibraryError;
 use crate::runtime::core_state::CoreState;
 use serde::Deserialize;
@@ -68,19 +69,30 @@ fn status_payload(core: &CoreState, conn: &WsConn) -> Value {
     })
 }
 
-/// Sends the player's state to the connection and, for a shared session, to every
-/// listener of `session:<id>` and of the `player` topic on every core.
+/// Sends the player's state to the connection and, for a shared session, records it
+/// and publishes it to every listener of `session:<id>` and of the `player` topic on
+/// every core (and node).
 fn emit_status(core: &CoreState, conn: &WsConn, correlation_id: &str) {
     let payload = status_payload(core, conn);
     conn.send_msg("status_update", correlation_id, &payload);
     let session = conn.player.borrow().session_id.clone();
     if let Some(id) = session {
+        sessions::record(&core.shared, &id, &conn.player.borrow());
         let text = protocol::encode("status_update", correlation_id, &payload);
         let published = hub::publish(core, &format!("session:{id}"), text.clone(), Priority::High)
             .and_then(|()| hub::publish(core, "player", text, Priority::Normal));
         if let Err(e) = published {
             conn.send_error(correlation_id, &e.into());
         }
+    }
+}
+
+/// A session's controller first takes the state another controller (on any core or
+/// node) gave it since, so a command applies to the session's latest state.
+fn follow_session(core: &CoreState, conn: &WsConn) {
+    let id = conn.player.borrow().session_id.clone();
+    if let Some(latest) = id.and_then(|id| sessions::latest(&core.shared, &id)) {
+        conn.player.borrow_mut().follow(&latest);
     }
 }
 
@@ -128,6 +140,7 @@ pub(super) fn command(
 ) -> Result<(), WsError> {
     let p = &m.payload;
     let kind = ClientType::parse(&m.kind);
+    follow_session(core, conn);
     match kind {
         Some(ClientType::Play) => {
             let index = payload::parse::<Play>(p)?.index;
@@ -193,8 +206,16 @@ pub(super) fn session_create(
                 core.shared.id_prefix,
                 core.next_request_id().replace('-', "")
             );
-            core.shared.ws_sessions.pin().insert(id.clone(), core.id.0);
             conn.player.borrow_mut().session_id = Some(id.clone());
+            sessions::record(&core.shared, &id, &conn.player.borrow());
+            // Announced on its own topic (no listener yet), so other nodes and the
+            // broker's store know the session from its start.
+            let text = protocol::encode(
+                "status_update",
+                &m.correlation_id,
+                &status_payload(core, conn),
+            );
+            hub::publish(core, &format!("session:{id}"), text, Priority::High)?;
             id
         }
     };
@@ -202,6 +223,34 @@ pub(super) fn session_create(
         "session_created",
         &m.correlation_id,
         &json!({"session_id": id, "topic": format!("session:{id}")}),
+    );
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionJoin {
+    session_id: String,
+}
+
+/// Takes control of a shared session made by any connection on any node (its latest
+/// state, also after its creator is gone): this connection's player becomes the
+/// session's and its commands change the session. Like the creator, it hears other
+/// controllers' changes by subscribing to `session:<id>`.
+pub(super) fn session_join(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    m: &Incoming,
+) -> Result<(), WsError> {
+    let id = payload::parse::<SessionJoin>(&m.payload)?.session_id;
+    let state = sessions::latest(&core.shared, &id)
+        .ok_or_else(|| WsError::new(codes::NOT_FOUND, format!("no session {id:?}")))?;
+    *conn.player.borrow_mut() = state;
+    conn.player.borrow_mut().session_id = Some(id);
+    conn.send_msg(
+        "status_update",
+        &m.correlation_id,
+        &status_payload(core, conn),
     );
     Ok(())
 }

@@ -54,7 +54,7 @@ fn valid_topic(core: &CoreState, t: &str) -> Result<(), WsError> {
         return Ok(());
     }
     if let Some(id) = t.strip_prefix("session:") {
-        return if core.shared.ws_sessions.pin().contains_key(id) {
+        return if crate::ws::sessions::exists(&core.shared, id) {
             Ok(())
         } else {
             Err(WsError::new(codes::NOT_FOUND, format!("no session {id:?}")))
