@@ -196,6 +196,10 @@ pub struct LibraryConfig {
     /// How long the writer waits on a database locked by another process (a backup,
     /// the `token` command) before the write is answered 503 with `Retry-After`.
     pub busy_timeout_ms: u64,
+    /// A PostgreSQL database every node of a cluster shares (`postgres://user@host/db`);
+    /// the node's `library.db` becomes a copy that follows it. Unset: SQLite alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 impl Default for LibraryConfig {
@@ -203,6 +207,7 @@ impl Default for LibraryConfig {
         Self {
             path: None,
             busy_timeout_ms: 5000,
+            database_url: None,
         }
     }
 }
@@ -525,14 +530,26 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Range checks serde cannot express; each names its key.
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// The cluster's engines are named by URL scheme (checked again when connecting).
+    fn validate_engine_urls(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if let Some(url) = &self.library.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return bad("library.database_url", "must be a postgres:// URL");
+        }
         if let Some(url) = &self.cluster.broker_url
             && !(url.starts_with("redis://") || url.starts_with("unix://"))
         {
             return bad("cluster.broker_url", "must be a redis:// or unix:// URL");
         }
+        Ok(())
+    }
+
+    /// Range checks serde cannot express; each names its key.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        self.validate_engine_urls()?;
         if self.http.max_header_bytes < 256 {
             return bad("http.max_header_bytes", "must be at least 256");
         }
@@ -683,6 +700,14 @@ mod tests {
         std::fs::write(&file, "[server]\nlisten = \"nope\"\n").unwrap();
         let err = Config::load(Some(&file), env(&[])).unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");
+        for (key, url) in [
+            ("AURALIS_LIBRARY__DATABASE_URL", "mysql://x/y"),
+            ("AURALIS_CLUSTER__BROKER_URL", "nats://x"),
+        ] {
+            let err = Config::load(None, env(&[(key, url)])).unwrap_err();
+            let field = key.trim_start_matches("AURALIS_").replace("__", ".");
+            assert!(err.to_string().contains(&field.to_lowercase()), "{err}");
+        }
     }
 
     #[test]

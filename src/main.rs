@@ -140,7 +140,7 @@ enum CliError {
 /// sees the change at once: tokens are read per request).
 fn token(action: TokenAction) -> Result<String, CliError> {
     let cfg = effective_config(action.args())?;
-    let lib = Library::open(&cfg.server.data_dir, None)?;
+    let lib = Library::open_shared(&cfg.server.data_dir, None, sharing(&cfg))?;
     match action {
         TokenAction::Create { role, name, .. } => {
             let role = Role::parse(&role).ok_or(CliError::Role(role))?;
@@ -204,6 +204,14 @@ fn prepare_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
     Ok(lib)
 }
 
+/// Whether the library is this node's alone or shared (`[library] database_url`).
+fn sharing(cfg: &Config) -> auralis_server::library::Sharing<'_> {
+    auralis_server::library::Sharing {
+        database_url: cfg.library.database_url.as_deref(),
+        node: &cfg.cluster.node,
+    }
+}
+
 fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
     let data_dir = &cfg.server.data_dir;
     match &cfg.library.path {
@@ -211,7 +219,7 @@ fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
             if !dir.is_dir() {
                 return Err(CliError::NotAFolder(dir.clone()));
             }
-            let lib = Library::open(data_dir, Some(dir.clone()))?;
+            let lib = Library::open_shared(data_dir, Some(dir.clone()), sharing(cfg))?;
             lib.start_scan(dir.clone());
             Ok(lib)
         }
@@ -219,7 +227,7 @@ fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
             let demo_dir = data_dir.join("demo-library");
             tracing::info!(dir = %demo_dir.display(), "no --library given: using the demo library");
             let root = demo::ensure(&demo_dir)?;
-            let lib = Library::open(data_dir, Some(root.clone()))?;
+            let lib = Library::open_shared(data_dir, Some(root.clone()), sharing(cfg))?;
             scan::scan_blocking(&lib.writer, &root, &lib.scan)?;
             Ok(lib)
         }
@@ -296,7 +304,8 @@ fn main() -> ExitCode {
         Command::Scan { dir, args } => {
             let run = || -> Result<String, CliError> {
                 let cfg = effective_config(&args)?;
-                let lib = Library::open(&cfg.server.data_dir, Some(dir.clone()))?;
+                let lib =
+                    Library::open_shared(&cfg.server.data_dir, Some(dir.clone()), sharing(&cfg))?;
                 scan::scan_blocking(&lib.writer, &dir, &lib.scan)?;
                 let progress = lib.scan.lock().map(|p| p.clone()).unwrap_or_default();
                 Ok(serde_json::to_string_pretty(&progress)?)

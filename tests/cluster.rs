@@ -15,6 +15,33 @@ use std::time::{Duration, Instant};
 
 struct Haproxy(Child);
 
+impl Haproxy {
+    /// HAProxy with deploy/haproxy.cfg in front of three nodes, once it listens and
+    /// has seen every node healthy (rise 2 × 500 ms).
+    fn front(nodes: &[Server]) -> (Haproxy, SocketAddr) {
+        let front: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let h = Haproxy(
+            Command::new("haproxy")
+                .args(["-db", "-f", "deploy/haproxy.cfg"])
+                .env("AURALIS_FRONT", front.to_string())
+                .env("AURALIS_N1", nodes[0].addr.to_string())
+                .env("AURALIS_N2", nodes[1].addr.to_string())
+                .env("AURALIS_N3", nodes[2].addr.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start haproxy"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(front).is_err() {
+            assert!(Instant::now() < deadline, "HAProxy did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        (h, front)
+    }
+}
+
 impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -80,26 +107,7 @@ fn haproxy_routes_by_client_and_by_track_and_a_draining_node_leaves_first() {
             s
         })
         .collect();
-    let front: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let _haproxy = Haproxy(
-        Command::new("haproxy")
-            .args(["-db", "-f", "deploy/haproxy.cfg"])
-            .env("AURALIS_FRONT", front.to_string())
-            .env("AURALIS_N1", nodes[0].addr.to_string())
-            .env("AURALIS_N2", nodes[1].addr.to_string())
-            .env("AURALIS_N3", nodes[2].addr.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy"),
-    );
-    // Until HAProxy listens and has seen every node healthy (rise 2 × 500 ms).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(front).is_err() {
-        assert!(Instant::now() < deadline, "HAProxy did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
+    let (_haproxy, front) = Haproxy::front(&nodes);
 
     // API: one client IP, one node; many client IPs, every node.
     let mut by_client: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
@@ -362,4 +370,319 @@ fn a_broker_carries_topics_and_sessions_across_nodes_and_its_loss_only_degrades(
     notification_titled(&mut listeners[2], "after-recovery");
     // What C missed while the broker was down was never silently lost: B counted it.
     drop(nodes);
+}
+
+fn post_json(s: &Server, path: &str, body: serde_json::Value) -> Resp {
+    request(s, "POST", path, Some(&body.to_string()))
+}
+
+/// Polls `path` on `s` until `ok` holds of its JSON body (another node's change
+/// arrives by the feed within milliseconds); returns how long it took.
+fn eventually(s: &Server, path: &str, ok: impl Fn(&serde_json::Value) -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let r = get(s, path);
+        if r.status == 200 && ok(&r.json()) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{path} on {} never became as expected: {} {}",
+            s.addr,
+            r.status,
+            r.json()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn shared_nodes(
+    lib: &std::path::Path,
+    pg: &engines::Postgres,
+    extra: &[(&str, &str)],
+) -> Vec<Server> {
+    ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            let mut opts = library_opts(lib)
+                .env("AURALIS_CLUSTER__NODE", name)
+                .env("AURALIS_LIBRARY__DATABASE_URL", &pg.url());
+            for (k, v) in extra {
+                opts = opts.env(k, v);
+            }
+            let s = Server::start(opts);
+            wait_scan(&s);
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn the_library_lives_in_postgresql_and_every_node_serves_it() {
+    let Some(mut pg) = engines::Postgres::start() else {
+        println!("SKIPPED: PostgreSQL is not installed (apt-get install postgresql)");
+        return;
+    };
+    let lib = temp_dir("pg-lib");
+    tone_tracks(&lib, 6, 1, 22_050, 1);
+    let nodes = shared_nodes(&lib, &pg, &[]);
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    for n in &nodes {
+        wait_cluster(n, "ok", Duration::from_secs(5));
+    }
+
+    // One library: the same tracks under the same ids on every node, though all three
+    // scanned the folder at once.
+    let listing = |s: &Server| -> Vec<(i64, String)> {
+        ok_data(&get(s, "/api/tracks?limit=100&order_by=title"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_i64().unwrap(),
+                    t["title"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let ids = listing(a);
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    for n in [b, c] {
+        eventually(n, "/api/tracks?limit=100", |j| {
+            j["data"].as_array().map(Vec::len) == Some(6)
+        });
+        assert_eq!(listing(n), ids);
+    }
+    let first = ids[0].0;
+
+    // A playlist made through A is read through C; its name is taken on B too.
+    let (mut on_c, _) = ws_connect(c, Ipv4Addr::LOCALHOST);
+    assert_eq!(
+        subscribed(&mut on_c, serde_json::json!(["library"]))["type"],
+        "subscribed"
+    );
+    let made = post_json(
+        a,
+        "/api/playlists",
+        serde_json::json!({"name": "Shared Mix"}),
+    );
+    assert_eq!(made.status, 201);
+    let pid = made.json()["data"]["id"].as_i64().unwrap();
+    let lag = eventually(c, &format!("/api/playlists/{pid}"), |j| {
+        j["data"]["name"] == "Shared Mix"
+    });
+    println!("playlist visible on C {lag:?} after A answered");
+    let heard = ws_until(&mut on_c, |m| m["type"] == "library_changed");
+    assert_eq!(heard["payload"]["event"], "playlist_created");
+    assert_eq!(heard["payload"]["playlist_id"], pid);
+    assert_eq!(
+        post_json(
+            b,
+            "/api/playlists",
+            serde_json::json!({"name": "shared mix"})
+        )
+        .status,
+        409,
+        "names stay unique across nodes"
+    );
+    // Entries added through B, in order, read through C.
+    let add = post_json(
+        b,
+        &format!("/api/playlists/{pid}/tracks"),
+        serde_json::json!({"track_ids": [ids[2].0, ids[1].0]}),
+    );
+    assert_eq!(add.status, 200, "{}", add.json());
+    eventually(c, &format!("/api/playlists/{pid}"), |j| {
+        j["data"]["track_count"] == 2
+    });
+
+    // A favorite set through B reaches C's library topic and C's reads.
+    assert_eq!(
+        post_json(
+            b,
+            &format!("/api/tracks/{first}/favorite"),
+            serde_json::json!({})
+        )
+        .status,
+        200
+    );
+    let heard = ws_until(&mut on_c, |m| m["payload"]["event"] == "favorite_changed");
+    assert_eq!(heard["payload"]["track_id"], first);
+    eventually(c, &format!("/api/tracks/{first}"), |j| {
+        j["data"]["favorite"] == true
+    });
+
+    // An atomic batch that fails changes nothing anywhere.
+    let items = serde_json::json!([
+        {"id": "x1", "action": "favorite", "data": {"track_id": ids[3].0}},
+        {"id": "x2", "action": "favorite", "data": {"track_id": 987654}}
+    ]);
+    let r = post_json(
+        a,
+        "/api/batch",
+        serde_json::json!({"atomic": true, "items": items}),
+    );
+    assert_eq!(r.json()["data"]["status"], "failed");
+    // A later change through A is visible on C: the failed batch came before it.
+    let later = post_json(a, "/api/playlists", serde_json::json!({"name": "After"}));
+    let later = later.json()["data"]["id"].as_i64().unwrap();
+    eventually(c, &format!("/api/playlists/{later}"), |_| true);
+    assert_eq!(
+        ok_data(&get(c, &format!("/api/tracks/{}", ids[3].0)))["favorite"],
+        false
+    );
+
+    // A keyset cursor issued by A continues on C.
+    let page = get(a, "/api/tracks?limit=2&order_by=title").json();
+    let cursor = page["meta"]["next_cursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_string();
+    let next = get(
+        c,
+        &format!("/api/tracks?limit=2&order_by=title&cursor={cursor}"),
+    );
+    assert_eq!(next.status, 200, "{}", next.json());
+    assert_eq!(next.json()["data"][0]["id"], ids[2].0);
+
+    // The database goes away: writes are refused (nothing half-done), reads go on from
+    // each node's copy, health says degraded; it comes back and writes work again.
+    pg.stop();
+    let refused = post_json(a, "/api/playlists", serde_json::json!({"name": "Lost?"}));
+    assert_eq!(refused.status, 503, "{}", refused.json());
+    assert_eq!(get(c, &format!("/api/playlists/{pid}")).status, 200);
+    wait_cluster(a, "degraded", Duration::from_secs(5));
+    pg.start_again();
+    wait_cluster(a, "ok", Duration::from_secs(15));
+    wait_cluster(c, "ok", Duration::from_secs(15));
+    let back = post_json(a, "/api/playlists", serde_json::json!({"name": "Lost?"}));
+    assert_eq!(back.status, 201, "{}", back.json());
+    let back = back.json()["data"]["id"].as_i64().unwrap();
+    eventually(c, &format!("/api/playlists/{back}"), |_| true);
+    eventually(b, "/api/playlists?limit=100", |j| {
+        j["data"].as_array().map(Vec::len) == Some(3)
+    });
+}
+
+/// One POST through the front from `src`: (status, node, body), or `None` when the
+/// connection failed before an answer (not acknowledged).
+fn post_via(
+    front: SocketAddr,
+    src: Ipv4Addr,
+    path: &str,
+    body: &serde_json::Value,
+) -> Option<(u16, String, serde_json::Value)> {
+    use std::io::Write;
+    let body = body.to_string();
+    let mut c = Raw::connect_from(src, front);
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    c.stream.write_all(req.as_bytes()).ok()?;
+    let r = c.read_response()?;
+    let node = r
+        .header("X-Served-By")
+        .and_then(|v| v.split('/').next())
+        .unwrap_or("")
+        .to_string();
+    let json = serde_json::from_slice(&r.body).unwrap_or_default();
+    Some((r.status, node, json))
+}
+
+#[test]
+fn a_node_killed_behind_haproxy_moves_its_clients_and_loses_nothing_acknowledged() {
+    if Command::new("haproxy").arg("-v").output().is_err() {
+        println!("SKIPPED: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let Some(redis) = engines::Redis::start() else {
+        println!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    let Some(pg) = engines::Postgres::start() else {
+        println!("SKIPPED: PostgreSQL is not installed (apt-get install postgresql)");
+        return;
+    };
+    let lib = temp_dir("full-lib");
+    tone_tracks(&lib, 3, 1, 22_050, 1);
+    let mut nodes = shared_nodes(&lib, &pg, &[("AURALIS_CLUSTER__BROKER_URL", &redis.url())]);
+    for n in &nodes {
+        wait_cluster(n, "ok", Duration::from_secs(5));
+    }
+    let (_haproxy, front) = Haproxy::front(&nodes);
+    let mut listeners: Vec<Ws> = nodes
+        .iter()
+        .map(|n| {
+            let (mut ws, _) = ws_connect(n, Ipv4Addr::LOCALHOST);
+            subscribed(&mut ws, serde_json::json!(["notifications"]));
+            ws
+        })
+        .collect();
+
+    // One client writes through the front; its node is killed (SIGKILL) midway. Every
+    // write is retried until acknowledged; a retry answered 409 means the unanswered
+    // attempt had committed, and it is found by name below.
+    let client = Ipv4Addr::new(127, 0, 6, 2);
+    let mut acked: Vec<(String, String)> = Vec::new();
+    let (mut unanswered, mut victim) = (0, String::new());
+    for i in 0..40 {
+        if i == 15 {
+            victim = acked.last().unwrap().1.clone();
+            let k = ["a", "b", "c"].iter().position(|n| *n == victim).unwrap();
+            let _ = nodes[k].child.kill();
+            let _ = nodes[k].child.wait();
+        }
+        let name = format!("ack-{i:02}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let body = serde_json::json!({ "name": name });
+            match post_via(front, client, "/api/playlists", &body) {
+                Some((201 | 409, node, _)) => {
+                    acked.push((name.clone(), node));
+                    break;
+                }
+                Some((status, _, j)) => {
+                    assert!([502, 503, 504].contains(&status), "{status} {j}");
+                    unanswered += 1;
+                }
+                None => unanswered += 1,
+            }
+            assert!(Instant::now() < deadline, "{name} was never acknowledged");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let after: std::collections::BTreeSet<&str> =
+        acked[15..].iter().map(|(_, n)| n.as_str()).collect();
+    assert!(
+        !after.contains(victim.as_str()),
+        "the client left {victim}: {after:?}"
+    );
+    println!("killed {victim}; {unanswered} attempts unanswered; then served by {after:?}");
+
+    // Every acknowledged playlist is on every surviving node.
+    let survivors = ["a", "b", "c"]
+        .iter()
+        .zip(&nodes)
+        .filter(|(name, _)| **name != victim);
+    for (_, n) in survivors {
+        eventually(n, "/api/playlists?limit=100", |j| {
+            let have: std::collections::BTreeSet<&str> = j["data"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
+                .unwrap_or_default();
+            acked.iter().all(|(name, _)| have.contains(name.as_str()))
+        });
+    }
+
+    // A notification through the front reaches the listeners of the surviving nodes.
+    let body = serde_json::json!({"title": "after-kill", "message": "m", "level": "info"});
+    let (status, _, _) = post_via(front, client, "/api/notifications", &body).unwrap();
+    assert_eq!(status, 202);
+    for (k, ws) in listeners.iter_mut().enumerate() {
+        if ["a", "b", "c"][k] != victim {
+            notification_titled(ws, "after-kill");
+        }
+    }
 }

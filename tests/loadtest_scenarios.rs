@@ -22,6 +22,7 @@ fn ws_broadcast_delivers_every_notification_to_every_listener() {
     );
     let report = broadcast::run(BroadcastPlan {
         server: Endpoint::plain(s.addr),
+        publisher: None,
         listeners: 200,
         publishes: 5,
         warmup_publishes: 2,

@@ -307,6 +307,7 @@ fn the_harness_drives_https_and_wss() {
 
     let report = auralis_loadtest::broadcast::run(auralis_loadtest::broadcast::BroadcastPlan {
         server,
+        publisher: None,
         listeners: 20,
         publishes: 3,
         warmup_publishes: 1,

@@ -3,6 +3,8 @@
 //! `POST /api/notifications`; every listener records publish → receipt latency (from the
 //! server's `published_at_us` stamp to its own clock: same machine). Reports the merged
 //! delivery latency. The server under test needs a rate limit above the publish rate.
+//! With `publisher` set (`--publish-to`), notifications are published on another node
+//! of a cluster, so the latency includes the hop through the broker.
 
 use crate::blocking::SetupClient;
 use crate::client::Failure;
@@ -20,6 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(Debug, Clone)]
 pub struct BroadcastPlan {
     pub server: crate::endpoint::Endpoint,
+    /// Where notifications are published (default: `server`).
+    pub publisher: Option<crate::endpoint::Endpoint>,
     pub listeners: usize,
     /// Measured publishes.
     pub publishes: u64,
@@ -146,7 +150,7 @@ fn sequence(payload: &[u8]) -> Option<u64> {
 
 /// Publishes through a plain blocking connection on the calling thread, at `rate`.
 fn publish(plan: &BroadcastPlan) -> Result<(), String> {
-    let mut client = SetupClient::connect(&plan.server)?;
+    let mut client = SetupClient::connect(plan.publisher.as_ref().unwrap_or(&plan.server))?;
     let start = Instant::now();
     for k in 0..plan.warmup_publishes + plan.publishes {
         let due = start + Duration::from_secs_f64(k as f64 / plan.rate);

@@ -6,7 +6,7 @@
 //!   [--timeout 5s] [--quiet]
 //! auralis-loadtest api-mix SERVER [--mix FILE.toml] (same load and output flags)
 //! auralis-loadtest listeners SERVER --listeners N [--speed F] [--duration 30s] ...
-//! auralis-loadtest ws-broadcast SERVER --listeners N --publishes M --rate R ...
+//! auralis-loadtest ws-broadcast SERVER --listeners N --publishes M --rate R [--publish-to SERVER2] ...
 //! (https:// and wss:// servers with --tls-ca CERT.pem)
 
 // The server's own CPU-set reader, compiled into this binary (it needs only libc).
@@ -177,6 +177,10 @@ struct BroadcastArgs {
     server: ServerUrl,
     #[arg(long, alias = "connections", default_value_t = 1000)]
     listeners: usize,
+    /// Publish on this server instead (another node of a cluster: the latency then
+    /// includes the broker hop).
+    #[arg(long, value_parser = parse_server)]
+    publish_to: Option<ServerUrl>,
     /// Measured notifications (default 20, or rate × --duration).
     #[arg(long, conflicts_with = "duration")]
     publishes: Option<u64>,
@@ -332,6 +336,7 @@ fn scenario(s: Scenario, tls_ca: Option<&Path>) -> Result<(), String> {
             limits::check(a.listeners, a.cores)?;
             let plan = BroadcastPlan {
                 server: endpoint(a.server)?,
+                publisher: a.publish_to.map(endpoint).transpose()?,
                 listeners: a.listeners,
                 publishes,
                 warmup_publishes: (a.warmup.as_secs_f64() * a.rate).round() as u64,

@@ -15,6 +15,7 @@
 
 pub(crate) mod backoff;
 pub(crate) mod envelope;
+pub(crate) mod last_error;
 pub(crate) mod publisher;
 pub(crate) mod stats;
 pub(crate) mod subscriber;

@@ -2,7 +2,6 @@
 //! (relaxed atomics; the last error behind a mutex read only by `/api/health`).
 
 use serde::Serialize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
@@ -24,7 +23,7 @@ pub(crate) struct BrokerStats {
     pub invalid: AtomicU64,
     /// Connections (re)established, both threads.
     pub connects: AtomicU64,
-    pub last_error: Mutex<Option<String>>,
+    pub last_error: super::last_error::LastError,
 }
 
 /// The link as `/api/health` shows it.
@@ -48,11 +47,7 @@ pub(crate) fn bump(c: &AtomicU64) {
 
 impl BrokerStats {
     pub(crate) fn failed(&self, what: &str, e: &dyn std::fmt::Display) {
-        let msg = format!("{what}: {e}");
-        tracing::warn!(error = %msg, "cluster broker");
-        if let Ok(mut last) = self.last_error.lock() {
-            *last = Some(msg);
-        }
+        self.last_error.record("broker", what, e);
     }
 
     /// Both connections up.
@@ -72,7 +67,7 @@ impl BrokerStats {
             shed: n(&self.shed),
             invalid: n(&self.invalid),
             connects: n(&self.connects),
-            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+            last_error: self.last_error.get(),
         }
     }
 }

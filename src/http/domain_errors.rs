@@ -17,7 +17,9 @@ impl From<LibraryError> for ApiError {
                 "the database is locked by another process; retry shortly".into(),
             ),
             LibraryError::Database(e) => ApiError::Internal(format!("database: {e}")),
-            LibraryError::Write(WriteError::Busy) => ApiError::Unavailable(e.to_string()),
+            LibraryError::Write(WriteError::Busy | WriteError::Shared(_)) => {
+                ApiError::Unavailable(e.to_string())
+            }
             LibraryError::Write(WriteError::Stopped) | LibraryError::Entropy(_) => {
                 ApiError::Internal(e.to_string())
             }

@@ -4,13 +4,13 @@
 //! the committed ones to the sink the runtime installed at boot (the WebSocket
 //! `library` topic). A rolled-back change emits nothing. The library knows no sockets.
 
-use rusqlite::{Connection, Transaction};
-use serde::Serialize;
+use rusqlite::{Connection, Savepoint};
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::ops::Deref;
 
 /// One committed change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub(crate) enum LibraryEvent {
     FavoriteChanged {
@@ -62,10 +62,28 @@ impl Owner {
     }
 }
 
+thread_local! {
+    /// Events committed by the writer's current job, for a shared store to pass on
+    /// to the other nodes with the job's changes (only the writer thread runs a `Tx`).
+    static COMMITTED: RefCell<Vec<LibraryEvent>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Takes the events committed on this thread since the last call.
+pub(crate) fn take_committed() -> Vec<LibraryEvent> {
+    COMMITTED.with(|c| std::mem::take(&mut *c.borrow_mut()))
+}
+
+/// Records an event made outside a `Tx` (a scan's start and end) for the other nodes.
+pub(crate) fn record_committed(e: LibraryEvent) {
+    COMMITTED.with(|c| c.borrow_mut().push(e));
+}
+
 /// A writer transaction that collects the events of the changes made in it, acting
-/// for one [`Owner`].
+/// for one [`Owner`]. A savepoint, so that a shared store's writer can hold one outer
+/// transaction open until the shared database has committed (alone, it is a plain
+/// transaction).
 pub(crate) struct Tx<'c> {
-    tx: Transaction<'c>,
+    tx: Savepoint<'c>,
     events: RefCell<Vec<LibraryEvent>>,
     owner: Owner,
 }
@@ -73,7 +91,7 @@ pub(crate) struct Tx<'c> {
 impl<'c> Tx<'c> {
     pub(crate) fn begin(c: &'c mut Connection, owner: Owner) -> rusqlite::Result<Self> {
         Ok(Self {
-            tx: c.transaction()?,
+            tx: c.savepoint()?,
             events: RefCell::new(Vec::new()),
             owner,
         })
@@ -101,10 +119,12 @@ impl<'c> Tx<'c> {
     /// Commits; the events are the caller's to emit.
     pub(crate) fn commit(self) -> rusqlite::Result<Vec<LibraryEvent>> {
         self.tx.commit()?;
-        Ok(self.events.into_inner())
+        let events = self.events.into_inner();
+        COMMITTED.with(|c| c.borrow_mut().extend(events.iter().cloned()));
+        Ok(events)
     }
 
-    pub(crate) fn rollback(self) -> rusqlite::Result<()> {
+    pub(crate) fn rollback(mut self) -> rusqlite::Result<()> {
         self.tx.rollback()
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod query;
 pub(crate) mod riff_tags;
 pub mod scan;
 pub(crate) mod schema;
+pub(crate) mod shared;
 pub(crate) mod store;
 pub mod tokens;
 pub(crate) mod writer;
@@ -36,8 +37,9 @@ pub struct Library {
     pub(crate) token_key: [u8; 32],
     /// The folder scans walk (`--library`, or the demo library).
     pub root: Option<PathBuf>,
-    /// Where committed changes are announced (set once at boot by the runtime).
-    events: std::sync::OnceLock<events::EventSink>,
+    /// Where committed changes are announced (set once at boot by the runtime); the
+    /// shared store's writer announces other nodes' changes through it too.
+    events: Arc<std::sync::OnceLock<events::EventSink>>,
 }
 
 /// Why the library could not be opened.
@@ -63,6 +65,19 @@ pub enum OpenError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("library.database_url: {0}")]
+    Shared(#[from] shared::SharedError),
+    #[error("cannot start the shared library listener: {0}")]
+    Listener(std::io::Error),
+}
+
+/// Where the library lives: this node's file alone, or a copy of a shared PostgreSQL
+/// database (`[library] database_url`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sharing<'a> {
+    pub database_url: Option<&'a str>,
+    /// This node's name in the shared change feed.
+    pub node: &'a str,
 }
 
 /// A secret per data dir and purpose (`cursor.key`, `token.key`), so cursors and tokens
@@ -118,24 +133,53 @@ fn check_writable(data_dir: &Path) -> Result<(), OpenError> {
 impl Library {
     /// Opens (creating and migrating) `<data_dir>/library.db` and starts the writer.
     pub fn open(data_dir: &Path, root: Option<PathBuf>) -> Result<Arc<Library>, OpenError> {
+        Self::open_shared(data_dir, root, Sharing::default())
+    }
+
+    /// [`open`](Self::open), the file being a copy of the shared database when
+    /// `sharing` names one (made afresh from it, then kept following it).
+    pub fn open_shared(
+        data_dir: &Path,
+        root: Option<PathBuf>,
+        sharing: Sharing<'_>,
+    ) -> Result<Arc<Library>, OpenError> {
         std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         check_writable(data_dir)?;
         let db_path = data_dir.join("library.db");
-        let writer = Writer::start(&db_path).map_err(|source| OpenError::Database {
+        let db_err = |source| OpenError::Database {
             path: db_path.clone(),
             source,
-        })?;
+        };
+        let keys = (
+            secret_key(data_dir, "cursor.key")?,
+            secret_key(data_dir, "token.key")?,
+        );
+        let events = Arc::new(std::sync::OnceLock::new());
+        let (writer, (cursor_key, token_key)) = match sharing.database_url {
+            None => (Writer::start(&db_path).map_err(db_err)?, keys),
+            Some(url) => {
+                let mut conn = writer::open(&db_path).map_err(db_err)?;
+                let opened =
+                    shared::SharedStore::open(url, sharing.node, &mut conn, keys, events.clone())?;
+                let listener = opened.store.listener();
+                let writer = Writer::start_shared(conn, opened.store);
+                listener
+                    .spawn(writer.clone())
+                    .map_err(OpenError::Listener)?;
+                (writer, (opened.cursor_key, opened.token_key))
+            }
+        };
         Ok(Arc::new(Library {
             db_path,
             writer,
             scan: SharedProgress::default(),
-            cursors: CursorCodec::new(secret_key(data_dir, "cursor.key")?),
-            token_key: secret_key(data_dir, "token.key")?,
+            cursors: CursorCodec::new(cursor_key),
+            token_key,
             root,
-            events: std::sync::OnceLock::new(),
+            events,
         }))
     }
 
@@ -173,6 +217,17 @@ impl Library {
     /// Installs where committed changes are announced; the first call wins.
     pub(crate) fn set_event_sink(&self, sink: events::EventSink) {
         let _ = self.events.set(sink);
+    }
+
+    /// Announces events made outside a writer transaction (a scan's start and end) here
+    /// and, through the shared store's feed, on the other nodes.
+    fn announce_everywhere(&self, e: events::LibraryEvent) {
+        self.announce(std::slice::from_ref(&e));
+        if self.writer.shared.is_some() {
+            let _ = self
+                .writer
+                .run_blocking(move |_| events::record_committed(e));
+        }
     }
 
     fn announce(&self, events: &[events::LibraryEvent]) {
@@ -242,20 +297,20 @@ impl Library {
         let spawned = std::thread::Builder::new()
             .name("auralis-scan".into())
             .spawn(move || {
-                lib.announce(&[events::LibraryEvent::ScanStarted {
+                lib.announce_everywhere(events::LibraryEvent::ScanStarted {
                     root: root.display().to_string(),
-                }]);
+                });
                 if let Err(e) = scan::scan_blocking(&lib.writer, &root, &lib.scan) {
                     tracing::error!(root = %root.display(), error = %e, "library scan failed");
                 }
                 let p = lib.scan.lock().map(|p| p.clone()).unwrap_or_default();
-                lib.announce(&[events::LibraryEvent::ScanFinished {
+                lib.announce_everywhere(events::LibraryEvent::ScanFinished {
                     state: format!("{:?}", p.state).to_ascii_lowercase(),
                     added: p.added,
                     updated: p.updated,
                     removed: p.removed,
                     failed: p.failed,
-                }]);
+                });
             });
         if spawned.is_err()
             && let Ok(mut p) = self.scan.lock()

@@ -335,7 +335,7 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
         let items = std::mem::take(batch);
         let (added, updated) =
             writer.run_blocking(move |c| -> rusqlite::Result<(u64, u64)> {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let now = super::model::now_ms();
                 let (mut a, mut u) = (0, 0);
                 for (path, size, mtime, p) in &items {
@@ -394,7 +394,7 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
     if !vanished.is_empty() {
         let n = vanished.len() as u64;
         writer.run_blocking(move |c| -> rusqlite::Result<()> {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             for p in &vanished {
                 tx.execute("DELETE FROM tracks WHERE path = ?1", [p])?;
             }

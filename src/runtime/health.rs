@@ -42,19 +42,28 @@ struct Health {
 struct ClusterHealth {
     status: &'static str,
     node: String,
-    broker: crate::cluster::stats::BrokerReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broker: Option<crate::cluster::stats::BrokerReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<crate::library::shared::SharedReport>,
 }
 
 fn cluster_health(core: &CoreState) -> Option<ClusterHealth> {
-    let broker = core.shared.broker.get()?;
+    let broker = core.shared.broker.get();
+    let database = core
+        .shared
+        .library
+        .as_ref()
+        .and_then(|l| l.writer.shared.as_ref());
+    if broker.is_none() && database.is_none() {
+        return None;
+    }
+    let healthy = broker.is_none_or(|b| b.stats.healthy()) && database.is_none_or(|d| d.healthy());
     Some(ClusterHealth {
-        status: if broker.stats.healthy() {
-            "ok"
-        } else {
-            "degraded"
-        },
+        status: if healthy { "ok" } else { "degraded" },
         node: core.shared.config.cluster.node.clone(),
-        broker: broker.stats.report(),
+        broker: broker.map(|b| b.stats.report()),
+        database: database.map(|d| d.report()),
     })
 }
 
