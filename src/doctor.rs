@@ -59,7 +59,7 @@ fn check(name: &'static str, verdict: Verdict, found: String, fix: &str) -> Chec
 /// Runs every check for `config`.
 pub fn run(config: &Config) -> Vec<Check> {
     let cores = effective_cores(config);
-    vec![
+    let mut checks = vec![
         io_uring(),
         cpus(config),
         nofile(config, cores),
@@ -68,7 +68,40 @@ pub fn run(config: &Config) -> Vec<Check> {
         syn_backlog(),
         port_range(),
         socket_filter(cores),
-    ]
+    ];
+    checks.extend(cluster_engines(config));
+    checks
+}
+
+/// The shared engines a cluster node is configured for answer (only those configured).
+fn cluster_engines(config: &Config) -> Vec<Check> {
+    let mut out = Vec::new();
+    if let Some(url) = &config.cluster.broker_url {
+        let pinged = redis::Client::open(url.as_str())
+            .and_then(|c| crate::cluster::publisher::connect(&c))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+        out.push(match pinged {
+            Ok(_) => check("broker", Verdict::Ok, format!("{url} answers"), ""),
+            Err(e) => check(
+                "broker",
+                Verdict::Warn,
+                format!("{url}: {e}"),
+                "start redis-server there (the node starts anyway: topics stay local and health says degraded until it answers)",
+            ),
+        });
+    }
+    if let Some(url) = &config.library.database_url {
+        out.push(match crate::library::shared::connect(url) {
+            Ok(_) => check("database", Verdict::Ok, "PostgreSQL answers".into(), ""),
+            Err(e) => check(
+                "database",
+                Verdict::Fail,
+                format!("{e}"),
+                "start PostgreSQL or correct library.database_url (the node copies the library from it at start)",
+            ),
+        });
+    }
+    out
 }
 
 fn effective_cores(config: &Config) -> usize {
@@ -286,8 +319,14 @@ mod tests {
     fn every_check_runs_and_says_what_to_change_when_not_ok() {
         let mut cfg = Config::default();
         cfg.server.cores = 10_000;
+        cfg.cluster.broker_url = Some("redis://127.0.0.1:1/".into());
+        cfg.library.database_url = Some("postgres://nobody@127.0.0.1:1/none".into());
         let checks = run(&cfg);
-        assert_eq!(checks.len(), 8);
+        assert_eq!(checks.len(), 10);
+        let db = checks.iter().find(|c| c.name == "database").unwrap();
+        assert_eq!(db.verdict, Verdict::Fail, "{db}");
+        let broker = checks.iter().find(|c| c.name == "broker").unwrap();
+        assert_eq!(broker.verdict, Verdict::Warn, "{broker}");
         for c in &checks {
             assert_eq!(c.verdict == Verdict::Ok, c.fix.is_empty(), "{c}");
         }

@@ -302,6 +302,25 @@ fn a_broker_carries_topics_and_sessions_across_nodes_and_its_loss_only_degrades(
         notification_titled(ws, "from-a");
     }
 
+    // The harness measures the same across nodes: listeners on B, publishes on A.
+    let report = auralis_loadtest::broadcast::run(auralis_loadtest::broadcast::BroadcastPlan {
+        server: auralis_loadtest::endpoint::Endpoint::plain(nodes[1].addr),
+        publisher: Some(auralis_loadtest::endpoint::Endpoint::plain(nodes[0].addr)),
+        listeners: 20,
+        publishes: 5,
+        warmup_publishes: 1,
+        rate: 20.0,
+        cores: vec![0],
+        source_ips: Vec::new(),
+        progress: false,
+    })
+    .expect("cross-node broadcast run");
+    assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
+    assert_eq!(
+        report.requests, 100,
+        "every listener on B got every publish made on A"
+    );
+
     // A session made and controlled on A updates its listener on C.
     let (mut control, _) = ws_connect(&nodes[0], ip);
     let id = ws_rpc(&mut control, "session_create", serde_json::json!({}))["payload"]["session_id"]
