@@ -134,6 +134,10 @@ enum CliError {
     Library(#[from] LibraryError),
     #[error("--role must be admin or listener, not {0:?}")]
     Role(String),
+    #[error(
+        "library.database_url needs --library (or library.path): a music folder every node sees at the same path, not each node's own demo library"
+    )]
+    SharedNeedsLibrary,
 }
 
 /// `token create | list | revoke`, against the data dir's database (a running server
@@ -223,6 +227,7 @@ fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
             lib.start_scan(dir.clone());
             Ok(lib)
         }
+        None if cfg.library.database_url.is_some() => Err(CliError::SharedNeedsLibrary),
         None => {
             let demo_dir = data_dir.join("demo-library");
             tracing::info!(dir = %demo_dir.display(), "no --library given: using the demo library");

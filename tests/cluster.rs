@@ -565,6 +565,20 @@ fn the_library_lives_in_postgresql_and_every_node_serves_it() {
     assert_eq!(next.status, 200, "{}", next.json());
     assert_eq!(next.json()["data"][0]["id"], ids[2].0);
 
+    // One scan updates every node: a file added and scanned through A is listed on C,
+    // and C's library topic hears the scan finish.
+    make_library(&lib, 100, 1);
+    assert_eq!(
+        post_json(a, "/api/library/scan", serde_json::json!({})).status,
+        202
+    );
+    ws_until(&mut on_c, |m| {
+        m["payload"]["event"] == "scan_finished" && m["payload"]["added"] == 1
+    });
+    eventually(c, "/api/tracks?limit=100", |j| {
+        j["data"].as_array().map(Vec::len) == Some(7)
+    });
+
     // The database goes away: writes are refused (nothing half-done), reads go on from
     // each node's copy, health says degraded; it comes back and writes work again.
     pg.stop();
@@ -704,4 +718,36 @@ fn a_node_killed_behind_haproxy_moves_its_clients_and_loses_nothing_acknowledged
             notification_titled(ws, "after-kill");
         }
     }
+}
+
+#[test]
+fn a_shared_library_needs_a_music_folder_and_a_reachable_database() {
+    let data = temp_dir("shared-cli");
+    let run = |library: Option<&std::path::Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_auralis-server"));
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cores",
+            "1",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env(
+            "AURALIS_LIBRARY__DATABASE_URL",
+            "postgres://nobody@127.0.0.1:1/none",
+        );
+        if let Some(l) = library {
+            cmd.arg("--library").arg(l);
+        }
+        let out = cmd.output().expect("run auralis-server");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    // Each node's own demo library would put three copies of it in the shared one.
+    assert!(run(None).contains("needs --library"));
+    let lib = temp_dir("shared-cli-lib");
+    let err = run(Some(&lib));
+    assert!(err.contains("library.database_url"), "{err}");
 }

@@ -1,6 +1,7 @@
 //! The listener thread: its own PostgreSQL connection LISTENs on the commit channel
-//! and asks the writer to catch up on every notification, and once after every
-//! (re)connect, so commits made while it was away are applied too. Reconnects with
+//! and asks the writer to catch up on every notification, once after every
+//! (re)connect, so commits made while it was away are applied too, and every 2 s
+//! without one (a cheap query when nothing is new). Reconnects with
 //! the cluster's backoff; the cores never wait on it.
 
 use super::ship::CHANNEL;
@@ -10,6 +11,10 @@ use crate::cluster::backoff::Backoff;
 use crate::library::writer::Writer;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long the listener waits for a notification before catching up anyway.
+const POLL: Duration = Duration::from_secs(2);
 
 pub(crate) fn spawn(url: String, writer: Writer, status: Arc<SharedStatus>) -> std::io::Result<()> {
     std::thread::Builder::new()
@@ -41,12 +46,18 @@ fn listen(url: &str, writer: &Writer, status: &SharedStatus, backoff: &mut Backo
     backoff.succeeded();
     status.listening.store(true, Ordering::Relaxed);
     writer.catch_up_soon();
-    let mut notifications = client.notifications();
-    let mut it = notifications.blocking_iter();
     loop {
-        match postgres::fallible_iterator::FallibleIterator::next(&mut it) {
+        let got = {
+            let mut notifications = client.notifications();
+            let mut it = notifications.timeout_iter(POLL);
+            postgres::fallible_iterator::FallibleIterator::next(&mut it)
+        };
+        match got {
             Ok(Some(_)) => writer.catch_up_soon(),
-            Ok(None) => return SharedError::Closed,
+            // No notification for a while (or the server went away): catch up anyway,
+            // so a commit whose request to the writer found its queue full still lands.
+            Ok(None) if client.is_closed() => return SharedError::Closed,
+            Ok(None) => writer.catch_up_soon(),
             Err(e) => return e.into(),
         }
     }
