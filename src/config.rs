@@ -238,6 +238,23 @@ pub struct ServerConfig {
     /// (DEFER_TASKRUN + SINGLE_ISSUER: only when the core waits for completions).
     /// Measured in tuning/README.md.
     pub uring_taskrun: TaskRun,
+    /// Connections on `listen` may (`optional`) or must (`required`) start with a PROXY
+    /// protocol header (v1 or v2, HAProxy's `send-proxy-v2`) naming the client: behind
+    /// a load balancer, the client — not the balancer — is then the peer for rate
+    /// limits, logs, loopback trust and core pinning. `optional` also serves direct
+    /// connections (probes, operators) as themselves. Only for a port the balancer and
+    /// operators alone can reach: a header is believed.
+    pub proxy_protocol: ProxyProtocol,
+}
+
+/// Whether connections carry a PROXY protocol header (`server.proxy_protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyProtocol {
+    #[default]
+    Off,
+    Optional,
+    Required,
 }
 
 /// When io_uring task work runs on a core (`server.uring_taskrun`).
@@ -261,6 +278,7 @@ impl Default for ServerConfig {
             uring_entries: 1024,
             sqpoll_idle_ms: 0,
             uring_taskrun: TaskRun::Signal,
+            proxy_protocol: ProxyProtocol::Off,
         }
     }
 }
@@ -342,7 +360,8 @@ impl Default for RateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// While no token exists, let clients on loopback make changes. Turn it off behind a
-    /// reverse proxy on the same host: there every client arrives from loopback.
+    /// reverse proxy on the same host unless it sends PROXY headers
+    /// (`server.proxy_protocol`): otherwise every client arrives from loopback.
     pub trust_loopback: bool,
 }
 

@@ -100,6 +100,7 @@ fn haproxy_routes_by_client_and_by_track_and_a_draining_node_leaves_first() {
             let s = Server::start(
                 library_opts(&lib)
                     .env("AURALIS_CLUSTER__NODE", name)
+                    .env("AURALIS_SERVER__PROXY_PROTOCOL", "optional")
                     .env("AURALIS_CLUSTER__DRAIN_DELAY_MS", "2500")
                     .env("AURALIS_CACHE__CHUNK_DURATION_S", "1"),
             );
@@ -425,6 +426,7 @@ fn shared_nodes(
         .map(|name| {
             let mut opts = library_opts(lib)
                 .env("AURALIS_CLUSTER__NODE", name)
+                .env("AURALIS_SERVER__PROXY_PROTOCOL", "optional")
                 .env("AURALIS_LIBRARY__DATABASE_URL", &pg.url());
             for (k, v) in extra {
                 opts = opts.env(k, v);
@@ -750,4 +752,92 @@ fn a_shared_library_needs_a_music_folder_and_a_reachable_database() {
     let lib = temp_dir("shared-cli-lib");
     let err = run(Some(&lib));
     assert!(err.contains("library.database_url"), "{err}");
+}
+
+#[test]
+fn behind_haproxy_each_client_is_rate_limited_and_pinned_as_itself() {
+    if Command::new("haproxy").arg("-v").output().is_err() {
+        println!("SKIPPED: haproxy is not installed (apt-get install haproxy)");
+        return;
+    }
+    let lib = temp_dir("proxy-lib");
+    tone_tracks(&lib, 1, 1, 22_050, 1);
+    let nodes: Vec<Server> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|name| {
+            let mut opts = library_opts(&lib)
+                .env("AURALIS_CLUSTER__NODE", name)
+                .env("AURALIS_SERVER__PROXY_PROTOCOL", "optional")
+                .env("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "20");
+            opts.cores = 2;
+            Server::start(opts)
+        })
+        .collect();
+    let (_haproxy, front) = Haproxy::front(&nodes);
+    let served = |ip: Ipv4Addr| -> (u16, String, u32) {
+        let mut c = Raw::connect_from(ip, front);
+        c.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let r = c.read_response().expect("a response through HAProxy");
+        let by = r.header("X-Served-By").unwrap_or("").to_string();
+        let (node, core) = by.split_once('/').unwrap_or(("", ""));
+        (r.status, node.to_string(), core.parse().unwrap_or(u32::MAX))
+    };
+
+    // Each client lands on the core its own address hashes to, as if it had connected
+    // directly: the balancer's address is not what the node pins by.
+    let mut seen: Vec<(Ipv4Addr, String, u32)> = Vec::new();
+    for last in 2..14u8 {
+        let ip = Ipv4Addr::new(127, 0, 7, last);
+        let (status, node, core) = served(ip);
+        assert_eq!(status, 200);
+        assert_eq!(
+            core,
+            auralis_server::runtime::listener::core_for_ipv4(ip, 2),
+            "{ip} on {node}/{core}"
+        );
+        seen.push((ip, node, core));
+    }
+    let cores: BTreeSet<u32> = seen.iter().map(|s| s.2).collect();
+    assert_eq!(cores.len(), 2, "clients on both cores: {seen:?}");
+
+    // Rate limits are per client, exact: one client's 20 requests a minute run out,
+    // another client on the same node is untouched.
+    let (a, node_a) = (seen[0].0, seen[0].1.clone());
+    let b = seen[1..]
+        .iter()
+        .find(|s| s.1 == node_a)
+        .map(|s| s.0)
+        .expect("two clients on one node among twelve");
+    let statuses: Vec<u16> = (0..24).map(|_| served(a).0).collect();
+    let ok = 1 + statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(ok, 20, "exactly the limit passed: {statuses:?}");
+    assert!(statuses.ends_with(&[429, 429, 429]), "{statuses:?}");
+    assert_eq!(served(b).0, 200, "{b} has its own budget on {node_a}");
+
+    // Direct connections still work (optional mode); a malformed header is refused and
+    // counted.
+    assert_eq!(get(&nodes[0], "/api/version").status, 200);
+    let mut bad = Raw::connect(nodes[0].addr);
+    bad.send(b"PROXY TCP4 not-an-address 1.1.1.1 1 2\r\nGET / HTTP/1.1\r\n\r\n");
+    assert!(bad.closed_within(Duration::from_secs(5)));
+    // Counted at the monitor's next tick.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = String::from_utf8(get(&nodes[0], "/metrics").body).unwrap();
+        if metric_sum(&metrics, "auralis_proxy_refused_total{") >= 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never counted: {metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let handed: f64 = nodes
+        .iter()
+        .map(|n| {
+            metric_sum(
+                &String::from_utf8(get(n, "/metrics").body).unwrap(),
+                "auralis_proxy_handed_off_total{",
+            )
+        })
+        .sum();
+    assert!(handed >= 1.0, "connections moved to their client's core");
 }

@@ -141,7 +141,7 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             .map(|(core, c)| (format!("core=\"{core}\""), f(c)))
             .collect::<Vec<_>>()
     };
-    let per_core: [(&str, &str, Field); 11] = [
+    let per_core: [(&str, &str, Field); 14] = [
         (
             "auralis_response_bytes_total",
             "HTTP response body bytes.",
@@ -196,6 +196,21 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             "auralis_http_redirected_total",
             "Plain-HTTP requests redirected to HTTPS (tls.redirect_listen).",
             |c| c.redirected,
+        ),
+        (
+            "auralis_proxy_refused_total",
+            "Connections closed for a missing or malformed PROXY header (server.proxy_protocol).",
+            |c| c.proxy_refused,
+        ),
+        (
+            "auralis_proxy_handed_off_total",
+            "Proxied connections handed to their client's core.",
+            |c| c.handed_off,
+        ),
+        (
+            "auralis_proxy_handoffs_refused_total",
+            "Proxied connections served on the accepting core because their client's core's inbox was full.",
+            |c| c.handoffs_refused,
         ),
     ];
     for (name, help, f) in per_core {

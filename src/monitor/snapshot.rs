@@ -28,6 +28,9 @@ pub(crate) struct CoreCounters {
     pub tls_handshakes: u64,
     pub tls_handshake_failures: u64,
     pub redirected: u64,
+    pub proxy_refused: u64,
+    pub handed_off: u64,
+    pub handoffs_refused: u64,
     pub tier1_hits: u64,
     pub tier1_misses: u64,
     pub tier2_hits: u64,
@@ -36,7 +39,7 @@ pub(crate) struct CoreCounters {
 
 impl CoreCounters {
     /// Every counter as a slice position, so arithmetic is written once.
-    fn fields_mut(&mut self) -> [&mut u64; 22] {
+    fn fields_mut(&mut self) -> [&mut u64; 25] {
         let [s0, s1, s2, s3, s4, s5] = &mut self.statuses;
         [
             &mut self.requests,
@@ -57,6 +60,9 @@ impl CoreCounters {
             &mut self.tls_handshakes,
             &mut self.tls_handshake_failures,
             &mut self.redirected,
+            &mut self.proxy_refused,
+            &mut self.handed_off,
+            &mut self.handoffs_refused,
             &mut self.tier1_hits,
             &mut self.tier1_misses,
             &mut self.tier2_hits,

@@ -6,7 +6,7 @@ use super::listener::{self, ListenerGroup};
 use super::mailbox::{CoreMessage, Mailboxes};
 use super::pipeline::{PipelineFactory, Port};
 use super::shutdown;
-use crate::config::{Config, DriverChoice, TaskRun};
+use crate::config::{Config, DriverChoice, ProxyProtocol, TaskRun};
 use async_channel::Receiver;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -340,7 +340,7 @@ async fn core_main(
     // then discarded and the client hangs. (Seen when every WebSocket publish, an inbox
     // message, re-armed the accept.) Only shutdown cancels it.
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
-    monoio::spawn(inbox_loop(core.clone(), inbox, stop_tx));
+    monoio::spawn(inbox_loop(core.clone(), inbox, stop_tx, pipeline.clone()));
     if let Some(redirect) = redirect {
         let (core, pipeline, stop) = (core.clone(), pipeline.clone(), stop_rx.clone());
         monoio::spawn(accept_loop(core, redirect, pipeline, Port::Redirect, stop));
@@ -382,7 +382,13 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     core.gauge().accepted.fetch_add(1, Ordering::Relaxed);
-                    monoio::spawn(pipeline.clone().serve(core.clone(), stream, peer, port));
+                    let proxied = core.shared.config.server.proxy_protocol != ProxyProtocol::Off;
+                    if port == Port::Main && proxied {
+                        let (core, pipeline) = (core.clone(), pipeline.clone());
+                        monoio::spawn(super::proxied::serve(core, pipeline, stream, peer));
+                    } else {
+                        monoio::spawn(pipeline.clone().serve(core.clone(), stream, peer, port));
+                    }
                 }
                 Err(e) => {
                     // EMFILE/ENFILE: back off instead of spinning on a full fd table.
@@ -395,11 +401,33 @@ async fn accept_loop(
     }
 }
 
+/// Serves a connection another core accepted for a client of this one.
+fn adopt(
+    core: &Rc<CoreState>,
+    pipeline: &Rc<dyn super::pipeline::Pipeline>,
+    handoff: Arc<super::mailbox::Handoff>,
+) {
+    use super::mailbox::TakeHandoff;
+    let Some((std, client)) = handoff.take() else {
+        return;
+    };
+    match monoio::net::TcpStream::from_std(std) {
+        Ok(stream) => {
+            let serving = pipeline
+                .clone()
+                .serve(core.clone(), stream, client, Port::Main);
+            monoio::spawn(serving);
+        }
+        Err(e) => tracing::warn!(core = core.id.0, error = %e, "cannot adopt a connection"),
+    }
+}
+
 /// Handles cross-core messages until shutdown, which it passes on to the accept loop.
 async fn inbox_loop(
     core: Rc<CoreState>,
     inbox: Receiver<CoreMessage>,
     stop: async_channel::Sender<()>,
+    pipeline: Rc<dyn super::pipeline::Pipeline>,
 ) {
     loop {
         let msg = inbox.recv().await;
@@ -413,6 +441,7 @@ async fn inbox_loop(
             }) => {
                 crate::ws::hub::deliver_paced(&core, &topic, &text, priority).await;
             }
+            Ok(CoreMessage::Adopt(handoff)) => adopt(&core, &pipeline, handoff),
             Ok(CoreMessage::ClearCache { track }) => {
                 core.tier1.borrow_mut().remove_track(track);
                 core.publish_cache_stats();

@@ -24,6 +24,12 @@ pub(crate) struct Counters {
     pub tls_handshake_failures: Cell<u64>,
     /// Plain-HTTP requests answered with a redirect to HTTPS (`tls.redirect_listen`).
     pub redirected: Cell<u64>,
+    /// Connections closed for a missing or malformed PROXY header (`proxy_protocol`).
+    pub proxy_refused: Cell<u64>,
+    /// Proxied connections handed to their client's core, and those served here
+    /// instead because that core's inbox was full.
+    pub handed_off: Cell<u64>,
+    pub handoffs_refused: Cell<u64>,
 }
 
 /// `cell += 1`.

@@ -17,12 +17,49 @@ pub(crate) enum CoreMessage {
     Snapshot(std::sync::mpsc::Sender<crate::monitor::snapshot::CoreSnapshot>),
     /// Send this core's WebSocket connection details (`/api/ws/connections`).
     WsConnections(Sender<(u16, Vec<crate::ws::connection::ConnectionInfo>)>),
+    /// Serve a connection accepted on another core for a client that belongs here.
+    Adopt(Arc<Handoff>),
     /// Deliver a WebSocket message to this core's subscribers of `topic`.
     Publish {
         topic: std::sync::Arc<str>,
         text: bytes::Bytes,
         priority: crate::ws::protocol::Priority,
     },
+}
+
+/// A connection on its way to its client's core (a proxied connection's descriptor).
+/// Sent to one core only, so the receiver holds the only `Arc` and takes the stream.
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    stream: std::net::TcpStream,
+    client: std::net::SocketAddr,
+}
+
+impl Handoff {
+    pub(crate) fn new(stream: std::net::TcpStream, client: std::net::SocketAddr) -> Self {
+        Self { stream, client }
+    }
+}
+
+/// Takes the connection out of a handoff message (`None` if it was cloned, which
+/// `send_to` never does).
+pub(crate) trait TakeHandoff {
+    fn take(self) -> Option<(std::net::TcpStream, std::net::SocketAddr)>;
+}
+
+impl TakeHandoff for Arc<Handoff> {
+    fn take(self) -> Option<(std::net::TcpStream, std::net::SocketAddr)> {
+        Arc::try_unwrap(self).ok().map(|h| (h.stream, h.client))
+    }
+}
+
+impl TakeHandoff for CoreMessage {
+    fn take(self) -> Option<(std::net::TcpStream, std::net::SocketAddr)> {
+        match self {
+            CoreMessage::Adopt(h) => h.take(),
+            _ => None,
+        }
+    }
 }
 
 /// Capacity of each inbox; a full inbox refuses the message for that core: counted
@@ -74,6 +111,14 @@ impl Mailboxes {
             }
         }
         full
+    }
+
+    /// Sends to one core without waiting; a full (or closed) inbox gives it back.
+    pub(crate) fn send_to(&self, core: usize, msg: CoreMessage) -> Result<(), CoreMessage> {
+        let Some(tx) = self.senders.get(core) else {
+            return Err(msg);
+        };
+        tx.try_send(msg).map_err(|e| e.into_inner())
     }
 
     /// Messages refused by each core's full inbox since start.

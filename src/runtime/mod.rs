@@ -11,6 +11,8 @@ pub mod listener;
 pub(crate) mod mailbox;
 pub(crate) mod memory;
 pub(crate) mod pipeline;
+pub(crate) mod proxied;
+pub(crate) mod proxy_header;
 pub(crate) mod readiness;
 pub(crate) mod shutdown;
 pub(crate) mod transport;

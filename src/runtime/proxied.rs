@@ -1,0 +1,164 @@
+//! Connections that come through a load balancer speaking the PROXY protocol
+//! (`[server] proxy_protocol`, HAProxy's `send-proxy-v2`): the header is read before
+//! anything else, and the client it names — not the balancer — is the connection's
+//! peer for rate limits, logs, loopback trust and pinning. The kernel's socket filter
+//! could only see the balancer's address, so a connection accepted on another core
+//! than its client's is handed to that core (its file descriptor through the core's
+//! mailbox): each client IP still lands on one core, its rate-limit bucket exact.
+
+use super::core_state::CoreState;
+use super::counters::bump;
+use super::mailbox::{CoreMessage, Handoff, TakeHandoff};
+use super::pipeline::{Pipeline, Port};
+use super::proxy_header::{self, Header, ProxyHeaderError};
+use crate::config::ProxyProtocol;
+use monoio::net::TcpStream;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a proxied connection was closed before its first request.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProxiedError {
+    #[error(transparent)]
+    Header(#[from] ProxyHeaderError),
+    #[error("no PROXY header within {0:?}")]
+    TimedOut(Duration),
+    #[error("closed before its PROXY header")]
+    Closed,
+    #[error("reading the PROXY header: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn recv(fd: i32, buf: &mut [u8], flags: i32) -> std::io::Result<usize> {
+    // SAFETY: recv(2) into our own buffer of the given length, on the connection's fd.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Reads the PROXY header within `wait`: peeks until it is whole, then consumes
+/// exactly its bytes. `None`: a LOCAL/UNKNOWN header (the peer stands).
+pub(crate) async fn client_of(
+    stream: &TcpStream,
+    wait: Duration,
+) -> Result<Option<SocketAddr>, ProxiedError> {
+    let deadline = Instant::now() + wait;
+    let fd = stream.as_raw_fd();
+    let mut peeked = vec![0u8; proxy_header::V2_MAX];
+    let mut seen = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monoio::time::timeout(left, stream.readable(false)).await {
+            Err(_) => return Err(ProxiedError::TimedOut(wait)),
+            Ok(r) => r?,
+        }
+        let n = match recv(fd, &mut peeked, libc::MSG_PEEK) {
+            Ok(0) => return Err(ProxiedError::Closed),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match proxy_header::parse(&peeked[..n])? {
+            Header::Complete { len, client } => {
+                consume(fd, len)?;
+                return Ok(client);
+            }
+            // Part of it: the rest is on its way (wait rather than spin on the
+            // readiness the bytes already there keep giving).
+            Header::Incomplete if n == seen => monoio::time::sleep(Duration::from_millis(1)).await,
+            Header::Incomplete => seen = n,
+        }
+    }
+}
+
+/// Takes `len` bytes that a peek showed are there.
+fn consume(fd: i32, len: usize) -> std::io::Result<()> {
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        match recv(fd, &mut buf[done..], 0)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => done += n,
+        }
+    }
+    Ok(())
+}
+
+/// The core a client's connections belong on (as the socket filter would pick for a
+/// direct connection), or this one when connections are not pinned.
+fn owner(core: &CoreState, client: SocketAddr) -> usize {
+    let cores = core.shared.gauges.len() as u32;
+    if !core.shared.config.server.pin_by_client_ip || cores < 2 {
+        return core.id.0 as usize;
+    }
+    (match client.ip() {
+        std::net::IpAddr::V4(ip) => super::listener::core_for_ipv4(ip, cores),
+        std::net::IpAddr::V6(ip) => super::listener::core_for_ipv6(ip, cores),
+    }) as usize
+}
+
+/// Serves a connection accepted on the main port with the PROXY protocol on: reads
+/// its header, then serves it here or hands it to its client's core.
+pub(crate) async fn serve(
+    core: Rc<CoreState>,
+    pipeline: Rc<dyn Pipeline>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let wait = Duration::from_millis(core.shared.config.http.header_read_timeout_ms);
+    let optional = core.shared.config.server.proxy_protocol == ProxyProtocol::Optional;
+    let client = match client_of(&stream, wait).await {
+        Ok(client) => client.unwrap_or(peer),
+        // A direct connection (a probe, an operator): served as itself, where the
+        // socket filter put it.
+        Err(ProxiedError::Header(ProxyHeaderError::Missing)) if optional => {
+            return pipeline.serve(core, stream, peer, Port::Main).await;
+        }
+        Err(e) => {
+            bump(&core.counters.proxy_refused);
+            tracing::debug!(core = core.id.0, %peer, error = %e, "proxied connection refused");
+            return;
+        }
+    };
+    let to = owner(&core, client);
+    let Some(mailboxes) = core
+        .shared
+        .mailboxes
+        .get()
+        .filter(|_| to != core.id.0 as usize)
+    else {
+        return pipeline.serve(core, stream, client, Port::Main).await;
+    };
+    // SAFETY: the descriptor leaves monoio (`into_raw_fd`, deregistered) and is owned by
+    // the std stream from here on.
+    let std = unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) };
+    let handoff = Arc::new(Handoff::new(std, client));
+    match mailboxes.send_to(to, CoreMessage::Adopt(handoff)) {
+        Ok(()) => bump(&core.counters.handed_off),
+        Err(back) => serve_here_after_all(core, pipeline, back).await,
+    }
+}
+
+/// The owner's inbox was full: the connection is served here rather than dropped
+/// (counted).
+async fn serve_here_after_all(core: Rc<CoreState>, pipeline: Rc<dyn Pipeline>, back: CoreMessage) {
+    bump(&core.counters.handoffs_refused);
+    if let Some((std, client)) = back.take()
+        && let Ok(stream) = TcpStream::from_std(std)
+    {
+        pipeline.serve(core, stream, client, Port::Main).await;
+    }
+}
