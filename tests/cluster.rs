@@ -841,3 +841,33 @@ fn behind_haproxy_each_client_is_rate_limited_and_pinned_as_itself() {
         .sum();
     assert!(handed >= 1.0, "connections moved to their client's core");
 }
+
+#[test]
+fn a_required_proxy_header_is_read_in_either_version_and_its_absence_refused() {
+    let s = Server::start(Opts::cores(2).env("AURALIS_SERVER__PROXY_PROTOCOL", "required"));
+    // No header: closed without an answer.
+    let mut direct = Raw::connect(s.addr);
+    direct.send(b"GET /api/version HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(direct.closed_within(Duration::from_secs(5)));
+    // v1, then v2, each naming a client that hashes to one core: served on that core,
+    // the request behind the header intact.
+    let client = Ipv4Addr::new(203, 0, 113, 9);
+    let core = auralis_server::runtime::listener::core_for_ipv4(client, 2);
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[203, 0, 113, 9, 127, 0, 0, 1, 0x13, 0x88, 0x00, 0x50]);
+    for header in [b"PROXY TCP4 203.0.113.9 127.0.0.1 5000 80\r\n".to_vec(), v2] {
+        let mut c = Raw::connect(s.addr);
+        let mut bytes = header;
+        bytes.extend_from_slice(
+            b"GET /api/version HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        c.send(&bytes);
+        let r = c.read_response().expect("an answer after the header");
+        assert_eq!(r.status, 200);
+        let by = r.header("X-Served-By").unwrap_or("");
+        assert!(
+            by.ends_with(&format!("/{core}")),
+            "{by} (client core {core})"
+        );
+    }
+}
