@@ -380,8 +380,17 @@ fn a_broker_carries_topics_and_sessions_across_nodes_and_its_loss_only_degrades(
     assert_eq!(get(b, "/api/health").json()["data"]["status"], "degraded");
     notify(b, "local-only");
     notification_titled(&mut listeners[1], "local-only");
-    let broker = get(b, "/api/health").json()["data"]["cluster"]["broker"].clone();
-    assert!(broker["not_forwarded"].as_u64() >= Some(1), "{broker}");
+    // Counted once the publishing thread has tried (its write may still succeed into a
+    // dead socket; the missing reply fails it).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let broker = get(b, "/api/health").json()["data"]["cluster"]["broker"].clone();
+        if broker["not_forwarded"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never counted: {broker}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(get(b, "/api/version").status, 200);
     redis.start_again();
     wait_cluster(b, "ok", Duration::from_secs(10));
@@ -830,16 +839,21 @@ fn behind_haproxy_each_client_is_rate_limited_and_pinned_as_itself() {
         assert!(Instant::now() < deadline, "never counted: {metrics}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let handed: f64 = nodes
-        .iter()
-        .map(|n| {
-            metric_sum(
-                &String::from_utf8(get(n, "/metrics").body).unwrap(),
-                "auralis_proxy_handed_off_total{",
-            )
-        })
-        .sum();
-    assert!(handed >= 1.0, "connections moved to their client's core");
+    // Connections moved to their client's core (counted at each node's next tick).
+    let handed = || -> f64 {
+        nodes
+            .iter()
+            .map(|n| {
+                let text = String::from_utf8(get(n, "/metrics").body).unwrap();
+                metric_sum(&text, "auralis_proxy_handed_off_total{")
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handed() < 1.0 {
+        assert!(Instant::now() < deadline, "no connection was handed off");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -37,6 +37,7 @@ import statistics
 import string
 import subprocess
 import sys
+import socket
 import tempfile
 import time
 import http.client
@@ -47,6 +48,15 @@ HARNESS = ROOT / "target/release/auralis-loadtest"
 PEERS = ROOT / "tuning/peers"
 CHUNK = "/api/stream/1/chunk/0?format=wav"
 PROCS = []
+
+
+def free_port():
+    """A free loopback port (bound and released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def sh(cmd, **kw):
@@ -78,15 +88,16 @@ def wait_for(log, word, what, seconds=120):
     sys.exit(f"{what} did not start:\n{pathlib.Path(log).read_text(errors='replace')[-2000:]}")
 
 
-def auralis(work, port, name, env=None):
-    """A release server on CPU 1, one core, demo library (shared data dir: generated once)."""
+def auralis(work, port, name, env=None, binary=None):
+    """A release server on CPU 1, one core, demo library (shared data dir: generated once);
+    `binary`: another build of it (tuning/rev-ab.sh)."""
     log = work / f"{name}.log"
     base = {"RUST_LOG": "warn", "AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE": "4000000000",
             "AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE": "4000000000",
             "AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE": "20000",
             "AURALIS_WS__RATE_BASE_PER_MINUTE": "100000000",
             "AURALIS_CLUSTER__NODE": "node"}  # X-Served-By node/0, as the nginx peer sends
-    p = spawn(["taskset", "-c", "1", str(SERVER), "serve", "--cores", "1", "--listen",
+    p = spawn(["taskset", "-c", "1", str(binary or SERVER), "serve", "--cores", "1", "--listen",
                f"127.0.0.1:{port}", "--data-dir", str(work / f"data-{name}")],
               log, {**base, **(env or {})})
     wait_for(log, "listening on", f"auralis ({name})")

@@ -20,16 +20,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench  # noqa: E402
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def redis(work):
-    port = free_port()
+    port = bench.free_port()
     p = bench.spawn(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                      "--appendonly", "no", "--dir", str(work)], work / "redis.log")
     for _ in range(200):
@@ -65,7 +57,7 @@ def main():
     rows = {"single node (publish on B)": [], "cross node (publish on A)": []}
     try:
         _, url = redis(work)
-        pa, pb = free_port(), free_port()
+        pa, pb = bench.free_port(), bench.free_port()
         bench.auralis(work, pa, "a", {"AURALIS_CLUSTER__NODE": "a", "AURALIS_CLUSTER__BROKER_URL": url})
         bench.auralis(work, pb, "b", {"AURALIS_CLUSTER__NODE": "b", "AURALIS_CLUSTER__BROKER_URL": url})
         for r in range(a.rounds):

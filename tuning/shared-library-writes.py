@@ -28,14 +28,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench  # noqa: E402
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def pg_tool(name):
     found = shutil.which(name) or (sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [None])[-1]
     if not found:
@@ -48,7 +40,7 @@ def postgres(work):
     work.chmod(0o777)
     subprocess.run(pg_tool("initdb") + ["-U", "auralis", "-A", "trust", "-E", "UTF8", "--no-sync", "-D", str(data)],
                    check=True, capture_output=True)
-    port = free_port()
+    port = bench.free_port()
     bench.spawn(pg_tool("postgres") + ["-D", str(data), "-k", str(work), "-p", str(port),
                                        "-c", "listen_addresses=127.0.0.1"], work / "pg.log")
     for _ in range(300):
@@ -62,7 +54,7 @@ def postgres(work):
 
 
 def node(work, name, library, env):
-    port = free_port()
+    port = bench.free_port()
     log = work / f"{name}.log"
     bench.spawn(["taskset", "-c", "1", str(bench.SERVER), "serve", "--cores", "1", "--listen", f"127.0.0.1:{port}",
                  "--data-dir", str(work / f"data-{name}"), *(["--library", str(library)] if library else [])],
