@@ -34,12 +34,27 @@ def base_binary(rev):
     return short, target / "release/auralis-server"
 
 
+def abba(rounds, base, new):
+    """Alternating rounds, the order swapped every round (base new, new base, …), so a
+    drift or a first-run effect does not favour one side."""
+    ro, rn = [], []
+    for r in range(rounds):
+        if r % 2 == 0:
+            ro.append(base())
+            rn.append(new())
+        else:
+            rn.append(new())
+            ro.append(base())
+    return ro, rn
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("base")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--listeners", type=int, default=5000)
     ap.add_argument("--secs", type=int, default=8)
+    ap.add_argument("--json-only", action="store_true", help="skip the broadcast rows")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
@@ -50,12 +65,11 @@ def main():
     try:
         po = bench.auralis(work, 18801, "base", binary=old)
         pn = bench.auralis(work, 18802, "new")
-        json_old, json_new, json_r = bench.alternate(
-            a.rounds, lambda: bench.wrk("http://127.0.0.1:18801/api/version", a.secs),
-            lambda: bench.wrk("http://127.0.0.1:18802/api/version", a.secs))
-        b_old, b_new, _ = bench.alternate(
-            a.rounds, lambda: bench.broadcast(18801, a.listeners, 20, po.pid),
-            lambda: bench.broadcast(18802, a.listeners, 20, pn.pid))
+        json_old, json_new = abba(a.rounds, lambda: bench.wrk("http://127.0.0.1:18801/api/version", a.secs),
+                                  lambda: bench.wrk("http://127.0.0.1:18802/api/version", a.secs))
+        json_r = [o / n for o, n in zip(json_old, json_new)]
+        b_old, b_new = ([], []) if a.json_only else abba(a.rounds, lambda: bench.broadcast(18801, a.listeners, 20, po.pid),
+                            lambda: bench.broadcast(18802, a.listeners, 20, pn.pid))
     finally:
         for p in bench.PROCS:
             bench.stop(p)
