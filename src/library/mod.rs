@@ -67,8 +67,8 @@ pub enum OpenError {
     },
     #[error("library.database_url: {0}")]
     Shared(#[from] shared::SharedError),
-    #[error("cannot start the shared library listener: {0}")]
-    Listener(std::io::Error),
+    #[error("cannot start the shared library's writer or listener thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Where the library lives: this node's file alone, or a copy of a shared PostgreSQL
@@ -165,10 +165,8 @@ impl Library {
                 let opened =
                     shared::SharedStore::open(url, sharing.node, &mut conn, keys, events.clone())?;
                 let listener = opened.store.listener();
-                let writer = Writer::start_shared(conn, opened.store);
-                listener
-                    .spawn(writer.clone())
-                    .map_err(OpenError::Listener)?;
+                let writer = Writer::start_shared(conn, opened.store).map_err(OpenError::Thread)?;
+                listener.spawn(writer.clone()).map_err(OpenError::Thread)?;
                 (writer, (opened.cursor_key, opened.token_key))
             }
         };

@@ -85,16 +85,18 @@ impl Writer {
     /// Opens (and migrates) the database and starts the writer thread.
     pub fn start(path: &Path) -> rusqlite::Result<Writer> {
         let conn = open(path)?;
-        Ok(Self::spawn(conn, None))
+        Self::spawn(conn, None).map_err(|e| {
+            rusqlite::Error::InvalidPath(format!("cannot start writer thread: {e}").into())
+        })
     }
 
     /// Like [`start`](Self::start), with this node's copy following a shared store
     /// (already connected and copied by the caller).
-    pub(crate) fn start_shared(conn: Connection, store: SharedStore) -> Writer {
+    pub(crate) fn start_shared(conn: Connection, store: SharedStore) -> std::io::Result<Writer> {
         Self::spawn(conn, Some(store))
     }
 
-    fn spawn(mut conn: Connection, mut store: Option<SharedStore>) -> Writer {
+    fn spawn(mut conn: Connection, mut store: Option<SharedStore>) -> std::io::Result<Writer> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITER_QUEUE);
         let writer = Writer {
             tx,
@@ -103,7 +105,7 @@ impl Writer {
             shared: store.as_ref().map(|s| s.status.clone()),
         };
         let (generation, queued) = (writer.generation.clone(), writer.catch_up_queued.clone());
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("auralis-db-writer".into())
             .spawn(move || {
                 for job in rx {
@@ -125,11 +127,8 @@ impl Writer {
                         generation.fetch_add(1, Ordering::Release);
                     }
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the database writer thread");
-        }
-        writer
+            })?;
+        Ok(writer)
     }
 
     /// Data generation: changes after every write job.
