@@ -94,20 +94,15 @@ fn haproxy_routes_by_client_and_by_track_and_a_draining_node_leaves_first() {
     }
     let lib = temp_dir("cluster-lib");
     tone_tracks(&lib, 8, 2, 22_050, 1);
-    let nodes: Vec<Server> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|name| {
-            let s = Server::start(
-                library_opts(&lib)
-                    .env("AURALIS_CLUSTER__NODE", name)
-                    .env("AURALIS_SERVER__PROXY_PROTOCOL", "optional")
-                    .env("AURALIS_CLUSTER__DRAIN_DELAY_MS", "2500")
-                    .env("AURALIS_CACHE__CHUNK_DURATION_S", "1"),
-            );
-            wait_scan(&s);
-            s
-        })
-        .collect();
+    let nodes = three_nodes(
+        ["n1", "n2", "n3"],
+        &lib,
+        &[
+            ("AURALIS_SERVER__PROXY_PROTOCOL", "optional"),
+            ("AURALIS_CLUSTER__DRAIN_DELAY_MS", "2500"),
+            ("AURALIS_CACHE__CHUNK_DURATION_S", "1"),
+        ],
+    );
     let (_haproxy, front) = Haproxy::front(&nodes);
 
     // API: one client IP, one node; many client IPs, every node.
@@ -269,18 +264,12 @@ fn a_broker_carries_topics_and_sessions_across_nodes_and_its_loss_only_degrades(
     };
     let lib = temp_dir("broker-lib");
     tone_tracks(&lib, 3, 2, 22_050, 1);
-    let mut nodes: Vec<Server> = ["a", "b", "c"]
-        .iter()
-        .map(|name| {
-            let s = Server::start(
-                library_opts(&lib)
-                    .env("AURALIS_CLUSTER__NODE", name)
-                    .env("AURALIS_CLUSTER__BROKER_URL", &redis.url()),
-            );
-            wait_scan(&s);
-            s
-        })
-        .collect();
+    let url = redis.url();
+    let mut nodes = three_nodes(
+        ["a", "b", "c"],
+        &lib,
+        &[("AURALIS_CLUSTER__BROKER_URL", &url)],
+    );
     for n in &nodes {
         wait_cluster(n, "ok", Duration::from_secs(5));
     }
@@ -430,14 +419,23 @@ fn shared_nodes(
     pg: &engines::Postgres,
     extra: &[(&str, &str)],
 ) -> Vec<Server> {
-    ["a", "b", "c"]
+    let url = pg.url();
+    let mut env = vec![
+        ("AURALIS_SERVER__PROXY_PROTOCOL", "optional"),
+        ("AURALIS_LIBRARY__DATABASE_URL", url.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    three_nodes(["a", "b", "c"], lib, &env)
+}
+
+/// Three nodes named `names` serving `lib` (two cores each), each with `env`, once
+/// each has scanned it.
+fn three_nodes(names: [&str; 3], lib: &std::path::Path, env: &[(&str, &str)]) -> Vec<Server> {
+    names
         .iter()
         .map(|name| {
-            let mut opts = library_opts(lib)
-                .env("AURALIS_CLUSTER__NODE", name)
-                .env("AURALIS_SERVER__PROXY_PROTOCOL", "optional")
-                .env("AURALIS_LIBRARY__DATABASE_URL", &pg.url());
-            for (k, v) in extra {
+            let mut opts = library_opts(lib).env("AURALIS_CLUSTER__NODE", name);
+            for (k, v) in env {
                 opts = opts.env(k, v);
             }
             let s = Server::start(opts);
@@ -771,17 +769,14 @@ fn behind_haproxy_each_client_is_rate_limited_and_pinned_as_itself() {
     }
     let lib = temp_dir("proxy-lib");
     tone_tracks(&lib, 1, 1, 22_050, 1);
-    let nodes: Vec<Server> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|name| {
-            let mut opts = library_opts(&lib)
-                .env("AURALIS_CLUSTER__NODE", name)
-                .env("AURALIS_SERVER__PROXY_PROTOCOL", "optional")
-                .env("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "20");
-            opts.cores = 2;
-            Server::start(opts)
-        })
-        .collect();
+    let nodes = three_nodes(
+        ["n1", "n2", "n3"],
+        &lib,
+        &[
+            ("AURALIS_SERVER__PROXY_PROTOCOL", "optional"),
+            ("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "20"),
+        ],
+    );
     let (_haproxy, front) = Haproxy::front(&nodes);
     let served = |ip: Ipv4Addr| -> (u16, String, u32) {
         let mut c = Raw::connect_from(ip, front);

@@ -175,6 +175,15 @@ def alternate(rounds, a, b):
     return ra, rb, [x / y for x, y in zip(ra, rb)]
 
 
+def latency_table(rows):
+    """Markdown rows: per side, the median p50 and p99 (ms) with each round's value;
+    `rows` maps a side's name to its rounds' (p50, p99)."""
+    def cell(vals, k):
+        return f"{median([v[k] for v in vals]):.2f} ({', '.join(f'{v[k]:.2f}' for v in vals)})"
+    return ["| side | p50 ms (rounds) | p99 ms (rounds) |", "|---|---|---|",
+            *(f"| {name} | {cell(vals, 0)} | {cell(vals, 1)} |" for name, vals in rows.items())]
+
+
 def fmt(xs, f="{:.0f}"):
     return ", ".join(f.format(x) for x in xs)
 

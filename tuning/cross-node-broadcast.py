@@ -79,13 +79,8 @@ def main():
         f"--rounds {a.rounds}`: {a.listeners} WebSocket listeners on node B, notifications published on B "
         "or on A (through Redis pub/sub), alternating rounds; both nodes on CPU 1, the harness on CPU 0.",
         "",
-        "| side | p50 ms (rounds) | p99 ms (rounds) |",
-        "|---|---|---|",
+        *bench.latency_table(rows),
     ]
-    for name, vals in rows.items():
-        lines.append(f"| {name} | {bench.median([v[0] for v in vals]):.2f} "
-                     f"({', '.join(f'{v[0]:.2f}' for v in vals)}) | {bench.median([v[1] for v in vals]):.2f} "
-                     f"({', '.join(f'{v[1]:.2f}' for v in vals)}) |")
     lines += ["", f"Median ratio cross ÷ single: p50 {ratio50:.2f}×, p99 {ratio99:.2f}×."]
     bench.record("cross-node-broadcast", lines)
 

@@ -134,13 +134,8 @@ def main():
         f"{a.requests} playlist creations and {a.requests} favorites, sequential on one connection, "
         "alternating sides; servers on CPU 1 (one core each), client on CPU 0.",
         "",
-        "| side | p50 ms (rounds) | p99 ms (rounds) |",
-        "|---|---|---|",
+        *bench.latency_table(rows),
     ]
-    for name, vals in rows.items():
-        lines.append(f"| {name} | {bench.median([v[0] for v in vals]):.2f} "
-                     f"({', '.join(f'{v[0]:.2f}' for v in vals)}) | {bench.median([v[1] for v in vals]):.2f} "
-                     f"({', '.join(f'{v[1]:.2f}' for v in vals)}) |")
     ratio = bench.median([s[0] / b[0] for b, s in zip(single_r, shared_r)])
     lines += ["", f"Median ratio shared ÷ single, p50: {ratio:.2f}×. A playlist made on one shared node "
               f"was listed on the other after {', '.join(f'{x:.2f}' for x in lags)} ms (from the writer's answer)."]

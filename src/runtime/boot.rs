@@ -407,8 +407,7 @@ fn adopt(
     pipeline: &Rc<dyn super::pipeline::Pipeline>,
     handoff: Arc<super::mailbox::Handoff>,
 ) {
-    use super::mailbox::TakeHandoff;
-    let Some((std, client)) = handoff.take() else {
+    let Some((std, client)) = super::mailbox::Handoff::take(handoff) else {
         return;
     };
     match monoio::net::TcpStream::from_std(std) {

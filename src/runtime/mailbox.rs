@@ -41,24 +41,10 @@ impl Handoff {
     }
 }
 
-/// Takes the connection out of a handoff message (`None` if it was cloned, which
-/// `send_to` never does).
-pub(crate) trait TakeHandoff {
-    fn take(self) -> Option<(std::net::TcpStream, std::net::SocketAddr)>;
-}
-
-impl TakeHandoff for Arc<Handoff> {
-    fn take(self) -> Option<(std::net::TcpStream, std::net::SocketAddr)> {
-        Arc::try_unwrap(self).ok().map(|h| (h.stream, h.client))
-    }
-}
-
-impl TakeHandoff for CoreMessage {
-    fn take(self) -> Option<(std::net::TcpStream, std::net::SocketAddr)> {
-        match self {
-            CoreMessage::Adopt(h) => h.take(),
-            _ => None,
-        }
+impl Handoff {
+    /// The connection (`None` if the message was cloned, which `send_to` never does).
+    pub(crate) fn take(h: Arc<Handoff>) -> Option<(std::net::TcpStream, std::net::SocketAddr)> {
+        Arc::try_unwrap(h).ok().map(|h| (h.stream, h.client))
     }
 }
 

@@ -8,7 +8,7 @@
 
 use super::core_state::CoreState;
 use super::counters::bump;
-use super::mailbox::{CoreMessage, Handoff, TakeHandoff};
+use super::mailbox::{CoreMessage, Handoff};
 use super::pipeline::{Pipeline, Port};
 use super::proxy_header::{self, Header, ProxyHeaderError};
 use crate::config::ProxyProtocol;
@@ -73,7 +73,7 @@ pub(crate) async fn client_of(
         };
         match proxy_header::parse(&peeked[..n])? {
             Header::Complete { len, client } => {
-                consume(fd, len)?;
+                consume(fd, &mut peeked[..len])?;
                 return Ok(client);
             }
             // Part of it: the rest is on its way (wait rather than spin on the
@@ -84,11 +84,10 @@ pub(crate) async fn client_of(
     }
 }
 
-/// Takes `len` bytes that a peek showed are there.
-fn consume(fd: i32, len: usize) -> std::io::Result<()> {
-    let mut buf = vec![0u8; len];
+/// Takes the header's bytes (a peek showed they are there) into `buf`, its length.
+fn consume(fd: i32, buf: &mut [u8]) -> std::io::Result<()> {
     let mut done = 0;
-    while done < len {
+    while done < buf.len() {
         match recv(fd, &mut buf[done..], 0)? {
             0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
             n => done += n,
@@ -156,7 +155,8 @@ pub(crate) async fn serve(
 /// (counted).
 async fn serve_here_after_all(core: Rc<CoreState>, pipeline: Rc<dyn Pipeline>, back: CoreMessage) {
     bump(&core.counters.handoffs_refused);
-    if let Some((std, client)) = back.take()
+    if let CoreMessage::Adopt(h) = back
+        && let Some((std, client)) = Handoff::take(h)
         && let Ok(stream) = TcpStream::from_std(std)
     {
         pipeline.serve(core, stream, client, Port::Main).await;

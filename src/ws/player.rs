@@ -69,10 +69,10 @@ impl Player {
 
     /// Takes `shared`'s state when it is newer (another controller of the same
     /// session changed it); the session id stays this connection's.
-    pub(crate) fn follow(&mut self, shared: &Player) {
+    pub(crate) fn follow(&mut self, shared: Player) {
         if shared.seq > self.seq {
             let id = self.session_id.take();
-            *self = shared.clone();
+            *self = shared;
             self.session_id = id;
         }
     }

@@ -31,6 +31,17 @@ pub(crate) fn latest(shared: &Shared, id: &str) -> Option<Player> {
     shared.ws_sessions.pin().get(id).cloned()
 }
 
+/// Session `id`'s state if it is newer than `seq` (cloned only then: a queue holds
+/// up to 10 000 ids and every command of a controller asks).
+pub(crate) fn newer_than(shared: &Shared, id: &str, seq: u64) -> Option<Player> {
+    shared
+        .ws_sessions
+        .pin()
+        .get(id)
+        .filter(|s| s.seq > seq)
+        .cloned()
+}
+
 pub(crate) fn exists(shared: &Shared, id: &str) -> bool {
     shared.ws_sessions.pin().contains_key(id)
 }

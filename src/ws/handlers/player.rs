@@ -90,9 +90,13 @@ fn emit_status(core: &CoreState, conn: &WsConn, correlation_id: &str) {
 /// A session's controller first takes the state another controller (on any core or
 /// node) gave it since, so a command applies to the session's latest state.
 fn follow_session(core: &CoreState, conn: &WsConn) {
-    let id = conn.player.borrow().session_id.clone();
-    if let Some(latest) = id.and_then(|id| sessions::latest(&core.shared, &id)) {
-        conn.player.borrow_mut().follow(&latest);
+    let newer = {
+        let p = conn.player.borrow();
+        let id = p.session_id.as_deref();
+        id.and_then(|id| sessions::newer_than(&core.shared, id, p.seq))
+    };
+    if let Some(state) = newer {
+        conn.player.borrow_mut().follow(state);
     }
 }
 
