@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-http_request ws_frames ws_message cursor config wav_tags audio}
+TARGETS=${*:-http_request http_framing ws_frames ws_message cursor config wav_tags audio}
 for t in $TARGETS; do
   mkdir -p "corpus/$t"
   echo "== $t: $SECS s"

@@ -78,7 +78,7 @@ impl Default for ClusterConfig {
 }
 
 /// The host's name (`gethostname`), or `node` if it has none.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most `buf.len()` bytes into our own buffer.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
@@ -242,9 +242,20 @@ pub struct ServerConfig {
     /// protocol header (v1 or v2, HAProxy's `send-proxy-v2`) naming the client: behind
     /// a load balancer, the client — not the balancer — is then the peer for rate
     /// limits, logs, loopback trust and core pinning. `optional` also serves direct
-    /// connections (probes, operators) as themselves. Only for a port the balancer and
-    /// operators alone can reach: a header is believed.
+    /// connections (probes, operators) as themselves. A header is believed only from
+    /// `trusted_proxies`.
     pub proxy_protocol: ProxyProtocol,
+    /// Peers whose PROXY header is believed (CIDRs; default: loopback only). From any
+    /// other peer a header is refused (`required`: the connection is closed and
+    /// counted) or not read at all (`optional`: served as the peer it is, so the header
+    /// is a malformed request, 400).
+    pub trusted_proxies: Vec<crate::cidr::Cidr>,
+    /// Host names (without port) that name this server, for requests granted rights by
+    /// their address (loopback trust, the operator reserve): a page that rebinds its
+    /// own DNS name to 127.0.0.1 sends its own name, and is refused 421. Empty (the
+    /// default): the loopback names, the listen address, the host name and the node
+    /// name. `*.example.org` allows the subdomains.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Whether connections carry a PROXY protocol header (`server.proxy_protocol`).
@@ -279,6 +290,11 @@ impl Default for ServerConfig {
             sqpoll_idle_ms: 0,
             uring_taskrun: TaskRun::Signal,
             proxy_protocol: ProxyProtocol::Off,
+            trusted_proxies: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -311,6 +327,10 @@ pub struct HttpConfig {
     pub operator_reserve_connections: usize,
     /// Requests served on one connection before it is closed (0 = unlimited).
     pub max_requests_per_connection: u64,
+    /// Connections one client address (an IPv6 client: its `rate_limit.ipv6_prefix`
+    /// network) may hold open on its core; past it the connection gets 503 and closes
+    /// (counted), so one address cannot fill a core's table.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for HttpConfig {
@@ -326,6 +346,7 @@ impl Default for HttpConfig {
             max_connections_per_core: 10_000,
             operator_reserve_connections: 8,
             max_requests_per_connection: 0,
+            max_connections_per_ip: 1024,
         }
     }
 }
@@ -341,6 +362,12 @@ pub struct RateLimitConfig {
     /// Buckets kept per core; idle ones are swept, the oldest evicted past this.
     pub max_clients_per_core: usize,
     pub window_ms: u64,
+    /// IPv6 clients share a bucket per network of this prefix length (default 64: one
+    /// subscriber's /64 is one client, not 2^64 of them). 128 = per address.
+    pub ipv6_prefix: u8,
+    /// WebSocket messages one client address may send per window, across all its
+    /// connections on its core (each priority's own limits still apply per connection).
+    pub ws_messages_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -351,6 +378,8 @@ impl Default for RateLimitConfig {
             stream_requests_per_minute: 1200,
             max_clients_per_core: 100_000,
             window_ms: 60_000,
+            ipv6_prefix: 64,
+            ws_messages_per_minute: 600,
         }
     }
 }
@@ -359,8 +388,11 @@ impl Default for RateLimitConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// While no token exists, let clients on loopback make changes. Turn it off behind a
-    /// reverse proxy on the same host unless it sends PROXY headers
+    /// Until the first token is created, let clients on loopback make changes (with a
+    /// `Host` naming this server, no foreign `Origin`, JSON declared as JSON). Once any
+    /// token has existed — revoked or not — loopback gets no rights by address: revoking
+    /// the last token never hands admin back to every local process and web page. Turn it
+    /// off behind a reverse proxy on the same host unless it sends PROXY headers
     /// (`server.proxy_protocol`): otherwise every client arrives from loopback.
     pub trust_loopback: bool,
 }
@@ -411,6 +443,10 @@ pub struct CacheConfig {
     /// Client decode jobs each decode thread queues before refusing more (503, and
     /// readiness fails while it refuses).
     pub decode_queue: usize,
+    /// How long a client waits for a chunk's decode before it gets 504 `timeout`; a
+    /// decode thread busy on one job this long is counted stuck and its work goes to a
+    /// fresh thread (a hung file system must not wedge every track of that thread).
+    pub decode_timeout_ms: u64,
     /// Share of tier 2 that prefetched chunks nobody has asked for yet may take; they
     /// never push out a chunk a client asked for (cache/tier2.rs).
     pub prefetch_fraction: f64,
@@ -424,6 +460,7 @@ impl Default for CacheConfig {
             chunk_duration_s: 10.0,
             decode_threads: 2,
             decode_queue: 1024,
+            decode_timeout_ms: 10_000,
             prefetch_fraction: 0.125,
         }
     }
@@ -565,10 +602,26 @@ impl Config {
         Ok(())
     }
 
+    /// The limits that bound what one client may hold or make the server wait for.
+    fn validate_client_bounds(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if self.http.max_connections_per_ip == 0 {
+            return bad("http.max_connections_per_ip", "must be at least 1");
+        }
+        if !(1..=128).contains(&self.rate_limit.ipv6_prefix) {
+            return bad("rate_limit.ipv6_prefix", "must be between 1 and 128");
+        }
+        if self.cache.decode_timeout_ms < 100 {
+            return bad("cache.decode_timeout_ms", "must be at least 100");
+        }
+        Ok(())
+    }
+
     /// Range checks serde cannot express; each names its key.
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
         self.validate_engine_urls()?;
+        self.validate_client_bounds()?;
         if self.http.max_header_bytes < 256 {
             return bad("http.max_header_bytes", "must be at least 256");
         }

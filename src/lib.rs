@@ -28,6 +28,7 @@
 pub mod api;
 pub mod audio;
 pub mod cache;
+pub mod cidr;
 pub(crate) mod cluster;
 pub mod config;
 pub mod doctor;
@@ -39,6 +40,7 @@ pub mod library;
 pub mod logging;
 pub mod monitor;
 pub(crate) mod panics;
+pub(crate) mod random;
 pub mod runtime;
 pub(crate) mod timestamp;
 pub mod tls;

@@ -6,38 +6,13 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::process::Command;
-
-/// Runs `auralis-server token …` against the server's data dir; returns stdout.
-fn token_cli(s: &Server, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_auralis-server"))
-        .arg("token")
-        .args(args)
-        .arg("--data-dir")
-        .arg(&s.data_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the token command");
-    assert!(
-        out.status.success(),
-        "token {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Creates a token; returns its secret (the first line, shown once).
-fn create(s: &Server, role: &str, name: &str) -> String {
-    let out = token_cli(s, &["create", "--role", role, "--name", name]);
-    out.lines().next().unwrap().trim().to_string()
-}
 
 /// A request with an optional bearer token (and body).
 fn call(s: &Server, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut c = Raw::connect(s.addr);

@@ -619,7 +619,7 @@ fn post_via(
     let body = body.to_string();
     let mut c = Raw::connect_from(src, front);
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     c.stream.write_all(req.as_bytes()).ok()?;

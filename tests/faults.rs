@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 fn post(s_addr: std::net::SocketAddr, path: &str, body: &serde_json::Value) -> Option<Resp> {
     let body = body.to_string();
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut c = Raw::try_connect(s_addr)?;

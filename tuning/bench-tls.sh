@@ -32,7 +32,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 
 start() { # name port [env...]
   local name=$1 port=$2; shift 2
-  env RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 \
+  env RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_HTTP__MAX_CONNECTIONS_PER_IP=1000000 \
     AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 "$@" \
     taskset -c 1 target/release/auralis-server serve --cores 1 --listen 127.0.0.1:"$port" \
     --data-dir "$WORK/data-$name" >"$WORK/$name.out" 2>"$WORK/$name.err" &

@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 # The access log off on both sides (nginx: access_log off; auralis: RUST_LOG=warn); the
 # rate limiter stays on auralis's path with a limit it never reaches.
-RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 \
+RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_HTTP__MAX_CONNECTIONS_PER_IP=1000000 AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 \
   taskset -c 1 target/release/auralis-server serve --cores 1 --listen 127.0.0.1:$AURALIS_PORT ${AURALIS_ARGS:-} \
   --data-dir "$WORK/data" >"$WORK/auralis.out" 2>"$WORK/auralis.err" &
 APID=$!

@@ -97,6 +97,9 @@ def auralis(work, port, name, env=None, binary=None):
             "AURALIS_HTTP__MAX_CONNECTIONS_PER_CORE": "20000",
             "AURALIS_WS__RATE_BASE_PER_MINUTE": "100000000",
             "AURALIS_CLUSTER__NODE": "node"}  # X-Served-By node/0, as the nginx peer sends
+    if binary is None:
+        # Every load here comes from one address; builds before this key would refuse it.
+        base["AURALIS_HTTP__MAX_CONNECTIONS_PER_IP"] = "1000000"
     p = spawn(["taskset", "-c", "1", str(binary or SERVER), "serve", "--cores", "1", "--listen",
                f"127.0.0.1:{port}", "--data-dir", str(work / f"data-{name}")],
               log, {**base, **(env or {})})

@@ -19,7 +19,7 @@ cargo build --release -q -p auralis-server
 WORK=$(mktemp -d)
 trap 'kill ${PIDS:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 start() { # name value port
-  env RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 \
+  env RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_HTTP__MAX_CONNECTIONS_PER_IP=1000000 \
     AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 "$VAR=$2" \
     taskset -c 1 target/release/auralis-server serve --cores 1 --listen "127.0.0.1:$3" \
     --data-dir "$WORK/data-$1" >"$WORK/$1.out" 2>"$WORK/$1.err" &

@@ -27,7 +27,7 @@ while [ "$k" -le "$N" ]; do
   SCPUS="0-$((k - 1))"
   if [ "$k" -lt "$N" ]; then HCPUS="$k-$((N - 1))"; HC=$((N - k)); else HCPUS="0-$((N - 1))"; HC=$N; fi
   [ "$HC" -gt 8 ] && HC=8
-  RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 \
+  RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_HTTP__MAX_CONNECTIONS_PER_IP=1000000 AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 \
     taskset -c "$SCPUS" target/release/auralis-server serve --cores "$k" --listen 127.0.0.1:$PORT \
     --data-dir "$WORK/data" >"$WORK/out" 2>"$WORK/err" &
   PID=$!

@@ -58,7 +58,7 @@ def node(work, name, library, env):
     log = work / f"{name}.log"
     bench.spawn(["taskset", "-c", "1", str(bench.SERVER), "serve", "--cores", "1", "--listen", f"127.0.0.1:{port}",
                  "--data-dir", str(work / f"data-{name}"), *(["--library", str(library)] if library else [])],
-                log, {"RUST_LOG": "warn", "AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE": "4000000000",
+                log, {"RUST_LOG": "warn", "AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE": "4000000000", "AURALIS_HTTP__MAX_CONNECTIONS_PER_IP": "1000000",
                       "AURALIS_CLUSTER__NODE": name, **env})
     bench.wait_for(log, "listening on", name)
     return port

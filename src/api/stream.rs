@@ -402,9 +402,15 @@ fn file(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
     let lib = reader(core)?;
     let path = lib.track_path(id)?;
     let track = lib.track(id)?;
-    let size = std::fs::metadata(&path)
-        .map_err(|e| ApiError::NotFound(format!("the file of track {id} is gone: {e}")))?
-        .len();
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| ApiError::NotFound(format!("the file of track {id} is gone: {e}")))?;
+    if !meta.is_file() {
+        // A FIFO here would hold this connection's read forever.
+        return Err(ApiError::NotFound(format!(
+            "the file of track {id} is not a regular file"
+        )));
+    }
+    let size = meta.len();
     let content_type = match track.format.as_str() {
         "wav" => "audio/wav",
         "flac" => "audio/flac",

@@ -2,7 +2,6 @@
 //! between calls so sequential chunks of a track neither reopen nor re-seek the file.
 //! Blocking: runs on the decode pool, never on a core.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{Decoder, DecoderOptions};
@@ -88,7 +87,8 @@ impl Pcm {
 
 impl TrackDecoder {
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
-        let file = File::open(path).map_err(|e| DecodeError::Open(e.to_string()))?;
+        let file =
+            super::regular::open_regular(path).map_err(|e| DecodeError::Open(e.to_string()))?;
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {

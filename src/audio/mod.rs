@@ -8,6 +8,7 @@ pub mod ogg_opus;
 pub mod opus;
 pub(crate) mod pool;
 pub mod preset;
+pub mod regular;
 pub mod resample;
 pub mod wav;
 

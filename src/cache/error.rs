@@ -26,4 +26,6 @@ pub enum ChunkError {
     /// A decode job ended without answering (its channel closed).
     #[error("the decode result was lost")]
     Lost,
+    #[error("the chunk was not decoded within {0:?} (cache.decode_timeout_ms); retry shortly")]
+    TimedOut(std::time::Duration),
 }

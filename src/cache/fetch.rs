@@ -30,6 +30,8 @@ pub(crate) struct ChunkService {
     /// Decode jobs run (requests and prefetches), for `/api/cache/stats`.
     pub decodes: AtomicU64,
     pub chunk_duration_s: f64,
+    /// How long a client waits for a decode (`cache.decode_timeout_ms`).
+    pub decode_timeout: std::time::Duration,
     /// Where clears and pressure are announced (set once at boot).
     events: std::sync::OnceLock<CacheSink>,
     /// Decode work measured: time spent and frames produced (the completion estimate).
@@ -157,7 +159,12 @@ impl ChunkService {
         Ok(Arc::new(Self {
             tier2: TierTwo::new(c.tier2_bytes, probation),
             flights: Flights::default(),
-            pool: DecodePool::start(c.decode_threads, c.decode_queue)?,
+            pool: DecodePool::start(
+                c.decode_threads,
+                c.decode_queue,
+                std::time::Duration::from_millis(c.decode_timeout_ms),
+            )?,
+            decode_timeout: std::time::Duration::from_millis(c.decode_timeout_ms),
             decodes: AtomicU64::new(0),
             chunk_duration_s: c.chunk_duration_s,
             events: std::sync::OnceLock::new(),
@@ -234,7 +241,10 @@ impl ChunkService {
                 let _ = tx.try_send(measure_loudness(&path));
             })
             .map_err(|_| ChunkError::DecoderBusy)?;
-        match rx.recv().await {
+        let answer = monoio::time::timeout(self.decode_timeout, rx.recv())
+            .await
+            .map_err(|_| ChunkError::TimedOut(self.decode_timeout))?;
+        match answer {
             Ok(Ok((lufs, _peak))) => Ok(lufs),
             Ok(Err(reason)) => Err(ChunkError::Undecodable(reason)),
             Err(_) => Err(ChunkError::Lost),
@@ -326,9 +336,11 @@ impl ChunkPath<'_> {
         audio: &Arc<TrackAudio>,
     ) -> Result<(Bytes, Tier), ChunkError> {
         if let Some(body) = self.tier1.borrow_mut().get(&key) {
+            self.tracks.file_current(audio)?;
             return Ok((body, Tier::Tier1));
         }
         if let Some(body) = self.service.tier2.get(&key) {
+            self.tracks.file_current(audio)?;
             self.counters.borrow_mut().tier2_hits += 1;
             self.tier1.borrow_mut().insert(key, body.clone());
             return Ok((body, Tier::Tier2));
@@ -351,7 +363,13 @@ impl ChunkPath<'_> {
                 }
                 Role::Follower(flight) => flight.wait(),
             };
-            match rx.recv().await {
+            // A decode that hangs (a hung file system) costs this client a 504, never
+            // a request that waits forever.
+            let wait = self.service.decode_timeout;
+            let answer = monoio::time::timeout(wait, rx.recv())
+                .await
+                .map_err(|_| ChunkError::TimedOut(wait))?;
+            match answer {
                 Ok(Ok(body)) => {
                     // Joined a prefetch's decode: that chunk was asked for after all.
                     self.service.tier2.promote(&key);

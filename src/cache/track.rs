@@ -51,9 +51,47 @@ impl TrackAudio {
 #[derive(Default)]
 pub(crate) struct TrackAudioCache {
     entries: RefCell<(u64, HashMap<i64, Arc<TrackAudio>>)>,
+    /// When each track's file was last found as scanned, so a cache hit stats the file
+    /// at most once a second per track (a cached chunk of a deleted or rewritten file
+    /// must not go on being served, under a `Cache-Control` that lets others keep it).
+    checked: RefCell<HashMap<i64, std::time::Instant>>,
 }
 
+/// How long a file found unchanged is believed unchanged.
+const FILE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl TrackAudioCache {
+    /// `Ok` when `audio`'s file is still the one scanned (size aside, its mtime is the
+    /// revision), checked at most once a second per track; gone or rewritten is
+    /// `FileMissing` (404: rescan).
+    pub(crate) fn file_current(&self, audio: &TrackAudio) -> Result<(), ChunkError> {
+        let now = std::time::Instant::now();
+        let fresh = self
+            .checked
+            .borrow()
+            .get(&audio.track)
+            .is_some_and(|t| now.duration_since(*t) < FILE_CHECK_EVERY);
+        if fresh {
+            return Ok(());
+        }
+        let mtime = std::fs::metadata(&audio.path)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64);
+        let mut checked = self.checked.borrow_mut();
+        if mtime != Some(audio.revision) {
+            checked.remove(&audio.track);
+            return Err(ChunkError::FileMissing { track: audio.track });
+        }
+        if checked.len() > 100_000 {
+            checked.clear();
+        }
+        checked.insert(audio.track, now);
+        Ok(())
+    }
+
     /// Whether `resolve(id)` would answer from memory (for `cache_source`).
     pub(crate) fn holds(&self, lib: &LibraryReader, id: i64) -> bool {
         let cache = self.entries.borrow();

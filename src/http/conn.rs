@@ -7,7 +7,7 @@
 //! is buffered ([`Conn::answer_buffered`]), flushes, then waits for more bytes.
 
 use super::error::ApiError;
-use super::parse::{self, Limits, ParseError, Parsed};
+use super::parse::{Limits, ParseError, Parsed, RequestParser};
 use super::request::Request;
 use super::response::{FileBody, Response};
 use super::service::Service;
@@ -57,17 +57,26 @@ pub(crate) async fn accept(
             return;
         }
     };
-    let max = core.shared.config.http.max_connections_per_core;
+    let http = &core.shared.config.http;
+    let client = crate::cidr::client_key(peer.ip(), core.shared.config.rate_limit.ipv6_prefix);
+    if core.connections.borrow().of_client(client) >= http.max_connections_per_ip {
+        crate::runtime::counters::bump(&core.counters.per_ip_refused);
+        let why = "too many connections from your address; close some and retry";
+        refuse(&service, &core, stream, peer, why).await;
+        return;
+    }
     let open = core.connections.borrow().len();
     // At the cap, a few loopback connections are still let in for observation only,
     // so an operator on the node can read health and metrics of a full server.
-    let operator_only = open >= max;
-    let reserve = core.shared.config.http.operator_reserve_connections;
-    if operator_only && !(peer.ip().is_loopback() && open < max + reserve) {
-        refuse(&service, &core, stream, peer).await;
+    let operator_only = open >= http.max_connections_per_core;
+    let reserve = http.operator_reserve_connections;
+    let local = crate::cidr::is_loopback(peer.ip());
+    if operator_only && !(local && open < http.max_connections_per_core + reserve) {
+        let why = "too many connections on this core; retry later";
+        refuse(&service, &core, stream, peer, why).await;
         return;
     }
-    let info = core.connections.borrow_mut().open();
+    let info = core.connections.borrow_mut().open(client);
     let id = info.borrow().id;
     core.gauge().connections.fetch_add(1, Ordering::Relaxed);
     crate::runtime::counters::bump(&core.counters.connections_opened);
@@ -80,7 +89,12 @@ pub(crate) async fn accept(
         // connection keeps its table entry (and its place under the per-core limit).
         Ok(Ended::Upgraded(stream, client)) => {
             monoio::spawn(async move {
-                crate::ws::connection::run(core.clone(), stream, peer, client).await;
+                let ws = crate::ws::connection::run(core.clone(), stream, peer, client);
+                if let Err(panic) = crate::panics::CatchUnwind(ws).await {
+                    crate::runtime::counters::bump(&core.counters.connection_panics);
+                    let what = crate::panics::message(&*panic);
+                    tracing::error!(core = core.id.0, panic = %what, "a WebSocket task panicked; connection closed");
+                }
                 closed(&core, id);
             });
             return;
@@ -99,18 +113,24 @@ fn closed(core: &CoreState, id: crate::runtime::connections::ConnId) {
 }
 
 /// Over the connection limit: a 503 envelope and close, without reading the request.
-async fn refuse(service: &Service, core: &CoreState, mut stream: Transport, peer: SocketAddr) {
-    let resp = service.reject(
-        core,
-        peer,
-        ApiError::Unavailable("too many connections on this core; retry later".into()),
-    );
+async fn refuse(
+    service: &Service,
+    core: &CoreState,
+    mut stream: Transport,
+    peer: SocketAddr,
+    why: &str,
+) {
+    let resp = service.reject(core, peer, ApiError::Unavailable(why.into()));
     let mut out = Vec::with_capacity(512);
     resp.encode(false, 1, &mut out);
     let _ = monoio::time::timeout(Duration::from_secs(1), stream.write_all(out)).await;
-    // Half-close, then read what the client sent until it closes (briefly): closing
-    // with its request unread would send a TCP reset, and a reset can destroy the 503
-    // before the client reads it.
+    drain_before_close(&mut stream).await;
+}
+
+/// Half-closes, then reads what the client sent until it closes (briefly): closing
+/// with its request unread would send a TCP reset, and a reset can destroy the answer
+/// (a 431 for a 1 MB URI, a 503 at the cap) before the client reads it.
+async fn drain_before_close(stream: &mut Transport) {
     let _ = monoio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
     let drain = async {
         let mut buf = vec![0u8; 4096];
@@ -128,8 +148,10 @@ async fn refuse(service: &Service, core: &CoreState, mut stream: Transport, peer
 }
 
 /// How long, and how much, a refused connection is read before it is closed.
-const REFUSE_DRAIN_TIME: Duration = Duration::from_millis(250);
-const REFUSE_DRAIN_BYTES: usize = 64 * 1024;
+/// Long enough for a client on loopback or a LAN to finish sending a refused 1 MB
+/// request line; bounded in bytes so a refused client cannot keep a task reading.
+const REFUSE_DRAIN_TIME: Duration = Duration::from_millis(500);
+const REFUSE_DRAIN_BYTES: usize = 4 << 20;
 
 fn parse_error_to_api(err: ParseError, limits: &Limits) -> ApiError {
     match err {
@@ -160,6 +182,9 @@ enum Next {
     Read,
     /// Flush and close.
     Close,
+    /// Flush, then read briefly before closing: the request was refused unread, and
+    /// closing with unread bytes sends a reset that can destroy the answer.
+    Refused,
     /// The 101 is written: hand the socket to the WebSocket.
     Upgrade(crate::ws::upgrade::Client),
 }
@@ -308,11 +333,36 @@ struct ReadState {
     head_deadline: Option<Instant>,
     body_deadline: Option<Instant>,
     continue_sent: bool,
+    /// Where parsing of the request at `start` stands, so each byte is parsed once.
+    parser: RequestParser,
 }
 
 impl ReadState {
     fn unparsed(&self) -> &[u8] {
         &self.rbuf[self.start..]
+    }
+
+    /// Parses the request at the front of the unparsed bytes. A panic in the parser
+    /// (a bug: it is pure and checks every size) becomes a 500 for this connection
+    /// instead of unwinding through the core's runtime.
+    fn parse(&mut self, limits: &Limits) -> Result<Parsed, ApiError> {
+        let (buf, parser) = (&self.rbuf[self.start..], &mut self.parser);
+        let guarded = || {
+            let parsed = parser.parse(buf, limits);
+            if let Ok(Parsed::Complete { request, .. }) = &parsed {
+                use crate::faults::{Boundary, request as fault};
+                fault(Boundary::Parser, || request.header("x-auralis-fault"));
+            }
+            parsed
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(guarded))
+            .map_err(|panic| {
+                *parser = RequestParser::default();
+                let what = crate::panics::message(&*panic);
+                tracing::error!(panic = %what, "request parser panicked");
+                ApiError::Internal(format!("request parser panicked: {what}"))
+            })?
+            .map_err(|e| parse_error_to_api(e, limits))
     }
 
     /// A request was parsed: the next one starts fresh.
@@ -405,6 +455,10 @@ impl Conn {
             // While shutting down, a connection closes once it has nothing pending; a
             // fresh one (accepted during `cluster.drain_delay_ms`) still gets its request.
             let idle_after_answer = !pending && self.state.served > 0;
+            if matches!(next, Next::Refused) {
+                drain_before_close(&mut self.io.stream).await;
+                return Ok(Ended::Closed);
+            }
             if matches!(next, Next::Close) || (self.core.shutting_down.get() && idle_after_answer) {
                 return Ok(Ended::Closed);
             }
@@ -456,7 +510,7 @@ impl Conn {
     /// Parses and answers every complete request in the buffer, in order.
     async fn answer_buffered(&mut self) -> std::io::Result<Next> {
         while !self.state.unparsed().is_empty() {
-            match parse::parse_request(self.state.unparsed(), &self.limits) {
+            match self.state.parse(&self.limits) {
                 Ok(Parsed::Complete { request, consumed }) => {
                     self.state.consumed(consumed);
                     if crate::ws::upgrade::wants_upgrade(&request) {
@@ -470,10 +524,9 @@ impl Conn {
                     head_done,
                     expect_continue,
                 }) => return Ok(self.partial(head_done, expect_continue)),
-                Err(e) => {
-                    let err = parse_error_to_api(e, &self.limits);
+                Err(err) => {
                     self.reject(err);
-                    return Ok(Next::Close);
+                    return Ok(Next::Refused);
                 }
             }
         }
@@ -490,6 +543,17 @@ impl Conn {
 
     /// A WebSocket upgrade: the 101 (or a 400/401 and close) into the write buffer.
     fn upgrade(&mut self, request: &Request) -> Next {
+        if self.operator_only {
+            // The reserve is for reading a full node's health, not for a listener.
+            self.reject(ApiError::Unavailable(
+                "too many connections on this core; past the cap only health and metrics are served".into(),
+            ));
+            return Next::Close;
+        }
+        if let Some(refusal) = self.service.admit_upgrade(&self.core, self.peer, request) {
+            refusal.encode(false, 1, &mut self.wbuf);
+            return Next::Close;
+        }
         let principal = match super::middleware::auth::upgrade_principal(&self.core, request) {
             Ok(p) => p,
             Err(e) => {
@@ -497,7 +561,22 @@ impl Conn {
                 return Next::Close;
             }
         };
-        match crate::ws::upgrade::respond(&self.core, request, principal) {
+        let config = &self.core.shared.config;
+        if let Some(origin) = request.header("origin")
+            && !super::middleware::cors::allows_reads(config, origin)
+            && !super::site::origin_trusted(config, origin, request.header("host"))
+        {
+            self.reject(ApiError::Forbidden(format!(
+                "origin {origin} is not allowed (cors.allowed_origins)"
+            )));
+            return Next::Close;
+        }
+        // Rights by address only for what this machine's user sent on purpose (the
+        // same rule as HTTP: `http::site`), decided once for the connection's life.
+        let address_trusted = principal.is_none()
+            && super::middleware::auth::local(&self.core, self.peer)
+            && super::site::check(config, self.service.site(), request).is_ok();
+        match crate::ws::upgrade::respond(&self.core, request, principal, address_trusted) {
             Ok((head, client)) => {
                 self.wbuf.extend_from_slice(&head);
                 Next::Upgrade(client)
@@ -527,7 +606,7 @@ impl Conn {
             self.reject(ApiError::PayloadTooLarge(
                 "request framing exceeds the buffer limit".into(),
             ));
-            return Next::Close;
+            return Next::Refused;
         }
         Next::Read
     }
@@ -552,6 +631,11 @@ impl Conn {
             && !self.core.shutting_down.get()
             && (max_req == 0 || self.state.served < max_req);
         let version = request.version;
+        {
+            use crate::faults::{Boundary, request as fault};
+            fault(Boundary::Connection, || request.header("x-auralis-fault"));
+            fault(Boundary::Core, || request.header("x-auralis-fault"));
+        }
         if self.operator_only && !self.service.observes(&request) {
             return self.refuse_past_cap(version).await;
         }
@@ -613,7 +697,7 @@ mod tests {
             let core = Rc::new(CoreState::new(CoreId(0), DriverKind::Legacy, shared).unwrap());
             let listener = monoio::net::TcpListener::from_std(listener).unwrap();
             let (stream, peer) = listener.accept().await.unwrap();
-            let info = core.connections.borrow_mut().open();
+            let info = core.connections.borrow_mut().open(peer.ip());
             Conn::new(service, core, Transport::Plain(stream), peer, info.clone())
                 .run()
                 .await

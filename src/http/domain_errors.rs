@@ -51,6 +51,7 @@ impl From<ChunkError> for ApiError {
                 ApiError::Unavailable(e.to_string())
             }
             ChunkError::Lost => ApiError::Internal(e.to_string()),
+            ChunkError::TimedOut(_) => ApiError::Timeout(e.to_string()),
         }
     }
 }

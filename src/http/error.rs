@@ -54,6 +54,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Timeout(String),
+    /// The `Host` does not name this server (DNS rebinding): 421.
+    #[error("{0}")]
+    Misdirected(String),
+    /// A body whose `Content-Type` is not the JSON it must be: 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
 }
 
 impl ApiError {
@@ -75,6 +81,8 @@ impl ApiError {
             ApiError::Internal(_) => 500,
             ApiError::Unavailable(_) | ApiError::NotReady { .. } => 503,
             ApiError::Timeout(_) => 504,
+            ApiError::Misdirected(_) => 421,
+            ApiError::UnsupportedMediaType(_) => 415,
         }
     }
 
@@ -97,6 +105,8 @@ impl ApiError {
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable(_) | ApiError::NotReady { .. } => "service_unavailable",
             ApiError::Timeout(_) => "timeout",
+            ApiError::Misdirected(_) => "misdirected_request",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
         }
     }
 

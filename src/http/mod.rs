@@ -1,6 +1,7 @@
 //! HTTP/1.1: parsing, the connection loop, routing, middleware and envelopes.
 
 pub(crate) mod accept;
+pub(crate) mod chunked;
 pub(crate) mod conn;
 pub(crate) mod context;
 pub(crate) mod date;
@@ -16,4 +17,5 @@ pub(crate) mod request;
 pub(crate) mod response;
 pub mod router;
 pub mod service;
+pub(crate) mod site;
 pub(crate) mod validate;

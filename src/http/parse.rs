@@ -6,6 +6,7 @@
 //! socketless benchmark of the exact request path is impossible), and leaves timeouts and
 //! pipelining policy to the caller anyway. Parsing our own buffer gives all of that.
 
+use super::chunked::{ChunkedBody, Progress};
 use super::request::{Method, Request};
 use bytes::Bytes;
 
@@ -46,30 +47,138 @@ pub enum ParseError {
     Malformed(String),
 }
 
-// Long: one pass over the head in RFC 9112 order (start line, every limit, framing
-// headers, body); split up, each limit check would hide behind a call.
-/// Tries to parse one request from the front of `buf`.
+/// Parses one request from a buffer that grows between calls, looking at each byte
+/// once: the head's end is searched only in bytes not searched before, and a body
+/// (chunked or not) resumes where it stopped. A parse that re-read the whole buffer on
+/// every read made a slow client's request cost time quadratic in its size.
+///
+/// Each call gets the buffer from the request's first byte; after `Complete` or an
+/// error the parser starts afresh for the next request.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    /// Bytes already searched for the end of the head.
+    scanned: usize,
+    /// A request whose head is parsed and whose body is still arriving.
+    pending: Option<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    head: Request,
+    head_len: usize,
+    expect_continue: bool,
+    body: Body,
+}
+
+#[derive(Debug)]
+enum Body {
+    Length(usize),
+    Chunked(ChunkedBody),
+}
+
+/// One-shot parse of the front of `buf` (benches, fuzzing, tests): the same as a fresh
+/// [`RequestParser`].
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
+    RequestParser::default().parse(buf, limits)
+}
+
+impl RequestParser {
+    /// Tries to complete the request at the front of `buf`.
+    pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
+        let result = self.step(buf, limits);
+        if !matches!(result, Ok(Parsed::Partial { .. })) {
+            *self = Self::default();
+        }
+        result
+    }
+
+    fn step(&mut self, buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
+        if self.pending.is_none() {
+            let Some(head_len) = self.head_end(buf, limits)? else {
+                return Ok(Parsed::Partial {
+                    head_done: false,
+                    expect_continue: false,
+                });
+            };
+            self.pending = Some(parse_head(&buf[..head_len], limits)?);
+        }
+        let Some(p) = self.pending.as_mut() else {
+            unreachable!("set above")
+        };
+        let rest = &buf[p.head_len..];
+        let (body, used) = match &mut p.body {
+            Body::Length(len) if rest.len() < *len => None,
+            Body::Length(len) => Some((Bytes::copy_from_slice(&rest[..*len]), *len)),
+            Body::Chunked(dec) => {
+                match dec.advance(rest, limits.max_body_bytes, limits.max_header_bytes)? {
+                    Progress::Done { body, used } => Some((Bytes::from(body), used)),
+                    Progress::NeedMore => None,
+                }
+            }
+        }
+        .map_or((None, 0), |(b, u)| (Some(b), u));
+        let Some(body) = body else {
+            return Ok(Parsed::Partial {
+                head_done: true,
+                expect_continue: p.expect_continue,
+            });
+        };
+        let Some(p) = self.pending.take() else {
+            unreachable!("matched above")
+        };
+        let mut request = p.head;
+        request.body = body;
+        Ok(Parsed::Complete {
+            request,
+            consumed: p.head_len + used,
+        })
+    }
+
+    /// The head's length once its empty line has arrived, searching only new bytes;
+    /// refuses bare LF line endings (RFC 9112 §2.2: a proxy in front may split the
+    /// request elsewhere) and heads over the limit (431).
+    fn head_end(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
+        // A few empty lines before the request line are skipped (RFC 9112 §2.2).
+        let lead = buf.chunks(2).take(4).take_while(|c| *c == b"\r\n").count() * 2;
+        let from = self.scanned.max(lead);
+        for i in from..buf.len() {
+            if buf[i] != b'\n' {
+                continue;
+            }
+            if i == 0 || buf[i - 1] != b'\r' {
+                return Err(ParseError::Malformed("bare LF line ending".into()));
+            }
+            if i >= lead + 3 && &buf[i - 3..i - 1] == b"\r\n" {
+                if i + 1 > limits.max_header_bytes {
+                    return Err(ParseError::HeadersTooLarge);
+                }
+                return Ok(Some(i + 1));
+            }
+        }
+        self.scanned = buf.len();
+        if buf.len() > limits.max_header_bytes {
+            return Err(ParseError::HeadersTooLarge);
+        }
+        Ok(None)
+    }
+}
+
+// Long: one pass over the head in RFC 9112 order (start line, every limit, framing
+// headers); split up, each limit check would hide behind a call.
+/// Parses a complete head (through its empty line) and decides how its body is framed.
+fn parse_head(buf: &[u8], limits: &Limits) -> Result<Pending, ParseError> {
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let n_slots = limits.max_headers.clamp(1, HEADER_SLOTS);
     let mut req = httparse::Request::new(&mut slots[..n_slots]);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
-            if buf.len() > limits.max_header_bytes {
-                return Err(ParseError::HeadersTooLarge);
-            }
-            return Ok(Parsed::Partial {
-                head_done: false,
-                expect_continue: false,
-            });
+            return Err(ParseError::Malformed("malformed request head".into()));
         }
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
         Err(e) => return Err(ParseError::Malformed(format!("malformed request: {e}"))),
-    };
-    if head_len > limits.max_header_bytes {
-        return Err(ParseError::HeadersTooLarge);
     }
+    let head_len = buf.len();
     let method = Method::parse(req.method.unwrap_or(""));
     let version = req.version.unwrap_or(1);
     let (path, query) = split_target(req.path.unwrap_or(""))?;
@@ -77,11 +186,13 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
     let mut expect_continue = false;
-    let mut hosts = 0;
+    let (mut hosts, mut authorizations, mut encodings) = (0, 0, 0);
     let mut headers = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("host") {
             hosts += 1;
+        } else if h.name.eq_ignore_ascii_case("authorization") {
+            authorizations += 1;
         }
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = content_length_value(h.value)?;
@@ -92,6 +203,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
             }
             content_length = Some(v);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            encodings += 1;
             let v = std::str::from_utf8(h.value).unwrap_or("");
             if v.trim().eq_ignore_ascii_case("chunked") {
                 chunked = true;
@@ -117,6 +229,18 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
     if chunked && version == 0 {
         return Err(ParseError::Malformed("chunked encoding in HTTP/1.0".into()));
     }
+    // Two of these are read differently by different servers (first wins here, last
+    // there): a request a proxy in front judged one way would be served another.
+    if encodings > 1 {
+        return Err(ParseError::Malformed(
+            "more than one Transfer-Encoding header".into(),
+        ));
+    }
+    if authorizations > 1 {
+        return Err(ParseError::Malformed(
+            "more than one Authorization header".into(),
+        ));
+    }
 
     // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host header.
     if version == 1 && hosts != 1 {
@@ -127,40 +251,27 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> 
         }));
     }
 
-    let rest = &buf[head_len..];
-    let (body, body_len) = if chunked {
-        match decode_chunked(rest, limits)? {
-            Some((body, used)) => (Bytes::from(body), used),
-            None => {
-                return Ok(Parsed::Partial {
-                    head_done: true,
-                    expect_continue,
-                });
-            }
-        }
+    let body = if chunked {
+        Body::Chunked(ChunkedBody::default())
     } else {
         let len = content_length.unwrap_or(0);
         if len > limits.max_body_bytes {
             return Err(ParseError::BodyTooLarge);
         }
-        if rest.len() < len {
-            return Ok(Parsed::Partial {
-                head_done: true,
-                expect_continue,
-            });
-        }
-        (Bytes::copy_from_slice(&rest[..len]), len)
+        Body::Length(len)
     };
-    Ok(Parsed::Complete {
-        request: Request {
+    Ok(Pending {
+        head: Request {
             method,
             path,
             query,
             version,
             headers,
-            body,
+            body: Bytes::new(),
         },
-        consumed: head_len + body_len,
+        head_len,
+        expect_continue,
+        body,
     })
 }
 
@@ -208,55 +319,6 @@ fn split_target(target: &str) -> Result<(String, Option<String>), ParseError> {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (target.to_string(), None),
     })
-}
-
-/// Decodes a chunked body; `None` when more bytes are needed.
-fn decode_chunked(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<u8>, usize)>, ParseError> {
-    let mut body = Vec::new();
-    let mut pos = 0;
-    loop {
-        let (used, size) = match httparse::parse_chunk_size(&buf[pos..]) {
-            Ok(httparse::Status::Complete(v)) => v,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(ParseError::Malformed("invalid chunk size".into())),
-        };
-        pos += used;
-        let size = usize::try_from(size).map_err(|_| ParseError::BodyTooLarge)?;
-        if size == 0 {
-            // Trailer section: either an empty line now, or trailer fields then one.
-            let rest = &buf[pos..];
-            if rest.len() < 2 {
-                return Ok(None);
-            }
-            if rest.starts_with(b"\r\n") {
-                return Ok(Some((body, pos + 2)));
-            }
-            return match find(rest, b"\r\n\r\n") {
-                Some(i) if i <= limits.max_header_bytes => Ok(Some((body, pos + i + 4))),
-                Some(_) => Err(ParseError::HeadersTooLarge),
-                None if rest.len() > limits.max_header_bytes => Err(ParseError::HeadersTooLarge),
-                None => Ok(None),
-            };
-        }
-        if body.len() + size > limits.max_body_bytes {
-            return Err(ParseError::BodyTooLarge);
-        }
-        if buf.len() < pos + size + 2 {
-            return Ok(None);
-        }
-        body.extend_from_slice(&buf[pos..pos + size]);
-        pos += size;
-        if &buf[pos..pos + 2] != b"\r\n" {
-            return Err(ParseError::Malformed(
-                "chunk data not followed by CRLF".into(),
-            ));
-        }
-        pos += 2;
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

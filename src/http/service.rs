@@ -28,6 +28,8 @@ use std::time::Instant;
 pub struct Service {
     router: Router,
     layers: Vec<Box<dyn Layer>>,
+    /// The names of this server, for rights granted by address (`http::site`).
+    site: super::site::SiteNames,
 }
 
 impl Pipeline for Service {
@@ -76,6 +78,7 @@ impl Service {
         Self {
             router: Router::new(routes),
             layers: middleware::default_stack(config),
+            site: super::site::SiteNames::new(config),
         }
     }
 
@@ -92,20 +95,47 @@ impl Service {
         &self.router
     }
 
-    /// Serves one parsed request to completion. Never panics: handler panics become 500.
-    pub async fn handle(&self, core: &Rc<CoreState>, peer: SocketAddr, req: Request) -> Response {
-        let started = Instant::now();
-        let request_id = middleware::request_id::for_request(core, &req);
+    pub(crate) fn site(&self) -> &super::site::SiteNames {
+        &self.site
+    }
+
+    /// The layers' `before` for a WebSocket upgrade request, which no handler answers:
+    /// it is counted against its client's request budget (an upgrade costs a token
+    /// lookup and a connection like any request) and its token checked. `Some`: the
+    /// refusal to send instead of the 101.
+    pub(crate) fn admit_upgrade(
+        &self,
+        core: &Rc<CoreState>,
+        peer: SocketAddr,
+        req: &Request,
+    ) -> Option<Response> {
         let resolution = self.router.resolve(req.method, &req.path);
-        let (route, class, access, params) = match &resolution {
+        let mut cx = self.context(core, peer, req, &resolution);
+        let err = self
+            .layers
+            .iter()
+            .find_map(|l| l.before(core, &mut cx, req).err())?;
+        let mut resp = envelope::error(&err, &cx.request_id, cx.started);
+        self.finish(core, &cx, &mut resp);
+        Some(resp)
+    }
+
+    fn context(
+        &self,
+        core: &Rc<CoreState>,
+        peer: SocketAddr,
+        req: &Request,
+        resolution: &Resolution<'_>,
+    ) -> RequestCtx {
+        let (route, class, access, params) = match resolution {
             Resolution::Found(r, params) => (r.pattern, r.class, r.access, params.clone()),
             _ => ("unmatched", RouteClass::Api, Access::Public, Vec::new()),
         };
-        let mut cx = RequestCtx {
-            request_id,
+        RequestCtx {
+            request_id: middleware::request_id::for_request(core, req),
             core: core.id,
             peer,
-            started,
+            started: Instant::now(),
             method: req.method.as_str(),
             route,
             class,
@@ -114,7 +144,13 @@ impl Service {
             cors_origin: None,
             access,
             principal: None,
-        };
+        }
+    }
+
+    /// Serves one parsed request to completion. Never panics: handler panics become 500.
+    pub async fn handle(&self, core: &Rc<CoreState>, peer: SocketAddr, req: Request) -> Response {
+        let resolution = self.router.resolve(req.method, &req.path);
+        let mut cx = self.context(core, peer, &req, &resolution);
         let span = tracing::info_span!("request", id = %cx.request_id, core = core.id.0, method = cx.method, path = %req.path);
         let _enter = span.enter();
 
@@ -201,28 +237,12 @@ async fn call(
             crate::faults::http_handler(|| req.header("x-auralis-fault"));
             f(core, cx, &req)
         })),
-        Handler::Async(f) => CatchUnwind(f(core.clone(), cx.clone(), req)).await,
+        Handler::Async(f) => crate::panics::CatchUnwind(f(core.clone(), cx.clone(), req)).await,
     };
     result.unwrap_or_else(|panic| {
         let what = crate::panics::message(&*panic);
         Err(ApiError::Internal(format!("handler panicked: {what}")))
     })
-}
-
-/// Polls a handler future inside `catch_unwind`, so a panic in one request's handler
-/// becomes its 500 instead of unwinding through the core's event loop.
-struct CatchUnwind<F>(F);
-
-impl<F: Future + Unpin> Future for CatchUnwind<F> {
-    type Output = std::thread::Result<F::Output>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
-    }
 }
 
 /// Drives a future that never waits (sync handlers, benches) to completion without a

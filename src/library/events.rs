@@ -44,20 +44,33 @@ pub(crate) enum LibraryEvent {
 /// Where committed events go (installed once at boot; none in tools like `scan`).
 pub(crate) type EventSink = Box<dyn Fn(&[LibraryEvent]) + Send + Sync>;
 
-/// Whose data a transaction may touch: everyone's (an admin, or a server without
-/// tokens), or one principal's own (a listener's playlists).
+/// Whose data a request may see and touch: everyone's (an admin), one principal's own
+/// (a listener's playlists and favorites), or — without a token — only what belongs
+/// to no one (another listener's playlist is as absent to an anonymous reader as to
+/// another listener).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Owner {
     Anyone,
     Principal(i64),
+    Nobody,
 }
 
 impl Owner {
     /// The owner a new row gets (`None`: made without a principal).
     pub(crate) fn id(self) -> Option<i64> {
         match self {
-            Owner::Anyone => None,
+            Owner::Anyone | Owner::Nobody => None,
             Owner::Principal(id) => Some(id),
+        }
+    }
+
+    /// An SQL condition on `column` (an owner id) for the rows this owner may see.
+    /// The id is ours (an integer from the tokens table), so it is inlined.
+    pub(crate) fn visible(self, column: &str) -> String {
+        match self {
+            Owner::Anyone => "1".to_string(),
+            Owner::Nobody => format!("{column} IS NULL"),
+            Owner::Principal(id) => format!("{column} = {id}"),
         }
     }
 }

@@ -109,13 +109,13 @@ pub(crate) fn delete_playlist(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
 /// The playlist exists and the transaction's owner may touch it (another listener's
 /// playlist is as good as absent: 404, not 403, so ids leak nothing).
 fn ensure_playlist(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
-    c.query_row(
-        "SELECT 1 FROM playlists WHERE id = ?1 AND (?2 IS NULL OR owner_id = ?2)",
-        params![id, c.owner().id()],
-        |_| Ok(()),
-    )
-    .optional()?
-    .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
+    let sql = format!(
+        "SELECT 1 FROM playlists WHERE id = ?1 AND {}",
+        c.owner().visible("owner_id")
+    );
+    c.query_row(&sql, params![id], |_| Ok(()))
+        .optional()?
+        .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
 }
 
 /// Marks a playlist changed: its `updated_at`, and the event.

@@ -1,7 +1,6 @@
 //! Probing one audio file with symphonia: container, codec, duration and tags.
 //! Pure and blocking: runs on scan threads, never on a core.
 
-use std::fs::File;
 use std::path::Path;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::MediaSourceStream;
@@ -244,7 +243,7 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase())
         .unwrap_or_default();
-    let file = File::open(path).map_err(ProbeError::Open)?;
+    let file = crate::audio::regular::open_regular(path).map_err(ProbeError::Open)?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     hint.with_extension(&ext);

@@ -404,13 +404,18 @@ impl LibraryReader {
         page: &PageRequest,
         owner: super::events::Owner,
     ) -> Result<Page<Playlist>, LibraryError> {
-        let (filters, params, bound) = match owner.id() {
-            Some(id) => (
+        let (filters, params, bound) = match owner {
+            super::events::Owner::Principal(id) => (
                 vec!["p.owner_id = ?".to_string()],
                 vec![Value::Integer(id)],
                 format!("owner={id};"),
             ),
-            None => (vec![], vec![], String::new()),
+            super::events::Owner::Nobody => (
+                vec!["p.owner_id IS NULL".to_string()],
+                vec![],
+                "owner=none;".to_string(),
+            ),
+            super::events::Owner::Anyone => (vec![], vec![], String::new()),
         };
         // The owner is part of the cursor's scope: one principal's cursor is useless
         // to another.

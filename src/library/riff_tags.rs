@@ -4,7 +4,6 @@
 //! INFO's `INAM IART IPRD ITRK ICRD IGNR`, and an ID3v2.3/2.4 tag's text frames
 //! (`TIT2 TPE1 TALB TPE2 TRCK TYER/TDRC TCON`).
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -28,7 +27,7 @@ const MAX_CHUNK: u32 = 4 << 20;
 
 /// Reads the tags of the WAV file at `path` (`Ok(default)` when it has none).
 pub(crate) fn read(path: &Path) -> io::Result<RiffTags> {
-    let mut f = File::open(path)?;
+    let mut f = crate::audio::regular::open_regular(path)?;
     let mut head = [0u8; 12];
     f.read_exact(&mut head)?;
     let mut tags = RiffTags::default();

@@ -260,14 +260,12 @@ impl LibraryReader {
         owner: super::events::Owner,
     ) -> Result<Playlist, LibraryError> {
         let sql = format!(
-            "SELECT {PLAYLIST_COLUMNS} FROM playlists p WHERE p.id = ?1 AND (?2 IS NULL OR p.owner_id = ?2)"
+            "SELECT {PLAYLIST_COLUMNS} FROM playlists p WHERE p.id = ?1 AND {}",
+            owner.visible("p.owner_id")
         );
         self.conn
             .prepare_cached(&sql)
-            .and_then(|mut st| {
-                st.query_row(rusqlite::params![id, owner.id()], playlist_from_row)
-                    .optional()
-            })?
+            .and_then(|mut st| st.query_row([id], playlist_from_row).optional())?
             .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
     }
 

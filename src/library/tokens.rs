@@ -147,12 +147,13 @@ pub(crate) fn list(c: &Connection) -> Result<Vec<TokenInfo>, LibraryError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Whose playlists a principal acts on: a listener its own, an admin (or a request
-/// without a token, where that is allowed at all) everyone's.
+/// Whose playlists and favorites a request sees and acts on: a listener its own, an
+/// admin everyone's, a request without a token only what belongs to no one.
 pub(crate) fn owner_of(principal: Option<&Principal>) -> super::events::Owner {
     match principal {
         Some(p) if p.role == Role::Listener => super::events::Owner::Principal(p.id),
-        _ => super::events::Owner::Anyone,
+        Some(_) => super::events::Owner::Anyone,
+        None => super::events::Owner::Nobody,
     }
 }
 
@@ -166,7 +167,7 @@ pub enum Denied {
         has: Role,
     },
     #[error(
-        "changes are open to loopback clients only until a token exists: create one with `auralis-server token create --role admin --name <you>` and send `Authorization: Bearer <token>`"
+        "changes are open to loopback clients only until the first token is created: create one with `auralis-server token create --role admin --name <you>` and send `Authorization: Bearer <token>`"
     )]
     NoTokenYet,
     #[error("this needs a token: send `Authorization: Bearer <token>`")]
@@ -191,7 +192,7 @@ pub(crate) fn permit(
         }),
         None => {
             let tokens = match reader {
-                Some(r) => r.tokens_exist()?,
+                Some(r) => r.tokens_ever_created()?,
                 None => false,
             };
             match (tokens, loopback) {
@@ -204,12 +205,33 @@ pub(crate) fn permit(
 }
 
 impl LibraryReader {
-    /// Whether any token is active (without one, mutations are for loopback only).
-    pub(crate) fn tokens_exist(&self) -> Result<bool, LibraryError> {
+    /// Whether a token was ever created, revoked or not. Loopback trust ends with the
+    /// first token for good: revoking the last one must not hand admin rights back to
+    /// every local process and every web page the local user opens.
+    pub(crate) fn tokens_ever_created(&self) -> Result<bool, LibraryError> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT EXISTS(SELECT 1 FROM tokens WHERE revoked_at IS NULL)")?
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM tokens)")?
             .query_row([], |r| r.get(0))?)
+    }
+
+    /// How many tokens were ever revoked: it moves with every revocation, so a core can
+    /// notice one without an event (`ws::revocation`).
+    pub(crate) fn revocations(&self) -> Result<i64, LibraryError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NOT NULL")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// Whether the token with this id exists and is not revoked.
+    pub(crate) fn token_active(&self, id: i64) -> Result<bool, LibraryError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM tokens WHERE id = ?1 AND revoked_at IS NULL)",
+            )?
+            .query_row([id], |r| r.get(0))?)
     }
 
     /// The principal a presented secret belongs to (`None`: unknown or revoked).

@@ -141,7 +141,7 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             .map(|(core, c)| (format!("core=\"{core}\""), f(c)))
             .collect::<Vec<_>>()
     };
-    let per_core: [(&str, &str, Field); 14] = [
+    let per_core: [(&str, &str, Field); 17] = [
         (
             "auralis_response_bytes_total",
             "HTTP response body bytes.",
@@ -211,6 +211,21 @@ pub(crate) fn render(e: &Exposition<'_>) -> String {
             "auralis_proxy_handoffs_refused_total",
             "Proxied connections served on the accepting core because their client's core's inbox was full.",
             |c| c.handoffs_refused,
+        ),
+        (
+            "auralis_ws_session_joins_refused_total",
+            "WebSocket session_join messages refused: unknown session, or neither its creator, an admin nor the holder of its join secret.",
+            |c| c.session_joins_refused,
+        ),
+        (
+            "auralis_connections_per_ip_refused_total",
+            "Connections refused with 503 because their client address already held http.max_connections_per_ip.",
+            |c| c.per_ip_refused,
+        ),
+        (
+            "auralis_connection_panics_total",
+            "Connection tasks that panicked; each closed its connection and was logged with its core and message.",
+            |c| c.connection_panics,
         ),
     ];
     for (name, help, f) in per_core {

@@ -31,6 +31,9 @@ pub(crate) struct CoreCounters {
     pub proxy_refused: u64,
     pub handed_off: u64,
     pub handoffs_refused: u64,
+    pub session_joins_refused: u64,
+    pub per_ip_refused: u64,
+    pub connection_panics: u64,
     pub tier1_hits: u64,
     pub tier1_misses: u64,
     pub tier2_hits: u64,
@@ -39,7 +42,7 @@ pub(crate) struct CoreCounters {
 
 impl CoreCounters {
     /// Every counter as a slice position, so arithmetic is written once.
-    fn fields_mut(&mut self) -> [&mut u64; 25] {
+    fn fields_mut(&mut self) -> [&mut u64; 28] {
         let [s0, s1, s2, s3, s4, s5] = &mut self.statuses;
         [
             &mut self.requests,
@@ -63,6 +66,9 @@ impl CoreCounters {
             &mut self.proxy_refused,
             &mut self.handed_off,
             &mut self.handoffs_refused,
+            &mut self.session_joins_refused,
+            &mut self.per_ip_refused,
+            &mut self.connection_panics,
             &mut self.tier1_hits,
             &mut self.tier1_misses,
             &mut self.tier2_hits,

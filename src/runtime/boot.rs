@@ -45,6 +45,8 @@ pub enum BootError {
     Tls(#[from] crate::tls::TlsError),
     #[error("cluster broker: {0}")]
     Broker(#[from] crate::cluster::BrokerError),
+    #[error("core {core} panicked: {message} (the other cores drained and stopped)")]
+    CorePanicked { core: usize, message: String },
 }
 
 /// Why one core could not start (sent from its thread to `run`).
@@ -146,15 +148,21 @@ pub fn run(
         let handle = std::thread::Builder::new()
             .name(format!("auralis-core-{k}"))
             .spawn(move || {
-                core_thread(
-                    CoreId(k as u16),
-                    cpu,
-                    std_listener,
-                    inbox,
-                    shared,
-                    pipeline,
-                    ready,
-                )
+                let watch = shared.clone();
+                let run = std::panic::AssertUnwindSafe(|| {
+                    core_thread(
+                        CoreId(k as u16),
+                        cpu,
+                        std_listener,
+                        inbox,
+                        shared,
+                        pipeline,
+                        ready,
+                    )
+                });
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    core_died(&watch, k, &*panic);
+                }
             })
             .map_err(|source| BootError::Thread { core: k, source })?;
         threads.push(handle);
@@ -189,13 +197,81 @@ pub fn run(
         pinning,
         redirect_addr,
     });
-    for t in threads {
-        if t.join().is_err() {
-            tracing::error!("a core thread panicked");
-        }
-    }
+    wait_for_cores(&shared, threads);
     tracing::info!("all cores stopped");
-    Ok(())
+    match shared.core_died.get() {
+        Some((core, message)) => Err(BootError::CorePanicked {
+            core: *core,
+            message: message.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Waits until every core thread has ended, except one whose runtime a panic escaped:
+/// that thread may never finish tearing its runtime down (an io_uring operation still
+/// in flight), and the process must exit all the same.
+///
+/// Once a core has died the others are told to drain (as on SIGTERM) and given the
+/// drain delay plus the shutdown grace, and a little more, before the process goes.
+fn wait_for_cores(shared: &Shared, threads: Vec<std::thread::JoinHandle<()>>) {
+    let mut give_up: Option<Instant> = None;
+    loop {
+        let died = shared.core_died.get().map(|(k, _)| *k);
+        let running = threads
+            .iter()
+            .enumerate()
+            .any(|(k, t)| !t.is_finished() && Some(k) != died);
+        if !running || give_up.is_some_and(|t| Instant::now() > t) {
+            break;
+        }
+        if let (Some(dead), None) = (died, give_up) {
+            // Not the dead core's inbox: its unwind may have left the channel's lock
+            // held (seen: every sender to it blocked for good).
+            if let Some(mailboxes) = shared.mailboxes.get() {
+                for k in (0..threads.len()).filter(|&k| k != dead) {
+                    let _ = mailboxes.send_to(k, CoreMessage::Shutdown);
+                }
+            }
+            let c = &shared.config;
+            let drain = c.cluster.drain_delay_ms + c.server.shutdown_grace_ms + 2000;
+            give_up = Some(Instant::now() + Duration::from_millis(drain));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for t in threads.into_iter().filter(|t| t.is_finished()) {
+        let _ = t.join();
+    }
+}
+
+/// A panic escaped core `k`'s runtime (connection tasks and handlers catch their own,
+/// so this is a bug in the core's own loops). The core's state (its tables, its
+/// `RefCell`s) may be half-changed and its listening socket is closed with it, so it is
+/// not restarted in place: readiness fails at once (a balancer moves clients away),
+/// the other cores drain as on SIGTERM, and `run` returns an error, so the process
+/// exits non-zero and its supervisor (`Restart=on-failure`) starts a whole new one.
+fn core_died(shared: &Shared, k: usize, panic: &(dyn std::any::Any + Send)) {
+    let message = crate::panics::message(panic);
+    tracing::error!(core = k, panic = %message, "a panic escaped this core's runtime; stopping the server");
+    // The rest is the main thread's (`wait_for_cores`): this thread's state after an
+    // unwind through the runtime is not to be trusted with channels.
+    let _ = shared.core_died.set((k, message));
+}
+
+/// Spawns a connection's task with its panics caught: the connection closes, the
+/// panic is logged with the core and counted, and the core goes on serving.
+pub(crate) fn spawn_guarded(
+    core: &Rc<CoreState>,
+    task: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) {
+    let core = core.clone();
+    monoio::spawn(async move {
+        if let Err(panic) = crate::panics::CatchUnwind(task).await {
+            super::counters::bump(&core.counters.connection_panics);
+            let what = crate::panics::message(&*panic);
+            tracing::error!(core = core.id.0, panic = %what, "a connection task panicked; connection closed");
+        }
+    });
 }
 
 /// The plain-HTTP redirect group (`tls.redirect_listen`), pinned like the main one.
@@ -331,6 +407,7 @@ async fn core_main(
     );
     monoio::spawn(sweep_deadlines(core.clone()));
     monoio::spawn(crate::ws::heartbeat::sweep(core.clone()));
+    monoio::spawn(crate::ws::revocation::watch(core.clone()));
     let _ = ready.send(Ok(driver));
     drop(ready);
 
@@ -384,10 +461,10 @@ async fn accept_loop(
                     core.gauge().accepted.fetch_add(1, Ordering::Relaxed);
                     let proxied = core.shared.config.server.proxy_protocol != ProxyProtocol::Off;
                     if port == Port::Main && proxied {
-                        let (core, pipeline) = (core.clone(), pipeline.clone());
-                        monoio::spawn(super::proxied::serve(core, pipeline, stream, peer));
+                        let task = super::proxied::serve(core.clone(), pipeline.clone(), stream, peer);
+                        spawn_guarded(&core, Box::pin(task));
                     } else {
-                        monoio::spawn(pipeline.clone().serve(core.clone(), stream, peer, port));
+                        spawn_guarded(&core, pipeline.clone().serve(core.clone(), stream, peer, port));
                     }
                 }
                 Err(e) => {
@@ -415,7 +492,7 @@ fn adopt(
             let serving = pipeline
                 .clone()
                 .serve(core.clone(), stream, client, Port::Main);
-            monoio::spawn(serving);
+            spawn_guarded(core, serving);
         }
         Err(e) => tracing::warn!(core = core.id.0, error = %e, "cannot adopt a connection"),
     }

@@ -3,6 +3,7 @@
 use monoio::io::Canceller;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -26,6 +27,8 @@ pub(crate) struct ConnectionInfo {
     pub canceller: Canceller,
     /// Set by the sweep when it cancelled an operation of this connection.
     pub timed_out: bool,
+    /// The key its client is counted under (`cidr::client_key`).
+    pub client: IpAddr,
 }
 
 pub(crate) type ConnHandle = Rc<RefCell<ConnectionInfo>>;
@@ -35,11 +38,15 @@ pub(crate) type ConnHandle = Rc<RefCell<ConnectionInfo>>;
 pub(crate) struct ConnectionTable {
     next_id: ConnId,
     open: HashMap<ConnId, ConnHandle>,
+    /// Open connections per client key (`http.max_connections_per_ip`).
+    per_client: HashMap<IpAddr, u32>,
 }
 
 impl ConnectionTable {
-    pub(crate) fn open(&mut self) -> ConnHandle {
+    /// Opens an entry for a connection of `client` (a `cidr::client_key`).
+    pub(crate) fn open(&mut self, client: IpAddr) -> ConnHandle {
         self.next_id += 1;
+        *self.per_client.entry(client).or_insert(0) += 1;
         let info = Rc::new(RefCell::new(ConnectionInfo {
             id: self.next_id,
             last_activity: Instant::now(),
@@ -50,13 +57,23 @@ impl ConnectionTable {
             deadline: None,
             canceller: Canceller::new(),
             timed_out: false,
+            client,
         }));
         self.open.insert(self.next_id, info.clone());
         info
     }
 
     pub(crate) fn close(&mut self, id: ConnId) {
-        self.open.remove(&id);
+        let Some(info) = self.open.remove(&id) else {
+            return;
+        };
+        let client = info.borrow().client;
+        if let Some(n) = self.per_client.get_mut(&client) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_client.remove(&client);
+            }
+        }
         // After a burst the map would keep its peak capacity (and the sweep would
         // walk it): give most of it back once it is mostly empty.
         let cap = self.open.capacity();
@@ -67,6 +84,11 @@ impl ConnectionTable {
 
     pub(crate) fn len(&self) -> usize {
         self.open.len()
+    }
+
+    /// Open connections of one client key.
+    pub(crate) fn of_client(&self, client: IpAddr) -> usize {
+        self.per_client.get(&client).map_or(0, |&n| n as usize)
     }
 
     /// Connections in the middle of a request.

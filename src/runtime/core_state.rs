@@ -79,6 +79,12 @@ pub struct Shared {
     pub(crate) broker: std::sync::OnceLock<Arc<crate::cluster::Broker>>,
     /// TLS termination, when `[tls]` is configured (set once at boot).
     pub(crate) tls: std::sync::OnceLock<Arc<crate::tls::Tls>>,
+    /// The first core whose runtime a panic escaped, and what it said: readiness fails
+    /// from then on, and the process ends with an error once the others have drained.
+    pub(crate) core_died: std::sync::OnceLock<(usize, String)>,
+    /// Keys shared sessions' join secrets: the library's token key (shared by a
+    /// cluster's nodes), or random per process without a library.
+    pub(crate) session_key: [u8; 32],
 }
 
 impl Shared {
@@ -89,6 +95,14 @@ impl Shared {
         library: Option<Arc<Library>>,
     ) -> std::io::Result<Arc<Self>> {
         let chunks = ChunkService::new(&config.cache)?;
+        let session_key = match &library {
+            Some(l) => l.token_key,
+            None => {
+                let mut key = [0u8; 32];
+                crate::random::fill(&mut key)?;
+                key
+            }
+        };
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(13))
@@ -100,6 +114,8 @@ impl Shared {
             ws_sessions: papaya::HashMap::new(),
             broker: std::sync::OnceLock::new(),
             tls: std::sync::OnceLock::new(),
+            core_died: std::sync::OnceLock::new(),
+            session_key,
             monitor: Default::default(),
             config,
             started: Instant::now(),
@@ -256,6 +272,9 @@ impl CoreState {
                 proxy_refused: c.proxy_refused.get(),
                 handed_off: c.handed_off.get(),
                 handoffs_refused: c.handoffs_refused.get(),
+                session_joins_refused: c.session_joins_refused.get(),
+                per_ip_refused: c.per_ip_refused.get(),
+                connection_panics: c.connection_panics.get(),
                 tier1_hits: t1.hits,
                 tier1_misses: t1.misses,
                 tier2_hits: cc.tier2_hits,

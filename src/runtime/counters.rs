@@ -30,6 +30,12 @@ pub(crate) struct Counters {
     /// instead because that core's inbox was full.
     pub handed_off: Cell<u64>,
     pub handoffs_refused: Cell<u64>,
+    /// Refused `session_join`s (unknown session, or no right to it).
+    pub session_joins_refused: Cell<u64>,
+    /// Connections refused because their client already held `http.max_connections_per_ip`.
+    pub per_ip_refused: Cell<u64>,
+    /// Connection tasks that panicked (caught: the connection closed, the core lives on).
+    pub connection_panics: Cell<u64>,
 }
 
 /// `cell += 1`.

@@ -49,42 +49,68 @@ fn recv(fd: i32, buf: &mut [u8], flags: i32) -> std::io::Result<usize> {
     }
 }
 
-/// Reads the PROXY header within `wait`: peeks until it is whole, then consumes
-/// exactly its bytes. `None`: a LOCAL/UNKNOWN header (the peer stands).
+/// Reads the PROXY header within `wait`. `None`: a LOCAL/UNKNOWN header (the peer
+/// stands).
+///
+/// Peeks, and consumes exactly the header's bytes, so what follows is the HTTP
+/// request's. Once the bytes so far can only be a header (12 bytes: longer than both
+/// signatures, shorter than any header), an incomplete one is consumed as it comes:
+/// bytes left unread keep the socket readable, so the wait for the rest would return at
+/// once forever (a half-sent header spun its core and hid the peer's close). Fewer
+/// bytes may still be a direct client's request (`optional`), so they stay unread and
+/// the wait is a short sleep, with the peer's close asked of the kernel. The deadline
+/// is checked on its own: a timeout around a ready future never fires.
 pub(crate) async fn client_of(
     stream: &TcpStream,
     wait: Duration,
 ) -> Result<Option<SocketAddr>, ProxiedError> {
     let deadline = Instant::now() + wait;
     let fd = stream.as_raw_fd();
-    let mut peeked = vec![0u8; proxy_header::V2_MAX];
-    let mut seen = 0;
+    let mut header = vec![0u8; proxy_header::V2_MAX];
+    let mut have = 0;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ProxiedError::TimedOut(wait));
+        }
         match monoio::time::timeout(left, stream.readable(false)).await {
             Err(_) => return Err(ProxiedError::TimedOut(wait)),
             Ok(r) => r?,
         }
-        let n = match recv(fd, &mut peeked, libc::MSG_PEEK) {
+        let n = match recv(fd, &mut header[have..], libc::MSG_PEEK) {
             Ok(0) => return Err(ProxiedError::Closed),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e.into()),
         };
-        match proxy_header::parse(&peeked[..n])? {
+        match proxy_header::parse(&header[..have + n])? {
             Header::Complete { len, client } => {
-                consume(fd, &mut peeked[..len])?;
+                consume(fd, &mut header[have..len])?;
                 return Ok(client);
             }
-            // Part of it: the rest is on its way (wait rather than spin on the
-            // readiness the bytes already there keep giving).
-            Header::Incomplete if n == seen => monoio::time::sleep(Duration::from_millis(1)).await,
-            Header::Incomplete => seen = n,
+            Header::Incomplete if have + n >= proxy_header::UNAMBIGUOUS => {
+                consume(fd, &mut header[have..have + n])?;
+                have += n;
+            }
+            Header::Incomplete if peer_closed(fd) => return Err(ProxiedError::Closed),
+            Header::Incomplete => monoio::time::sleep(Duration::from_millis(5)).await,
         }
     }
 }
 
-/// Takes the header's bytes (a peek showed they are there) into `buf`, its length.
+/// Whether the peer has shut down its side (POLLRDHUP), even with bytes still unread.
+fn peer_closed(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: poll(2) on one pollfd we own, without waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// Takes bytes a peek showed are there into `buf`, its whole length.
 fn consume(fd: i32, buf: &mut [u8]) -> std::io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
@@ -117,9 +143,36 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
 ) {
-    let wait = Duration::from_millis(core.shared.config.http.header_read_timeout_ms);
-    let optional = core.shared.config.server.proxy_protocol == ProxyProtocol::Optional;
-    let client = match client_of(&stream, wait).await {
+    let config = &core.shared.config;
+    let optional = config.server.proxy_protocol == ProxyProtocol::Optional;
+    let trusted = config
+        .server
+        .trusted_proxies
+        .iter()
+        .any(|c| c.contains(peer.ip()));
+    if !trusted {
+        if optional {
+            // Served as the peer it is: a header it sends is a malformed request (400).
+            return pipeline.serve(core, stream, peer, Port::Main).await;
+        }
+        bump(&core.counters.proxy_refused);
+        tracing::debug!(core = core.id.0, %peer, "PROXY header required from a peer not in server.trusted_proxies; closed");
+        return;
+    }
+    let wait = Duration::from_millis(config.http.header_read_timeout_ms);
+    // Held in the table while its header is read, so header-less sockets count against
+    // the connection cap like any other.
+    let cap = config.http.max_connections_per_core;
+    if core.connections.borrow().len() >= cap {
+        bump(&core.counters.proxy_refused);
+        return;
+    }
+    let entry = core.connections.borrow_mut().open(peer.ip());
+    let id = entry.borrow().id;
+    drop(entry);
+    let read = client_of(&stream, wait).await;
+    core.connections.borrow_mut().close(id);
+    let client = match read {
         Ok(client) => client.unwrap_or(peer),
         // A direct connection (a probe, an operator): served as itself, where the
         // socket filter put it.

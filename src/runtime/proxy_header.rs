@@ -13,6 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 const V1_MAX: usize = 107;
+/// Bytes after which a prefix of a header cannot be anything else: both signatures are
+/// told apart from any request by then, and no header is shorter.
+pub(crate) const UNAMBIGUOUS: usize = V2_SIGNATURE.len();
 /// Longest v2 header accepted (addresses plus TLVs a balancer may add).
 pub(crate) const V2_MAX: usize = 16 + 512;
 

@@ -20,6 +20,8 @@ const REFUSAL_HOLD: Duration = Duration::from_secs(2);
 pub(crate) enum NotReady {
     #[error("shutting down")]
     ShuttingDown,
+    #[error("core {core} died: {panic}; the server is stopping")]
+    CoreDied { core: usize, panic: String },
     #[error("core {core} has not answered its mailbox for {silent_ms} ms")]
     CoreSilent { core: usize, silent_ms: u64 },
     #[error(
@@ -30,6 +32,8 @@ pub(crate) enum NotReady {
         capacity: usize,
         refused: u64,
     },
+    #[error("{wedged} decode worker(s) have every thread stuck past cache.decode_timeout_ms")]
+    DecodeWedged { wedged: usize, stuck_threads: usize },
     #[error("the library database does not answer: {error}")]
     Database { error: String },
 }
@@ -40,6 +44,12 @@ pub(crate) fn check(core: &CoreState) -> Vec<NotReady> {
     if core.shutting_down.get() {
         out.push(NotReady::ShuttingDown);
     }
+    if let Some((core, panic)) = core.shared.core_died.get() {
+        out.push(NotReady::CoreDied {
+            core: *core,
+            panic: panic.clone(),
+        });
+    }
     out.extend(silent_cores(core));
     let load = core.shared.chunks.pool.load();
     if load.saturated(REFUSAL_HOLD) {
@@ -47,6 +57,12 @@ pub(crate) fn check(core: &CoreState) -> Vec<NotReady> {
             queued: load.queued_max,
             capacity: load.capacity,
             refused: load.refused,
+        });
+    }
+    if load.wedged_workers > 0 {
+        out.push(NotReady::DecodeWedged {
+            wedged: load.wedged_workers,
+            stuck_threads: load.stuck_threads,
         });
     }
     if let Some(reader) = &core.library

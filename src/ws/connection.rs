@@ -55,7 +55,11 @@ pub(crate) struct WsConn {
     /// The principal of the token the upgrade carried (`None`: anonymous).
     pub principal: Option<crate::library::tokens::Principal>,
     pub subscriptions: RefCell<BTreeSet<String>>,
-    pub limiter: RefCell<PriorityLimiter>,
+    /// The message budget of this connection's client, shared with its other sockets.
+    pub limiter: Rc<RefCell<PriorityLimiter>>,
+    /// Granted rights by its loopback address at the upgrade (no token; `http::site`
+    /// found no web page behind it).
+    pub address_trusted: bool,
     pub out: RefCell<Outbound>,
     pub player: RefCell<Player>,
     pub violations: Cell<u32>,
@@ -179,7 +183,7 @@ impl WsConn {
         core: &CoreState,
         role: crate::library::tokens::Role,
     ) -> Result<(), protocol::WsError> {
-        let local = core.shared.config.auth.trust_loopback && self.peer.ip().is_loopback();
+        let local = self.address_trusted;
         crate::library::tokens::permit(core.library.as_ref(), role, self.principal.as_ref(), local)
             .map_err(protocol::WsError::from)?
             .map_err(protocol::WsError::from)
@@ -336,7 +340,13 @@ async fn serve<R, W>(
         client_version: RefCell::new(client.version),
         principal: client.principal,
         subscriptions: RefCell::new(BTreeSet::new()),
-        limiter: RefCell::new(PriorityLimiter::new(cfg.rate_base_per_minute, 60_000)),
+        limiter: core.ws.budgets.borrow_mut().of(
+            crate::cidr::client_key(peer.ip(), core.shared.config.rate_limit.ipv6_prefix),
+            cfg.rate_base_per_minute,
+            60_000,
+            core.now_ms(),
+        ),
+        address_trusted: client.address_trusted,
         out: RefCell::new(Outbound::new(cfg.outbound_queue)),
         player: RefCell::new(Player::default()),
         violations: Cell::new(0),

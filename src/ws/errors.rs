@@ -46,6 +46,7 @@ impl From<ChunkError> for WsError {
                 WsError::new(codes::UNAVAILABLE, e.to_string())
             }
             ChunkError::Lost => WsError::new(codes::INTERNAL_ERROR, e.to_string()),
+            ChunkError::TimedOut(_) => WsError::new(codes::TIMEOUT, e.to_string()),
         }
     }
 }

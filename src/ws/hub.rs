@@ -30,6 +30,8 @@ pub(crate) struct WsHub {
     conns: RefCell<HashMap<u64, Rc<WsConn>>>,
     topics: RefCell<HashMap<String, HashSet<u64>>>,
     next: Cell<u64>,
+    /// Message budgets per client address, shared by its connections.
+    pub(crate) budgets: RefCell<super::limiter::ClientBudgets>,
 }
 
 impl WsHub {

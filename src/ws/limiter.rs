@@ -5,6 +5,8 @@
 //! O(1) memory: the classic two-bucket sliding-window estimate, not a log of times.
 
 use super::protocol::Priority;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 #[derive(Debug, Clone)]
 pub(crate) struct PriorityLimiter {
@@ -64,6 +66,38 @@ impl PriorityLimiter {
     /// for a client that was only sending pings, well within its limits.
     pub(crate) fn utilization(&mut self, now_ms: u64) -> f64 {
         (self.count(now_ms) / (self.base * Priority::Critical.multiplier())).min(1.0)
+    }
+}
+
+/// One [`PriorityLimiter`] per client key (`cidr::client_key`) on this core, shared by
+/// all of that client's connections: thirty sockets get one budget, not thirty. A
+/// budget outlives its connections until its window has passed (closing and reopening
+/// does not refill it); idle ones are swept when the table has doubled since the last
+/// sweep, so the table stays within twice the clients with live budgets.
+#[derive(Debug, Default)]
+pub(crate) struct ClientBudgets {
+    by_client: std::collections::HashMap<std::net::IpAddr, Rc<RefCell<PriorityLimiter>>>,
+    swept_at_len: usize,
+}
+
+impl ClientBudgets {
+    /// The budget of `client`, made with `base` per `window_ms` if it has none.
+    pub(crate) fn of(
+        &mut self,
+        client: std::net::IpAddr,
+        base: u32,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Rc<RefCell<PriorityLimiter>> {
+        if self.by_client.len() >= 2 * self.swept_at_len.max(512) {
+            self.by_client
+                .retain(|_, l| Rc::strong_count(l) > 1 || l.borrow_mut().count(now_ms) > 0.0);
+            self.swept_at_len = self.by_client.len();
+        }
+        self.by_client
+            .entry(client)
+            .or_insert_with(|| Rc::new(RefCell::new(PriorityLimiter::new(base, window_ms))))
+            .clone()
     }
 }
 

@@ -15,6 +15,7 @@ pub(crate) mod payload;
 pub(crate) mod player;
 pub(crate) mod protocol;
 mod reader;
+pub(crate) mod revocation;
 pub(crate) mod sessions;
 pub(crate) mod stream;
 pub(crate) mod upgrade;

@@ -20,6 +20,10 @@ pub(crate) const MAX_QUEUE: usize = 10_000;
 pub(crate) struct Player {
     pub seq: u64,
     pub session_id: Option<String>,
+    /// The token id of the session's creator (`None`: made without a token); it may
+    /// join again without the join secret.
+    #[serde(default)]
+    pub owner: Option<i64>,
     pub state: PlayState,
     pub queue: Vec<i64>,
     pub index: Option<usize>,

@@ -149,6 +149,8 @@ pub(crate) mod codes {
     pub(crate) const INTERNAL_ERROR: &str = "internal_error";
     /// The server could not take the request now (a core's inbox was full): retry.
     pub(crate) const UNAVAILABLE: &str = "unavailable";
+    /// A chunk's decode did not finish within `cache.decode_timeout_ms`.
+    pub(crate) const TIMEOUT: &str = "timeout";
     /// The connection's principal (or, without a token, its address) may not do this.
     pub(crate) const FORBIDDEN: &str = "forbidden";
     /// This needs a token and the upgrade carried none.

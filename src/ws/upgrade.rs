@@ -12,6 +12,8 @@ pub(crate) struct Client {
     pub version: Option<String>,
     /// The principal of the token the upgrade carried.
     pub principal: Option<crate::library::tokens::Principal>,
+    /// May act with its loopback address's rights (see `WsConn::address_trusted`).
+    pub address_trusted: bool,
 }
 
 /// The subprotocol a client may offer (browsers pass their token beside it as
@@ -106,6 +108,7 @@ pub(crate) fn respond(
     core: &CoreState,
     req: &Request,
     principal: Option<crate::library::tokens::Principal>,
+    address_trusted: bool,
 ) -> Result<(Vec<u8>, Client), UpgradeError> {
     let accept = validate(req)?;
     let id = crate::http::middleware::request_id::for_request(core, req);
@@ -116,7 +119,14 @@ pub(crate) fn respond(
         .header("sec-websocket-protocol")
         .is_some_and(|p| p.split(',').any(|x| x.trim() == SUBPROTOCOL));
     let head = switching_protocols(&accept, &id, core.served_by, subprotocol);
-    Ok((head, Client { version, principal }))
+    Ok((
+        head,
+        Client {
+            version,
+            principal,
+            address_trusted,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -289,11 +289,35 @@ pub fn request(server: &Server, method: &str, path: &str, body: Option<&str>) ->
     let mut c = Raw::connect(server.addr);
     let body = body.unwrap_or("");
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     c.send(req.as_bytes());
     c.read_response_opts(method == "HEAD").expect("response")
+}
+
+/// Runs `auralis-server token …` against the server's data dir; returns stdout.
+pub fn token_cli(s: &Server, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+        .arg("token")
+        .args(args)
+        .arg("--data-dir")
+        .arg(&s.data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the token command");
+    assert!(
+        out.status.success(),
+        "token {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Creates a token; returns its secret (the first line, shown once).
+pub fn create(s: &Server, role: &str, name: &str) -> String {
+    let out = token_cli(s, &["create", "--role", role, "--name", name]);
+    out.lines().next().unwrap().trim().to_string()
 }
 
 /// Writes `n` tiny tagged WAV tracks (ids `start..start+n`) into `dir`: titles

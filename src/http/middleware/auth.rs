@@ -2,20 +2,24 @@
 //! resolves it to a principal through the core's library reader, and checks the
 //! matched route's [`Access`] against the principal's role.
 //!
-//! The rules themselves are the library's (`library::tokens::permit`): while no token
-//! exists, changes are allowed only to clients on loopback (the README's first command
-//! keeps working on one's own machine; an exposed demo is read-only). Once a token
-//! exists, every change needs one.
+//! The rules themselves are the library's (`library::tokens::permit`): until the first
+//! token is created, changes are allowed only to clients on loopback (the README's first
+//! command keeps working on one's own machine; an exposed demo is read-only), and only
+//! when the request shows it is not a web page's (`http::site`). Once a token has
+//! existed, every change needs one.
 
 use super::{Flow, Layer};
 use crate::http::context::RequestCtx;
 use crate::http::error::ApiError;
 use crate::http::request::Request;
 use crate::http::router::Access;
+use crate::http::site::{self, SiteNames};
 use crate::library::tokens::{Denied, Principal, Role, permit};
 use crate::runtime::core_state::CoreState;
 
-pub(crate) struct Auth;
+pub(crate) struct Auth {
+    pub(crate) site: SiteNames,
+}
 
 /// The principal of the request's bearer token; `Ok(None)` without one.
 pub(crate) fn bearer(
@@ -49,9 +53,10 @@ pub(crate) fn principal(core: &CoreState, token: &str) -> Result<Principal, ApiE
     })
 }
 
-/// Whether `peer` counts as local for the no-token rule (`[auth] trust_loopback`).
+/// Whether `peer` counts as local for the no-token rule (`[auth] trust_loopback`);
+/// `::ffff:127.0.0.1` on a dual-stack listener is loopback too.
 pub(crate) fn local(core: &CoreState, peer: std::net::SocketAddr) -> bool {
-    core.shared.config.auth.trust_loopback && peer.ip().is_loopback()
+    core.shared.config.auth.trust_loopback && crate::cidr::is_loopback(peer.ip())
 }
 
 /// Whether `principal` (or, without one, this peer) may do what `access` covers.
@@ -104,7 +109,13 @@ impl Layer for Auth {
         req: &Request,
     ) -> Result<Flow, ApiError> {
         cx.principal = bearer(core, req.header("authorization"))?;
-        authorize(core, cx.access, cx.principal.as_ref(), local(core, cx.peer))?;
+        let local = local(core, cx.peer);
+        authorize(core, cx.access, cx.principal.as_ref(), local)?;
+        let by_address = local && cx.principal.is_none() && cx.access != Access::Public;
+        if by_address {
+            // Granted for the address alone: only if no web page sent it.
+            site::check(&core.shared.config, &self.site, req)?;
+        }
         Ok(Flow::Continue)
     }
 }

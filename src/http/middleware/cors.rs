@@ -44,6 +44,15 @@ impl Intent {
     }
 }
 
+/// Whether `origin` may read what anonymous clients may (`*` or listed by name).
+pub(crate) fn allows_reads(config: &crate::config::Config, origin: &str) -> bool {
+    config
+        .cors
+        .allowed_origins
+        .iter()
+        .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+}
+
 fn allowed_origin(core: &CoreState, origin: &str, intent: &Intent) -> Option<String> {
     let cfg = &core.shared.config.cors;
     if cfg
@@ -101,7 +110,7 @@ impl Layer for Cors {
             resp.push_header("Vary", "Origin");
             resp.push_header(
                 "Access-Control-Expose-Headers",
-                "X-Request-ID, X-Served-By, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Cache-Tier",
+                "X-Request-ID, X-Served-By, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Cache-Tier, X-Sample-Rate, X-Channels, X-Chunk-Index",
             );
         }
     }

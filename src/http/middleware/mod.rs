@@ -45,9 +45,13 @@ pub(crate) fn default_stack(config: &crate::config::Config) -> Vec<Box<dyn Layer
     vec![
         Box::new(request_id::RequestId),
         Box::new(access_log::AccessLog),
-        Box::new(cors::Cors),
-        Box::new(auth::Auth),
+        // Before CORS and auth: a preflight, a 401 or a 403 (each may cost a database
+        // lookup) counts against the client's budget like any request.
         Box::new(rate_limit::RateLimit::new(&config.rate_limit)),
+        Box::new(cors::Cors),
+        Box::new(auth::Auth {
+            site: crate::http::site::SiteNames::new(config),
+        }),
         Box::new(security::SecurityHeaders),
     ]
 }

@@ -52,10 +52,12 @@ impl Layer for RateLimit {
         };
         let now_ms = core.now_ms();
         self.sweep(now_ms);
-        let decision = self
-            .limiter
-            .borrow_mut()
-            .check(cx.peer.ip(), cx.class, limit, now_ms);
+        let decision = self.limiter.borrow_mut().check(
+            crate::cidr::client_key(cx.peer.ip(), cfg.ipv6_prefix),
+            cx.class,
+            limit,
+            now_ms,
+        );
         cx.rate = Some(decision);
         if decision.allowed {
             Ok(Flow::Continue)

@@ -7,6 +7,7 @@ use super::super::player::PlayerError;
 use super::super::protocol::{self, ClientType, Incoming, Priority, WsError, codes};
 use super::super::sessions;
 use crate::library::LibraryError;
+use crate::library::tokens::Role;
 use crate::runtime::core_state::CoreState;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -61,6 +62,7 @@ fn status_payload(core: &CoreState, conn: &WsConn) -> Value {
     json!({
         "seq": p.seq,
         "session_id": p.session_id,
+        "owner": p.owner,
         "state": p.state,
         "queue": p.queue,
         "index": p.index,
@@ -205,12 +207,13 @@ pub(super) fn session_create(
     let id = match existing {
         Some(id) => id,
         None => {
-            let id = format!(
-                "{:08x}{}",
-                core.shared.id_prefix,
-                core.next_request_id().replace('-', "")
-            );
-            conn.player.borrow_mut().session_id = Some(id.clone());
+            let id = sessions::fresh_id()
+                .map_err(|e| WsError::new(codes::INTERNAL_ERROR, format!("no entropy: {e}")))?;
+            {
+                let mut p = conn.player.borrow_mut();
+                p.session_id = Some(id.clone());
+                p.owner = conn.principal.as_ref().map(|p| p.id);
+            }
             sessions::record(&core.shared, &id, &conn.player.borrow());
             // Announced on its own topic (no listener yet), so other nodes and the
             // broker's store know the session from its start.
@@ -223,10 +226,11 @@ pub(super) fn session_create(
             id
         }
     };
+    let join_secret = sessions::join_secret(&core.shared.session_key, &id);
     conn.send_msg(
         "session_created",
         &m.correlation_id,
-        &json!({"session_id": id, "topic": format!("session:{id}")}),
+        &json!({"session_id": id, "topic": format!("session:{id}"), "join_secret": join_secret}),
     );
     Ok(())
 }
@@ -235,6 +239,9 @@ pub(super) fn session_create(
 #[serde(deny_unknown_fields)]
 struct SessionJoin {
     session_id: String,
+    /// What `session_created` gave the creator to hand out.
+    #[serde(default)]
+    join_secret: Option<String>,
 }
 
 /// Takes control of a shared session made by any connection on any node (its latest
@@ -246,9 +253,28 @@ pub(super) fn session_join(
     conn: &Rc<WsConn>,
     m: &Incoming,
 ) -> Result<(), WsError> {
-    let id = payload::parse::<SessionJoin>(&m.payload)?.session_id;
-    let state = sessions::latest(&core.shared, &id)
-        .ok_or_else(|| WsError::new(codes::NOT_FOUND, format!("no session {id:?}")))?;
+    let SessionJoin {
+        session_id: id,
+        join_secret,
+    } = payload::parse::<SessionJoin>(&m.payload)?;
+    let state = sessions::latest(&core.shared, &id);
+    // Unknown and refused look alike, so a guess learns nothing; both are counted and
+    // each is a protocol violation (a client guessing is closed after a few).
+    let allowed = state.as_ref().is_some_and(|s| {
+        let owner = s.owner.is_some() && s.owner == conn.principal.as_ref().map(|p| p.id);
+        let secret = join_secret
+            .as_deref()
+            .is_some_and(|j| sessions::secret_matches(&core.shared.session_key, &id, j));
+        owner || secret || conn.permit(core, Role::Admin).is_ok()
+    });
+    let Some(state) = state.filter(|_| allowed) else {
+        crate::runtime::counters::bump(&core.counters.session_joins_refused);
+        crate::ws::connection::violation(conn);
+        return Err(WsError::new(
+            codes::NOT_FOUND,
+            format!("no session {id:?} that this connection may join"),
+        ));
+    };
     *conn.player.borrow_mut() = state;
     conn.player.borrow_mut().session_id = Some(id);
     conn.send_msg(

@@ -4,6 +4,7 @@ use super::super::connection::{MAX_SUBSCRIPTIONS, WsConn};
 use super::super::hub::TOPICS;
 use super::super::payload::{self, Empty};
 use super::super::protocol::{Incoming, WsError, close, codes};
+use crate::library::tokens::Role;
 use crate::runtime::core_state::CoreState;
 use serde::Deserialize;
 use serde_json::json;
@@ -49,15 +50,35 @@ pub(super) fn disconnect(
     Ok(())
 }
 
-fn valid_topic(core: &CoreState, t: &str) -> Result<(), WsError> {
+/// Whether this connection may hear `t`. Every session's queue goes to `player`, so it
+/// is an admin's (or, before the first token, the local user's) view; a session's own
+/// topic is for its members: the connection that created or joined it, its creator's
+/// token, or an admin.
+fn valid_topic(core: &CoreState, conn: &WsConn, t: &str) -> Result<(), WsError> {
+    let admin = || conn.permit(core, Role::Admin).is_ok();
+    if t == "player" && !admin() {
+        return Err(WsError::new(
+            codes::FORBIDDEN,
+            "`player` carries every session's state: it needs an admin token",
+        ));
+    }
     if TOPICS.contains(&t) {
         return Ok(());
     }
     if let Some(id) = t.strip_prefix("session:") {
-        return if crate::ws::sessions::exists(&core.shared, id) {
+        let state = crate::ws::sessions::latest(&core.shared, id);
+        let member = conn.player.borrow().session_id.as_deref() == Some(id);
+        let owner = state
+            .as_ref()
+            .is_some_and(|s| s.owner.is_some() && s.owner == conn.principal.as_ref().map(|p| p.id));
+        return if state.is_some() && (member || owner || admin()) {
             Ok(())
         } else {
-            Err(WsError::new(codes::NOT_FOUND, format!("no session {id:?}")))
+            // Unknown and not yours look alike: the answer tells a guesser nothing.
+            Err(WsError::new(
+                codes::NOT_FOUND,
+                format!("no session {id:?} that this connection may hear"),
+            ))
         };
     }
     Err(WsError::field(
@@ -77,7 +98,7 @@ pub(super) fn subscribe(
 ) -> Result<(), WsError> {
     let topics = Topics::parse(m)?;
     for t in &topics {
-        valid_topic(core, t)?;
+        valid_topic(core, conn, t)?;
     }
     if conn.subscriptions.borrow().len() + topics.len() > MAX_SUBSCRIPTIONS {
         return Err(WsError::field(
