@@ -366,6 +366,21 @@ fn a_websocket_from_a_foreign_origin_gets_no_loopback_rights() {
 }
 
 #[test]
+fn a_mapped_loopback_client_on_a_dual_stack_listener_is_loopback() {
+    let lib = temp_dir("v6-lib");
+    make_library(&lib, 0, 1);
+    let mut opts = library_opts(&lib);
+    opts.listen = Some("[::]:0".into());
+    let s = Server::start(opts);
+    // Connecting to 127.0.0.1 on a [::] socket: the peer is ::ffff:127.0.0.1.
+    let v4 = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, s.addr.port()));
+    let mut c = Raw::connect(v4);
+    c.send(b"POST /api/cache/clear HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
 fn revoking_the_last_token_does_not_hand_loopback_admin_back() {
     let s = lib_server(2, &[]);
     let json_ct = "Host: localhost\r\nContent-Type: application/json\r\n";
@@ -606,6 +621,11 @@ fn anonymous_readers_see_only_what_belongs_to_no_one() {
     assert_eq!(anon.status, 404, "{}", anon.json());
     let list = call("GET", "/api/playlists", None, "").json();
     assert_eq!(list["data"], json!([]), "{list}");
+    // Names are unique per owner: another listener's 201 tells nothing of l1's.
+    let l2 = create(&s, "listener", "l2");
+    let same = json!({"name": "Secret Mix"}).to_string();
+    assert_eq!(call("POST", "/api/playlists", Some(&l2), &same).status, 201);
+    assert_eq!(call("POST", "/api/playlists", Some(&l1), &same).status, 409);
 }
 
 // ---- 5. Shared sessions cannot be taken over ----

@@ -1,7 +1,7 @@
 //! The SQLite schema and its migrations, versioned in code. Each migration runs once,
 //! in order, inside a transaction; `PRAGMA user_version` records how far a file got.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Migrations in order; index + 1 is the version a file has after applying it.
 const MIGRATIONS: &[&str] = &[
@@ -129,6 +129,27 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX favorites_track ON favorites(track_id);
     "#,
+    // v7: playlist names are unique per owner, not across owners: a 409 for another
+    // listener's name told that it existed. SQLite cannot drop a column's UNIQUE, so
+    // the table is rebuilt (foreign keys are off around migrations: see `migrate`).
+    r#"
+    CREATE TABLE playlists_v7 (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL COLLATE NOCASE,
+        description TEXT,
+        name_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        owner_id INTEGER
+    );
+    INSERT INTO playlists_v7(id, name, description, name_key, created_at, updated_at, owner_id)
+        SELECT id, name, description, name_key, created_at, updated_at, owner_id FROM playlists;
+    DROP TABLE playlists;
+    ALTER TABLE playlists_v7 RENAME TO playlists;
+    CREATE INDEX playlists_name ON playlists(name_key, id);
+    CREATE INDEX playlists_owner ON playlists(owner_id, name_key, id);
+    CREATE UNIQUE INDEX playlists_owner_name ON playlists(IFNULL(owner_id, 0), name COLLATE NOCASE);
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.
@@ -138,20 +159,97 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Brings a database file up to the latest schema version.
+/// Brings a database file up to the latest schema version. Foreign keys are off while
+/// migrations run (SQLite's procedure for rebuilding a table: dropping the old one must
+/// not cascade into the rows that refer to it), and checked before each commit.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
     let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
-        tx.commit()?;
+    if current as usize >= MIGRATIONS.len() {
+        return Ok(current);
     }
-    Ok(MIGRATIONS.len() as u32)
+    let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = (|| {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            let broken: Option<String> = tx
+                .query_row(
+                    "SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(table) = broken {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                    Some(format!("migration {} broke a reference in {table}", i + 1)),
+                ));
+            }
+            tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+            tx.commit()?;
+        }
+        Ok(MIGRATIONS.len() as u32)
+    })();
+    conn.pragma_update(None, "foreign_keys", fk)?;
+    result
 }
 
 /// Sort key of a text: case-folded and trimmed, so ordering is case-insensitive and
 /// keyset comparisons use the same value the index holds.
 pub(crate) fn sort_key(s: Option<&str>) -> String {
     s.unwrap_or("").trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v7_keeps_every_playlist_and_entry_and_makes_names_unique_per_owner() {
+        let mut c = Connection::open_in_memory().unwrap();
+        configure(&c).unwrap();
+        for (i, sql) in MIGRATIONS[..6].iter().enumerate() {
+            c.execute_batch(sql).unwrap();
+            c.pragma_update(None, "user_version", (i + 1) as u32)
+                .unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO tracks(id, path, format, duration_ms, file_size, mtime, title, added_at, title_key, artist_key, album_key, year_key) VALUES (1, '/a.wav', 'wav', 1000, 10, 0, 'A', 0, 'a', '', '', 0);
+             INSERT INTO playlists(id, name, name_key, created_at, updated_at, owner_id) VALUES (5, 'Mix', 'mix', 0, 0, 7);
+             INSERT INTO playlist_entries(playlist_id, position, track_id) VALUES (5, 0, 1);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), MIGRATIONS.len() as u32);
+        let entries: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM playlist_entries WHERE playlist_id = 5",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(entries, 1, "the rebuild cascaded into no entry");
+        let insert = |owner: Option<i64>, name: &str| {
+            c.execute(
+                "INSERT INTO playlists(name, name_key, created_at, updated_at, owner_id) VALUES (?1, ?1, 0, 0, ?2)",
+                rusqlite::params![name, owner],
+            )
+        };
+        assert!(
+            insert(Some(8), "MIX").is_ok(),
+            "another owner may use the name"
+        );
+        assert!(insert(None, "mix").is_ok(), "so may no one");
+        assert!(insert(Some(7), "mIx").is_err(), "the same owner may not");
+        assert!(insert(None, "Mix").is_err());
+        let fk: bool = c
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(fk, "foreign keys are back on");
+        c.execute("DELETE FROM playlists WHERE id = 5", []).unwrap();
+        let entries: i64 = c
+            .query_row("SELECT COUNT(*) FROM playlist_entries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(entries, 0, "the entries still follow their playlist");
+    }
 }

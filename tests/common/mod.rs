@@ -36,6 +36,8 @@ pub struct Opts {
     pub default_log: bool,
     /// Reuse this data dir (a restart) instead of a fresh one.
     pub data_dir: Option<PathBuf>,
+    /// Listen here instead of `127.0.0.1:0` (e.g. `[::]:0`, dual stack).
+    pub listen: Option<String>,
 }
 
 impl Opts {
@@ -87,7 +89,7 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_auralis-server"));
         cmd.arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--cores")
             .arg(cores.to_string())
             .arg("--data-dir")

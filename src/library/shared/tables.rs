@@ -191,9 +191,18 @@ CREATE TABLE IF NOT EXISTS playlists (
     updated_at BIGINT NOT NULL,
     owner_id BIGINT,
     -- SQLite's COLLATE NOCASE folds ASCII letters only; so does this.
-    name_folded TEXT GENERATED ALWAYS AS (translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) STORED,
-    CONSTRAINT playlists_name_unique UNIQUE (name_folded) DEFERRABLE INITIALLY DEFERRED
+    name_folded TEXT GENERATED ALWAYS AS (translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) STORED
 );
+-- Names are unique per owner (SQLite v7), so a 409 tells nothing of other owners'
+-- playlists; a database made before is brought to the same constraint.
+ALTER TABLE playlists ADD COLUMN IF NOT EXISTS owner_key BIGINT GENERATED ALWAYS AS (COALESCE(owner_id, 0)) STORED;
+ALTER TABLE playlists DROP CONSTRAINT IF EXISTS playlists_name_unique;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'playlists_owner_name_unique') THEN
+        ALTER TABLE playlists ADD CONSTRAINT playlists_owner_name_unique
+            UNIQUE (owner_key, name_folded) DEFERRABLE INITIALLY DEFERRED;
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS playlist_entries (
     playlist_id BIGINT NOT NULL REFERENCES playlists(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     position BIGINT NOT NULL,
