@@ -626,6 +626,36 @@ fn anonymous_readers_see_only_what_belongs_to_no_one() {
     let same = json!({"name": "Secret Mix"}).to_string();
     assert_eq!(call("POST", "/api/playlists", Some(&l2), &same).status, 201);
     assert_eq!(call("POST", "/api/playlists", Some(&l1), &same).status, 409);
+
+    // Topic messages: a listener's changes reach its own sockets (and admins'), not
+    // an anonymous subscriber of `library`.
+    let admin = create(&s, "admin", "ops");
+    let mut anon = ws_with(&s, "Origin", None);
+    let mut own = ws_with(&s, "Authorization", Some(format!("Bearer {l1}")));
+    for ws in [&mut anon, &mut own] {
+        let r = ws_rpc(ws, "subscribe", json!({"topics": ["library"]}));
+        assert_eq!(r["type"], "subscribed", "{r}");
+    }
+    let made = call(
+        "POST",
+        "/api/playlists",
+        Some(&l1),
+        &json!({"name": "b-side"}).to_string(),
+    );
+    let pid = made.json()["data"]["id"].as_i64().unwrap();
+    let heard = ws_until(&mut own, |m| m["type"] == "library_changed");
+    assert_eq!(heard["payload"]["playlist_id"], pid, "{heard}");
+    // Then a public change (an admin's shared favorite): the first thing the anonymous
+    // socket hears is that, not the listener's playlist.
+    let fav = call("POST", "/api/tracks/1/favorite", Some(&admin), "");
+    assert!(
+        fav.status < 300,
+        "{} {}",
+        fav.status,
+        String::from_utf8_lossy(&fav.body)
+    );
+    let first = ws_until(&mut anon, |m| m["type"] == "library_changed");
+    assert_eq!(first["payload"]["event"], "favorite_changed", "{first}");
 }
 
 // ---- 5. Shared sessions cannot be taken over ----

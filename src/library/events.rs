@@ -13,21 +13,31 @@ use std::ops::Deref;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub(crate) enum LibraryEvent {
+    /// `owner`: the listener whose favorite it is (`None`: the shared flag).
     FavoriteChanged {
         track_id: i64,
         favorite: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<i64>,
     },
     TagsChanged {
         track_id: i64,
     },
+    /// `owner`: the listener whose playlist it is (`None`: it belongs to no one).
     PlaylistCreated {
         playlist_id: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<i64>,
     },
     PlaylistChanged {
         playlist_id: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<i64>,
     },
     PlaylistDeleted {
         playlist_id: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<i64>,
     },
     ScanStarted {
         root: String,
@@ -39,6 +49,19 @@ pub(crate) enum LibraryEvent {
         removed: u64,
         failed: u64,
     },
+}
+
+impl LibraryEvent {
+    /// The listener this change belongs to, if any: only its sockets and admins hear it.
+    pub(crate) fn owner(&self) -> Option<i64> {
+        match self {
+            LibraryEvent::FavoriteChanged { owner, .. }
+            | LibraryEvent::PlaylistCreated { owner, .. }
+            | LibraryEvent::PlaylistChanged { owner, .. }
+            | LibraryEvent::PlaylistDeleted { owner, .. } => *owner,
+            _ => None,
+        }
+    }
 }
 
 /// Where committed events go (installed once at boot; none in tools like `scan`).

@@ -41,7 +41,11 @@ pub(crate) fn set_favorite(c: &Tx<'_>, track_id: i64, favorite: bool) -> Result<
             params![favorite as i64, track_id],
         )?,
     };
-    c.emit(LibraryEvent::FavoriteChanged { track_id, favorite });
+    c.emit(LibraryEvent::FavoriteChanged {
+        track_id,
+        favorite,
+        owner: c.owner().id(),
+    });
     Ok(())
 }
 
@@ -61,7 +65,10 @@ pub(crate) fn create_playlist(
     ) {
         Ok(_) => {
             let playlist_id = c.last_insert_rowid();
-            c.emit(LibraryEvent::PlaylistCreated { playlist_id });
+            c.emit(LibraryEvent::PlaylistCreated {
+                playlist_id,
+                owner: c.owner().id(),
+            });
             Ok(playlist_id)
         }
         Err(e) if unique_violation(&e) => Err(LibraryError::Conflict(format!("a playlist named {name:?} already exists"))),
@@ -100,20 +107,24 @@ pub(crate) fn update_playlist(
 }
 
 pub(crate) fn delete_playlist(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
-    ensure_playlist(c, id)?;
+    let owner = ensure_playlist(c, id)?;
     c.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
-    c.emit(LibraryEvent::PlaylistDeleted { playlist_id: id });
+    c.emit(LibraryEvent::PlaylistDeleted {
+        playlist_id: id,
+        owner,
+    });
     Ok(())
 }
 
 /// The playlist exists and the transaction's owner may touch it (another listener's
-/// playlist is as good as absent: 404, not 403, so ids leak nothing).
-fn ensure_playlist(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
+/// playlist is as good as absent: 404, not 403, so ids leak nothing). Returns whose
+/// it is.
+fn ensure_playlist(c: &Tx<'_>, id: i64) -> Result<Option<i64>, LibraryError> {
     let sql = format!(
-        "SELECT 1 FROM playlists WHERE id = ?1 AND {}",
+        "SELECT owner_id FROM playlists WHERE id = ?1 AND {}",
         c.owner().visible("owner_id")
     );
-    c.query_row(&sql, params![id], |_| Ok(()))
+    c.query_row(&sql, params![id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| LibraryError::NotFound(format!("playlist {id} not found")))
 }
@@ -124,7 +135,13 @@ fn touch(c: &Tx<'_>, id: i64) -> Result<(), LibraryError> {
         "UPDATE playlists SET updated_at = ?1 WHERE id = ?2",
         params![now_ms(), id],
     )?;
-    c.emit(LibraryEvent::PlaylistChanged { playlist_id: id });
+    let owner = c.query_row("SELECT owner_id FROM playlists WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })?;
+    c.emit(LibraryEvent::PlaylistChanged {
+        playlist_id: id,
+        owner,
+    });
     Ok(())
 }
 

@@ -216,17 +216,39 @@ pub(crate) fn cluster_inbound(
 
 /// The library's event sink: each committed change becomes a `library_changed`
 /// message on the `library` topic of every core, whatever transport made it.
+/// The internal topic that carries owned library changes: one listener's
+/// (`library@<id>`), or every listener's for admins (`library@admin`). A socket
+/// subscribing to `library` joins the one its principal may hear; clients cannot name
+/// these topics.
+pub(crate) fn library_topic_of(owner: Option<i64>) -> Arc<str> {
+    match owner {
+        Some(id) => Arc::from(format!("library@{id}")),
+        None => Arc::from("library@admin"),
+    }
+}
+
 pub(crate) fn library_sink(m: Mailboxes) -> crate::library::events::EventSink {
     let seq = std::sync::atomic::AtomicU64::new(0);
     Box::new(move |events| {
         for e in events {
             let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
-            let text = super::protocol::encode("library_changed", &format!("lib{n}"), e);
-            m.broadcast(CoreMessage::Publish {
-                topic: Arc::from("library"),
-                text: Bytes::from(text),
-                priority: Priority::Normal,
-            });
+            let text = Bytes::from(super::protocol::encode(
+                "library_changed",
+                &format!("lib{n}"),
+                e,
+            ));
+            let topics = match e.owner() {
+                // A listener's own change: its sockets and admins', not every subscriber.
+                Some(id) => vec![library_topic_of(Some(id)), library_topic_of(None)],
+                None => vec![Arc::from("library")],
+            };
+            for topic in topics {
+                m.broadcast(CoreMessage::Publish {
+                    topic,
+                    text: text.clone(),
+                    priority: Priority::Normal,
+                });
+            }
         }
     })
 }

@@ -91,6 +91,18 @@ fn valid_topic(core: &CoreState, conn: &WsConn, t: &str) -> Result<(), WsError> 
     ))
 }
 
+/// The topic of owned library changes this socket may hear with `library`: an
+/// admin's (or the local user's before the first token) every listener's, a
+/// listener's its own, an anonymous socket none.
+fn owned_library_topic(core: &CoreState, conn: &WsConn) -> Option<String> {
+    let topic = match &conn.principal {
+        Some(p) if p.role == Role::Listener => crate::ws::hub::library_topic_of(Some(p.id)),
+        _ if conn.permit(core, Role::Admin).is_ok() => crate::ws::hub::library_topic_of(None),
+        _ => return None,
+    };
+    Some(topic.to_string())
+}
+
 pub(super) fn subscribe(
     core: &Rc<CoreState>,
     conn: &Rc<WsConn>,
@@ -109,6 +121,11 @@ pub(super) fn subscribe(
     }
     for t in &topics {
         core.ws.subscribe(conn, t);
+        if t == "library"
+            && let Some(own) = owned_library_topic(core, conn)
+        {
+            core.ws.subscribe(conn, &own);
+        }
     }
     conn.send_msg("subscribed", &m.correlation_id, &json!({"topics": topics}));
     Ok(())
@@ -122,6 +139,11 @@ pub(super) fn unsubscribe(
     let topics = Topics::parse(m)?;
     for t in &topics {
         core.ws.unsubscribe(conn, t);
+        if t == "library"
+            && let Some(own) = owned_library_topic(core, conn)
+        {
+            core.ws.unsubscribe(conn, &own);
+        }
     }
     conn.send_msg(
         "unsubscribed",
