@@ -34,7 +34,7 @@ fn chunk_cache(c: &mut Criterion) {
     let flac = auralis_server::audio::flac::encode_pcm16(&samples, 2, 44_100, None).unwrap();
     std::fs::write(music.join("bench.flac"), &flac).unwrap();
     let lib = Library::open(&dir.join("data"), Some(music.clone())).unwrap();
-    scan::scan_blocking(&lib.writer, &music, &lib.scan).unwrap();
+    scan::scan_blocking(&lib.writer, &music, &lib.scan, lib.scan_policy).unwrap();
 
     // Tier-1 hit through parse → middleware → route → handler → encode.
     let mut cfg = Config::default();

@@ -200,6 +200,13 @@ pub struct LibraryConfig {
     /// the node's `library.db` becomes a copy that follows it. Unset: SQLite alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// A track whose file is gone is kept (favorites, playlist entries, its id) and
+    /// marked missing; a scan deletes it only after this many days missing.
+    pub missing_grace_days: f64,
+    /// A scan that would newly mark more than this share of the library missing (or
+    /// whose folder holds no audio at all while tracks are known: an unmounted disk)
+    /// stops without changing anything and says why.
+    pub max_missing_share: f64,
 }
 
 impl Default for LibraryConfig {
@@ -208,6 +215,18 @@ impl Default for LibraryConfig {
             path: None,
             busy_timeout_ms: 5000,
             database_url: None,
+            missing_grace_days: 30.0,
+            max_missing_share: 0.5,
+        }
+    }
+}
+
+impl LibraryConfig {
+    /// What scans may do, from these settings.
+    pub fn scan_policy(&self) -> crate::library::scan::ScanPolicy {
+        crate::library::scan::ScanPolicy {
+            missing_grace_ms: (self.missing_grace_days * 86_400_000.0) as i64,
+            max_missing_share: self.max_missing_share,
         }
     }
 }
@@ -610,6 +629,16 @@ impl Config {
         }
         if !(1..=128).contains(&self.rate_limit.ipv6_prefix) {
             return bad("rate_limit.ipv6_prefix", "must be between 1 and 128");
+        }
+        if !(self.library.missing_grace_days >= 0.0 && self.library.missing_grace_days.is_finite())
+        {
+            return bad(
+                "library.missing_grace_days",
+                "must be a number of days, 0 or more",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.library.max_missing_share) {
+            return bad("library.max_missing_share", "must be between 0 and 1");
         }
         if self.cache.decode_timeout_ms < 100 {
             return bad("cache.decode_timeout_ms", "must be at least 100");

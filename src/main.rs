@@ -213,6 +213,7 @@ fn sharing(cfg: &Config) -> auralis_server::library::Sharing<'_> {
     auralis_server::library::Sharing {
         database_url: cfg.library.database_url.as_deref(),
         node: &cfg.cluster.node,
+        scan_policy: cfg.library.scan_policy(),
     }
 }
 
@@ -233,7 +234,7 @@ fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
             tracing::info!(dir = %demo_dir.display(), "no --library given: using the demo library");
             let root = demo::ensure(&demo_dir)?;
             let lib = Library::open_shared(data_dir, Some(root.clone()), sharing(cfg))?;
-            scan::scan_blocking(&lib.writer, &root, &lib.scan)?;
+            scan::scan_blocking(&lib.writer, &root, &lib.scan, lib.scan_policy)?;
             Ok(lib)
         }
     }
@@ -311,7 +312,7 @@ fn main() -> ExitCode {
                 let cfg = effective_config(&args)?;
                 let lib =
                     Library::open_shared(&cfg.server.data_dir, Some(dir.clone()), sharing(&cfg))?;
-                scan::scan_blocking(&lib.writer, &dir, &lib.scan)?;
+                scan::scan_blocking(&lib.writer, &dir, &lib.scan, lib.scan_policy)?;
                 let progress = lib.scan.lock().map(|p| p.clone()).unwrap_or_default();
                 Ok(serde_json::to_string_pretty(&progress)?)
             };

@@ -117,7 +117,7 @@ fn scan_probes_every_format_and_reports_broken_files() {
 }
 
 #[test]
-fn rescan_skips_unchanged_updates_touched_and_removes_deleted() {
+fn rescan_skips_unchanged_updates_touched_and_marks_deleted_missing() {
     let lib = temp_dir("rescan");
     make_library(&lib, 0, 5);
     let s = Server::start(library_opts(&lib));
@@ -141,15 +141,21 @@ fn rescan_skips_unchanged_updates_touched_and_removes_deleted() {
         (
             p["unchanged"].as_u64(),
             p["updated"].as_u64(),
+            p["missing"].as_u64(),
             p["removed"].as_u64(),
             p["added"].as_u64()
         ),
-        (Some(3), Some(1), Some(1), Some(0)),
+        (Some(3), Some(1), Some(1), Some(0), Some(0)),
         "{p}"
     );
     let t = ok_data(&get(&s, &format!("/api/tracks/{id1}")));
     assert_eq!(t["title"], "Song X01", "same id, new tags");
-    assert_eq!(ok_data(&get(&s, "/api/library/stats"))["tracks"], 4);
+    // The deleted file's track is kept, marked missing, until the grace period ends.
+    let stats = ok_data(&get(&s, "/api/library/stats"));
+    assert_eq!(
+        (stats["tracks"].as_u64(), stats["missing"].as_u64()),
+        (Some(5), Some(1))
+    );
 }
 
 #[test]

@@ -48,6 +48,14 @@ pub(crate) enum LibraryEvent {
         updated: u64,
         removed: u64,
         failed: u64,
+        /// Newly marked missing, and found again elsewhere (added with v8).
+        #[serde(default)]
+        missing: u64,
+        #[serde(default)]
+        moved: u64,
+        /// Why a scan was refused or failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
 }
 

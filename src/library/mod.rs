@@ -37,6 +37,8 @@ pub struct Library {
     pub(crate) token_key: [u8; 32],
     /// The folder scans walk (`--library`, or the demo library).
     pub root: Option<PathBuf>,
+    /// What scans may do to tracks whose files are gone.
+    pub scan_policy: scan::ScanPolicy,
     /// Where committed changes are announced (set once at boot by the runtime); the
     /// shared store's writer announces other nodes' changes through it too.
     events: Arc<std::sync::OnceLock<events::EventSink>>,
@@ -78,6 +80,8 @@ pub struct Sharing<'a> {
     pub database_url: Option<&'a str>,
     /// This node's name in the shared change feed.
     pub node: &'a str,
+    /// What scans may do to tracks whose files are gone (`[library]`).
+    pub scan_policy: scan::ScanPolicy,
 }
 
 /// A secret per data dir and purpose (`cursor.key`, `token.key`), so cursors and tokens
@@ -158,6 +162,7 @@ impl Library {
             secret_key(data_dir, "token.key")?,
         );
         let events = Arc::new(std::sync::OnceLock::new());
+        let scan_policy = sharing.scan_policy;
         let (writer, (cursor_key, token_key)) = match sharing.database_url {
             None => (Writer::start(&db_path).map_err(db_err)?, keys),
             Some(url) => {
@@ -177,6 +182,7 @@ impl Library {
             cursors: CursorCodec::new(cursor_key),
             token_key,
             root,
+            scan_policy,
             events,
         }))
     }
@@ -298,8 +304,14 @@ impl Library {
                 lib.announce_everywhere(events::LibraryEvent::ScanStarted {
                     root: root.display().to_string(),
                 });
-                if let Err(e) = scan::scan_blocking(&lib.writer, &root, &lib.scan) {
-                    tracing::error!(root = %root.display(), error = %e, "library scan failed");
+                match scan::scan_blocking(&lib.writer, &root, &lib.scan, lib.scan_policy) {
+                    Err(e @ scan::ScanError::Refused(_)) => {
+                        tracing::warn!(root = %root.display(), reason = %e, "library scan refused");
+                    }
+                    Err(e) => {
+                        tracing::error!(root = %root.display(), error = %e, "library scan failed")
+                    }
+                    Ok(()) => {}
                 }
                 let p = lib.scan.lock().map(|p| p.clone()).unwrap_or_default();
                 lib.announce_everywhere(events::LibraryEvent::ScanFinished {
@@ -308,6 +320,9 @@ impl Library {
                     updated: p.updated,
                     removed: p.removed,
                     failed: p.failed,
+                    missing: p.missing,
+                    moved: p.moved,
+                    reason: p.error.clone(),
                 });
             });
         if spawned.is_err()

@@ -379,7 +379,10 @@ fn move_track(c: &Tx<'_>, track_id: i64, e: &TagEdit) -> Result<(), LibraryError
 
 /// Marks a track whose file is gone (a rescan that finds it again clears the mark).
 pub(crate) fn set_missing(c: &Connection, track_id: i64) -> Result<(), LibraryError> {
-    c.execute("UPDATE tracks SET missing = 1 WHERE id = ?1", [track_id])?;
+    c.execute(
+        "UPDATE tracks SET missing = 1, missing_since = COALESCE(missing_since, ?2) WHERE id = ?1",
+        rusqlite::params![track_id, super::model::now_ms()],
+    )?;
     Ok(())
 }
 

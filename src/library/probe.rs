@@ -29,6 +29,8 @@ pub struct Probed {
     /// Where each tag came from: `embedded` (the container's own tags), `riff_info`
     /// or `id3` (WAV chunks), `path` (the `Artist/Album/NN Title.ext` layout).
     pub tag_source: std::collections::BTreeMap<&'static str, &'static str>,
+    /// The audio's identity apart from its name and tags (see [`fingerprint`]).
+    pub fingerprint: Option<String>,
 }
 
 impl Probed {
@@ -306,5 +308,44 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
     }
     out.duration_ms = (frames as i128 * 1000 / rate as i128) as i64;
     out.frames = Some(frames as i64);
+    out.fingerprint = fingerprint(&mut format, track.id, frames);
     Ok(out)
+}
+
+/// Packets hashed for a fingerprint, at most.
+const FINGERPRINT_PACKETS: usize = 64;
+const FINGERPRINT_BYTES: usize = 256 * 1024;
+
+/// A content fingerprint: a hash of the first packets of audio as the container holds
+/// them (never the tags, so a re-tagged file keeps it) and the length in frames. A
+/// file moved or renamed while the library was not looking is found again by it.
+fn fingerprint(
+    format: &mut Box<dyn symphonia::core::formats::FormatReader>,
+    track_id: u32,
+    frames: u64,
+) -> Option<String> {
+    use symphonia::core::formats::{SeekMode, SeekTo};
+    format
+        .seek(SeekMode::Coarse, SeekTo::TimeStamp { ts: 0, track_id })
+        .ok()?;
+    let mut h = blake3::Hasher::new();
+    h.update(&frames.to_le_bytes());
+    let (mut packets, mut bytes) = (0, 0);
+    while packets < FINGERPRINT_PACKETS && bytes < FINGERPRINT_BYTES {
+        let Ok(packet) = format.next_packet() else {
+            break;
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        h.update(packet.buf());
+        packets += 1;
+        bytes += packet.buf().len();
+    }
+    (packets > 0).then(|| {
+        h.finalize().as_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
 }

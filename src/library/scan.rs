@@ -1,6 +1,13 @@
 //! Library scan: walk a folder, probe new or changed files (size + mtime), upsert them
-//! in batches through the writer, remove vanished ones. Runs on its own thread; a file
-//! that fails to probe is reported, never fatal.
+//! in batches through the writer, mark vanished ones missing. Runs on its own thread; a
+//! file that fails to probe is reported, never fatal.
+//!
+//! A scan never destroys what users made: a track whose file is gone keeps its row, its
+//! id, its favorites and playlist entries, and comes back when the file does (at the
+//! same path, or anywhere, found by its content fingerprint); it is deleted only after
+//! `library.missing_grace_days`. A scan whose folder is empty while tracks are known,
+//! or that would newly lose more than `library.max_missing_share` of them, changes
+//! nothing at all and says why: an unmounted disk looks exactly like that.
 
 use super::probe::{self, AUDIO_EXTENSIONS, Probed};
 use super::schema::sort_key;
@@ -25,6 +32,23 @@ pub enum ScanState {
     Running,
     Completed,
     Failed,
+    /// Stopped before changing anything (`error` says why).
+    Refused,
+}
+
+/// What a scan may do to tracks whose files are gone.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanPolicy {
+    /// Missing this long (ms), a track is deleted by the next scan.
+    pub missing_grace_ms: i64,
+    /// The most of the known tracks one scan may newly mark missing.
+    pub max_missing_share: f64,
+}
+
+impl Default for ScanPolicy {
+    fn default() -> Self {
+        crate::config::LibraryConfig::default().scan_policy()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +66,11 @@ pub struct ScanProgress {
     pub added: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// Tracks newly marked missing (their files are gone; rows kept).
+    pub missing: u64,
+    /// Tracks found again under another path by their content (same id).
+    pub moved: u64,
+    /// Tracks deleted after `library.missing_grace_days` missing.
     pub removed: u64,
     pub failed: u64,
     pub failures: Vec<ScanFailure>,
@@ -149,7 +178,32 @@ pub(crate) fn album_id(
     Ok(Some(tx.last_insert_rowid()))
 }
 
-/// Inserts or updates one track row from a probe. Returns true when it was new.
+/// What `upsert_track` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Added,
+    Updated,
+    /// A missing track found again at a new path by its content fingerprint.
+    Moved,
+}
+
+/// The id a new track gets: above every id ever given (`id_floor`), never a reused
+/// one, and the floor raised to it.
+fn next_track_id(tx: &Connection) -> rusqlite::Result<i64> {
+    let id: i64 = tx.query_row(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM tracks), 0), COALESCE((SELECT floor FROM id_floor WHERE id = 1), 0)) + 1",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO id_floor(id, floor) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET floor = MAX(floor, excluded.floor)",
+        [id],
+    )?;
+    Ok(id)
+}
+
+/// Inserts or updates one track row from a probe: by path, else a missing track with
+/// the same content fingerprint (a moved or renamed file keeps its id), else new.
 pub fn upsert_track(
     tx: &Connection,
     path: &str,
@@ -157,7 +211,7 @@ pub fn upsert_track(
     mtime: i64,
     p: &Probed,
     now_ms: i64,
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<Upserted> {
     let title = p.title.clone().unwrap_or_else(|| {
         Path::new(path)
             .file_stem()
@@ -171,11 +225,22 @@ pub fn upsert_track(
         None => artist,
     };
     let album = album_id(tx, p.album.as_deref(), album_artist, p.year)?;
-    let existing: Option<i64> = tx
+    let by_path: Option<i64> = tx
         .query_row("SELECT id FROM tracks WHERE path = ?1", [path], |r| {
             r.get(0)
         })
         .optional()?;
+    let moved: Option<i64> = match (by_path, &p.fingerprint) {
+        (None, Some(fp)) => tx
+            .query_row(
+                "SELECT id FROM tracks WHERE fingerprint = ?1 AND missing = 1 ORDER BY id LIMIT 1",
+                [fp],
+                |r| r.get(0),
+            )
+            .optional()?,
+        _ => None,
+    };
+    let existing = by_path.or(moved);
     let tag_source = serde_json::to_string(&p.tag_source).unwrap_or_default();
     let values = params![
         path,
@@ -203,6 +268,7 @@ pub fn upsert_track(
         p.year.unwrap_or(0),
         p.frames,
         tag_source,
+        p.fingerprint,
     ];
     match existing {
         Some(id) => {
@@ -210,21 +276,28 @@ pub fn upsert_track(
                 "UPDATE tracks SET path=?1, format=?2, codec=?3, duration_ms=?4, sample_rate=?5, channels=?6, bit_depth=?7,
                  file_size=?8, mtime=?9, title=?10, artist=?11, album=?12, album_artist=?13, track_number=?14,
                  disc_number=?15, year=?16, genre=?17, artist_id=?18, album_id=?19, title_key=?20, artist_key=?21,
-                 album_key=?22, year_key=?23, frames=?24, tag_source=?25, missing=0, loudness_lufs=NULL
-                 WHERE id = ?26",
+                 album_key=?22, year_key=?23, frames=?24, tag_source=?25, fingerprint=?26, missing=0,
+                 missing_since=NULL, loudness_lufs=NULL
+                 WHERE id = ?27",
                 rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&id as &dyn rusqlite::ToSql))),
             )?;
-            Ok(false)
+            Ok(if moved.is_some() {
+                Upserted::Moved
+            } else {
+                Upserted::Updated
+            })
         }
         None => {
+            let id = next_track_id(tx)?;
+            let tail: [&dyn rusqlite::ToSql; 2] = [&now_ms, &id];
             tx.execute(
                 "INSERT INTO tracks(path, format, codec, duration_ms, sample_rate, channels, bit_depth, file_size, mtime,
                  title, artist, album, album_artist, track_number, disc_number, year, genre, artist_id, album_id,
-                 title_key, artist_key, album_key, year_key, frames, tag_source, added_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)",
-                rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&now_ms as &dyn rusqlite::ToSql))),
+                 title_key, artist_key, album_key, year_key, frames, tag_source, fingerprint, added_at, id)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28)",
+                rusqlite::params_from_iter(values.iter().copied().chain(tail)),
             )?;
-            Ok(true)
+            Ok(Upserted::Added)
         }
     }
 }
@@ -268,6 +341,9 @@ pub enum ScanError {
     Writer(#[from] WriteError),
     #[error("database failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// Nothing was changed.
+    #[error("scan refused, nothing changed: {0}")]
+    Refused(String),
 }
 
 /// Scans `root` to completion on this thread, reporting into `progress`.
@@ -275,15 +351,20 @@ pub fn scan_blocking(
     writer: &Writer,
     root: &Path,
     progress: &SharedProgress,
+    policy: ScanPolicy,
 ) -> Result<(), ScanError> {
     let started = std::time::Instant::now();
     update(progress, |p| *p = ScanProgress::starting(root));
-    let result = scan_inner(writer, root, progress);
+    let result = scan_inner(writer, root, progress, policy);
     update(progress, |p| {
         p.finished_at = Some(crate::timestamp::timestamp_now());
         p.elapsed_ms = Some(started.elapsed().as_millis() as u64);
         match &result {
             Ok(()) => p.state = ScanState::Completed,
+            Err(ScanError::Refused(why)) => {
+                p.state = ScanState::Refused;
+                p.error = Some(why.clone());
+            }
             Err(e) => {
                 p.state = ScanState::Failed;
                 p.error = Some(e.to_string());
@@ -292,14 +373,20 @@ pub fn scan_blocking(
     });
     if let Ok(p) = progress.lock() {
         tracing::info!(root = %root.display(), seen = p.files_seen, added = p.added, updated = p.updated,
-            unchanged = p.unchanged, removed = p.removed, failed = p.failed, ms = p.elapsed_ms, "library scan finished");
+            unchanged = p.unchanged, missing = p.missing, moved = p.moved, removed = p.removed,
+            failed = p.failed, ms = p.elapsed_ms, "library scan finished");
     }
     result
 }
 
-// Long: walk, probe and batch-write in one pass; the batch, the seen set and the
-// progress are locals every step updates.
-fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result<(), ScanError> {
+// Long: walk, guard, probe and batch-write in one pass; the batch, the seen set and
+// the progress are locals every step updates.
+fn scan_inner(
+    writer: &Writer,
+    root: &Path,
+    progress: &SharedProgress,
+    policy: ScanPolicy,
+) -> Result<(), ScanError> {
     let root = root.canonicalize().map_err(|source| ScanError::Root {
         path: root.to_path_buf(),
         source,
@@ -325,6 +412,8 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
             })?;
             rows.collect()
         })??;
+    let vanished = guard_vanished(&root, &files, &known, policy)?;
+    mark_missing(writer, vanished, progress)?;
 
     let mut seen_paths = std::collections::HashSet::with_capacity(files.len());
     let mut batch: Vec<(String, i64, i64, Probed)> = Vec::with_capacity(BATCH);
@@ -333,25 +422,26 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
             return Ok(());
         }
         let items = std::mem::take(batch);
-        let (added, updated) =
-            writer.run_blocking(move |c| -> rusqlite::Result<(u64, u64)> {
+        let (added, updated, moved) =
+            writer.run_blocking(move |c| -> rusqlite::Result<(u64, u64, u64)> {
                 let tx = c.savepoint()?;
                 let now = super::model::now_ms();
-                let (mut a, mut u) = (0, 0);
+                let (mut a, mut u, mut m) = (0, 0, 0);
                 for (path, size, mtime, p) in &items {
-                    if upsert_track(&tx, path, *size, *mtime, p, now)? {
-                        a += 1;
-                    } else {
-                        u += 1;
+                    match upsert_track(&tx, path, *size, *mtime, p, now)? {
+                        Upserted::Added => a += 1,
+                        Upserted::Updated => u += 1,
+                        Upserted::Moved => m += 1,
                     }
                 }
                 prune_orphans(&tx)?;
                 tx.commit()?;
-                Ok((a, u))
+                Ok((a, u, m))
             })??;
         update(progress, |p| {
             p.added += added;
             p.updated += updated;
+            p.moved += moved;
         });
         Ok(())
     };
@@ -387,21 +477,98 @@ fn scan_inner(writer: &Writer, root: &Path, progress: &SharedProgress) -> Result
     }
     flush(&mut batch)?;
 
+    purge_missing(writer, policy, progress)
+}
+
+/// The paths of known tracks whose files are gone, once the scan is allowed to mark
+/// them: refused when the folder holds no audio while tracks are known there, or when
+/// more than `max_missing_share` of them would newly go missing (files that appear at
+/// new paths count against that: a moved folder loses nothing).
+fn guard_vanished(
+    root: &Path,
+    files: &[FileInfo],
+    known: &HashMap<String, (i64, i64)>,
+    policy: ScanPolicy,
+) -> Result<Vec<String>, ScanError> {
+    let on_disk: std::collections::HashSet<String> =
+        files.iter().map(|f| f.path.display().to_string()).collect();
+    let present = known.values().filter(|(_, mtime)| *mtime != -1).count();
     let vanished: Vec<String> = known
-        .into_keys()
-        .filter(|p| !seen_paths.contains(p))
+        .keys()
+        .filter(|p| !on_disk.contains(*p))
+        .cloned()
         .collect();
-    if !vanished.is_empty() {
-        let n = vanished.len() as u64;
-        writer.run_blocking(move |c| -> rusqlite::Result<()> {
-            let tx = c.savepoint()?;
-            for p in &vanished {
-                tx.execute("DELETE FROM tracks WHERE path = ?1", [p])?;
-            }
-            prune_orphans(&tx)?;
-            tx.commit()
-        })??;
-        update(progress, |p| p.removed = n);
+    let newly = vanished
+        .iter()
+        .filter(|p| known.get(*p).is_some_and(|(_, m)| *m != -1))
+        .count();
+    if files.is_empty() && present > 0 {
+        return Err(ScanError::Refused(format!(
+            "{} holds no audio files, but {present} tracks are known there (an unmounted disk?)",
+            root.display()
+        )));
     }
+    let appeared = on_disk.iter().filter(|p| !known.contains_key(*p)).count();
+    let lost = newly.saturating_sub(appeared);
+    if present > 0 && lost as f64 > policy.max_missing_share * present as f64 {
+        return Err(ScanError::Refused(format!(
+            "{lost} of the {present} tracks known in {} would go missing, more than library.max_missing_share ({})",
+            root.display(),
+            policy.max_missing_share
+        )));
+    }
+    Ok(vanished)
+}
+
+/// Marks tracks whose files are gone missing (keeping when they first went missing).
+fn mark_missing(
+    writer: &Writer,
+    vanished: Vec<String>,
+    progress: &SharedProgress,
+) -> Result<(), ScanError> {
+    if vanished.is_empty() {
+        return Ok(());
+    }
+    let newly = writer.run_blocking(move |c| -> rusqlite::Result<u64> {
+        let tx = c.savepoint()?;
+        let now = super::model::now_ms();
+        let mut n = 0;
+        for p in &vanished {
+            n += tx.execute(
+                "UPDATE tracks SET missing = 1, missing_since = ?2 WHERE path = ?1 AND missing = 0",
+                params![p, now],
+            )? as u64;
+            tx.execute(
+                "UPDATE tracks SET missing_since = ?2 WHERE path = ?1 AND missing_since IS NULL",
+                params![p, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n)
+    })??;
+    update(progress, |p| p.missing = newly);
+    Ok(())
+}
+
+/// Deletes tracks missing for longer than the grace period.
+fn purge_missing(
+    writer: &Writer,
+    policy: ScanPolicy,
+    progress: &SharedProgress,
+) -> Result<(), ScanError> {
+    let removed = writer.run_blocking(move |c| -> rusqlite::Result<u64> {
+        let tx = c.savepoint()?;
+        let cutoff = super::model::now_ms() - policy.missing_grace_ms;
+        let n = tx.execute(
+            "DELETE FROM tracks WHERE missing = 1 AND missing_since IS NOT NULL AND missing_since <= ?1",
+            [cutoff],
+        )? as u64;
+        if n > 0 {
+            prune_orphans(&tx)?;
+        }
+        tx.commit()?;
+        Ok(n)
+    })??;
+    update(progress, |p| p.removed = removed);
     Ok(())
 }

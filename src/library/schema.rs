@@ -150,6 +150,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX playlists_owner ON playlists(owner_id, name_key, id);
     CREATE UNIQUE INDEX playlists_owner_name ON playlists(IFNULL(owner_id, 0), name COLLATE NOCASE);
     "#,
+    // v8: a track whose file disappears is marked missing (since when), never deleted
+    // by a scan until `library.missing_grace_days` have passed; a content fingerprint
+    // finds it again when its file comes back under another name; and the highest
+    // track id ever given (`id_floor` row 1), so an id is never given twice (chunk URLs
+    // are cached publicly by id).
+    r#"
+    ALTER TABLE tracks ADD COLUMN missing_since INTEGER;
+    ALTER TABLE tracks ADD COLUMN fingerprint TEXT;
+    CREATE INDEX tracks_fingerprint ON tracks(fingerprint) WHERE fingerprint IS NOT NULL;
+    CREATE TABLE id_floor (id INTEGER PRIMARY KEY, floor INTEGER NOT NULL);
+    INSERT INTO id_floor(id, floor) SELECT 1, COALESCE(MAX(id), 0) FROM tracks;
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.

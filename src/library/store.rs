@@ -300,6 +300,7 @@ impl LibraryReader {
         }
         Ok(serde_json::json!({
             "tracks": q("SELECT COUNT(*) FROM tracks")?,
+            "missing": q("SELECT COUNT(*) FROM tracks WHERE missing = 1")?,
             "albums": q("SELECT COUNT(*) FROM albums")?,
             "artists": q("SELECT COUNT(*) FROM artists")?,
             "playlists": q("SELECT COUNT(*) FROM playlists")?,

@@ -378,7 +378,7 @@ pub fn wait_scan(server: &Server) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let p = get(server, "/api/library/scan").json()["data"].clone();
-        if p["state"] == "completed" || p["state"] == "failed" {
+        if ["completed", "failed", "refused"].contains(&p["state"].as_str().unwrap_or("")) {
             return p;
         }
         assert!(Instant::now() < deadline, "scan did not finish: {p}");

@@ -1,4 +1,4 @@
-//! The replicated tables: each table of the SQLite schema (`library/schema.rs`, v6) with
+//! The replicated tables: each table of the SQLite schema (`library/schema.rs`, v8) with
 //! its key and typed columns, in dependency order (a row's references come before
 //! it), and the PostgreSQL schema that mirrors them. PostgreSQL checks the same
 //! constraints; those other than primary keys are DEFERRABLE, so the rows of one
@@ -77,6 +77,8 @@ pub(crate) const TABLES: &[Table] = &[
             ("frames", Int),
             ("tag_source", Text),
             ("missing", Int),
+            ("missing_since", Int),
+            ("fingerprint", Text),
         ],
     },
     Table {
@@ -113,6 +115,11 @@ pub(crate) const TABLES: &[Table] = &[
         name: "favorites",
         key: &["principal_id", "track_id"],
         columns: &[("principal_id", Int), ("track_id", Int)],
+    },
+    Table {
+        name: "id_floor",
+        key: &["id"],
+        columns: &[("id", Int), ("floor", Int)],
     },
 ];
 
@@ -193,6 +200,10 @@ CREATE TABLE IF NOT EXISTS playlists (
     -- SQLite's COLLATE NOCASE folds ASCII letters only; so does this.
     name_folded TEXT GENERATED ALWAYS AS (translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) STORED
 );
+-- v8: missing tracks keep their rows; ids are never given twice.
+ALTER TABLE tracks ADD COLUMN IF NOT EXISTS missing_since BIGINT;
+ALTER TABLE tracks ADD COLUMN IF NOT EXISTS fingerprint TEXT;
+CREATE TABLE IF NOT EXISTS id_floor (id BIGINT PRIMARY KEY, floor BIGINT NOT NULL);
 -- Names are unique per owner (SQLite v7), so a 409 tells nothing of other owners'
 -- playlists; a database made before is brought to the same constraint.
 ALTER TABLE playlists ADD COLUMN IF NOT EXISTS owner_key BIGINT GENERATED ALWAYS AS (COALESCE(owner_id, 0)) STORED;
