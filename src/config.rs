@@ -384,9 +384,6 @@ pub struct RateLimitConfig {
     /// IPv6 clients share a bucket per network of this prefix length (default 64: one
     /// subscriber's /64 is one client, not 2^64 of them). 128 = per address.
     pub ipv6_prefix: u8,
-    /// WebSocket messages one client address may send per window, across all its
-    /// connections on its core (each priority's own limits still apply per connection).
-    pub ws_messages_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -398,7 +395,6 @@ impl Default for RateLimitConfig {
             max_clients_per_core: 100_000,
             window_ms: 60_000,
             ipv6_prefix: 64,
-            ws_messages_per_minute: 600,
         }
     }
 }

@@ -271,10 +271,23 @@ fn accept_picks_the_format_when_the_query_does_not() {
         let r = get_accept(&s, path, accept);
         assert_eq!(r.status, 200, "{accept}");
         assert_eq!(r.header("Content-Type"), Some(want), "{accept}");
+        assert_eq!(
+            r.header("Vary"),
+            Some("Accept"),
+            "{accept}: caches key on it"
+        );
+        // Opus is 48 kHz whatever the source's rate.
+        let rate = if want.contains("opus") {
+            "48000"
+        } else {
+            "44100"
+        };
+        assert_eq!(r.header("X-Sample-Rate"), Some(rate), "{accept}");
     }
     // The query wins over Accept.
     let r = get_accept(&s, &format!("{path}?format=flac"), "audio/ogg; codecs=opus");
     assert_eq!(r.header("Content-Type"), Some("audio/flac"));
+    assert_eq!(r.header("Vary"), None, "the URL names the format");
     // Nothing we can make: 406 listing what we can.
     let r = get_accept(&s, path, "audio/mpeg");
     assert_eq!(r.status, 406);

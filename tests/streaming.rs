@@ -355,6 +355,43 @@ fn whole_file_with_range_requests() {
         (200, Some("bytes"), Some("audio/flac"))
     );
     assert!(r.body == file);
+    assert_eq!(
+        r.header("Content-Disposition"),
+        Some("attachment; filename=\"tone.flac\"; filename*=UTF-8''tone.flac")
+    );
+    let etag = r.header("ETag").expect("ETag").to_string();
+    let modified = r
+        .header("Last-Modified")
+        .expect("Last-Modified")
+        .to_string();
+    assert!(modified.ends_with(" GMT"), "{modified}");
+    let conditional = |header: &str| {
+        let mut c = Raw::connect(s.addr);
+        c.send(
+            format!("GET /api/tracks/{id}/file HTTP/1.1\r\nHost: t\r\n{header}\r\n\r\n").as_bytes(),
+        );
+        c.read_response().unwrap()
+    };
+    let r = conditional(&format!("If-None-Match: {etag}"));
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    assert_eq!(
+        conditional(&format!("If-Modified-Since: {modified}")).status,
+        304
+    );
+    assert_eq!(conditional("If-None-Match: \"other\"").status, 200);
+    // The file's bytes are counted where operators look for bandwidth.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8(get(&s, "/metrics").body).unwrap();
+        if metric_sum(&text, "auralis_response_bytes_total") >= 2.0 * file.len() as f64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "file bytes never counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let ranged = |range: &str| {
         let mut c = Raw::connect(s.addr);
         c.send(

@@ -289,6 +289,10 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             ApiError::field("index", "type_error", "must be a non-negative integer")
         })?;
         let mut q = QueryFields::from_request(&req);
+        let named_format = req
+            .query
+            .as_deref()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("format=")));
         let Variant {
             format,
             preset,
@@ -331,11 +335,16 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             elapsed.as_micros() as u64,
         );
         let micros = elapsed.as_secs_f64() * 1000.0;
+        // Opus is always 48 kHz whatever the source's rate (RFC 7845 §5.1).
+        let rate = match format {
+            ChunkFormat::Opus { .. } => crate::audio::opus::RATE,
+            _ => audio.sample_rate,
+        };
         let mut resp = Response::new(200)
             .header("Content-Type", format.content_type())
             .header("X-Cache-Tier", tier.as_str())
             .header("X-Chunk-Index", u64::from(index))
-            .header("X-Sample-Rate", u64::from(audio.sample_rate))
+            .header("X-Sample-Rate", u64::from(rate))
             .header("X-Channels", u64::from(audio.channels))
             .header("ETag", etag)
             .header("Cache-Control", "public, max-age=3600")
@@ -343,6 +352,10 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
                 "Server-Timing",
                 format!("cache;desc=\"{}\";dur={micros:.3}", tier.as_str()),
             );
+        if !named_format {
+            // The format came from Accept: a cache must key this answer on it too.
+            resp.push_header("Vary", "Accept");
+        }
         resp.body = body;
         Ok(resp.into())
     })
@@ -397,6 +410,26 @@ fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()
     Ok(Some(range))
 }
 
+/// `attachment` with the file's name: a plain ASCII `filename` (other bytes replaced)
+/// and the exact name as RFC 8187 `filename*`.
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 fn file(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
     let id = path_id(cx, "id")?;
     let lib = reader(core)?;
@@ -411,6 +444,31 @@ fn file(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
         )));
     }
     let size = meta.len();
+    // The file's own validator: it changes whenever the file does.
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    let etag = format!("\"f{id}-{size:x}-{:x}\"", mtime.as_nanos());
+    let last_modified =
+        String::from_utf8_lossy(&crate::http::date::imf_fixdate(mtime.as_secs())).to_string();
+    let not_modified = match req.header("if-none-match") {
+        Some(tags) => tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
+        None => req
+            .header("if-modified-since")
+            .is_some_and(|since| since.trim() == last_modified),
+    };
+    if not_modified {
+        return Ok(Response::new(304)
+            .header("ETag", etag)
+            .header("Last-Modified", last_modified)
+            .into());
+    }
+    let file_name = std::path::Path::new(&path)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let content_type = match track.format.as_str() {
         "wav" => "audio/wav",
         "flac" => "audio/flac",
@@ -435,7 +493,10 @@ fn file(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
     let mut resp = Response::new(status)
         .header("Content-Type", content_type)
         .header("Accept-Ranges", "bytes")
-        .header("Cache-Control", "public, max-age=3600");
+        .header("Cache-Control", "public, max-age=3600")
+        .header("ETag", etag)
+        .header("Last-Modified", last_modified)
+        .header("Content-Disposition", content_disposition(&file_name));
     if let Some(cr) = range_header {
         resp.push_header("Content-Range", cr);
     }

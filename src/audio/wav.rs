@@ -46,7 +46,9 @@ pub fn encode_pcm16(
     fmt.extend_from_slice(&1u16.to_le_bytes()); // PCM
     fmt.extend_from_slice(&channels.to_le_bytes());
     fmt.extend_from_slice(&sample_rate.to_le_bytes());
-    fmt.extend_from_slice(&(sample_rate * u32::from(block_align)).to_le_bytes());
+    // A rate read from a file can be anything: the byte rate saturates rather than wrap.
+    let byte_rate = sample_rate.saturating_mul(u32::from(block_align));
+    fmt.extend_from_slice(&byte_rate.to_le_bytes());
     fmt.extend_from_slice(&block_align.to_le_bytes());
     fmt.extend_from_slice(&16u16.to_le_bytes());
     push_chunk(&mut out, b"fmt ", &fmt);

@@ -181,3 +181,20 @@ pub(crate) fn reason(status: u16) -> &'static str {
         _ => "Unknown",
     }
 }
+
+#[cfg(test)]
+mod reason_tests {
+    use super::reason;
+
+    #[test]
+    fn every_status_this_server_sends_has_its_reason_phrase() {
+        for (status, phrase) in [
+            (406, "Not Acceptable"),
+            (415, "Unsupported Media Type"),
+            (421, "Misdirected Request"),
+            (504, "Gateway Timeout"),
+        ] {
+            assert_eq!(reason(status), phrase);
+        }
+    }
+}

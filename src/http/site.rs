@@ -65,7 +65,18 @@ impl SiteNames {
 fn host_of(authority: &str) -> &str {
     let a = authority.trim();
     if let Some(rest) = a.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
+        // `[v6]` or `[v6]:port`, nothing else after the bracket.
+        return match rest.split_once(']') {
+            Some((host, "")) => host,
+            Some((host, port))
+                if port.len() > 1
+                    && port.starts_with(':')
+                    && port[1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                host
+            }
+            _ => "",
+        };
     }
     match a.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -73,11 +84,11 @@ fn host_of(authority: &str) -> &str {
     }
 }
 
-/// `scheme://authority` of an `Origin` value, its authority part.
+/// The authority of an `http` or `https` `Origin` (no other scheme is a page of ours).
 fn origin_authority(origin: &str) -> Option<&str> {
-    origin
-        .split_once("://")
-        .map(|(_, a)| a.trim_end_matches('/'))
+    let (scheme, authority) = origin.split_once("://")?;
+    let web = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    web.then(|| authority.trim_end_matches('/'))
 }
 
 /// Whether `origin` may act with rights granted by address: this server's own page
@@ -228,6 +239,14 @@ mod tests {
             !names.allows("localhost"),
             "an explicit list replaces the defaults"
         );
+        let defaults = SiteNames::new(&Config::default());
+        assert!(!defaults.allows("[::1]evil.com") && !defaults.allows("[::1]:x"));
+        assert!(defaults.allows("[::1]:8080") && defaults.allows("[::1]"));
+        assert!(!origin_trusted(
+            &Config::default(),
+            "evil://localhost:1",
+            Some("localhost:1")
+        ));
         assert!(origin_trusted(
             &config,
             "https://app.example",

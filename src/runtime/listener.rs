@@ -20,11 +20,14 @@ pub fn core_for_ipv4(ip: std::net::Ipv4Addr, cores: u32) -> u32 {
     (u32::from(ip).wrapping_mul(HASH_MUL) >> 16) % cores.max(1)
 }
 
-/// The core a client IPv6 address is pinned to (the four address words XOR-folded).
+/// The core a client IPv6 address is pinned to: its /64 (the first two words,
+/// XOR-folded). One subscriber's /64 is one client for the rate limiter
+/// (`rate_limit.ipv6_prefix`), so it must be one core too: pinned by the whole address,
+/// a /64 got a budget and a connection cap on every core.
 pub fn core_for_ipv6(ip: std::net::Ipv6Addr, cores: u32) -> u32 {
     let o = ip.octets();
     let w = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
-    ((w(0) ^ w(4) ^ w(8) ^ w(12)).wrapping_mul(HASH_MUL) >> 16) % cores.max(1)
+    ((w(0) ^ w(4)).wrapping_mul(HASH_MUL) >> 16) % cores.max(1)
 }
 
 // Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
@@ -48,29 +51,24 @@ fn ins(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// The program: IPv4 source word, or the four IPv6 source words XOR-ed; multiply, take
-/// the high half, modulo the number of sockets.
+/// The program: IPv4 source word, or the IPv6 source's /64 (its first two words
+/// XOR-ed, as `core_for_ipv6`); multiply, take the high half, modulo the number of
+/// sockets.
 fn pinning_program(cores: u32) -> Vec<libc::sock_filter> {
     vec![
         ins(BPF_LD_B_ABS, 0, 0, NET),           // 0: A = version/IHL byte
         ins(BPF_ALU_RSH_K, 0, 0, 4),            // 1: A >>= 4
         ins(BPF_JMP_JEQ_K, 2, 0, 6),            // 2: IPv6 ? goto 5
         ins(BPF_LD_W_ABS, 0, 0, NET + 12),      // 3: A = IPv4 source
-        ins(BPF_JMP_JA, 0, 0, 10),              // 4: goto 15
+        ins(BPF_JMP_JA, 0, 0, 4),               // 4: goto 9
         ins(BPF_LD_W_ABS, 0, 0, NET + 8),       // 5: IPv6 source word 0
         ins(BPF_MISC_TAX, 0, 0, 0),             // 6
         ins(BPF_LD_W_ABS, 0, 0, NET + 12),      // 7: word 1
         ins(BPF_ALU_XOR_X, 0, 0, 0),            // 8
-        ins(BPF_MISC_TAX, 0, 0, 0),             // 9
-        ins(BPF_LD_W_ABS, 0, 0, NET + 16),      // 10: word 2
-        ins(BPF_ALU_XOR_X, 0, 0, 0),            // 11
-        ins(BPF_MISC_TAX, 0, 0, 0),             // 12
-        ins(BPF_LD_W_ABS, 0, 0, NET + 20),      // 13: word 3
-        ins(BPF_ALU_XOR_X, 0, 0, 0),            // 14
-        ins(BPF_ALU_MUL_K, 0, 0, HASH_MUL),     // 15: A *= HASH_MUL
-        ins(BPF_ALU_RSH_K, 0, 0, 16),           // 16: A >>= 16
-        ins(BPF_ALU_MOD_K, 0, 0, cores.max(1)), // 17: A %= cores
-        ins(BPF_RET_A, 0, 0, 0),                // 18: socket index
+        ins(BPF_ALU_MUL_K, 0, 0, HASH_MUL),     // 9: A *= HASH_MUL
+        ins(BPF_ALU_RSH_K, 0, 0, 16),           // 10: A >>= 16
+        ins(BPF_ALU_MOD_K, 0, 0, cores.max(1)), // 11: A %= cores
+        ins(BPF_RET_A, 0, 0, 0),                // 12: socket index
     ]
 }
 
@@ -196,6 +194,23 @@ mod tests {
             .map(|i| core_for_ipv4(std::net::Ipv4Addr::new(127, 0, 0, i), 2))
             .collect();
         assert!(cores.contains(&0) && cores.contains(&1), "{cores:?}");
-        assert_eq!(pinning_program(2).len(), 19);
+        assert_eq!(pinning_program(2).len(), 13);
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_core_and_networks_spread() {
+        let ip = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap();
+        let one = core_for_ipv6(ip("2001:db8:1:2::1"), 8);
+        for other in [
+            "2001:db8:1:2::2",
+            "2001:db8:1:2::ffff",
+            "2001:db8:1:2:aaaa:bbbb:cccc:dddd",
+        ] {
+            assert_eq!(core_for_ipv6(ip(other), 8), one, "{other}");
+        }
+        let cores: std::collections::BTreeSet<u32> = (0..64u16)
+            .map(|n| core_for_ipv6(ip(&format!("2001:db8:{n:x}:1::1")), 8))
+            .collect();
+        assert!(cores.len() > 4, "networks spread over cores: {cores:?}");
     }
 }

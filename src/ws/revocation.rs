@@ -4,6 +4,10 @@
 //! the library, so no event arrives here: once a second each core asks its own library
 //! reader how many tokens were ever revoked (one indexed count), and only when that
 //! moves re-checks the tokens of its connections, closing those revoked (1008).
+//!
+//! The first token ends loopback's rights by address for good (`auth.trust_loopback`),
+//! so the same watch closes the sockets that held those rights (1008): what they
+//! subscribed to then (`player`, every listener's `library` changes) is an admin's now.
 
 use super::protocol::close;
 use crate::runtime::core_state::CoreState;
@@ -18,8 +22,13 @@ pub(crate) async fn watch(core: Rc<CoreState>) {
         return;
     };
     let mut seen = reader.revocations().unwrap_or(0);
+    let mut tokens_existed = reader.tokens_ever_created().unwrap_or(false);
     loop {
         monoio::time::sleep(EVERY).await;
+        if !tokens_existed && reader.tokens_ever_created().unwrap_or(false) {
+            tokens_existed = true;
+            end_address_rights(&core);
+        }
         let Ok(now) = reader.revocations() else {
             continue;
         };
@@ -35,6 +44,23 @@ pub(crate) async fn watch(core: Rc<CoreState>) {
                 tracing::info!(core = core.id.0, conn = conn.id, token = %p.name, "token revoked; closing its WebSocket");
                 conn.close(close::POLICY_VIOLATION, "token revoked");
             }
+        }
+    }
+}
+
+/// Closes the sockets that act with rights granted by their loopback address.
+fn end_address_rights(core: &CoreState) {
+    for conn in core.ws.all() {
+        if conn.principal.is_none() && conn.address_trusted {
+            tracing::info!(
+                core = core.id.0,
+                conn = conn.id,
+                "the first token was created; closing a socket trusted by its address"
+            );
+            conn.close(
+                close::POLICY_VIOLATION,
+                "a token now exists: reconnect with one",
+            );
         }
     }
 }

@@ -13,8 +13,14 @@ pub(crate) struct AccessLog;
 impl Layer for AccessLog {
     fn after(&self, core: &CoreState, cx: &RequestCtx, resp: &mut Response) {
         let micros = cx.started.elapsed().as_micros() as u64;
-        // A HEAD answer sends no body: log and count what went out.
-        let body_bytes = if resp.omit_body { 0 } else { resp.body.len() };
+        // A HEAD answer sends no body: log and count what went out, a streamed file's
+        // range included (the biggest bandwidth there is must not read as 0).
+        let file_bytes = resp.file.as_ref().map_or(0, |f| f.len as usize);
+        let body_bytes = if resp.omit_body {
+            0
+        } else {
+            resp.body.len() + file_bytes
+        };
         // Observation (probes, scrapes, dashboard: the unlimited routes) is not traffic:
         // counted apart, so a probe's own 503s cannot feed the error-rate alert and its
         // latency stays out of the SLOs.
