@@ -202,6 +202,36 @@ fn next_track_id(tx: &Connection) -> rusqlite::Result<i64> {
     Ok(id)
 }
 
+/// The row a probed file is: the track at its path, else a missing track with its
+/// content fingerprint (`true`: found by content, the file moved), else none.
+fn known_track(
+    tx: &Connection,
+    path: &str,
+    fingerprint: Option<&str>,
+) -> rusqlite::Result<(Option<i64>, bool)> {
+    let by_path: Option<i64> = tx
+        .query_row("SELECT id FROM tracks WHERE path = ?1", [path], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if by_path.is_some() {
+        return Ok((by_path, false));
+    }
+    let Some(fp) = fingerprint else {
+        return Ok((None, false));
+    };
+    let moved: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM tracks WHERE fingerprint = ?1 AND missing = 1 ORDER BY id LIMIT 1",
+            [fp],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok((moved, moved.is_some()))
+}
+
+// Long: a row's 27 columns are bound once, in column order, for whichever of the two
+// statements runs; split, the two lists would have to stay in step by hand.
 /// Inserts or updates one track row from a probe: by path, else a missing track with
 /// the same content fingerprint (a moved or renamed file keeps its id), else new.
 pub fn upsert_track(
@@ -225,22 +255,7 @@ pub fn upsert_track(
         None => artist,
     };
     let album = album_id(tx, p.album.as_deref(), album_artist, p.year)?;
-    let by_path: Option<i64> = tx
-        .query_row("SELECT id FROM tracks WHERE path = ?1", [path], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let moved: Option<i64> = match (by_path, &p.fingerprint) {
-        (None, Some(fp)) => tx
-            .query_row(
-                "SELECT id FROM tracks WHERE fingerprint = ?1 AND missing = 1 ORDER BY id LIMIT 1",
-                [fp],
-                |r| r.get(0),
-            )
-            .optional()?,
-        _ => None,
-    };
-    let existing = by_path.or(moved);
+    let (existing, moved) = known_track(tx, path, p.fingerprint.as_deref())?;
     let tag_source = serde_json::to_string(&p.tag_source).unwrap_or_default();
     let values = params![
         path,
@@ -281,7 +296,7 @@ pub fn upsert_track(
                  WHERE id = ?27",
                 rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&id as &dyn rusqlite::ToSql))),
             )?;
-            Ok(if moved.is_some() {
+            Ok(if moved {
                 Upserted::Moved
             } else {
                 Upserted::Updated
