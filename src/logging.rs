@@ -8,8 +8,11 @@ pub enum LogFormat {
 }
 
 /// The filter without `RUST_LOG`: this server at `info` (access lines included),
-/// third-party crates at `warn` (flacenc, for one, logs statistics per encode at info).
-pub(crate) const DEFAULT_FILTER: &str = "warn,auralis_server=info,auralis=info";
+/// third-party crates at `warn` (flacenc, for one, logs statistics per encode at info),
+/// symphonia off: it logs in its own words, without the file's name, once per probe
+/// attempt or per skipped byte run ("probe reach EOF", dozens of "skipping junk" per
+/// file), while the scan and the decode pool log each bad file once, naming it.
+pub(crate) const DEFAULT_FILTER: &str = "warn,symphonia=off,auralis_server=info,auralis=info";
 
 /// Installs the global subscriber, filtered by `RUST_LOG` or [`DEFAULT_FILTER`].
 pub fn init(format: LogFormat) {
