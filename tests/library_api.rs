@@ -27,14 +27,6 @@ fn library_server(n: usize) -> (Server, std::path::PathBuf, Vec<String>) {
     (s, lib, titles)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
 #[test]
 fn demo_library_serves_real_audio_out_of_the_box() {
     // With the default log filter, as the README's first command runs it.
@@ -70,7 +62,7 @@ fn demo_library_serves_real_audio_out_of_the_box() {
 #[test]
 fn scan_probes_every_format_and_reports_broken_files() {
     let lib = temp_dir("formats");
-    copy_dir(Path::new("tests/fixtures/formats"), &lib);
+    files_into(Path::new("tests/fixtures/formats"), &lib, Transfer::Copy);
     // With the default log filter, as a user runs it.
     let s = Server::start(library_opts(&lib).default_log());
     let p = wait_scan(&s);

@@ -95,14 +95,6 @@ fn favorite(s: &Server, id: i64) -> bool {
         .unwrap()
 }
 
-fn move_all(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::rename(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
 #[test]
 fn an_emptied_library_root_changes_nothing_and_says_why() {
     let (s, lib, pid) = library_with_user_data(5, &[]);
@@ -111,7 +103,7 @@ fn an_emptied_library_root_changes_nothing_and_says_why() {
     let first = id_of(&s, "Song 000");
     // An unmounted disk: the folder is there, empty.
     let away = temp_dir("safety-away");
-    move_all(&lib, &away);
+    files_into(&lib, &away, Transfer::Move);
     let report = rescan(&s);
     assert_eq!(report["state"], "refused", "{report}");
     assert!(
@@ -122,7 +114,7 @@ fn an_emptied_library_root_changes_nothing_and_says_why() {
     assert_eq!(playlist_tracks(&s, pid), entries);
     assert!(favorite(&s, first));
     // The disk comes back: the same tracks, the same ids.
-    move_all(&away, &lib);
+    files_into(&away, &lib, Transfer::Move);
     assert_eq!(rescan(&s)["state"], "completed");
     assert_eq!(tracks(&s), before);
 }

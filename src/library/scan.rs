@@ -427,8 +427,9 @@ fn scan_inner(
             })?;
             rows.collect()
         })??;
-    let vanished = guard_vanished(&root, &files, &known, policy)?;
-    mark_missing(writer, vanished, progress)?;
+    let (vanished, newly) = guard_vanished(&root, &files, &known, policy)?;
+    mark_missing(writer, vanished)?;
+    update(progress, |p| p.missing = newly as u64);
 
     let mut seen_paths = std::collections::HashSet::with_capacity(files.len());
     let mut batch: Vec<(String, i64, i64, Probed)> = Vec::with_capacity(BATCH);
@@ -495,8 +496,8 @@ fn scan_inner(
     purge_missing(writer, policy, progress)
 }
 
-/// The paths of known tracks whose files are gone, once the scan is allowed to mark
-/// them: refused when the folder holds no audio while tracks are known there, or when
+/// The paths of known tracks whose files are gone, and how many of them were not
+/// missing yet, once the scan is allowed to mark them: refused when the folder holds no audio while tracks are known there, or when
 /// more than `max_missing_share` of them would newly go missing (files that appear at
 /// new paths count against that: a moved folder loses nothing).
 fn guard_vanished(
@@ -504,7 +505,7 @@ fn guard_vanished(
     files: &[FileInfo],
     known: &HashMap<String, (i64, i64)>,
     policy: ScanPolicy,
-) -> Result<Vec<String>, ScanError> {
+) -> Result<(Vec<String>, usize), ScanError> {
     let on_disk: std::collections::HashSet<String> =
         files.iter().map(|f| f.path.display().to_string()).collect();
     let present = known.values().filter(|(_, mtime)| *mtime != -1).count();
@@ -532,36 +533,25 @@ fn guard_vanished(
             policy.max_missing_share
         )));
     }
-    Ok(vanished)
+    Ok((vanished, newly))
 }
 
 /// Marks tracks whose files are gone missing (keeping when they first went missing).
-fn mark_missing(
-    writer: &Writer,
-    vanished: Vec<String>,
-    progress: &SharedProgress,
-) -> Result<(), ScanError> {
+fn mark_missing(writer: &Writer, vanished: Vec<String>) -> Result<(), ScanError> {
     if vanished.is_empty() {
         return Ok(());
     }
-    let newly = writer.run_blocking(move |c| -> rusqlite::Result<u64> {
+    writer.run_blocking(move |c| -> rusqlite::Result<()> {
         let tx = c.savepoint()?;
         let now = super::model::now_ms();
-        let mut n = 0;
         for p in &vanished {
-            n += tx.execute(
-                "UPDATE tracks SET missing = 1, missing_since = ?2 WHERE path = ?1 AND missing = 0",
-                params![p, now],
-            )? as u64;
             tx.execute(
-                "UPDATE tracks SET missing_since = ?2 WHERE path = ?1 AND missing_since IS NULL",
+                "UPDATE tracks SET missing = 1, missing_since = COALESCE(missing_since, ?2) WHERE path = ?1",
                 params![p, now],
             )?;
         }
-        tx.commit()?;
-        Ok(n)
+        tx.commit()
     })??;
-    update(progress, |p| p.missing = newly);
     Ok(())
 }
 

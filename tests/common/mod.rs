@@ -322,6 +322,27 @@ pub fn create(s: &Server, role: &str, name: &str) -> String {
     out.lines().next().unwrap().trim().to_string()
 }
 
+/// How [`files_into`] takes each file.
+#[derive(Clone, Copy)]
+pub enum Transfer {
+    Copy,
+    Move,
+}
+
+/// Puts every file of `from` into `to` (made if missing).
+pub fn files_into(from: &std::path::Path, to: &std::path::Path, how: Transfer) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let (src, dst) = (e.unwrap().path(), to.to_path_buf());
+        let dst = dst.join(src.file_name().unwrap());
+        match how {
+            Transfer::Copy => std::fs::copy(&src, &dst).map(|_| ()),
+            Transfer::Move => std::fs::rename(&src, &dst),
+        }
+        .unwrap();
+    }
+}
+
 /// Writes `n` tiny tagged WAV tracks (ids `start..start+n`) into `dir`: titles
 /// "Song NNN", artists cycling over 4 names, albums over 6, years 1990+i%30, genres
 /// over 3. Returns the titles written.
