@@ -1,12 +1,16 @@
-//! Sample-exact decoding of a frame range with symphonia, keeping the decoder open
-//! between calls so sequential chunks of a track neither reopen nor re-seek the file.
-//! Blocking: runs on the decode pool, never on a core.
+//! Sample-exact decoding of a frame range, keeping the reader open between calls so
+//! sequential chunks of a track do not reopen the file. Blocking: runs on the decode
+//! pool, never on a core.
 
+use super::codec::{self, Block, Codec};
+use super::downmix::Downmix;
+use super::mp4_gapless;
+use super::timeline::Timeline;
 use std::path::{Path, PathBuf};
-use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{Decoder, DecoderOptions};
+use symphonia::core::audio::Channels;
+use symphonia::core::codecs::{CODEC_TYPE_AAC, CODEC_TYPE_ALAC, CodecParameters};
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo};
+use symphonia::core::formats::{FormatOptions, FormatReader, Packet, SeekMode, SeekTo};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
@@ -57,18 +61,36 @@ pub enum DecodeError {
 }
 
 /// An open track positioned somewhere in its stream.
+///
+/// Positions are track frames outside (frame 0 is the first real sample, see
+/// [`Timeline`]) and raw decoder frames inside. Lossless formats continue from where
+/// the last read stopped. A lossy codec's output depends on the packets before it, so
+/// every read of a lossy track starts afresh at a fixed place: the first packet at or
+/// after `preroll` frames before the wanted one, with the decoder reset. A chunk is
+/// then the same samples whichever chunk was read before it, on any core, in any
+/// order; and since MP3, AAC and Vorbis decoders forget everything older than their
+/// warm-up, it equals a continuous decode of the whole file (Opus: within libopus's
+/// convergence after 80 ms, RFC 7845 §4.6).
 pub struct TrackDecoder {
     pub path: PathBuf,
     reader: Box<dyn FormatReader>,
-    decoder: Box<dyn Decoder>,
+    codec: Codec,
+    params: CodecParameters,
     track_id: u32,
     pub sample_rate: u32,
+    /// Channels handed out: the source's, or 2 when it has more (downmixed).
     pub channels: usize,
-    /// Decoded interleaved samples not yet handed out, starting at `pending_start`.
+    timeline: Timeline,
+    downmix: Option<(Channels, Downmix)>,
+    /// One packet's samples, before the downmix.
+    scratch: Vec<f32>,
+    /// Decoded interleaved samples not yet handed out, from raw frame `pending_start`.
     pending: Vec<f32>,
     pending_start: u64,
     /// True once the reader hit the end of the stream.
     at_end: bool,
+    /// A packet a restart read to find its place, to be decoded first.
+    peeked: Option<Packet>,
 }
 
 /// Decoded PCM: interleaved f32 in [-1, 1].
@@ -85,179 +107,323 @@ impl Pcm {
     }
 }
 
+/// An open format reader and its audio track: what both the scanner and the decoder
+/// start from. symphonia's own gapless trimming stays off ([`Timeline`] does it).
+pub(crate) struct Opened {
+    pub reader: Box<dyn FormatReader>,
+    pub track: symphonia::core::formats::Track,
+    /// The container's tags (where `iTunSMPB` lives), first revision seen.
+    pub tags: Vec<symphonia::core::meta::Tag>,
+}
+
+/// Opens and probes `path` (a regular file, opened without blocking on a FIFO).
+pub(crate) fn open_reader(path: &Path) -> Result<Opened, DecodeError> {
+    let file = super::regular::open_regular(path).map_err(|e| DecodeError::Open(e.to_string()))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let mut probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
+    let mut tags = Vec::new();
+    if let Some(meta) = probed.metadata.get()
+        && let Some(rev) = meta.current()
+    {
+        tags.extend_from_slice(rev.tags());
+    }
+    let mut reader = probed.format;
+    if let Some(rev) = reader.metadata().current() {
+        tags.extend_from_slice(rev.tags());
+    }
+    let track = reader.default_track().ok_or(DecodeError::NoTrack)?.clone();
+    Ok(Opened {
+        reader,
+        track,
+        tags,
+    })
+}
+
+/// The timeline of an opened track. Reads the MP4 edit list for AAC/ALAC, and, when
+/// the container gives no length (MP3 without a Xing frame), sums the packets'
+/// durations (reads the file, decodes nothing) and rewinds.
+pub(crate) fn timeline(path: &Path, opened: &mut Opened) -> Result<Timeline, DecodeError> {
+    let params = &opened.track.codec_params;
+    let frame_bytes = u64::from(params.bits_per_sample.unwrap_or(0).div_ceil(8))
+        * params.channels.map_or(0, |c| c.count() as u64);
+    let aiff = std::fs::File::open(path)
+        .ok()
+        .and_then(|mut f| super::aiff_length::frames(&mut f, frame_bytes));
+    let raw = match aiff.or(params.n_frames) {
+        Some(n) => n,
+        None => {
+            let mut total = 0u64;
+            while let Ok(p) = opened.reader.next_packet() {
+                if p.track_id() == opened.track.id {
+                    total = total.saturating_add(p.dur);
+                }
+            }
+            let ts = SeekTo::TimeStamp {
+                ts: 0,
+                track_id: opened.track.id,
+            };
+            opened
+                .reader
+                .seek(SeekMode::Accurate, ts)
+                .map_err(|e| DecodeError::Seek(e.to_string()))?;
+            total
+        }
+    };
+    let mp4 = if params.codec == CODEC_TYPE_AAC || params.codec == CODEC_TYPE_ALAC {
+        std::fs::File::open(path)
+            .ok()
+            .and_then(|mut f| mp4_gapless::edit_list(&mut f))
+    } else {
+        None
+    };
+    Ok(Timeline::new(params, raw, mp4, &opened.tags))
+}
+
 impl TrackDecoder {
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
-        let file =
-            super::regular::open_regular(path).map_err(|e| DecodeError::Open(e.to_string()))?;
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
-        let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-            hint.with_extension(ext);
-        }
-        // Gapless: the container's encoder delay and padding are trimmed, so frame 0 is
-        // the first real sample (matters for MP3 and AAC).
-        let opts = FormatOptions {
-            enable_gapless: true,
-            ..Default::default()
-        };
-        let probed = symphonia::default::get_probe()
-            .format(&hint, mss, &opts, &MetadataOptions::default())
-            .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
-        let reader = probed.format;
-        let track = reader.default_track().ok_or(DecodeError::NoTrack)?;
-        let decoder = symphonia::default::get_codecs()
-            .make(&track.codec_params, &DecoderOptions::default())
-            .map_err(|e| DecodeError::NoDecoder(e.to_string()))?;
-        let sample_rate = track
-            .codec_params
-            .sample_rate
-            .ok_or(DecodeError::UnknownRate)?;
-        let channels = track.codec_params.channels.map(|c| c.count()).unwrap_or(0);
-        let track_id = track.id;
-        Ok(Self {
+        let mut opened = open_reader(path)?;
+        let timeline = timeline(path, &mut opened)?;
+        let params = &opened.track.codec_params;
+        let codec = Codec::new(params)?;
+        let sample_rate = params.sample_rate.ok_or(DecodeError::UnknownRate)?;
+        let channels = params.channels.map(|c| c.count().min(2)).unwrap_or(0);
+        let mut d = Self {
             path: path.to_path_buf(),
-            reader,
-            decoder,
-            track_id,
+            track_id: opened.track.id,
+            reader: opened.reader,
+            codec,
+            params: opened.track.codec_params.clone(),
             sample_rate,
             channels,
+            timeline,
+            downmix: None,
+            scratch: Vec::new(),
             pending: Vec::new(),
             pending_start: 0,
             at_end: false,
-        })
+            peeked: None,
+        };
+        if d.channels == 0 {
+            // MP4 headers may leave the layout to the codec: learn it from the start.
+            d.read_range(0, 1)?;
+        }
+        Ok(d)
+    }
+
+    /// The track's exact length in frames.
+    pub fn frames(&self) -> u64 {
+        self.timeline.frames
     }
 
     fn pending_end(&self) -> u64 {
         self.pending_start + (self.pending.len() / self.channels.max(1)) as u64
     }
 
-    fn seek(&mut self, frame: u64) -> Result<(), DecodeError> {
-        if frame < self.pending_start || self.at_end {
-            // Backwards (or from the end of the stream): reopen rather than seek back.
-            // symphonia 0.5's FLAC reader, seeked to frame 0 after reaching the end,
-            // yields one packet and then end-of-stream; a fresh reader has no such state.
-            *self = TrackDecoder::open(&self.path)?;
-            if frame == 0 {
-                return Ok(());
+    /// Positions the reader so the next packet decoded is the one holding raw frame
+    /// `raw - preroll`, with a reset decoder. A seek that lands past `from` (Ogg's can) is
+    /// retried further back, down to reopening the file at its start.
+    fn restart(&mut self, raw: u64) -> Result<(), DecodeError> {
+        let mut back = self.timeline.preroll;
+        loop {
+            let from = raw.saturating_sub(back);
+            if from == 0 || raw < self.timeline.preroll {
+                return self.reopen();
+            }
+            match self.first_packet_from(from)? {
+                Some(packet) => {
+                    // A new decoder, not `reset()`: symphonia's AAC decoder keeps its
+                    // noise generator's state across a reset, so the same chunk would
+                    // come out differently depending on what was decoded before.
+                    self.codec = Codec::new(&self.params)?;
+                    self.pending.clear();
+                    self.pending_start = packet.ts();
+                    self.peeked = Some(packet);
+                    self.at_end = false;
+                    return Ok(());
+                }
+                None => back = back.saturating_mul(2).max(4_096),
             }
         }
-        let seeked = self
-            .reader
-            .seek(
-                SeekMode::Accurate,
-                SeekTo::TimeStamp {
-                    ts: frame,
-                    track_id: self.track_id,
-                },
-            )
-            .map_err(|e| DecodeError::Seek(e.to_string()))?;
-        self.decoder.reset();
+    }
+
+    /// Seeks to `from` and reads up to the packet that holds it. `None` when
+    /// the first packet after the seek already lies past `from` (or the seek failed):
+    /// the caller seeks further back.
+    fn first_packet_from(&mut self, from: u64) -> Result<Option<Packet>, DecodeError> {
+        let to = SeekTo::TimeStamp {
+            ts: from,
+            track_id: self.track_id,
+        };
+        if self.reader.seek(SeekMode::Accurate, to).is_err() {
+            return Ok(None);
+        }
+        let mut first = true;
+        loop {
+            let Some(packet) = self.next_packet()? else {
+                return Ok(None);
+            };
+            if packet.ts() > from && first {
+                return Ok(None);
+            }
+            first = false;
+            if packet.ts() + packet.dur() > from {
+                return Ok(Some(packet));
+            }
+        }
+    }
+
+    /// Back to the start of the file with a fresh reader (symphonia 0.5's FLAC
+    /// reader, seeked to frame 0 after reaching the end, yields one packet and then
+    /// end-of-stream; a fresh reader has no such state). The timeline is kept.
+    fn reopen(&mut self) -> Result<(), DecodeError> {
+        let opened = open_reader(&self.path)?;
+        self.codec = Codec::new(&opened.track.codec_params)?;
+        self.params = opened.track.codec_params;
+        self.reader = opened.reader;
+        self.track_id = opened.track.id;
         self.pending.clear();
-        self.pending_start = seeked.actual_ts;
+        self.pending_start = 0;
+        self.peeked = None;
         self.at_end = false;
         Ok(())
     }
 
-    /// Decodes the next packet into `pending`. Returns false at the end of the stream.
-    fn decode_next(&mut self) -> Result<bool, DecodeError> {
+    /// The next packet of this track; `None` at the end of the stream.
+    fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
         loop {
-            let packet = match self.reader.next_packet() {
-                Ok(p) => p,
+            match self.reader.next_packet() {
+                Ok(p) if p.track_id() == self.track_id => return Ok(Some(p)),
+                Ok(_) => continue,
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     self.at_end = true;
-                    return Ok(false);
+                    return Ok(None);
                 }
-                Err(SymError::ResetRequired) => {
-                    self.decoder.reset();
-                    continue;
-                }
+                Err(SymError::ResetRequired) => self.codec.reset()?,
                 Err(e) => return Err(DecodeError::Read(e.to_string())),
-            };
-            if packet.track_id() != self.track_id {
-                continue;
             }
-            let decoded = match self.decoder.decode(&packet) {
-                Ok(d) => d,
-                // A corrupt packet in a lossy stream: skip it, as players do.
-                Err(SymError::DecodeError(_)) => continue,
-                Err(e) => return Err(DecodeError::Decode(e.to_string())),
-            };
-            let spec = *decoded.spec();
-            if self.channels == 0 {
-                self.channels = spec.channels.count();
-            }
-            let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, spec);
-            buf.copy_interleaved_ref(decoded);
-            let ts = packet.ts();
-            // Keep `pending` contiguous: a packet that starts where pending ends extends
-            // it; anything else (first packet after a seek) restarts it at `ts`.
-            if self.pending.is_empty() || ts != self.pending_end() {
-                if !self.pending.is_empty() && ts < self.pending_end() {
-                    // Overlap (some demuxers repeat after an accurate seek): drop the overlap.
-                    let skip = ((self.pending_end() - ts) as usize * self.channels)
-                        .min(buf.samples().len());
-                    self.pending.extend_from_slice(&buf.samples()[skip..]);
-                    return Ok(true);
-                }
-                self.pending.clear();
-                self.pending_start = ts;
-            }
-            self.pending.extend_from_slice(buf.samples());
-            return Ok(true);
         }
     }
 
-    /// Exactly the frames `[start, start + frames)` (fewer at the end of the track).
+    /// Decodes the next packet into `pending`. Returns false at the end of the stream.
+    fn decode_next(&mut self) -> Result<bool, DecodeError> {
+        let packet = match self.peeked.take() {
+            Some(p) => p,
+            None => match self.next_packet()? {
+                Some(p) => p,
+                None => return Ok(false),
+            },
+        };
+        self.scratch.clear();
+        let (block, layout) = self.codec.decode(&packet, &mut self.scratch)?;
+        if matches!(block, Block::Skipped) || self.scratch.is_empty() {
+            return Ok(true);
+        }
+        codec::to_stereo(&mut self.scratch, layout, &mut self.downmix);
+        if let Some(l) = layout
+            && self.channels == 0
+        {
+            self.channels = l.count().min(2);
+        }
+        self.place(packet.ts());
+        Ok(true)
+    }
+
+    /// Appends `scratch` (a packet decoded at raw frame `ts`) to `pending`, which stays
+    /// contiguous: a packet that starts where it ends extends it, one that overlaps it
+    /// has the overlap cut, anything else (after a gap: a skipped corrupt packet)
+    /// starts it again at `ts`.
+    fn place(&mut self, ts: u64) {
+        let ch = self.channels.max(1);
+        let end = self.pending_end();
+        if !self.pending.is_empty() && ts < end {
+            let skip = ((end - ts) as usize * ch).min(self.scratch.len());
+            self.pending.extend_from_slice(&self.scratch[skip..]);
+            return;
+        }
+        if self.pending.is_empty() || ts != end {
+            self.pending.clear();
+            self.pending_start = ts;
+        }
+        self.pending.extend_from_slice(&self.scratch);
+    }
+
+    /// Exactly the frames `[start, start + frames)` (fewer at the end of the track;
+    /// none from its end on).
     pub fn read_range(&mut self, start: u64, frames: u64) -> Result<Pcm, DecodeError> {
-        self.read_span(start, frames, start + frames)
+        self.read_span(start, frames, start.saturating_add(frames))
     }
 
     /// As `read_range`, keeping the frames from `keep_from` on buffered: the next read
-    /// may start there without a seek (an Opus chunk reads into its successor's
-    /// pre-roll, so consecutive spans overlap).
+    /// of a lossless track may start there without a seek (an Opus chunk reads into
+    /// its successor's pre-roll, so consecutive spans overlap).
     pub fn read_span(
         &mut self,
         start: u64,
         frames: u64,
         keep_from: u64,
     ) -> Result<Pcm, DecodeError> {
-        let end = start + frames;
-        let contiguous = start >= self.pending_start && start <= self.pending_end();
-        if !contiguous {
-            self.seek(start)?;
+        let total = self.timeline.frames;
+        let skip = self.timeline.skip;
+        let end = start.saturating_add(frames).min(total);
+        if start >= end {
+            return Ok(self.pcm(Vec::new()));
         }
-        while self.pending_end() < end && !self.at_end {
+        let (raw_start, raw_end) = (start + skip, end + skip);
+        let contiguous = raw_start >= self.pending_start && raw_start <= self.pending_end();
+        if self.timeline.preroll > 0 || !contiguous {
+            self.restart(raw_start)?;
+        }
+        while self.pending_end() < raw_end && !self.at_end {
             if !self.decode_next()? {
                 break;
             }
-            // Drop what lies before `start` as we go, so memory stays one chunk.
-            if self.pending_start < start {
-                let drop_frames = ((start - self.pending_start) as usize)
-                    .min(self.pending.len() / self.channels.max(1));
-                self.pending.drain(..drop_frames * self.channels);
-                self.pending_start += drop_frames as u64;
-            }
+            self.drop_before(raw_start);
         }
-        if self.pending_start > start {
+        if self.pending_start > raw_start {
             return Err(DecodeError::Resumed {
-                resumed: self.pending_start,
+                resumed: self.pending_start - skip.min(self.pending_start),
                 wanted: start,
             });
         }
         let ch = self.channels.max(1);
-        let from = (start - self.pending_start) as usize * ch;
-        let to = ((end.min(self.pending_end()) - self.pending_start) as usize * ch).max(from);
-        let samples = self.pending[from..to].to_vec();
+        let have = self.pending.len() / ch;
+        let from = ((raw_start - self.pending_start) as usize).min(have);
+        let to = ((raw_end.min(self.pending_end()) - self.pending_start) as usize).max(from);
+        let samples = self.pending[from * ch..to * ch].to_vec();
         // Keep what follows (from `keep_from`) for the next sequential read.
-        let keep_at = keep_from.clamp(self.pending_start, self.pending_start + (to / ch) as u64);
-        let cut = (keep_at - self.pending_start) as usize * ch;
-        self.pending.drain(..cut);
-        self.pending_start = keep_at;
-        Ok(Pcm {
+        let keep = keep_from.saturating_add(skip);
+        let keep_at = keep.clamp(self.pending_start, self.pending_start + to as u64);
+        self.drop_before(keep_at);
+        Ok(self.pcm(samples))
+    }
+
+    /// Drops buffered frames before raw frame `raw`, so memory stays one chunk.
+    fn drop_before(&mut self, raw: u64) {
+        if self.pending_start < raw {
+            let ch = self.channels.max(1);
+            let n = ((raw - self.pending_start) as usize).min(self.pending.len() / ch);
+            self.pending.drain(..n * ch);
+            self.pending_start += n as u64;
+        }
+    }
+
+    fn pcm(&self, samples: Vec<f32>) -> Pcm {
+        Pcm {
             samples,
             sample_rate: self.sample_rate,
-            channels: ch,
-        })
+            channels: self.channels.max(1),
+        }
     }
 }
 

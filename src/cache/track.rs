@@ -125,7 +125,9 @@ impl TrackAudioCache {
             path: f.path.into(),
             revision: f.revision,
             sample_rate,
-            channels: f.channels.unwrap_or(0) as u32,
+            // Chunks carry what the decoder hands out: more than two channels are
+            // downmixed to stereo (`audio::downmix`); the library keeps the source's.
+            channels: f.channels.unwrap_or(0).min(2) as u32,
             frames: f
                 .frames
                 .unwrap_or(f.duration_ms * i64::from(sample_rate) / 1000)

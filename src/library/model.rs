@@ -26,7 +26,7 @@ pub(crate) struct Track {
     pub favorite: bool,
     pub play_count: i64,
     pub added_at: String,
-    /// Where each tag came from (`embedded`, `riff_info`, `id3`, `path`).
+    /// Where each tag came from (`embedded`, `riff_info`, `id3`, `aiff_text`, `path`).
     pub tag_source: Option<serde_json::Value>,
     /// The file was gone when last asked for (until a rescan finds it).
     pub missing: bool,

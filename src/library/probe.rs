@@ -2,10 +2,7 @@
 //! Pure and blocking: runs on scan threads, never on a core.
 
 use std::path::Path;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::{MetadataOptions, StandardTagKey, Tag};
-use symphonia::core::probe::Hint;
+use symphonia::core::meta::{StandardTagKey, Tag};
 
 /// What a probe learns about a file.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,7 +24,7 @@ pub struct Probed {
     pub year: Option<i64>,
     pub genre: Option<String>,
     /// Where each tag came from: `embedded` (the container's own tags), `riff_info`
-    /// or `id3` (WAV chunks), `path` (the `Artist/Album/NN Title.ext` layout).
+    /// or `id3` (WAV/AIFF chunks), `aiff_text`, `path` (the `Artist/Album/NN Title.ext` layout).
     pub tag_source: std::collections::BTreeMap<&'static str, &'static str>,
     /// The audio's identity apart from its name and tags (see [`fingerprint`]).
     pub fingerprint: Option<String>,
@@ -52,8 +49,8 @@ impl Probed {
         }
     }
 
-    /// Symphonia stops reading a WAV at `data`; INFO and `id3 ` chunks often come
-    /// after it. Read them when a main tag is still missing.
+    /// Symphonia stops reading a WAV at `data` (and reads no AIFF tags); INFO, `id3 `
+    /// and AIFF text chunks often come after it. Read them when a main tag is missing.
     fn fill_wav_chunks(&mut self, path: &Path) {
         if self.title.is_some() && self.artist.is_some() && self.album.is_some() {
             return;
@@ -126,12 +123,15 @@ fn split_number(stem: &str) -> (Option<i64>, &str) {
 }
 
 /// File extensions the scanner considers audio.
-pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "flac", "mp3", "ogg", "oga", "m4a", "mp4", "aac"];
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "wav", "flac", "mp3", "ogg", "oga", "opus", "m4a", "mp4", "aac", "aif", "aiff", "aifc",
+];
 
 /// Container name from the extension (what the API reports as `format`).
 fn format_name(ext: &str) -> String {
     match ext {
         "oga" => "ogg".into(),
+        "aif" | "aifc" => "aiff".into(),
         "mp4" | "aac" => "m4a".into(),
         other => other.into(),
     }
@@ -200,12 +200,9 @@ fn first_packet_channels(
 /// Why a file could not be probed; shown per file in the scan report.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("cannot open: {0}")]
-    Open(std::io::Error),
-    #[error("unsupported or corrupt: {0}")]
-    Unsupported(symphonia::core::errors::Error),
-    #[error("no audio track")]
-    NoAudioTrack,
+    /// Opening, probing or measuring the file failed (the decoder's words).
+    #[error(transparent)]
+    Decode(#[from] crate::audio::decode::DecodeError),
     #[error("cannot rewind after probing channels: {0}")]
     Rewind(symphonia::core::errors::Error),
     #[error("unknown sample rate")]
@@ -226,18 +223,6 @@ pub fn probe_guarded(path: &Path) -> Result<Probed, ProbeError> {
     })
 }
 
-/// Frames of a track whose headers give no count (e.g. MP3 without a Xing frame): the
-/// sum of packet durations, which reads the file but decodes nothing.
-fn packet_frames(format: &mut Box<dyn symphonia::core::formats::FormatReader>, track: u32) -> u64 {
-    let mut total = 0u64;
-    while let Ok(packet) = format.next_packet() {
-        if packet.track_id() == track {
-            total += packet.dur;
-        }
-    }
-    total
-}
-
 /// Probes a file. Errors carry the decoder's own words, for the scan report.
 pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
     let ext = path
@@ -245,49 +230,29 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase())
         .unwrap_or_default();
-    let file = crate::audio::regular::open_regular(path).map_err(ProbeError::Open)?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    hint.with_extension(&ext);
-    let mut probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            mss,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .map_err(ProbeError::Unsupported)?;
+    let mut opened = crate::audio::decode::open_reader(path)?;
     let mut out = Probed {
         format: format_name(&ext),
         ..Probed::default()
     };
-    if let Some(meta) = probed.metadata.get()
-        && let Some(rev) = meta.current()
-    {
-        apply_tags(&mut out, rev.tags());
-    }
-    let mut format = probed.format;
-    if let Some(rev) = format.metadata().current() {
-        apply_tags(&mut out, rev.tags());
-    }
+    apply_tags(&mut out, &opened.tags);
     out.attribute("embedded");
-    if ext == "wav" {
+    if matches!(ext.as_str(), "wav" | "aif" | "aiff" | "aifc") {
         out.fill_wav_chunks(path);
     }
-    let track = format
-        .default_track()
-        .ok_or(ProbeError::NoAudioTrack)?
-        .clone();
+    let track = opened.track.clone();
     let params = &track.codec_params;
-    out.codec = symphonia::default::get_codecs()
-        .get_codec(params.codec)
-        .map(|d| d.short_name.to_string());
+    // A track is listed only if it can play: a codec (or profile, e.g. HE-AAC or 5.1
+    // AAC in symphonia 0.5) without a decoder is this file's scan error.
+    crate::audio::codec::Codec::new(params)?;
+    out.codec = codec_name(params.codec);
     out.sample_rate = params.sample_rate.map(i64::from);
     out.channels = params.channels.map(|c| c.count() as i64);
     if out.channels.is_none() {
         // MP4 (AAC, ALAC) headers may leave the layout to the codec: decode one packet.
-        out.channels = first_packet_channels(&mut format, &track);
-        format
+        out.channels = first_packet_channels(&mut opened.reader, &track);
+        opened
+            .reader
             .seek(
                 symphonia::core::formats::SeekMode::Coarse,
                 symphonia::core::formats::SeekTo::TimeStamp {
@@ -298,18 +263,28 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
             .map_err(ProbeError::Rewind)?;
     }
     out.bit_depth = params.bits_per_sample.map(i64::from);
-    let frames = match params.n_frames {
-        Some(n) => n,
-        None => packet_frames(&mut format, track.id),
-    };
     let rate = params.sample_rate.unwrap_or(0);
     if rate == 0 {
         return Err(ProbeError::UnknownSampleRate);
     }
+    // The real samples, encoder delay and padding cut: what a decode delivers.
+    let timeline = crate::audio::decode::timeline(path, &mut opened)?;
+    let frames = timeline.frames;
     out.duration_ms = (frames as i128 * 1000 / rate as i128) as i64;
     out.frames = Some(frames as i64);
-    out.fingerprint = fingerprint(&mut format, track.id, frames);
+    out.fingerprint = fingerprint(&mut opened.reader, track.id, frames);
     Ok(out)
+}
+
+/// The codec's short name (`mp3`, `aac`, `opus`, …), as the API reports it.
+fn codec_name(codec: symphonia::core::codecs::CodecType) -> Option<String> {
+    if codec == symphonia::core::codecs::CODEC_TYPE_OPUS {
+        // Decoded by libopus, not symphonia: not in symphonia's registry.
+        return Some("opus".into());
+    }
+    symphonia::default::get_codecs()
+        .get_codec(codec)
+        .map(|d| d.short_name.to_string())
 }
 
 /// Packets hashed for a fingerprint, at most.

@@ -1,8 +1,10 @@
-//! Tags in WAV files wherever they sit. Symphonia reads a RIFF `LIST/INFO` chunk only
+//! Tags in WAV and AIFF files wherever they sit. Symphonia reads a RIFF `LIST/INFO` chunk only
 //! when it precedes `data`; libsndfile and many editors write it (and `id3 ` chunks)
 //! after the audio. This walks the chunk list (seeking over `data`) and reads both:
 //! INFO's `INAM IART IPRD ITRK ICRD IGNR`, and an ID3v2.3/2.4 tag's text frames
-//! (`TIT2 TPE1 TALB TPE2 TRCK TYER/TDRC TCON`).
+//! (`TIT2 TPE1 TALB TPE2 TRCK TYER/TDRC TCON`). AIFF (big-endian sizes, which symphonia
+//! reads no tags from at all): its `ID3 ` chunk (what iTunes and taggers write), and
+//! the `NAME`/`AUTH` text chunks (what ffmpeg writes by default).
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -25,13 +27,14 @@ pub(crate) struct RiffTags {
 /// text is at its start, and anything larger is skipped).
 const MAX_CHUNK: u32 = 4 << 20;
 
-/// Reads the tags of the WAV file at `path` (`Ok(default)` when it has none).
+/// Reads the tags of the WAV or AIFF file at `path` (`Ok(default)` when it has none).
 pub(crate) fn read(path: &Path) -> io::Result<RiffTags> {
     let mut f = crate::audio::regular::open_regular(path)?;
     let mut head = [0u8; 12];
     f.read_exact(&mut head)?;
     let mut tags = RiffTags::default();
-    if &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+    let aiff = &head[0..4] == b"FORM" && matches!(&head[8..12], b"AIFF" | b"AIFC");
+    if !aiff && (&head[0..4] != b"RIFF" || &head[8..12] != b"WAVE") {
         return Ok(tags);
     }
     let len = f.metadata()?.len();
@@ -40,17 +43,20 @@ pub(crate) fn read(path: &Path) -> io::Result<RiffTags> {
         f.seek(SeekFrom::Start(pos))?;
         let mut h = [0u8; 8];
         f.read_exact(&mut h)?;
-        let size = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        let size = if aiff {
+            u32::from_be_bytes([h[4], h[5], h[6], h[7]])
+        } else {
+            u32::from_le_bytes([h[4], h[5], h[6], h[7]])
+        };
         let id = [h[0], h[1], h[2], h[3]];
-        if matches!(&id, b"LIST" | b"id3 " | b"ID3 ") && size <= MAX_CHUNK {
+        if matches!(&id, b"LIST" | b"id3 " | b"ID3 " | b"NAME" | b"AUTH") && size <= MAX_CHUNK {
             let mut body = vec![0u8; size as usize];
             f.read_exact(&mut body)?;
-            if &id == b"LIST" {
-                if body.starts_with(b"INFO") {
-                    info(&body[4..], &mut tags);
-                }
-            } else {
-                id3(&body, &mut tags);
+            match &id {
+                b"LIST" if body.starts_with(b"INFO") => info(&body[4..], &mut tags),
+                b"LIST" => {}
+                b"NAME" | b"AUTH" => aiff_text(&id, &body, &mut tags),
+                _ => id3(&body, &mut tags),
             }
         }
         // Chunks are word-aligned: an odd size has a pad byte.
@@ -85,6 +91,15 @@ fn set(tags: &mut RiffTags, key: &[u8], value: String, source: &'static str) {
         _ => return,
     }
     tags.source = Some(source);
+}
+
+/// AIFF's `NAME` (title) and `AUTH` (author): plain text. An ID3 chunk read before
+/// or after them wins for the same field only if it comes later in the file.
+fn aiff_text(id: &[u8; 4], body: &[u8], tags: &mut RiffTags) {
+    if let Some(v) = text(body) {
+        let key: &[u8] = if id == b"NAME" { b"INAM" } else { b"IART" };
+        set(tags, key, v, "aiff_text");
+    }
 }
 
 /// LIST/INFO subchunks: 4-byte id, LE size, NUL-terminated text, padded to even.

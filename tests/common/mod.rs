@@ -2,6 +2,7 @@
 //! its own temp data dir, and talk to it over real sockets (raw TCP and `ureq`).
 #![allow(dead_code)]
 
+pub mod corpus;
 pub mod engines;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,271 @@
+//! Real encoders' files (made by ffmpeg at test time): exact lengths, every chunk to the
+//! end, any chunk in any order equal to playing from the start, and agreement with
+//! ffmpeg's own decode.
+
+mod common;
+
+use auralis_server::audio::decode::TrackDecoder;
+use common::corpus::{self, Entry};
+
+fn corpus_or_skip(tag: &str) -> Option<Vec<Entry>> {
+    let dir = common::temp_dir(tag);
+    let c = corpus::build(&dir);
+    if c.is_none() {
+        eprintln!(
+            "SKIPPED {tag}: ffmpeg is not installed (apt-get install ffmpeg; .ci/run installs it)"
+        );
+    }
+    c
+}
+
+/// Chunk length in frames: not a multiple of any codec's packet, so chunk starts fall
+/// inside packets.
+fn chunk_frames(rate: u32) -> u64 {
+    u64::from(rate) * 13 / 10 + 7
+}
+
+/// Panics with where and how much two decodes differ (never the whole vectors).
+fn same(a: &[f32], b: &[f32], what: &str) {
+    if a == b {
+        return;
+    }
+    let first = a.iter().zip(b).position(|(x, y)| x != y);
+    let max = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    panic!(
+        "{what}: lengths {} and {}, first difference at sample {first:?}, largest {max}",
+        a.len(),
+        b.len()
+    );
+}
+
+fn chunks(d: &mut TrackDecoder, order: &[u64], len: u64) -> Vec<Vec<f32>> {
+    let mut out = vec![Vec::new(); order.len()];
+    for &k in order {
+        out[k as usize] = d.read_range(k * len, len).unwrap().samples;
+    }
+    out
+}
+
+#[test]
+fn every_format_decodes_to_its_exact_length_and_any_chunk_order_gives_the_same_samples() {
+    let Some(corpus) = corpus_or_skip("real-formats") else {
+        return;
+    };
+    let aac51 = corpus::make(corpus[0].path.parent().unwrap(), &corpus::AAC_51);
+    let refused = auralis_server::library::probe::probe(&aac51.path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("no decoder") && refused.contains("aac"),
+        "{refused}"
+    );
+    std::fs::remove_file(&aac51.path).unwrap();
+    for e in &corpus {
+        let probed = auralis_server::library::probe::probe(&e.path).unwrap();
+        let frames = probed.frames.unwrap() as u64;
+        let out_ch = e.channels.min(2);
+        let theirs = corpus::ffmpeg_decode(&e.path, out_ch);
+        let their_frames = (theirs.len() / out_ch) as u64;
+        let rate = probed.sample_rate.unwrap() as u32;
+        let source = (corpus::SECONDS * f64::from(rate)).round() as u64;
+        if e.name.starts_with("aac") {
+            // The edit list says the source's length; ffmpeg's decode keeps the last
+            // packet whole (its sample table entry is shorter), so it may be longer.
+            assert_eq!(frames, source, "{}: the edit list's length", e.name);
+            assert!(
+                their_frames >= frames && their_frames - frames < 1_024,
+                "{}: ffmpeg {their_frames}",
+                e.name
+            );
+        } else {
+            assert_eq!(
+                frames, their_frames,
+                "{}: frames = what ffmpeg decodes",
+                e.name
+            );
+        }
+        // One continuous decode of the whole file.
+        let mut d = TrackDecoder::open(&e.path).unwrap();
+        assert_eq!(d.channels, out_ch, "{}", e.name);
+        let whole = d.read_range(0, frames + 10_000).unwrap().samples;
+        assert_eq!(
+            whole.len() as u64,
+            frames * out_ch as u64,
+            "{}: the whole decode",
+            e.name
+        );
+        // Chunks in order, then in a scattered order on a fresh decoder.
+        let len = chunk_frames(rate);
+        let n = frames.div_ceil(len);
+        let seq: Vec<u64> = (0..n).collect();
+        let mut scattered: Vec<u64> = (0..n).map(|i| (i * 7 + 3) % n).collect();
+        scattered.sort_by_key(|k| (k * 5 + 1) % n);
+        let a = chunks(&mut TrackDecoder::open(&e.path).unwrap(), &seq, len);
+        let mut fresh = TrackDecoder::open(&e.path).unwrap();
+        let last = fresh.read_range((n - 1) * len, len).unwrap().samples;
+        same(
+            &last,
+            &a[(n - 1) as usize],
+            &format!("{}: the last chunk read first", e.name),
+        );
+        let b = chunks(&mut fresh, &scattered, len);
+        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+            same(
+                x,
+                y,
+                &format!("{}: chunk {k} scattered vs sequential", e.name),
+            );
+        }
+        let joined: Vec<f32> = a.concat();
+        assert_eq!(
+            joined.len(),
+            whole.len(),
+            "{}: chunk lengths sum to frames",
+            e.name
+        );
+        let snr_self = corpus::snr_db(&whole, &joined);
+        let snr_ffmpeg = corpus::snr_db(&theirs, &joined);
+        eprintln!(
+            "{}: frames {frames}, chunks {n}, vs continuous {snr_self:.1} dB, vs ffmpeg {snr_ffmpeg:.1} dB",
+            e.name
+        );
+        if e.exact {
+            same(
+                &joined,
+                &whole,
+                &format!("{}: chunks = continuous decode", e.name),
+            );
+        } else {
+            assert!(
+                snr_self > 25.0,
+                "{}: chunks vs continuous {snr_self:.1} dB",
+                e.name
+            );
+            assert_eq!(
+                corpus::best_lag(&whole, &joined, out_ch, 3),
+                0,
+                "{}",
+                e.name
+            );
+        }
+        // Aligned with ffmpeg's decode to the sample, and close to it.
+        assert_eq!(
+            corpus::best_lag(&theirs, &joined, out_ch, 3),
+            0,
+            "{}: lag vs ffmpeg",
+            e.name
+        );
+        assert!(
+            snr_ffmpeg > 25.0,
+            "{}: vs ffmpeg {snr_ffmpeg:.1} dB",
+            e.name
+        );
+    }
+}
+
+/// Every chunk of every track of `s`, fetched in `order` of chunk index, as bytes.
+fn all_chunks(s: &common::Server, id: i64, total: u64, reverse: bool, query: &str) -> Vec<Vec<u8>> {
+    let mut out = vec![Vec::new(); total as usize];
+    let order: Vec<u64> = if reverse {
+        (0..total).rev().collect()
+    } else {
+        (0..total).collect()
+    };
+    for k in order {
+        let r = common::get(s, &format!("/api/stream/{id}/chunk/{k}?{query}"));
+        assert_eq!(
+            r.status,
+            200,
+            "track {id} chunk {k}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        out[k as usize] = r.body;
+    }
+    out
+}
+
+/// Frames in a 16-bit PCM WAV chunk (its `data` chunk's size / block align).
+fn wav_frames(bytes: &[u8], channels: u64) -> u64 {
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"data")
+        .expect("a data chunk");
+    u64::from(u32::from_le_bytes(
+        bytes[at + 4..at + 8].try_into().unwrap(),
+    )) / (2 * channels)
+}
+
+#[test]
+fn a_library_of_real_encoders_files_streams_every_chunk_to_the_end_in_any_order() {
+    let dir = common::temp_dir("real-library");
+    let Some(corpus) = corpus::build(&dir) else {
+        eprintln!(
+            "SKIPPED a_library_of_real_encoders_files_streams_every_chunk_to_the_end_in_any_order: ffmpeg is not installed"
+        );
+        return;
+    };
+    let opts = common::library_opts(&dir).env("AURALIS_CACHE__CHUNK_DURATION_S", "2");
+    let (a, b) = (
+        common::Server::start(opts.clone()),
+        common::Server::start(opts),
+    );
+    for s in [&a, &b] {
+        let scan = common::wait_scan(s);
+        assert_eq!(scan["state"], "completed", "{scan}");
+        assert_eq!(scan["failed"], 0, "{scan}");
+    }
+    let tracks = common::ok_data(&common::get(&a, "/api/tracks?limit=100"));
+    let tracks = tracks
+        .as_array()
+        .unwrap_or_else(|| tracks["items"].as_array().unwrap())
+        .clone();
+    assert_eq!(tracks.len(), corpus.len(), "every file is a track");
+    for t in &tracks {
+        let id = t["id"].as_i64().unwrap();
+        let title = t["title"].as_str().unwrap().to_string();
+        let e = corpus
+            .iter()
+            .find(|e| title == format!("{} Song", e.name.to_uppercase()))
+            .unwrap_or_else(|| panic!("tags read: {t}"));
+        assert_eq!(t["artist"], "Corpus Band", "{t}");
+        assert_eq!(t["album"], "Real Encoders", "{t}");
+        let meta = common::ok_data(&common::get(&a, &format!("/api/stream/{id}/metadata")));
+        let out_ch = e.channels.min(2) as u64;
+        assert_eq!(meta["channels"], out_ch, "{}: {meta}", e.name);
+        let frames = meta["frames"].as_u64().unwrap();
+        let total = meta["total_chunks"].as_u64().unwrap();
+        // Server A from the last chunk back, server B in order: the same bytes.
+        let back = all_chunks(&a, id, total, true, "format=wav");
+        let fwd = all_chunks(&b, id, total, false, "format=wav");
+        for k in 0..total as usize {
+            assert!(
+                back[k] == fwd[k],
+                "{}: chunk {k} differs between orders",
+                e.name
+            );
+        }
+        let sum: u64 = fwd.iter().map(|c| wav_frames(c, out_ch)).sum();
+        assert_eq!(sum, frames, "{}: chunk frames sum to the track's", e.name);
+        // The last chunk in Opus (48 kHz): its granule position says its exact length.
+        let r = common::get(
+            &a,
+            &format!("/api/stream/{id}/chunk/{}?format=opus", total - 1),
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "{}: opus {}",
+            e.name,
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.header("x-sample-rate"), Some("48000"));
+        assert_eq!(
+            r.header("x-channels").map(str::to_string),
+            Some(out_ch.to_string())
+        );
+    }
+}
