@@ -1154,3 +1154,127 @@ fn a_file_that_crashes_the_decoder_costs_only_its_own_entry() {
     assert_eq!(request(&s, "POST", "/api/library/scan", None).status, 202);
     assert_eq!(wait_scan(&s)["state"], "completed");
 }
+
+#[test]
+fn plays_are_counted_by_chunk_zero_and_by_post_and_sort_recent_and_most_played() {
+    let s = lib_server(3, &[]);
+    let ids = track_ids(&s, "/api/tracks?order_by=title");
+    let (a, b) = (ids[0], ids[1]);
+    let before = ok_data(&get(&s, &format!("/api/tracks/{a}")));
+    assert_eq!(before["play_count"], 0);
+    assert!(before["last_played_at"].is_null(), "{before}");
+    // Chunk 0 counts (in the background), twice; chunk 1 would not.
+    for _ in 0..2 {
+        assert_eq!(
+            get(&s, &format!("/api/stream/{a}/chunk/0?format=wav")).status,
+            200
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ok_data(&get(&s, &format!("/api/tracks/{a}")))["play_count"] != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chunk-0 plays not counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // An explicit play of b, later: b is the most recent, a the most played.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let r = request(&s, "POST", &format!("/api/tracks/{b}/played"), None);
+    let t = ok_data(&r);
+    assert_eq!(t["play_count"], 1, "{t}");
+    assert!(t["last_played_at"].is_string(), "{t}");
+    assert_eq!(
+        request(&s, "POST", "/api/tracks/999999/played", None).status,
+        404
+    );
+    assert_eq!(track_ids(&s, "/api/tracks?sort=recent")[..2], [b, a]);
+    assert_eq!(track_ids(&s, "/api/tracks?sort=most_played")[..2], [a, b]);
+    assert_eq!(
+        track_ids(&s, "/api/tracks?order_by=-play_count")[..2],
+        [a, b]
+    );
+    let both = get(&s, "/api/tracks?sort=recent&order_by=title");
+    assert_eq!(both.status, 422, "{}", String::from_utf8_lossy(&both.body));
+    assert_eq!(get(&s, "/api/tracks?sort=loudest").status, 422);
+}
+
+#[test]
+fn chunk_urls_with_the_revision_are_immutable_and_a_changed_file_makes_them_409() {
+    let lib = temp_dir("rev-lib");
+    make_library(&lib, 0, 1);
+    let s = Server::start(library_opts(&lib));
+    wait_scan(&s);
+    let id = track_ids(&s, "/api/tracks")[0];
+    let meta = ok_data(&get(&s, &format!("/api/stream/{id}/metadata")));
+    let rev = meta["revision"].as_i64().expect("metadata has a revision");
+    let pinned = get(
+        &s,
+        &format!("/api/stream/{id}/chunk/0?format=wav&rev={rev}"),
+    );
+    assert_eq!(pinned.status, 200);
+    assert_eq!(
+        pinned.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let bare = get(&s, &format!("/api/stream/{id}/chunk/0?format=wav"));
+    assert_eq!(bare.header("cache-control"), Some("public, no-cache"));
+    // The file rewritten (new content, new mtime) and rescanned: the old URL is refused.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    make_library(&lib, 0, 1);
+    let r = request(&s, "POST", "/api/library/scan", None);
+    assert_eq!(r.status, 202);
+    wait_scan(&s);
+    let stale = get(
+        &s,
+        &format!("/api/stream/{id}/chunk/0?format=wav&rev={rev}"),
+    );
+    assert_eq!(
+        stale.status,
+        409,
+        "{}",
+        String::from_utf8_lossy(&stale.body)
+    );
+    let now = ok_data(&get(&s, &format!("/api/stream/{id}/metadata")))["revision"]
+        .as_i64()
+        .unwrap();
+    assert_ne!(now, rev);
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/stream/{id}/chunk/0?format=wav&rev={now}")
+        )
+        .status,
+        200
+    );
+}
+
+#[test]
+fn untagged_files_outside_artist_album_folders_group_under_unknown_entries() {
+    let lib = temp_dir("unknown-lib");
+    // A WAV with no tags at the library root: no tag, no folder to fall back on.
+    let tone: Vec<i16> = (0..8_000)
+        .map(|i| ((i as f32 * 0.05).sin() * 6_000.0) as i16)
+        .collect();
+    std::fs::write(
+        lib.join("nameless.wav"),
+        auralis_server::audio::wav::encode_pcm16(&tone, 1, 8_000, None),
+    )
+    .unwrap();
+    let s = Server::start(library_opts(&lib));
+    wait_scan(&s);
+    let t = &ok_data(&get(&s, "/api/tracks"))[0];
+    assert_eq!(t["artist"], "Unknown Artist", "{t}");
+    assert_eq!(t["album"], "Unknown Album", "{t}");
+    assert!(t["artist_id"].is_i64() && t["album_id"].is_i64(), "{t}");
+    assert!(t["tag_source"].get("artist").is_none(), "not a tag: {t}");
+    let artists = ok_data(&get(&s, "/api/artists"));
+    assert!(
+        artists
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "Unknown Artist"),
+        "{artists}"
+    );
+}

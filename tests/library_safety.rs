@@ -226,3 +226,48 @@ fn missing_tracks_are_purged_after_the_grace_period_and_ids_are_never_reused() {
     assert!(new > max, "new id {new} after purged {max}");
     let _ = playlist_tracks(&s, pid);
 }
+
+#[test]
+fn an_admin_purges_missing_tracks_at_once_and_nothing_else() {
+    let (s, lib, pid) = library_with_user_data(4, &[]);
+    let first = id_of(&s, "Song 000");
+    std::fs::remove_file(lib.join("song-000.wav")).unwrap();
+    assert_eq!(rescan(&s)["missing"], 1);
+    // Missing for less than a day: a purge of tracks missing 1+ days leaves it.
+    let body = json!({"older_than_days": 1}).to_string();
+    let r = request(&s, "POST", "/api/library/missing/purge", Some(&body));
+    assert_eq!(
+        ok_data(&r)["purged"],
+        0,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let bad = json!({"older_than_days": -1}).to_string();
+    let r = request(&s, "POST", "/api/library/missing/purge", Some(&bad));
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    // Every missing track, now: only it goes, with its playlist entry and favorite.
+    let r = request(&s, "POST", "/api/library/missing/purge", None);
+    assert_eq!(
+        ok_data(&r)["purged"],
+        1,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(get(&s, &format!("/api/tracks/{first}")).status, 404);
+    assert_eq!(tracks(&s).len(), 3, "the present tracks stay");
+    assert_eq!(playlist_tracks(&s, pid).len(), 2);
+    // An administrator's action: a listener's token may not.
+    let listener = create(&s, "listener", "purge-attempt");
+    let r = ureq_post(&s, "/api/library/missing/purge", &listener);
+    assert_eq!(r, 403);
+}
+
+/// POST with a bearer token; the status.
+fn ureq_post(s: &Server, path: &str, token: &str) -> u16 {
+    let mut raw = Raw::connect(s.addr);
+    raw.send(
+        format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n")
+            .as_bytes(),
+    );
+    raw.read_response().expect("a response").status
+}

@@ -13,7 +13,7 @@ use crate::http::validate::{BodyFields, QueryFields};
 use crate::library::events::Owner;
 use crate::library::ops;
 use crate::library::page::Page;
-use crate::library::query::{AlbumQuery, ArtistQuery, Order, SortField, TrackQuery};
+use crate::library::query::{AlbumQuery, ArtistQuery, Order, SortField, TrackQuery, TrackSort};
 use crate::library::tokens::owner_of;
 use crate::runtime::core_state::CoreState;
 use serde::Serialize;
@@ -46,7 +46,13 @@ const TRACK_QUERY: &[QueryParam] = &[
     (
         "order_by",
         "string",
-        "title|artist|album|year|added_at|duration, '-' prefix for descending",
+        "title|artist|album|year|added_at|duration|play_count|last_played_at, '-' prefix for descending",
+    ),
+    (
+        "sort",
+        "string",
+        "recent (last played first, never-played tracks last) or most_played: shorthands \
+         for order_by=-last_played_at and order_by=-play_count; not with order_by",
     ),
     PAGE[0],
     PAGE[1],
@@ -79,6 +85,8 @@ const NAME_QUERY: &[QueryParam] = &[
 ];
 pub(crate) const PAGE_QUERY: &[QueryParam] = &PAGE;
 
+// Long: the route table, one entry per route (the router and the OpenAPI document
+// both read it); splitting it would scatter one list.
 pub(crate) fn routes() -> Vec<Route> {
     use Handler::{Async, Sync};
     use Method::*;
@@ -114,6 +122,21 @@ pub(crate) fn routes() -> Vec<Route> {
         )
         .query(TRACK_QUERY),
         Route::new(Get, "/api/tracks/{id}", api, "One track", Sync(get_track)),
+        Route::new(
+            Post,
+            "/api/tracks/{id}/played",
+            api,
+            "Count a play (a chunk-0 request counts one too): play_count and last_played_at move",
+            Async(played),
+        )
+        .access(Access::Listener),
+        Route::new(
+            Post,
+            "/api/library/missing/purge",
+            api,
+            "Delete missing tracks now (all, or those missing for older_than_days), not after the grace period",
+            Async(purge_missing),
+        ),
         Route::new(
             Post,
             "/api/tracks/{id}/favorite",
@@ -188,6 +211,57 @@ fn scan_start(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerR
         .into())
 }
 
+/// `order_by`, or its shorthand `sort=recent|most_played` (one of the two).
+fn track_order(q: &mut QueryFields) -> Order<TrackSort> {
+    let explicit = q.has("order_by");
+    let field = match q.choice("sort", &["recent", "most_played"]) {
+        None => return order(q),
+        Some("recent") => TrackSort::LastPlayed,
+        Some(_) => TrackSort::PlayCount,
+    };
+    if explicit {
+        q.error("sort", "value_error", "give sort or order_by, not both");
+    }
+    Order { field, desc: true }
+}
+
+fn played(core: Rc<CoreState>, cx: Rc<RequestCtx>, _req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let id = path_id(&cx, "id")?;
+        let lib = reader(&core)?;
+        lib.library
+            .transact_as(owner(&cx), move |c| ops::record_play(c, id))
+            .await?;
+        let mut track = [lib.track(id)?];
+        lib.mark_favorites(&mut track, owner(&cx))?;
+        let [track] = track;
+        Ok(Reply::ok(track)?.into())
+    })
+}
+
+#[derive(serde::Serialize)]
+struct Purged {
+    purged: u64,
+}
+
+fn purge_missing(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
+    Box::pin(async move {
+        let mut days = 0;
+        if !req.body.is_empty() {
+            let mut b = BodyFields::from_request(&req)?;
+            days = b.int("older_than_days", false, 0, 36_500).unwrap_or(0);
+            b.finish()?;
+        }
+        let older_than_ms = days * 86_400_000;
+        let lib = reader(&core)?;
+        let purged = lib
+            .library
+            .transact_as(owner(&cx), move |c| ops::purge_missing(c, older_than_ms))
+            .await?;
+        Ok(Reply::ok(Purged { purged })?.into())
+    })
+}
+
 /// Reads `order_by` (`name` or `-name`), reporting an unknown field in `q`.
 fn order<F: SortField + PartialEq + Default>(q: &mut QueryFields) -> Order<F> {
     let Some(raw) = q.string("order_by", 20) else {
@@ -220,7 +294,7 @@ fn list_tracks(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerR
         year: q.int("year", 0, 9999),
         favorite: q.boolean("favorite"),
         favorites_of: owner(cx).id(),
-        order: order(&mut q),
+        order: track_order(&mut q),
     };
     let page = page_request(&mut q);
     q.finish()?;

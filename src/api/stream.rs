@@ -19,6 +19,13 @@ use std::rc::Rc;
 
 const CHUNK_QUERY: &[QueryParam] = &[
     (
+        "rev",
+        "integer",
+        "the track's revision from its metadata: with it the chunk is cacheable for a year \
+         (immutable); a revision the file no longer has is 409 (the file changed: fetch the \
+         metadata again); without it, caches must revalidate (ETag)",
+    ),
+    (
         "format",
         "string",
         "wav (PCM 16-bit WAV file), f32 (raw interleaved little-endian float), flac (lossless, \
@@ -180,6 +187,8 @@ struct StreamMetadata {
     format_parameters: FormatParameters,
     presets: [&'static str; 2],
     loudness_lufs: Option<f64>,
+    /// Changes when the file changes: chunk URLs carrying it (`?rev=`) never go stale.
+    revision: i64,
 }
 
 fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
@@ -203,6 +212,7 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
         format_parameters: FormatParameters::default(),
         presets: ["original", "normalized"],
         loudness_lufs: a.loudness_lufs,
+        revision: a.revision,
     })?;
     Ok(if cached {
         reply.cache_source("memory")
@@ -210,6 +220,52 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
         reply
     }
     .into())
+}
+
+/// A chunk's sample rate: the track's, except Opus, always 48 kHz (RFC 7845 §5.1).
+fn chunk_rate(format: ChunkFormat, audio: &crate::cache::track::TrackAudio) -> u32 {
+    match format {
+        ChunkFormat::Opus { .. } => crate::audio::opus::RATE,
+        _ => audio.sample_rate,
+    }
+}
+
+/// A chunk URL's `rev` (when given) must be the file's current revision.
+fn check_revision(id: i64, asked: Option<i64>, current: i64) -> Result<(), ApiError> {
+    match asked {
+        Some(r) if r != current => Err(ApiError::Conflict(format!(
+            "track {id} changed: its revision is now {current} (fetch /api/stream/{id}/metadata again)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A track's first chunk served (not a 304: a client revalidating its cache is not
+/// starting the track) counts a play. Written in the background, so the chunk's
+/// latency never waits for the library writer; a failed write is logged.
+fn count_play(core: &Rc<CoreState>, id: i64) {
+    let Some(lib) = core.library.as_ref().map(|l| l.library.clone()) else {
+        return;
+    };
+    monoio::spawn(async move {
+        let owner = crate::library::events::Owner::Nobody;
+        if let Err(e) = lib
+            .transact_as(owner, move |c| crate::library::ops::record_play(c, id))
+            .await
+        {
+            tracing::warn!(track = id, error = %e, "could not count a play");
+        }
+    });
+}
+
+/// A chunk URL with `?rev=` names one version of the file forever; one without it
+/// may name different audio tomorrow (the file rewritten), so caches revalidate.
+fn chunk_cache_control(pinned: bool) -> &'static str {
+    if pinned {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, no-cache"
+    }
 }
 
 /// What `Accept` may ask for, in the server's order of preference.
@@ -298,9 +354,11 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             preset,
             intensity,
         } = Variant::from_query(&mut q, req.header("accept"))?;
+        let rev = q.int("rev", i64::MIN, i64::MAX);
         q.finish()?;
         let path = core.chunk_path();
         let mut audio = path.track(id)?;
+        check_revision(id, rev, audio.revision)?;
         let total = audio.check_index(index, core.shared.chunks.chunk_duration_s)?;
         if preset == Preset::Normalized {
             audio = path.with_loudness(audio).await?;
@@ -328,6 +386,9 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
                 .header("X-Cache-Tier", tier.as_str())
                 .into());
         }
+        if index == 0 {
+            count_play(&core, id);
+        }
         let elapsed = cx.started.elapsed();
         core.metrics.borrow_mut().record(
             crate::monitor::recorder::SeriesKind::Chunk,
@@ -335,19 +396,14 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             elapsed.as_micros() as u64,
         );
         let micros = elapsed.as_secs_f64() * 1000.0;
-        // Opus is always 48 kHz whatever the source's rate (RFC 7845 §5.1).
-        let rate = match format {
-            ChunkFormat::Opus { .. } => crate::audio::opus::RATE,
-            _ => audio.sample_rate,
-        };
         let mut resp = Response::new(200)
             .header("Content-Type", format.content_type())
             .header("X-Cache-Tier", tier.as_str())
             .header("X-Chunk-Index", u64::from(index))
-            .header("X-Sample-Rate", u64::from(rate))
+            .header("X-Sample-Rate", u64::from(chunk_rate(format, &audio)))
             .header("X-Channels", u64::from(audio.channels))
             .header("ETag", etag)
-            .header("Cache-Control", "public, max-age=3600")
+            .header("Cache-Control", chunk_cache_control(rev.is_some()))
             .header(
                 "Server-Timing",
                 format!("cache;desc=\"{}\";dur={micros:.3}", tier.as_str()),
@@ -493,7 +549,8 @@ fn file(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
     let mut resp = Response::new(status)
         .header("Content-Type", content_type)
         .header("Accept-Ranges", "bytes")
-        .header("Cache-Control", "public, max-age=3600")
+        // The same URL serves the file as rewritten: revalidate (a 304 by ETag).
+        .header("Cache-Control", "public, no-cache")
         .header("ETag", etag)
         .header("Last-Modified", last_modified)
         .header("Content-Disposition", content_disposition(&file_name));

@@ -25,6 +25,8 @@ pub(crate) struct Track {
     pub file_size: i64,
     pub favorite: bool,
     pub play_count: i64,
+    /// When it was last played (a chunk-0 request or `POST …/played`); null: never.
+    pub last_played_at: Option<String>,
     pub added_at: String,
     /// Where each tag came from (`embedded`, `riff_info`, `id3`, `aiff_text`, `path`).
     pub tag_source: Option<serde_json::Value>,
@@ -33,7 +35,7 @@ pub(crate) struct Track {
 }
 
 /// Columns selected for a [`Track`], in [`track_from_row`]'s order.
-pub(crate) const TRACK_COLUMNS: &str = "id, title, artist, album, album_artist, artist_id, album_id, track_number, disc_number, year, genre, duration_ms, format, codec, sample_rate, channels, bit_depth, file_size, favorite, play_count, added_at, tag_source, missing";
+pub(crate) const TRACK_COLUMNS: &str = "id, title, artist, album, album_artist, artist_id, album_id, track_number, disc_number, year, genre, duration_ms, format, codec, sample_rate, channels, bit_depth, file_size, favorite, play_count, added_at, tag_source, missing, last_played_at";
 
 pub(crate) fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
     Ok(Track {
@@ -62,6 +64,9 @@ pub(crate) fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
             .get::<_, Option<String>>(21)?
             .and_then(|t| serde_json::from_str(&t).ok()),
         missing: r.get::<_, i64>(22)? != 0,
+        last_played_at: Some(r.get::<_, i64>(23)?)
+            .filter(|ms| *ms > 0)
+            .map(rfc3339_ms),
     })
 }
 

@@ -398,3 +398,32 @@ pub(crate) fn set_loudness(
     )?;
     Ok(())
 }
+
+/// Counts a play of `track_id`: `play_count` + 1 and `last_played_at` now.
+pub(crate) fn record_play(c: &Tx<'_>, track_id: i64) -> Result<(), LibraryError> {
+    let n = c.execute(
+        "UPDATE tracks SET play_count = play_count + 1, last_played_at = ?2 WHERE id = ?1",
+        params![track_id, now_ms()],
+    )?;
+    if n == 0 {
+        return Err(LibraryError::NotFound(format!(
+            "track {track_id} not found"
+        )));
+    }
+    Ok(())
+}
+
+/// An administrator's purge: deletes the tracks missing for at least `older_than_ms`
+/// (0: every missing track) with their favorites and playlist entries, now instead of
+/// after `library.missing_grace_days`. Returns how many went.
+pub(crate) fn purge_missing(c: &Tx<'_>, older_than_ms: i64) -> Result<u64, LibraryError> {
+    let cutoff = now_ms().saturating_sub(older_than_ms);
+    let n = c.execute(
+        "DELETE FROM tracks WHERE missing = 1 AND COALESCE(missing_since, 0) <= ?1",
+        [cutoff],
+    )? as u64;
+    if n > 0 {
+        super::scan::prune_orphans(c)?;
+    }
+    Ok(n)
+}

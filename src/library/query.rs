@@ -63,6 +63,8 @@ pub(crate) enum TrackSort {
     Year,
     AddedAt,
     Duration,
+    PlayCount,
+    LastPlayed,
 }
 
 impl SortField for TrackSort {
@@ -73,9 +75,10 @@ impl SortField for TrackSort {
         ("year", TrackSort::Year),
         ("added_at", TrackSort::AddedAt),
         ("duration", TrackSort::Duration),
+        ("play_count", TrackSort::PlayCount),
+        ("last_played_at", TrackSort::LastPlayed),
     ];
-    const EXPECTED: &'static str =
-        "must be one of title, artist, album, year, added_at, duration (optionally prefixed by -)";
+    const EXPECTED: &'static str = "must be one of title, artist, album, year, added_at, duration, play_count, last_played_at (optionally prefixed by -)";
 }
 
 impl TrackSort {
@@ -88,6 +91,8 @@ impl TrackSort {
             TrackSort::Year => ("year_key", false),
             TrackSort::AddedAt => ("added_at", false),
             TrackSort::Duration => ("duration_ms", false),
+            TrackSort::PlayCount => ("play_count", false),
+            TrackSort::LastPlayed => ("last_played_at", false),
         }
     }
 }

@@ -133,6 +133,11 @@ fn walk(root: &Path, out: &mut Vec<FileInfo>) -> std::io::Result<()> {
 }
 
 /// Finds or creates an artist by exact name.
+/// The artist of a track with no artist tag and no `Artist/Album/` folder.
+pub const UNKNOWN_ARTIST: &str = "Unknown Artist";
+/// The album of a track with no album tag and no folder.
+pub const UNKNOWN_ALBUM: &str = "Unknown Album";
+
 pub(crate) fn artist_id(tx: &Connection, name: Option<&str>) -> rusqlite::Result<Option<i64>> {
     let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
         return Ok(None);
@@ -249,12 +254,16 @@ pub fn upsert_track(
             .unwrap_or("untitled")
             .to_string()
     });
-    let artist = artist_id(tx, p.artist.as_deref())?;
+    // Untagged and outside an `Artist/Album/` folder: grouped under named entries, so
+    // browsing by artist or album reaches every track.
+    let artist_name = p.artist.as_deref().unwrap_or(UNKNOWN_ARTIST);
+    let album_name = p.album.as_deref().unwrap_or(UNKNOWN_ALBUM);
+    let artist = artist_id(tx, Some(artist_name))?;
     let album_artist = match p.album_artist.as_deref() {
         Some(aa) => artist_id(tx, Some(aa))?,
         None => artist,
     };
-    let album = album_id(tx, p.album.as_deref(), album_artist, p.year)?;
+    let album = album_id(tx, Some(album_name), album_artist, p.year)?;
     let (existing, moved) = known_track(tx, path, p.fingerprint.as_deref())?;
     let tag_source = serde_json::to_string(&p.tag_source).unwrap_or_default();
     let values = params![
@@ -268,8 +277,8 @@ pub fn upsert_track(
         size,
         mtime,
         title,
-        p.artist,
-        p.album,
+        artist_name,
+        album_name,
         p.album_artist,
         p.track_number,
         p.disc_number,
@@ -278,8 +287,8 @@ pub fn upsert_track(
         artist,
         album,
         sort_key(Some(&title)),
-        sort_key(p.artist.as_deref()),
-        sort_key(p.album.as_deref()),
+        sort_key(Some(artist_name)),
+        sort_key(Some(album_name)),
         p.year.unwrap_or(0),
         p.frames,
         tag_source,

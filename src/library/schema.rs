@@ -162,6 +162,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE id_floor (id INTEGER PRIMARY KEY, floor INTEGER NOT NULL);
     INSERT INTO id_floor(id, floor) SELECT 1, COALESCE(MAX(id), 0) FROM tracks;
     "#,
+    // v9: play history: when a track was last played (0: never), beside `play_count`;
+    // indexed with it for `sort=recent` and `sort=most_played`.
+    r#"
+    ALTER TABLE tracks ADD COLUMN last_played_at INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX tracks_last_played ON tracks(last_played_at, id);
+    CREATE INDEX tracks_play_count ON tracks(play_count, id);
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.

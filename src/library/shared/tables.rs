@@ -79,6 +79,7 @@ pub(crate) const TABLES: &[Table] = &[
             ("missing", Int),
             ("missing_since", Int),
             ("fingerprint", Text),
+            ("last_played_at", Int),
         ],
     },
     Table {
@@ -203,6 +204,7 @@ CREATE TABLE IF NOT EXISTS playlists (
 -- v8: missing tracks keep their rows; ids are never given twice.
 ALTER TABLE tracks ADD COLUMN IF NOT EXISTS missing_since BIGINT;
 ALTER TABLE tracks ADD COLUMN IF NOT EXISTS fingerprint TEXT;
+ALTER TABLE tracks ADD COLUMN IF NOT EXISTS last_played_at BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS id_floor (id BIGINT PRIMARY KEY, floor BIGINT NOT NULL);
 -- Names are unique per owner (SQLite v7), so a 409 tells nothing of other owners'
 -- playlists; a database made before is brought to the same constraint.
