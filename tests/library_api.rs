@@ -1207,7 +1207,11 @@ fn chunk_urls_with_the_revision_are_immutable_and_a_changed_file_makes_them_409(
     wait_scan(&s);
     let id = track_ids(&s, "/api/tracks")[0];
     let meta = ok_data(&get(&s, &format!("/api/stream/{id}/metadata")));
-    let rev = meta["revision"].as_i64().expect("metadata has a revision");
+    let rev: i64 = meta["revision"]
+        .as_str()
+        .expect("metadata has a revision")
+        .parse()
+        .unwrap();
     let pinned = get(
         &s,
         &format!("/api/stream/{id}/chunk/0?format=wav&rev={rev}"),
@@ -1235,8 +1239,10 @@ fn chunk_urls_with_the_revision_are_immutable_and_a_changed_file_makes_them_409(
         "{}",
         String::from_utf8_lossy(&stale.body)
     );
-    let now = ok_data(&get(&s, &format!("/api/stream/{id}/metadata")))["revision"]
-        .as_i64()
+    let now: i64 = ok_data(&get(&s, &format!("/api/stream/{id}/metadata")))["revision"]
+        .as_str()
+        .unwrap()
+        .parse()
         .unwrap();
     assert_ne!(now, rev);
     assert_eq!(

@@ -1,39 +1,56 @@
 #!/usr/bin/env bash
-# Scan throughput: generate N small WAV files (0.5 s, 22.05 kHz mono, python3's wave
-# module), run `auralis-server scan` on them three times in fresh data dirs, print
-# files/s for each run and the median. Then a rescan of the unchanged folder (the
-# incremental path: size + mtime only, nothing probed).
-# Usage: tuning/scan-throughput.sh [N]
+# Scan throughput and memory for a large collection of real encoders' files.
+#
+# ffmpeg makes five 2-second files from real encoders (LAME MP3, AAC and ALAC .m4a,
+# Vorbis, Opus, FLAC: six), untagged; they are copied N times under
+# `Artist NNN/Album NNNN/NN Title NNNNNN.ext`, so every track has distinct tags (from
+# its path) and the copies are real files (`cp`, not links). Then `auralis-server scan`
+# runs three times in fresh data dirs (files/s each and the median, peak RSS from
+# /usr/bin/time), and once more over the unchanged folder: the incremental path, which
+# compares size + mtime and reads no file.
+# Usage: tuning/scan-throughput.sh [N]   (default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-1000}
-command -v python3 >/dev/null || { echo "needs python3 to generate the files" >&2; exit 1; }
+N=${1:-100000}
+command -v ffmpeg >/dev/null || { echo "needs ffmpeg (apt-get install ffmpeg)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 cargo build --release -q
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-python3 - "$WORK/music" "$N" <<'PY'
-import math, os, struct, sys, wave
-root, n = sys.argv[1], int(sys.argv[2])
+SRC='sine=frequency=440:duration=2:sample_rate=44100'
+i=0
+for spec in mp3:libmp3lame m4a:aac ogg:libvorbis opus:libopus flac:flac alac.m4a:alac; do
+  ext=${spec%%:*}; codec=${spec##*:}
+  ffmpeg -v error -f lavfi -i "$SRC" -ac 2 -map_metadata -1 -c:a "$codec" "$WORK/base$i.${ext##*.}"
+  i=$((i + 1))
+done
+BASES=("$WORK"/base*)
+python3 - "$WORK/music" "$N" "${BASES[@]}" <<'PY'
+import os, shutil, sys
+root, n, bases = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 for i in range(n):
-    d = os.path.join(root, f"artist-{i % 20}", f"album-{i % 100}")
+    src = bases[i % len(bases)]
+    d = os.path.join(root, f"Artist {i % 1000:03}", f"Album {i % 10000:04}")
     os.makedirs(d, exist_ok=True)
-    with wave.open(os.path.join(d, f"track-{i:05}.wav"), "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(22050)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(k * 0.05 + i))) for k in range(11025)))
+    ext = os.path.splitext(src)[1]
+    shutil.copyfile(src, os.path.join(d, f"{i % 20 + 1:02} Title {i:06}{ext}"))
 PY
+echo "$N files, $(du -sh "$WORK/music" | cut -f1), formats: $(ls "$WORK" | grep base | sed 's/base[0-9]*//' | tr '\n' ' ')"
 BIN=target/release/auralis-server
+field() { echo "$1" | awk -F'[:,]' -v k="\"$2\"" '$0 ~ k {gsub(/ /,"",$2); print $2; exit}'; }
+scan() {
+  /usr/bin/time -f 'maxrss_kb=%M' -o "$WORK/time" env RUST_LOG=error "$BIN" scan "$WORK/music" --data-dir "$WORK/data"
+}
 RATES=()
 for run in 1 2 3; do
   rm -rf "$WORK/data"
-  out=$(RUST_LOG=error "$BIN" scan "$WORK/music" --data-dir "$WORK/data")
-  ms=$(echo "$out" | awk -F'[:,]' '/"elapsed_ms"/ {gsub(/ /,"",$2); print $2}')
-  added=$(echo "$out" | awk -F'[:,]' '/"added"/ {gsub(/ /,"",$2); print $2}')
+  out=$(scan)
+  ms=$(field "$out" elapsed_ms); added=$(field "$out" added); failed=$(field "$out" failed)
   rate=$(awk -v n="$added" -v ms="$ms" 'BEGIN {printf "%.0f", n * 1000 / (ms > 0 ? ms : 1)}')
-  echo "run $run: $added files in ${ms} ms = $rate files/s"
+  echo "run $run: $added files added ($failed failed) in ${ms} ms = $rate files/s, peak RSS $(cut -d= -f2 "$WORK/time") kB"
   RATES+=("$rate")
 done
-echo "median: $(printf '%s\n' "${RATES[@]}" | sort -n | sed -n 2p) files/s (full scan: probe + insert)"
-out=$(RUST_LOG=error "$BIN" scan "$WORK/music" --data-dir "$WORK/data")
-ms=$(echo "$out" | awk -F'[:,]' '/"elapsed_ms"/ {gsub(/ /,"",$2); print $2}')
-unchanged=$(echo "$out" | awk -F'[:,]' '/"unchanged"/ {gsub(/ /,"",$2); print $2}')
-echo "rescan, nothing changed: $unchanged files skipped in ${ms} ms"
+echo "median: $(printf '%s\n' "${RATES[@]}" | sort -n | sed -n 2p) files/s (first scan: probe + fingerprint + insert)"
+out=$(scan)
+ms=$(field "$out" elapsed_ms); unchanged=$(field "$out" unchanged)
+echo "rescan, nothing changed: $unchanged files skipped in ${ms} ms, peak RSS $(cut -d= -f2 "$WORK/time") kB"

@@ -188,7 +188,8 @@ struct StreamMetadata {
     presets: [&'static str; 2],
     loudness_lufs: Option<f64>,
     /// Changes when the file changes: chunk URLs carrying it (`?rev=`) never go stale.
-    revision: i64,
+    /// A decimal string: it is the file's mtime in nanoseconds, past JavaScript's 2^53.
+    revision: String,
 }
 
 fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
@@ -212,7 +213,7 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
         format_parameters: FormatParameters::default(),
         presets: ["original", "normalized"],
         loudness_lufs: a.loudness_lufs,
-        revision: a.revision,
+        revision: a.revision.to_string(),
     })?;
     Ok(if cached {
         reply.cache_source("memory")
