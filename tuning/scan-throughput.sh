@@ -42,7 +42,7 @@ scan() {
   /usr/bin/time -f 'maxrss_kb=%M' -o "$WORK/time" env RUST_LOG=error "$BIN" scan "$WORK/music" --data-dir "$WORK/data"
 }
 RATES=()
-for run in 1 2 3; do
+for run in $(seq 1 "${RUNS:-3}"); do
   rm -rf "$WORK/data"
   out=$(scan)
   ms=$(field "$out" elapsed_ms); added=$(field "$out" added); failed=$(field "$out" failed)
@@ -50,7 +50,7 @@ for run in 1 2 3; do
   echo "run $run: $added files added ($failed failed) in ${ms} ms = $rate files/s, peak RSS $(cut -d= -f2 "$WORK/time") kB"
   RATES+=("$rate")
 done
-echo "median: $(printf '%s\n' "${RATES[@]}" | sort -n | sed -n 2p) files/s (first scan: probe + fingerprint + insert)"
+echo "median: $(printf '%s\n' "${RATES[@]}" | sort -n | sed -n "$(( (${#RATES[@]} + 1) / 2 ))p") files/s (first scan: probe + fingerprint + insert)"
 out=$(scan)
 ms=$(field "$out" elapsed_ms); unchanged=$(field "$out" unchanged)
 echo "rescan, nothing changed: $unchanged files skipped in ${ms} ms, peak RSS $(cut -d= -f2 "$WORK/time") kB"
