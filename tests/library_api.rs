@@ -876,15 +876,7 @@ fn wav_tags_after_data_and_tags_from_the_folder_layout() {
     let s = Server::start(library_opts(&lib));
     assert_eq!(wait_scan(&s)["added"], 3);
     let tracks = ok_data(&get(&s, "/api/tracks?order_by=title&limit=10"));
-    let by_title = |t: &str| {
-        tracks
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["title"] == t)
-            .unwrap_or_else(|| panic!("{t} in {tracks}"))
-            .clone()
-    };
+    let by_title = |t: &str| by_title(&tracks, t);
     let placed = |t: &Value| {
         (
             t["artist"].as_str().map(String::from),

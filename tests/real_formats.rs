@@ -269,3 +269,201 @@ fn a_library_of_real_encoders_files_streams_every_chunk_to_the_end_in_any_order(
         );
     }
 }
+
+fn ffmpeg(args: &[&str]) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Width and height of a JPEG or PNG, by asking ffprobe (an independent reader).
+fn image_size(bytes: &[u8], dir: &std::path::Path) -> (u32, u32) {
+    let f = dir.join("probe-image");
+    std::fs::write(&f, bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.trim().split(',').map(|v| v.parse::<u32>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+#[test]
+fn cover_art_embedded_or_beside_the_files_and_replaygain_tags_are_used() {
+    if !corpus::ffmpeg() {
+        eprintln!(
+            "SKIPPED cover_art_embedded_or_beside_the_files_and_replaygain_tags_are_used: ffmpeg is not installed"
+        );
+        return;
+    }
+    let lib = common::temp_dir("covers");
+    let work = common::temp_dir("covers-work");
+    let art = work.join("art.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=600x400",
+        "-frames:v",
+        "1",
+        art.to_str().unwrap(),
+    ]);
+    let tone = [
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=3:sample_rate=44100",
+    ];
+    let with_art = [
+        "-i",
+        art.to_str().unwrap(),
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-disposition:v",
+        "attached_pic",
+    ];
+    std::fs::create_dir_all(lib.join("A/Embedded")).unwrap();
+    std::fs::create_dir_all(lib.join("B/Beside")).unwrap();
+    std::fs::create_dir_all(lib.join("C/None")).unwrap();
+    // Embedded: MP3 (ID3 APIC), FLAC (PICTURE), M4A (covr); with ReplayGain tags.
+    for (file, codec, vcodec) in [
+        ("01 Mp3.mp3", "libmp3lame", "copy"),
+        ("02 Flac.flac", "flac", "copy"),
+        ("03 Aac.m4a", "aac", "mjpeg"),
+    ] {
+        let path = lib.join("A/Embedded").join(file);
+        let mut args: Vec<&str> = tone.to_vec();
+        args.extend(with_art);
+        args.extend([
+            "-c:a",
+            codec,
+            "-c:v",
+            vcodec,
+            "-metadata",
+            "REPLAYGAIN_TRACK_GAIN=-6.00 dB",
+            "-metadata",
+            "REPLAYGAIN_ALBUM_GAIN=-3.50 dB",
+        ]);
+        args.push(path.to_str().unwrap());
+        ffmpeg(&args);
+    }
+    // Beside: Folder.jpg (as Windows writes it) next to an untagged Vorbis file.
+    let vorbis = lib.join("B/Beside/01 Vorbis.ogg");
+    let mut args = tone.to_vec();
+    args.extend(["-c:a", "libvorbis", vorbis.to_str().unwrap()]);
+    ffmpeg(&args);
+    ffmpeg(&[
+        "-i",
+        art.to_str().unwrap(),
+        lib.join("B/Beside/Folder.jpg").to_str().unwrap(),
+    ]);
+    let plain = lib.join("C/None/01 Plain.flac");
+    let mut args = tone.to_vec();
+    args.extend(["-c:a", "flac", plain.to_str().unwrap()]);
+    ffmpeg(&args);
+    let s = common::Server::start(common::library_opts(&lib));
+    let scan = common::wait_scan(&s);
+    assert_eq!(scan["failed"], 0, "{scan}");
+    let tracks = common::ok_data(&common::get(&s, "/api/tracks?limit=100"));
+    let by_title = |t: &str| common::by_title(&tracks, t);
+    for (title, covered) in [
+        ("Mp3", true),
+        ("Flac", true),
+        ("Aac", true),
+        ("Vorbis", true),
+        ("Plain", false),
+    ] {
+        let t = by_title(title);
+        assert_eq!(t["has_cover"], covered, "{t}");
+        let id = t["id"].as_i64().unwrap();
+        let whole = common::get(&s, &format!("/api/tracks/{id}/cover"));
+        if !covered {
+            assert_eq!(whole.status, 404, "{title}");
+            continue;
+        }
+        assert_eq!(
+            whole.status,
+            200,
+            "{title}: {}",
+            String::from_utf8_lossy(&whole.body)
+        );
+        assert_eq!(
+            image_size(&whole.body, &work),
+            (600, 400),
+            "{title}: the picture as stored"
+        );
+        let thumb = common::get(&s, &format!("/api/tracks/{id}/cover?size=100"));
+        assert_eq!(thumb.status, 200);
+        assert_eq!(thumb.header("content-type"), Some("image/jpeg"));
+        assert_eq!(
+            image_size(&thumb.body, &work),
+            (128, 85),
+            "{title}: fits 128 (100 rounded up), aspect kept"
+        );
+        let etag = thumb.header("etag").unwrap().to_string();
+        let mut raw = common::Raw::connect(s.addr);
+        raw.send(format!("GET /api/tracks/{id}/cover?size=100 HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes());
+        assert_eq!(
+            raw.read_response().unwrap().status,
+            304,
+            "{title}: revalidated"
+        );
+        let meta = common::ok_data(&common::get(&s, &format!("/api/stream/{id}/metadata")));
+        // ffmpeg's MP4 muxer drops unknown tags (taggers write ReplayGain there as
+        // `----:com.apple.iTunes:replaygain_*` atoms: a unit test in probe.rs).
+        if title == "Mp3" || title == "Flac" {
+            // ReplayGain 2: −6 dB track gain means −12 LUFS (reference −18): no measuring.
+            assert_eq!(meta["loudness_lufs"], -12.0, "{title}: {meta}");
+        }
+    }
+    let albums = common::ok_data(&common::get(&s, "/api/albums"));
+    for a in albums.as_array().unwrap() {
+        let id = a["id"].as_i64().unwrap();
+        let r = common::get(&s, &format!("/api/albums/{id}/cover?size=64"));
+        assert_eq!(
+            r.status,
+            if a["has_cover"] == true { 200 } else { 404 },
+            "{a}"
+        );
+        assert_eq!(a["has_cover"], a["title"] != "None", "{a}");
+    }
+    // Album gain on request: −3.5 dB album gain (−14.5 LUFS) vs −6 dB track gain (−12).
+    let id = by_title("Flac")["id"].as_i64().unwrap();
+    let track = common::get(
+        &s,
+        &format!("/api/stream/{id}/chunk/0?format=f32&preset=normalized"),
+    );
+    let album = common::get(
+        &s,
+        &format!("/api/stream/{id}/chunk/0?format=f32&preset=normalized_album"),
+    );
+    let peak = |b: &[u8]| {
+        b.chunks_exact(4)
+            .map(|x| f32::from_le_bytes(x.try_into().unwrap()).abs())
+            .fold(0f32, f32::max)
+    };
+    let ratio_db = 20.0 * (peak(&album.body) / peak(&track.body)).log10();
+    // normalized: −14 − (−12) = −2 dB; normalized_album: −14 − (−14.5) = +0.5 dB.
+    assert!(
+        (ratio_db - 2.5).abs() < 0.05,
+        "album gain 2.5 dB above the track's: {ratio_db}"
+    );
+}

@@ -142,7 +142,11 @@ const WARM_QUERY: &[(&str, &str, &str)] = &[
         "integer",
         "Opus kbit/s 32-256, default 128 (format=opus)",
     ),
-    ("preset", "string", "original (default) or normalized"),
+    (
+        "preset",
+        "string",
+        "original (default), normalized or normalized_album",
+    ),
     ("intensity", "number", "0.0-1.0, default 1.0"),
 ];
 
@@ -156,7 +160,7 @@ fn warm(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
         q.finish()?;
         let path = core.chunk_path();
         let mut audio = path.track(id)?;
-        if v.preset == crate::audio::preset::Preset::Normalized {
+        if v.preset.normalizes() {
             audio = path.with_loudness(audio).await?;
         }
         let d = core.shared.chunks.chunk_duration_s;

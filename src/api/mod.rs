@@ -4,6 +4,7 @@
 pub(crate) mod batch;
 pub(crate) mod cache;
 pub(crate) mod common;
+pub(crate) mod cover;
 pub(crate) mod library;
 pub(crate) mod monitor;
 pub(crate) mod openapi;
@@ -32,6 +33,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(playlists::routes());
     all.extend(batch::routes());
     all.extend(stream::routes());
+    all.extend(cover::routes());
     all.extend(cache::routes());
     all.extend(ws::routes());
     all.extend(monitor::routes());

@@ -185,7 +185,7 @@ struct StreamMetadata {
     total_chunks: u32,
     formats: [&'static str; 4],
     format_parameters: FormatParameters,
-    presets: [&'static str; 2],
+    presets: [&'static str; 3],
     loudness_lufs: Option<f64>,
     /// Changes when the file changes: chunk URLs carrying it (`?rev=`) never go stale.
     /// A decimal string: it is the file's mtime in nanoseconds, past JavaScript's 2^53.
@@ -211,7 +211,7 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
         total_chunks: a.total_chunks(d),
         formats: ChunkFormat::NAMES,
         format_parameters: FormatParameters::default(),
-        presets: ["original", "normalized"],
+        presets: Preset::NAMES,
         loudness_lufs: a.loudness_lufs,
         revision: a.revision.to_string(),
     })?;
@@ -311,7 +311,7 @@ impl Variant {
             None => ChunkFormat::Wav,
         };
         let preset = q
-            .choice("preset", &["original", "normalized"])
+            .choice("preset", &Preset::NAMES)
             .and_then(Preset::parse)
             .unwrap_or(Preset::Original);
         let intensity = q.float("intensity", 0.0, 1.0).unwrap_or(1.0);
@@ -361,7 +361,7 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
         let mut audio = path.track(id)?;
         check_revision(id, rev, audio.revision)?;
         let total = audio.check_index(index, core.shared.chunks.chunk_duration_s)?;
-        if preset == Preset::Normalized {
+        if preset.normalizes() {
             audio = path.with_loudness(audio).await?;
         }
         let key = ChunkKey::for_request(id, audio.revision, preset, intensity, index, format);

@@ -114,6 +114,9 @@ pub(crate) struct Opened {
     pub track: symphonia::core::formats::Track,
     /// The container's tags (where `iTunSMPB` lives), first revision seen.
     pub tags: Vec<symphonia::core::meta::Tag>,
+    /// Embedded pictures (ID3 APIC, FLAC PICTURE, MP4 `covr`, Vorbis
+    /// METADATA_BLOCK_PICTURE), front cover first when one says so.
+    pub visuals: Vec<symphonia::core::meta::Visual>,
 }
 
 /// Opens and probes `path` (a regular file, opened without blocking on a FIFO).
@@ -132,21 +135,27 @@ pub(crate) fn open_reader(path: &Path) -> Result<Opened, DecodeError> {
             &MetadataOptions::default(),
         )
         .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
-    let mut tags = Vec::new();
+    let (mut tags, mut visuals) = (Vec::new(), Vec::new());
+    let mut take = |rev: &symphonia::core::meta::MetadataRevision| {
+        tags.extend_from_slice(rev.tags());
+        visuals.extend_from_slice(rev.visuals());
+    };
     if let Some(meta) = probed.metadata.get()
         && let Some(rev) = meta.current()
     {
-        tags.extend_from_slice(rev.tags());
+        take(rev);
     }
     let mut reader = probed.format;
     if let Some(rev) = reader.metadata().current() {
-        tags.extend_from_slice(rev.tags());
+        take(rev);
     }
     let track = reader.default_track().ok_or(DecodeError::NoTrack)?.clone();
+    visuals.sort_by_key(|v| v.usage != Some(symphonia::core::meta::StandardVisualKey::FrontCover));
     Ok(Opened {
         reader,
         track,
         tags,
+        visuals,
     })
 }
 

@@ -12,7 +12,12 @@ const KNEE: f32 = 0.9;
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
     Original,
+    /// Toward the target by the track's loudness (ReplayGain/R128 track gain, else
+    /// measured).
     Normalized,
+    /// The same by the album's loudness (album gain), so an album's tracks keep their
+    /// levels relative to each other; the track's when the file has no album gain.
+    NormalizedAlbum,
 }
 
 impl Preset {
@@ -20,6 +25,7 @@ impl Preset {
         match s {
             "original" => Some(Preset::Original),
             "normalized" => Some(Preset::Normalized),
+            "normalized_album" => Some(Preset::NormalizedAlbum),
             _ => None,
         }
     }
@@ -28,7 +34,16 @@ impl Preset {
         match self {
             Preset::Original => "original",
             Preset::Normalized => "normalized",
+            Preset::NormalizedAlbum => "normalized_album",
         }
+    }
+
+    /// Every preset's name, as requests give them.
+    pub const NAMES: [&'static str; 3] = ["original", "normalized", "normalized_album"];
+
+    /// True for the presets that change the level (and need a loudness).
+    pub fn normalizes(self) -> bool {
+        self != Preset::Original
     }
 }
 

@@ -117,6 +117,10 @@ fn decode_chunk(
         Preset::Normalized => {
             preset::normalization_gain(audio.loudness_lufs.unwrap_or(f64::NAN), key.intensity())
         }
+        Preset::NormalizedAlbum => {
+            let lufs = audio.album_loudness_lufs.or(audio.loudness_lufs);
+            preset::normalization_gain(lufs.unwrap_or(f64::NAN), key.intensity())
+        }
     };
     preset::apply(&mut pcm.samples, key.preset, gain);
     let encoded = match (key.format, opus_window) {

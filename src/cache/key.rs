@@ -29,7 +29,9 @@ impl ChunkKey {
     ) -> ChunkKey {
         let intensity_tenths = match preset {
             Preset::Original => 10,
-            Preset::Normalized => (intensity.clamp(0.0, 1.0) * 10.0).round() as u8,
+            Preset::Normalized | Preset::NormalizedAlbum => {
+                (intensity.clamp(0.0, 1.0) * 10.0).round() as u8
+            }
         };
         ChunkKey {
             track,

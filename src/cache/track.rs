@@ -21,6 +21,8 @@ pub(crate) struct TrackAudio {
     pub channels: u32,
     pub frames: u64,
     pub loudness_lufs: Option<f64>,
+    /// The album's loudness from its ReplayGain/R128 album gain, when tagged.
+    pub album_loudness_lufs: Option<f64>,
 }
 
 impl TrackAudio {
@@ -133,6 +135,7 @@ impl TrackAudioCache {
                 .unwrap_or(f.duration_ms * i64::from(sample_rate) / 1000)
                 .max(0) as u64,
             loudness_lufs: f.loudness_lufs,
+            album_loudness_lufs: f.album_loudness_lufs,
         });
         self.entries.borrow_mut().1.insert(id, audio.clone());
         Ok(audio)

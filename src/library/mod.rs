@@ -3,6 +3,7 @@
 //! [`store::LibraryReader`].
 
 pub(crate) mod batch;
+pub mod cover;
 pub mod demo;
 pub(crate) mod error;
 pub(crate) mod events;

@@ -27,6 +27,8 @@ pub(crate) struct Track {
     pub play_count: i64,
     /// When it was last played (a chunk-0 request or `POST …/played`); null: never.
     pub last_played_at: Option<String>,
+    /// Cover art is available (`GET /api/tracks/{id}/cover`).
+    pub has_cover: bool,
     pub added_at: String,
     /// Where each tag came from (`embedded`, `riff_info`, `id3`, `aiff_text`, `path`).
     pub tag_source: Option<serde_json::Value>,
@@ -35,7 +37,7 @@ pub(crate) struct Track {
 }
 
 /// Columns selected for a [`Track`], in [`track_from_row`]'s order.
-pub(crate) const TRACK_COLUMNS: &str = "id, title, artist, album, album_artist, artist_id, album_id, track_number, disc_number, year, genre, duration_ms, format, codec, sample_rate, channels, bit_depth, file_size, favorite, play_count, added_at, tag_source, missing, last_played_at";
+pub(crate) const TRACK_COLUMNS: &str = "id, title, artist, album, album_artist, artist_id, album_id, track_number, disc_number, year, genre, duration_ms, format, codec, sample_rate, channels, bit_depth, file_size, favorite, play_count, added_at, tag_source, missing, last_played_at, cover IS NOT NULL";
 
 pub(crate) fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
     Ok(Track {
@@ -67,6 +69,7 @@ pub(crate) fn track_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
         last_played_at: Some(r.get::<_, i64>(23)?)
             .filter(|ms| *ms > 0)
             .map(rfc3339_ms),
+        has_cover: r.get::<_, i64>(24)? != 0,
     })
 }
 
@@ -79,9 +82,11 @@ pub(crate) struct Album {
     pub year: Option<i64>,
     pub track_count: i64,
     pub duration_ms: i64,
+    /// One of its tracks has cover art (`GET /api/albums/{id}/cover`).
+    pub has_cover: bool,
 }
 
-pub(crate) const ALBUM_COLUMNS: &str = "a.id, a.title, a.artist_id, ar.name, a.year, (SELECT COUNT(*) FROM tracks t WHERE t.album_id = a.id), (SELECT COALESCE(SUM(duration_ms),0) FROM tracks t WHERE t.album_id = a.id)";
+pub(crate) const ALBUM_COLUMNS: &str = "a.id, a.title, a.artist_id, ar.name, a.year, (SELECT COUNT(*) FROM tracks t WHERE t.album_id = a.id), (SELECT COALESCE(SUM(duration_ms),0) FROM tracks t WHERE t.album_id = a.id), EXISTS(SELECT 1 FROM tracks t WHERE t.album_id = a.id AND t.cover IS NOT NULL)";
 
 pub(crate) fn album_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Album> {
     Ok(Album {
@@ -92,6 +97,7 @@ pub(crate) fn album_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Album> {
         year: r.get(4)?,
         track_count: r.get(5)?,
         duration_ms: r.get(6)?,
+        has_cover: r.get::<_, i64>(7)? != 0,
     })
 }
 

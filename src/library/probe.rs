@@ -28,6 +28,11 @@ pub struct Probed {
     pub tag_source: std::collections::BTreeMap<&'static str, &'static str>,
     /// The audio's identity apart from its name and tags (see [`fingerprint`]).
     pub fingerprint: Option<String>,
+    /// Loudness (LUFS) the file's ReplayGain or R128 tags imply, track and album.
+    pub loudness_lufs: Option<f64>,
+    pub album_loudness_lufs: Option<f64>,
+    /// Where its cover art is: `embedded`, or a picture file's name beside it.
+    pub cover: Option<String>,
 }
 
 impl Probed {
@@ -170,9 +175,74 @@ fn apply_tags(p: &mut Probed, tags: &[Tag]) {
                 p.year = leading_int(value).filter(|y| (1000..=9999).contains(y));
             }
             Some(StandardTagKey::Genre) => p.genre = text,
-            _ => {}
+            _ => gain_tag(p, tag, value),
         }
     }
+}
+
+/// ReplayGain 2 gains are relative to −18 LUFS; Opus R128 gains (Q7.8 dB, RFC 7845
+/// §5.2.1) to −23 LUFS. Either way the file says how loud it is: the `normalized`
+/// preset uses that instead of measuring.
+fn gain_tag(p: &mut Probed, tag: &Tag, value: &str) {
+    let key = tag
+        .key
+        .rsplit(':')
+        .next()
+        .unwrap_or(&tag.key)
+        .to_ascii_uppercase();
+    let rg = || {
+        let db = value
+            .trim()
+            .trim_end_matches(|c: char| c.is_alphabetic() || c.is_whitespace());
+        db.parse::<f64>()
+            .ok()
+            .filter(|g| g.is_finite() && g.abs() < 64.0)
+            .map(|g| -18.0 - g)
+    };
+    let r128 = || {
+        value
+            .trim()
+            .parse::<i16>()
+            .ok()
+            .map(|q| -23.0 - f64::from(q) / 256.0)
+    };
+    let std = tag.std_key;
+    if std == Some(StandardTagKey::ReplayGainTrackGain) || key == "REPLAYGAIN_TRACK_GAIN" {
+        p.loudness_lufs = p.loudness_lufs.or(rg());
+    } else if std == Some(StandardTagKey::ReplayGainAlbumGain) || key == "REPLAYGAIN_ALBUM_GAIN" {
+        p.album_loudness_lufs = p.album_loudness_lufs.or(rg());
+    } else if key == "R128_TRACK_GAIN" {
+        p.loudness_lufs = r128().or(p.loudness_lufs);
+    } else if key == "R128_ALBUM_GAIN" {
+        p.album_loudness_lufs = r128().or(p.album_loudness_lufs);
+    }
+}
+
+/// Picture files looked for beside a track without embedded art, in this order
+/// (case-insensitive).
+const COVER_FILES: &[&str] = &[
+    "cover.jpg",
+    "cover.jpeg",
+    "cover.png",
+    "folder.jpg",
+    "folder.jpeg",
+    "folder.png",
+    "front.jpg",
+    "front.jpeg",
+    "front.png",
+];
+
+/// The name of the picture file beside `path`, if one of [`COVER_FILES`] is there.
+fn sidecar_cover(path: &Path) -> Option<String> {
+    let dir = path.parent()?;
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .take(4_096)
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    COVER_FILES
+        .iter()
+        .find_map(|want| names.iter().find(|n| n.eq_ignore_ascii_case(want)).cloned())
 }
 
 fn first_packet_channels(
@@ -237,6 +307,11 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
     };
     apply_tags(&mut out, &opened.tags);
     out.attribute("embedded");
+    out.cover = if opened.visuals.is_empty() {
+        sidecar_cover(path)
+    } else {
+        Some("embedded".into())
+    };
     if matches!(ext.as_str(), "wav" | "aif" | "aiff" | "aifc") {
         out.fill_wav_chunks(path);
     }
@@ -323,4 +398,40 @@ fn fingerprint(
             .map(|b| format!("{b:02x}"))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symphonia::core::meta::Value;
+
+    fn tag(key: &str, value: &str) -> Tag {
+        Tag::new(None, key, Value::String(value.into()))
+    }
+
+    #[test]
+    fn replaygain_and_r128_tags_become_loudness_whatever_the_container_calls_them() {
+        let mut p = Probed::default();
+        apply_tags(
+            &mut p,
+            &[
+                tag("com.apple.iTunes:replaygain_track_gain", "-6.50 dB"),
+                tag("REPLAYGAIN_ALBUM_GAIN", "+1.25 dB"),
+            ],
+        );
+        assert_eq!(p.loudness_lufs, Some(-11.5));
+        assert_eq!(p.album_loudness_lufs, Some(-19.25));
+        // Opus: Q7.8 dB relative to −23 LUFS; wins over ReplayGain in the same file.
+        apply_tags(&mut p, &[tag("R128_TRACK_GAIN", "-1280")]);
+        assert_eq!(p.loudness_lufs, Some(-18.0));
+        let mut q = Probed::default();
+        apply_tags(
+            &mut q,
+            &[
+                tag("REPLAYGAIN_TRACK_GAIN", "loud"),
+                tag("R128_ALBUM_GAIN", "x"),
+            ],
+        );
+        assert_eq!((q.loudness_lufs, q.album_loudness_lufs), (None, None));
+    }
 }

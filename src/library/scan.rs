@@ -235,7 +235,7 @@ fn known_track(
     Ok((moved, moved.is_some()))
 }
 
-// Long: a row's 27 columns are bound once, in column order, for whichever of the two
+// Long: a row's 30 columns are bound once, in column order, for whichever of the two
 // statements runs; split, the two lists would have to stay in step by hand.
 /// Inserts or updates one track row from a probe: by path, else a missing track with
 /// the same content fingerprint (a moved or renamed file keeps its id), else new.
@@ -293,6 +293,9 @@ pub fn upsert_track(
         p.frames,
         tag_source,
         p.fingerprint,
+        p.loudness_lufs,
+        p.album_loudness_lufs,
+        p.cover,
     ];
     match existing {
         Some(id) => {
@@ -301,8 +304,8 @@ pub fn upsert_track(
                  file_size=?8, mtime=?9, title=?10, artist=?11, album=?12, album_artist=?13, track_number=?14,
                  disc_number=?15, year=?16, genre=?17, artist_id=?18, album_id=?19, title_key=?20, artist_key=?21,
                  album_key=?22, year_key=?23, frames=?24, tag_source=?25, fingerprint=?26, missing=0,
-                 missing_since=NULL, loudness_lufs=NULL
-                 WHERE id = ?27",
+                 missing_since=NULL, loudness_lufs=?27, album_loudness_lufs=?28, cover=?29
+                 WHERE id = ?30",
                 rusqlite::params_from_iter(values.iter().copied().chain(std::iter::once(&id as &dyn rusqlite::ToSql))),
             )?;
             Ok(if moved {
@@ -317,8 +320,10 @@ pub fn upsert_track(
             tx.execute(
                 "INSERT INTO tracks(path, format, codec, duration_ms, sample_rate, channels, bit_depth, file_size, mtime,
                  title, artist, album, album_artist, track_number, disc_number, year, genre, artist_id, album_id,
-                 title_key, artist_key, album_key, year_key, frames, tag_source, fingerprint, added_at, id)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28)",
+                 title_key, artist_key, album_key, year_key, frames, tag_source, fingerprint, loudness_lufs,
+                 album_loudness_lufs, cover, added_at, id)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,
+                 ?27,?28,?29,?30,?31)",
                 rusqlite::params_from_iter(values.iter().copied().chain(tail)),
             )?;
             Ok(Upserted::Added)

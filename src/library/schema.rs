@@ -177,6 +177,13 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX tracks_fingerprint;
     CREATE INDEX tracks_missing_fingerprint ON tracks(fingerprint, id) WHERE missing = 1;
     "#,
+    // v11: the album's loudness from ReplayGain/R128 tags (the track's goes in
+    // `loudness_lufs`, measured only when no tag says), and where the cover art is
+    // (`embedded` or a picture file's name beside the track; NULL: none).
+    r#"
+    ALTER TABLE tracks ADD COLUMN album_loudness_lufs REAL;
+    ALTER TABLE tracks ADD COLUMN cover TEXT;
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.

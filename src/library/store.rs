@@ -15,6 +15,16 @@ use std::sync::Arc;
 /// Count-cache entries kept per core before it is cleared.
 const COUNT_CACHE_MAX: usize = 4096;
 
+/// Where a track's cover art is, as the scan found it.
+#[derive(Debug, Clone)]
+pub(crate) struct CoverFacts {
+    pub track: i64,
+    pub path: String,
+    pub revision: i64,
+    /// `embedded`, or a picture file's name beside the track.
+    pub cover: String,
+}
+
 /// A track's audio facts as the library stored them at scan time.
 #[derive(Debug, Clone)]
 pub(crate) struct AudioFacts {
@@ -26,6 +36,7 @@ pub(crate) struct AudioFacts {
     pub frames: Option<i64>,
     pub duration_ms: i64,
     pub loudness_lufs: Option<f64>,
+    pub album_loudness_lufs: Option<f64>,
 }
 
 /// A core's reader.
@@ -212,11 +223,48 @@ impl LibraryReader {
             .ok_or_else(|| LibraryError::NotFound(format!("track {id} not found")))
     }
 
+    /// Where track `id`'s cover art is: (file, revision, `cover` as the scan found it);
+    /// `None` when it has none.
+    pub(crate) fn cover_of(&self, id: i64) -> Result<Option<CoverFacts>, LibraryError> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT path, mtime, cover FROM tracks WHERE id = ?1")
+            .and_then(|mut st| {
+                st.query_row([id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .optional()
+            })?
+            .ok_or_else(|| LibraryError::NotFound(format!("track {id} not found")))?;
+        Ok(row.2.map(|cover| CoverFacts {
+            track: id,
+            path: row.0,
+            revision: row.1,
+            cover,
+        }))
+    }
+
+    /// The first track (disc, then track order) of album `id` that has cover art.
+    pub(crate) fn album_cover_track(&self, id: i64) -> Result<Option<i64>, LibraryError> {
+        self.album(id)?;
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM tracks WHERE album_id = ?1 AND cover IS NOT NULL
+                 ORDER BY disc_number IS NULL, disc_number, track_number IS NULL, track_number, id LIMIT 1",
+            )
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())?)
+    }
+
     /// What decoding a track needs: its file, revision, format facts and loudness.
     pub(crate) fn audio_facts(&self, id: i64) -> Result<AudioFacts, LibraryError> {
         self.conn
             .prepare_cached(
-                "SELECT path, mtime, sample_rate, channels, frames, duration_ms, loudness_lufs FROM tracks WHERE id = ?1",
+                "SELECT path, mtime, sample_rate, channels, frames, duration_ms, loudness_lufs, album_loudness_lufs FROM tracks WHERE id = ?1",
             )
             .and_then(|mut st| {
                 st.query_row([id], |r| {
@@ -228,6 +276,7 @@ impl LibraryReader {
                         frames: r.get(4)?,
                         duration_ms: r.get(5)?,
                         loudness_lufs: r.get(6)?,
+                        album_loudness_lufs: r.get(7)?,
                     })
                 })
                 .optional()

@@ -196,7 +196,11 @@ impl Request {
         let preset = match p.preset.as_deref() {
             None => Preset::Original,
             Some(s) => Preset::parse(s).ok_or_else(|| {
-                WsError::field("preset", "value_error", "must be original or normalized")
+                WsError::field(
+                    "preset",
+                    "value_error",
+                    "must be original, normalized or normalized_album",
+                )
             })?,
         };
         if !(0.0..=1.0).contains(&p.intensity) {
@@ -237,7 +241,7 @@ pub(crate) fn start(core: &Rc<CoreState>, conn: &Rc<WsConn>, m: &Incoming) -> Re
             format!("from_chunk {} is out of range: {total} chunks", req.from),
         ));
     }
-    if req.preset == Preset::Normalized && audio.loudness_lufs.is_none() {
+    if req.preset.normalizes() && audio.loudness_lufs.is_none() {
         return Err(WsError::payload(
             "normalized streaming needs the track's loudness: fetch one normalized chunk over HTTP first",
         ));

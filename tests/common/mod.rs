@@ -789,3 +789,13 @@ fn devtools_get(port: u16, path: &str) -> serde_json::Value {
         }
     }
 }
+
+/// The entry of a list (`data` of `/api/tracks`, …) whose title is `title`.
+pub fn by_title(list: &serde_json::Value, title: &str) -> serde_json::Value {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .find(|x| x["title"] == title)
+        .unwrap_or_else(|| panic!("{title} in {list}"))
+        .clone()
+}

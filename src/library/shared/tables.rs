@@ -80,6 +80,8 @@ pub(crate) const TABLES: &[Table] = &[
             ("missing_since", Int),
             ("fingerprint", Text),
             ("last_played_at", Int),
+            ("album_loudness_lufs", Real),
+            ("cover", Text),
         ],
     },
     Table {
@@ -205,6 +207,8 @@ CREATE TABLE IF NOT EXISTS playlists (
 ALTER TABLE tracks ADD COLUMN IF NOT EXISTS missing_since BIGINT;
 ALTER TABLE tracks ADD COLUMN IF NOT EXISTS fingerprint TEXT;
 ALTER TABLE tracks ADD COLUMN IF NOT EXISTS last_played_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE tracks ADD COLUMN IF NOT EXISTS album_loudness_lufs DOUBLE PRECISION;
+ALTER TABLE tracks ADD COLUMN IF NOT EXISTS cover TEXT;
 CREATE TABLE IF NOT EXISTS id_floor (id BIGINT PRIMARY KEY, floor BIGINT NOT NULL);
 -- Names are unique per owner (SQLite v7), so a 409 tells nothing of other owners'
 -- playlists; a database made before is brought to the same constraint.
