@@ -27,6 +27,8 @@ pub enum CoverError {
     TooLarge,
     #[error("the cover is not an image this server reads (JPEG, PNG): {0}")]
     Image(#[from] image::ImageError),
+    #[error("the cover file is not a JPEG or PNG picture")]
+    NotAnImage,
 }
 
 /// A picture and its media type.
@@ -67,18 +69,22 @@ pub fn picture(path: &Path, cover: &str) -> Result<Picture, CoverError> {
             return Err(CoverError::None);
         }
         let file = path.parent().ok_or(CoverError::None)?.join(cover);
-        if std::fs::metadata(&file)?.len() > MAX_PICTURE {
-            return Err(CoverError::TooLarge);
-        }
-        std::fs::read(file)?
+        // A regular file only (a FIFO named cover.jpg must not hang a decode thread).
+        let f = crate::audio::regular::open_regular(&file)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_PICTURE + 1), &mut bytes)?;
+        bytes
     };
     if bytes.len() as u64 > MAX_PICTURE {
         return Err(CoverError::TooLarge);
     }
-    Ok(Picture {
-        media_type: media_type(&bytes),
-        bytes,
-    })
+    // Only pictures are served: a `cover.jpg` that is a link to some other file of
+    // the server's (or just not an image) is refused, never sent.
+    let media_type = media_type(&bytes);
+    if media_type == "application/octet-stream" {
+        return Err(CoverError::NotAnImage);
+    }
+    Ok(Picture { media_type, bytes })
 }
 
 /// `picture` scaled to fit a `size` × `size` square (aspect kept; never enlarged),
