@@ -379,6 +379,23 @@ fn cover_art_embedded_or_beside_the_files_and_replaygain_tags_are_used() {
     let mut args = tone.to_vec();
     args.extend(["-c:a", "flac", plain.to_str().unwrap()]);
     ffmpeg(&args);
+    // Hostile: a Cover.jpg linked to a system file, a folder.jpg that is a FIFO and a
+    // front.png that is no picture: none is a cover, none is ever sent.
+    std::fs::create_dir_all(lib.join("D/Bad")).unwrap();
+    let bad = lib.join("D/Bad/01 Bad.flac");
+    let mut args = tone.to_vec();
+    args.extend(["-c:a", "flac", bad.to_str().unwrap()]);
+    ffmpeg(&args);
+    std::os::unix::fs::symlink("/etc/passwd", lib.join("D/Bad/Cover.jpg")).unwrap();
+    let fifo = lib.join("D/Bad/folder.jpg");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(lib.join("D/Bad/front.png"), b"not a picture at all").unwrap();
     let s = common::Server::start(common::library_opts(&lib));
     let scan = common::wait_scan(&s);
     assert_eq!(scan["failed"], 0, "{scan}");
@@ -390,6 +407,7 @@ fn cover_art_embedded_or_beside_the_files_and_replaygain_tags_are_used() {
         ("Aac", true),
         ("Vorbis", true),
         ("Plain", false),
+        ("Bad", false),
     ] {
         let t = by_title(title);
         assert_eq!(t["has_cover"], covered, "{t}");
@@ -443,7 +461,11 @@ fn cover_art_embedded_or_beside_the_files_and_replaygain_tags_are_used() {
             if a["has_cover"] == true { 200 } else { 404 },
             "{a}"
         );
-        assert_eq!(a["has_cover"], a["title"] != "None", "{a}");
+        assert_eq!(
+            a["has_cover"],
+            a["title"] != "None" && a["title"] != "Bad",
+            "{a}"
+        );
     }
     // Album gain on request: −3.5 dB album gain (−14.5 LUFS) vs −6 dB track gain (−12).
     let id = by_title("Flac")["id"].as_i64().unwrap();
@@ -466,4 +488,57 @@ fn cover_art_embedded_or_beside_the_files_and_replaygain_tags_are_used() {
         (ratio_db - 2.5).abs() < 0.05,
         "album gain 2.5 dB above the track's: {ratio_db}"
     );
+}
+
+#[test]
+fn truncated_downloads_and_one_page_streams_report_what_they_hold() {
+    let Some(corpus) = corpus_or_skip("truncated") else {
+        return;
+    };
+    let dir = common::temp_dir("truncated-out");
+    // Tiny: a 10 ms Opus file is one Ogg page (symphonia alone counted 792 frames).
+    let tiny = dir.join("tiny.opus");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000:duration=0.01",
+        "-c:a",
+        "libopus",
+        tiny.to_str().unwrap(),
+    ]);
+    let mut cases = vec![(tiny, 1usize)];
+    // Half of each file (an interrupted download); MP3 is not checked at scan (its
+    // check would read every frame header), nor MP4 (its index is at the end).
+    for e in corpus
+        .iter()
+        .filter(|e| ["flac16", "flac24_96", "wav", "aiff", "vorbis", "opus"].contains(&e.name))
+    {
+        let bytes = std::fs::read(&e.path).unwrap();
+        let half = dir.join(format!(
+            "half-{}",
+            e.path.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+        cases.push((half, e.channels.min(2)));
+    }
+    for (path, ch) in cases {
+        let probed = auralis_server::library::probe::probe(&path).unwrap();
+        let frames = probed.frames.unwrap() as u64;
+        let theirs = (corpus::ffmpeg_decode(&path, ch).len() / ch) as u64;
+        assert_eq!(
+            frames,
+            theirs,
+            "{}: frames = what ffmpeg decodes",
+            path.display()
+        );
+        let mut d = TrackDecoder::open(&path).unwrap();
+        let all = d.read_range(0, frames + 100_000).unwrap();
+        assert_eq!(
+            all.frames() as u64,
+            frames,
+            "{}: a decode delivers frames",
+            path.display()
+        );
+    }
 }

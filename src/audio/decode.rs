@@ -8,7 +8,10 @@ use super::mp4_gapless;
 use super::timeline::Timeline;
 use std::path::{Path, PathBuf};
 use symphonia::core::audio::Channels;
-use symphonia::core::codecs::{CODEC_TYPE_AAC, CODEC_TYPE_ALAC, CodecParameters};
+use symphonia::core::codecs::{
+    CODEC_TYPE_AAC, CODEC_TYPE_ALAC, CODEC_TYPE_FLAC, CODEC_TYPE_MP1, CODEC_TYPE_MP2,
+    CODEC_TYPE_MP3, CODEC_TYPE_OPUS, CODEC_TYPE_VORBIS, CodecParameters,
+};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader, Packet, SeekMode, SeekTo};
 use symphonia::core::io::MediaSourceStream;
@@ -159,11 +162,32 @@ pub(crate) fn open_reader(path: &Path) -> Result<Opened, DecodeError> {
     })
 }
 
-/// The timeline of an opened track. Reads the MP4 edit list for AAC/ALAC, and, when
-/// the container gives no length (MP3 without a Xing frame), sums the packets'
-/// durations (reads the file, decodes nothing) and rewinds.
+/// The timeline of an opened track: from the container's counts, MP4's edit list,
+/// Ogg's last granule position, AIFF's own chunk size; checked against the file's
+/// real end (a truncated download claims more than it holds), except for MP3, whose
+/// check would read every frame header of every file. `opened`'s reader is not moved.
 pub(crate) fn timeline(path: &Path, opened: &mut Opened) -> Result<Timeline, DecodeError> {
-    let params = &opened.track.codec_params;
+    let params = opened.track.codec_params.clone();
+    let ogg = params.codec == CODEC_TYPE_OPUS || params.codec == CODEC_TYPE_VORBIS;
+    if ogg
+        && let Some(end) = std::fs::File::open(path)
+            .ok()
+            .and_then(|mut f| super::ogg_end::last_granule(&mut f))
+    {
+        // The granule position is where the real samples end: no padding to cut. Opus
+        // starts after OpusHead's pre-skip (symphonia replaces it with its own start
+        // bound on a one-page stream).
+        let mut p = params;
+        p.padding = None;
+        if let Some(head) = p
+            .extra_data
+            .as_deref()
+            .filter(|h| h.starts_with(b"OpusHead") && h.len() >= 12)
+        {
+            p.delay = Some(u32::from(u16::from_le_bytes([head[10], head[11]])));
+        }
+        return Ok(Timeline::new(&p, end, None, &opened.tags));
+    }
     let frame_bytes = u64::from(params.bits_per_sample.unwrap_or(0).div_ceil(8))
         * params.channels.map_or(0, |c| c.count() as u64);
     let aiff = std::fs::File::open(path)
@@ -171,23 +195,7 @@ pub(crate) fn timeline(path: &Path, opened: &mut Opened) -> Result<Timeline, Dec
         .and_then(|mut f| super::aiff_length::frames(&mut f, frame_bytes));
     let raw = match aiff.or(params.n_frames) {
         Some(n) => n,
-        None => {
-            let mut total = 0u64;
-            while let Ok(p) = opened.reader.next_packet() {
-                if p.track_id() == opened.track.id {
-                    total = total.saturating_add(p.dur);
-                }
-            }
-            let ts = SeekTo::TimeStamp {
-                ts: 0,
-                track_id: opened.track.id,
-            };
-            opened
-                .reader
-                .seek(SeekMode::Accurate, ts)
-                .map_err(|e| DecodeError::Seek(e.to_string()))?;
-            total
-        }
+        None => count_packets(path, None)?,
     };
     let mp4 = if params.codec == CODEC_TYPE_AAC || params.codec == CODEC_TYPE_ALAC {
         std::fs::File::open(path)
@@ -196,7 +204,47 @@ pub(crate) fn timeline(path: &Path, opened: &mut Opened) -> Result<Timeline, Dec
     } else {
         None
     };
-    Ok(Timeline::new(params, raw, mp4, &opened.tags))
+    let claimed = Timeline::new(&params, raw, mp4, &opened.tags);
+    let mp3 = [CODEC_TYPE_MP3, CODEC_TYPE_MP2, CODEC_TYPE_MP1].contains(&params.codec);
+    if mp3 || claimed.frames == 0 || holds(path, claimed.skip + claimed.frames - 1)? {
+        return Ok(claimed);
+    }
+    // Shorter than its header says: what its packets hold, without the end padding
+    // (it was in the part that is gone).
+    let pcm = frame_bytes > 0 && ![CODEC_TYPE_FLAC, CODEC_TYPE_ALAC].contains(&params.codec);
+    let counted = count_packets(path, pcm.then_some(frame_bytes))?;
+    let mut p = params;
+    p.padding = None;
+    let mp4 = mp4.map(|g| mp4_gapless::Mp4Gapless { length: None, ..g });
+    Ok(Timeline::new(&p, counted, mp4, &opened.tags))
+}
+
+/// True when the file has a packet at raw frame `last`. On a reader of its own:
+/// symphonia 0.5's FLAC reader, seeked back to the start after reading its last
+/// packet, soon reports the end of the stream.
+fn holds(path: &Path, last: u64) -> Result<bool, DecodeError> {
+    let mut probe = open_reader(path)?;
+    let track_id = probe.track.id;
+    let to = SeekTo::TimeStamp { ts: last, track_id };
+    Ok(probe.reader.seek(SeekMode::Accurate, to).is_ok()
+        && std::iter::from_fn(|| probe.reader.next_packet().ok())
+            .take(64)
+            .any(|p| p.track_id() == track_id && p.ts() + p.dur() > last))
+}
+
+/// The sum of the track's packet durations (reads the file, decodes nothing), or for
+/// PCM of their bytes over `frame_bytes` (a cut file's last packet is short, though
+/// its duration says a whole one). On a reader of its own, as [`holds`].
+fn count_packets(path: &Path, frame_bytes: Option<u64>) -> Result<u64, DecodeError> {
+    let mut own = open_reader(path)?;
+    let (mut total, mut bytes) = (0u64, 0u64);
+    while let Ok(p) = own.reader.next_packet() {
+        if p.track_id() == own.track.id {
+            total = total.saturating_add(p.dur);
+            bytes = bytes.saturating_add(p.buf().len() as u64);
+        }
+    }
+    Ok(frame_bytes.map_or(total, |fb| bytes / fb))
 }
 
 impl TrackDecoder {

@@ -8,6 +8,7 @@ pub mod downmix;
 pub mod encode;
 pub mod flac;
 pub mod mp4_gapless;
+pub mod ogg_end;
 pub mod ogg_opus;
 pub mod opus;
 pub(crate) mod pool;

@@ -56,13 +56,37 @@ fn media_type(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// True when `bytes` (at least a picture's first 4) start a JPEG or PNG of at most
+/// the size served: what the scan records and what is ever sent.
+pub fn usable(bytes: &[u8], len: u64) -> bool {
+    len > 4 && len <= MAX_PICTURE && media_type(bytes) != "application/octet-stream"
+}
+
+/// The first embedded picture that is [`usable`] (front covers come first).
+pub fn first_usable(visuals: Vec<symphonia::core::meta::Visual>) -> Option<Vec<u8>> {
+    visuals
+        .into_iter()
+        .map(|v| v.data.into_vec())
+        .find(|d| usable(d, d.len() as u64))
+}
+
+/// True when `file` is a regular file (a FIFO is not; a link is followed) holding a
+/// usable picture, read no further than its first bytes.
+pub fn file_usable(file: &Path) -> bool {
+    let Ok(mut f) = crate::audio::regular::open_regular(file) else {
+        return false;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut head = [0u8; 4];
+    std::io::Read::read_exact(&mut f, &mut head).is_ok() && usable(&head, len)
+}
+
 /// The cover of the track at `path`, whose scan recorded `cover` (`embedded` or a
 /// file name in the track's folder).
 pub fn picture(path: &Path, cover: &str) -> Result<Picture, CoverError> {
     let bytes = if cover == "embedded" {
         let opened = crate::audio::decode::open_reader(path).map_err(|_| CoverError::None)?;
-        let visual = opened.visuals.into_iter().next().ok_or(CoverError::None)?;
-        visual.data.into_vec()
+        first_usable(opened.visuals).ok_or(CoverError::None)?
     } else {
         // Only a bare file name (as the scan stores it): never a path elsewhere.
         if cover.contains(['/', '\\']) || cover.starts_with('.') {

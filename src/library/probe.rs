@@ -240,9 +240,12 @@ fn sidecar_cover(path: &Path) -> Option<String> {
         .take(4_096)
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
-    COVER_FILES
-        .iter()
-        .find_map(|want| names.iter().find(|n| n.eq_ignore_ascii_case(want)).cloned())
+    COVER_FILES.iter().find_map(|want| {
+        names
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(want) && super::cover::file_usable(&dir.join(n)))
+            .cloned()
+    })
 }
 
 fn first_packet_channels(
@@ -307,10 +310,16 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
     };
     apply_tags(&mut out, &opened.tags);
     out.attribute("embedded");
-    out.cover = if opened.visuals.is_empty() {
-        sidecar_cover(path)
-    } else {
+    // Only a picture that can be served counts (a JPEG or PNG within the size limit):
+    // `has_cover` never promises a 404.
+    let embedded = opened
+        .visuals
+        .iter()
+        .any(|v| super::cover::usable(&v.data, v.data.len() as u64));
+    out.cover = if embedded {
         Some("embedded".into())
+    } else {
+        sidecar_cover(path)
     };
     if matches!(ext.as_str(), "wav" | "aif" | "aiff" | "aifc") {
         out.fill_wav_chunks(path);
