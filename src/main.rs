@@ -149,12 +149,15 @@ fn token(action: TokenAction) -> Result<String, CliError> {
         TokenAction::Create { role, name, .. } => {
             let role = Role::parse(&role).ok_or(CliError::Role(role))?;
             let (p, secret) = lib.create_token(&name, role)?;
-            Ok(format!(
-                "{secret}\n# token {} ({}, id {}): shown once, store it now; send it as `Authorization: Bearer <token>`",
+            // Only the secret on stdout, so `TOKEN=$(auralis-server token create …)` works;
+            // the advice goes to stderr.
+            eprintln!(
+                "token {} ({}, id {}): shown once, store it now; send it as `Authorization: Bearer <token>`",
                 p.name,
                 p.role.as_str(),
                 p.id
-            ))
+            );
+            Ok(secret)
         }
         TokenAction::List { .. } => Ok(serde_json::to_string_pretty(&lib.tokens()?)?),
         TokenAction::Revoke { which, .. } => {

@@ -317,10 +317,12 @@ pub fn token_cli(s: &Server, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Creates a token; returns its secret (the first line, shown once).
+/// Creates a token; returns its secret (all of stdout, shown once).
 pub fn create(s: &Server, role: &str, name: &str) -> String {
     let out = token_cli(s, &["create", "--role", role, "--name", name]);
-    out.lines().next().unwrap().trim().to_string()
+    // stdout is the secret alone (`TOKEN=$(… token create …)`): one line, nothing else.
+    assert_eq!(out.lines().count(), 1, "token create's stdout: {out:?}");
+    out.trim().to_string()
 }
 
 /// How [`files_into`] takes each file.
