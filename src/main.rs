@@ -232,6 +232,15 @@ fn open_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
             Ok(lib)
         }
         None if cfg.library.database_url.is_some() => Err(CliError::SharedNeedsLibrary),
+        None if demo::data_dir_has_other_tracks(data_dir, &data_dir.join("demo-library")) => {
+            // A library scanned here before (`scan ~/Music`): serve it as it is rather
+            // than adding the demo tones to it.
+            tracing::info!(
+                data_dir = %data_dir.display(),
+                "no --library given: serving the library already in the data dir (pass --library DIR to rescan it)"
+            );
+            Ok(Library::open_shared(data_dir, None, sharing(cfg))?)
+        }
         None => {
             let demo_dir = data_dir.join("demo-library");
             tracing::info!(dir = %demo_dir.display(), "no --library given: using the demo library");

@@ -1276,3 +1276,30 @@ fn untagged_files_outside_artist_album_folders_group_under_unknown_entries() {
         "{artists}"
     );
 }
+
+#[test]
+fn serve_without_a_library_keeps_a_data_dir_that_already_has_one_and_adds_no_demo() {
+    let lib = temp_dir("existing-lib");
+    make_library(&lib, 0, 2);
+    let data = temp_dir("existing-data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+        .args([
+            "scan",
+            lib.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `serve` with no --library on that data dir: the two tracks, no demo tones.
+    let s = Server::start(Opts::cores(1).demo().data_dir(&data));
+    let ids = track_ids(&s, "/api/tracks");
+    assert_eq!(ids.len(), 2, "{}", s.log());
+    assert!(!data.join("demo-library").exists(), "no demo generated");
+}

@@ -157,6 +157,26 @@ fn slug(s: &str) -> String {
 }
 
 /// Creates the demo library under `dir` unless already complete; returns its root.
+/// True when `data_dir` already holds a library of tracks outside `demo_dir` (a
+/// `scan ~/Music` or `serve --library` used it): the demo must not be added to it.
+pub fn data_dir_has_other_tracks(data_dir: &Path, demo_dir: &Path) -> bool {
+    let db = data_dir.join("library.db");
+    if !db.is_file() {
+        return false;
+    }
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let Ok(conn) = rusqlite::Connection::open_with_flags(&db, flags) else {
+        return false;
+    };
+    let prefix = format!("{}/", demo_dir.display());
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM tracks WHERE substr(path, 1, length(?1)) <> ?1)",
+        [prefix],
+        |r| r.get::<_, bool>(0),
+    )
+    .unwrap_or(false)
+}
+
 pub fn ensure(dir: &Path) -> Result<PathBuf, DemoError> {
     if dir.join(MARKER).exists() {
         return Ok(dir.to_path_buf());
