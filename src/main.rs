@@ -138,6 +138,12 @@ enum CliError {
         "library.database_url needs --library (or library.path): a music folder every node sees at the same path, not each node's own demo library"
     )]
     SharedNeedsLibrary,
+    /// Found before the (slow) demo generation, not after it.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// `token create | list | revoke`, against the data dir's database (a running server
@@ -205,10 +211,23 @@ fn effective_config(args: &ConfigArgs) -> Result<Config, ConfigError> {
 /// answers at once); without it, the demo library is generated on first start and
 /// scanned before serving, so the first command serves real audio.
 fn prepare_library(cfg: &Config) -> Result<Arc<Library>, CliError> {
+    port_free(cfg.server.listen)?;
     let lib = open_library(cfg)?;
     let busy = std::time::Duration::from_millis(cfg.library.busy_timeout_ms);
     lib.set_busy_timeout(busy)?;
     Ok(lib)
+}
+
+/// Fails at once when the listen address is taken (another server on the port), so
+/// the user hears it before waiting for the demo library to be generated and scanned.
+/// The probe socket is closed again; the cores bind their own group later.
+fn port_free(addr: std::net::SocketAddr) -> Result<(), CliError> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|source| CliError::Listen { addr, source })
 }
 
 /// Whether the library is this node's alone or shared (`[library] database_url`).

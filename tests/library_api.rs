@@ -1303,3 +1303,25 @@ fn serve_without_a_library_keeps_a_data_dir_that_already_has_one_and_adds_no_dem
     assert_eq!(ids.len(), 2, "{}", s.log());
     assert!(!data.join("demo-library").exists(), "no demo generated");
 }
+
+#[test]
+fn a_port_in_use_is_reported_at_once_before_the_demo_library_is_made() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let data = temp_dir("port-taken");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+        .args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(!data.join("demo-library").exists(), "no demo made first");
+}
