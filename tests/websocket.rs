@@ -1098,3 +1098,25 @@ fn a_second_connection_joins_a_session_and_both_control_its_latest_state() {
     let bad = ws_rpc(&mut second, "session_join", json!({}));
     assert_eq!(err_code(&bad), "invalid_payload");
 }
+
+#[test]
+fn twenty_protocol_violations_are_answered_and_the_twenty_first_closes_1008() {
+    // As PROTOCOL.md says: each violation gets an `error`; the 21st closes the socket.
+    let s = Server::start(Opts::cores(1).env("AURALIS_RATE_LIMIT__ENABLED", "false"));
+    let (mut ws, _) = ws_connect(&s, Ipv4Addr::LOCALHOST);
+    for i in 1..=20 {
+        ws.send(tungstenite::Message::text(format!("not json {i}")))
+            .unwrap();
+        let reply = ws_next(&mut ws);
+        assert_eq!(reply["type"], "error", "violation {i}: {reply}");
+    }
+    ws.send(tungstenite::Message::text("not json 21")).unwrap();
+    let code = loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => break u16::from(f.code),
+            Ok(_) => continue,
+            Err(e) => panic!("expected a close frame: {e}"),
+        }
+    };
+    assert_eq!(code, 1008);
+}
