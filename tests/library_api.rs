@@ -1068,6 +1068,20 @@ fn envelopes_carry_timing_errors_speak_plainly_and_tracks_warm() {
     get(&s, &format!("/api/stream/{id}/metadata"));
     let again = get(&s, &format!("/api/stream/{id}/metadata")).json();
     assert_eq!(again["cache_source"], "memory", "{again}");
+    // The variant goes in the query: a body naming one is refused, not ignored.
+    let body = json!({"format": "opus"}).to_string();
+    let bad = request(
+        &s,
+        "POST",
+        &format!("/api/cache/track/{id}/warm"),
+        Some(&body),
+    );
+    assert_eq!(bad.status, 422, "{}", String::from_utf8_lossy(&bad.body));
+    assert!(
+        error_fields(&bad).contains(&"format".to_string()),
+        "{}",
+        bad.json()
+    );
     // Warm a track: every chunk decoded into the cache at low priority.
     let w = request(&s, "POST", &format!("/api/cache/track/{id}/warm"), None);
     assert_eq!(w.status, 202, "{}", w.json());

@@ -155,6 +155,11 @@ const WARM_QUERY: &[(&str, &str, &str)] = &[
 fn warm(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
     Box::pin(async move {
         let id = path_id(&cx, "id")?;
+        // The variant is chosen in the query, as for a chunk; a body would be ignored,
+        // so any field in one is refused (422 naming it) rather than dropped silently.
+        if !req.body.is_empty() {
+            crate::http::validate::BodyFields::from_request(&req)?.finish()?;
+        }
         let mut q = QueryFields::from_request(&req);
         let v = super::stream::Variant::from_query(&mut q, None)?;
         q.finish()?;
