@@ -233,6 +233,11 @@ fn chunked_request_body_is_framed_correctly() {
     assert_eq!(first.header("Allow"), Some("GET, HEAD, OPTIONS"));
     assert_eq!(first.json()["error"], "method_not_allowed");
     assert_eq!(c.read_response().unwrap().status, 200);
+    // A plain OPTIONS (no preflight) is answered with what a 405 would say is allowed.
+    c.send(b"OPTIONS /api/version HTTP/1.1\r\nHost: t\r\n\r\n");
+    let options = c.read_response().unwrap();
+    assert_eq!(options.status, 204);
+    assert_eq!(options.header("Allow"), Some("GET, HEAD, OPTIONS"));
 }
 
 #[test]

@@ -176,6 +176,11 @@ impl Service {
                 Resolution::NotFound => {
                     Err(ApiError::NotFound(format!("no route for {}", req.path)))
                 }
+                // A plain OPTIONS (no CORS preflight, which the CORS layer answers)
+                // asks what the resource allows: 204 with the `Allow` a 405 would carry.
+                Resolution::MethodNotAllowed(allow) if req.method == Method::Options => Ok(
+                    Outcome::Raw(crate::http::response::Response::new(204).header("Allow", allow)),
+                ),
                 Resolution::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed {
                     method: req.method.as_str().to_string(),
                     allow,
