@@ -27,6 +27,31 @@ struct Cli {
 }
 
 /// Flags shared by commands that build the effective config.
+/// What the commands that only touch the data dir take (`scan`, `token`): the server's
+/// own flags (listen, cores, driver, library) would mean nothing to them.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// TOML config file (defaults < file < AURALIS_<SECTION>__<KEY> env < flags).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (database, demo library).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn config_args(&self) -> ConfigArgs {
+        ConfigArgs {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: None,
+            cores: None,
+            driver: None,
+            library: None,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct ConfigArgs {
     /// TOML config file (defaults < file < AURALIS_<SECTION>__<KEY> env < flags).
@@ -58,7 +83,7 @@ enum Command {
         /// Folder to scan.
         dir: PathBuf,
         #[command(flatten)]
-        args: ConfigArgs,
+        args: StoreArgs,
     },
     /// Access tokens: create (shown once), list, revoke.
     Token {
@@ -90,23 +115,23 @@ enum TokenAction {
         #[arg(long)]
         name: String,
         #[command(flatten)]
-        args: ConfigArgs,
+        args: StoreArgs,
     },
     /// List tokens (never their secrets).
     List {
         #[command(flatten)]
-        args: ConfigArgs,
+        args: StoreArgs,
     },
     /// Revoke a token by name or id.
     Revoke {
         which: String,
         #[command(flatten)]
-        args: ConfigArgs,
+        args: StoreArgs,
     },
 }
 
 impl TokenAction {
-    fn args(&self) -> &ConfigArgs {
+    fn args(&self) -> &StoreArgs {
         match self {
             TokenAction::Create { args, .. }
             | TokenAction::List { args }
@@ -149,7 +174,7 @@ enum CliError {
 /// `token create | list | revoke`, against the data dir's database (a running server
 /// sees the change at once: tokens are read per request).
 fn token(action: TokenAction) -> Result<String, CliError> {
-    let cfg = effective_config(action.args())?;
+    let cfg = effective_config(&action.args().config_args())?;
     let lib = Library::open_shared(&cfg.server.data_dir, None, sharing(&cfg))?;
     match action {
         TokenAction::Create { role, name, .. } => {
@@ -340,7 +365,7 @@ fn main() -> ExitCode {
         },
         Command::Scan { dir, args } => {
             let run = || -> Result<String, CliError> {
-                let cfg = effective_config(&args)?;
+                let cfg = effective_config(&args.config_args())?;
                 let lib =
                     Library::open_shared(&cfg.server.data_dir, Some(dir.clone()), sharing(&cfg))?;
                 scan::scan_blocking(&lib.writer, &dir, &lib.scan, lib.scan_policy)?;

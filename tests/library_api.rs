@@ -1339,3 +1339,24 @@ fn a_port_in_use_is_reported_at_once_before_the_demo_library_is_made() {
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
     assert!(!data.join("demo-library").exists(), "no demo made first");
 }
+
+#[test]
+fn scan_and_token_offer_only_the_flags_that_mean_something_to_them() {
+    for cmd in [&["scan", "--help"][..], &["token", "create", "--help"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+            .args(cmd)
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("--data-dir") && help.contains("--config"),
+            "{help}"
+        );
+        for server_only in ["--listen", "--cores", "--driver", "--library"] {
+            assert!(
+                !help.contains(server_only),
+                "{cmd:?} offers {server_only}: {help}"
+            );
+        }
+    }
+}
