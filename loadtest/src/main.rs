@@ -271,7 +271,10 @@ fn finish(report: &Report, out: &Output, started: SystemTime) -> Result<(), Stri
     if let Some(p) = &out.plot {
         plot::write_svg(report, p)?;
     }
-    Ok(())
+    match report.failure() {
+        Some(why) => Err(format!("the run failed: {why}")),
+        None => Ok(()),
+    }
 }
 
 fn scenario(s: Scenario, tls_ca: Option<&Path>) -> Result<(), String> {

@@ -28,6 +28,22 @@ pub struct Errors {
 }
 
 impl Errors {
+    /// "connect 5, timeout 1": the kinds that happened.
+    fn kinds(&self) -> String {
+        [
+            ("connect", self.connect),
+            ("timeout", self.timeout),
+            ("protocol", self.protocol),
+            ("4xx", self.status_4xx),
+            ("5xx", self.status_5xx),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
     pub fn total(&self) -> u64 {
         self.connect + self.timeout + self.protocol + self.status_4xx + self.status_5xx
     }
@@ -251,6 +267,24 @@ pub struct SeriesPoint {
     pub errors: u64,
     pub p50_us: u64,
     pub p99_us: u64,
+}
+
+impl Report {
+    /// Why this run measured nothing, if it did: no request completed, or every one
+    /// failed (nothing listening, wrong URL). A rate of failures is not a measurement,
+    /// so the harness exits non-zero instead of printing it as one.
+    pub fn failure(&self) -> Option<String> {
+        if self.requests == 0 {
+            return Some("no request completed".into());
+        }
+        (self.errors.total() >= self.requests).then(|| {
+            format!(
+                "every one of the {} requests failed ({})",
+                self.requests,
+                self.errors.kinds()
+            )
+        })
+    }
 }
 
 /// The whole report (also the JSON document).

@@ -303,3 +303,23 @@ fn hdr_log_is_written_and_parses() {
     assert_eq!(intervals, r.series.len());
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn a_run_where_every_request_fails_exits_non_zero_and_says_why() {
+    // Nothing listens on port 1: every request is a connect error.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-loadtest"))
+        .args([
+            "http",
+            "http://127.0.0.1:1/api/version",
+            "--duration",
+            "1s",
+            "--connections",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("the run failed: every one of the"), "{err}");
+    assert!(err.contains("connect"), "{err}");
+}
