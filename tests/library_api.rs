@@ -162,21 +162,7 @@ fn rescan_skips_unchanged_updates_touched_and_marks_deleted_missing() {
 #[test]
 fn scan_command_fills_the_database() {
     let data = temp_dir("cli");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
-        .args([
-            "scan",
-            "tests/fixtures/formats",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = scan_cli(Path::new("tests/fixtures/formats"), &data);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (summary["added"].as_u64(), summary["failed"].as_u64()),
@@ -1296,21 +1282,7 @@ fn serve_without_a_library_keeps_a_data_dir_that_already_has_one_and_adds_no_dem
     let lib = temp_dir("existing-lib");
     make_library(&lib, 0, 2);
     let data = temp_dir("existing-data");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-server"))
-        .args([
-            "scan",
-            lib.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    scan_cli(&lib, &data);
     // `serve` with no --library on that data dir: the two tracks, no demo tones.
     let s = Server::start(Opts::cores(1).demo().data_dir(&data));
     let ids = track_ids(&s, "/api/tracks");

@@ -198,13 +198,7 @@ fn every_message_type_end_to_end() {
 
     let d = ws_rpc(&mut ws, "disconnect", json!({}));
     assert_eq!(d["type"], "disconnect");
-    let code = loop {
-        match ws.read() {
-            Ok(tungstenite::Message::Close(Some(f))) => break u16::from(f.code),
-            Ok(_) => continue,
-            Err(e) => panic!("expected a close frame: {e}"),
-        }
-    };
+    let code = ws_close_code(&mut ws);
     assert_eq!(code, 1000);
 }
 
@@ -289,13 +283,7 @@ fn bad_messages_get_errors_and_the_connection_stays_open() {
         "a".repeat(70_000)
     )))
     .unwrap();
-    let code = loop {
-        match ws.read() {
-            Ok(tungstenite::Message::Close(Some(f))) => break u16::from(f.code),
-            Ok(_) => continue,
-            Err(e) => panic!("expected close: {e}"),
-        }
-    };
+    let code = ws_close_code(&mut ws);
     assert_eq!(code, 1009);
 }
 
@@ -874,13 +862,7 @@ fn shutdown_tells_websocket_clients() {
         (d["type"].as_str(), d["payload"]["reason"].as_str()),
         (Some("disconnect"), Some("server shutting down"))
     );
-    let code = loop {
-        match ws.read() {
-            Ok(tungstenite::Message::Close(Some(f))) => break u16::from(f.code),
-            Ok(_) => continue,
-            Err(e) => panic!("expected close: {e}"),
-        }
-    };
+    let code = ws_close_code(&mut ws);
     assert_eq!(code, 1001);
     assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(0));
 }
@@ -1111,12 +1093,6 @@ fn twenty_protocol_violations_are_answered_and_the_twenty_first_closes_1008() {
         assert_eq!(reply["type"], "error", "violation {i}: {reply}");
     }
     ws.send(tungstenite::Message::text("not json 21")).unwrap();
-    let code = loop {
-        match ws.read() {
-            Ok(tungstenite::Message::Close(Some(f))) => break u16::from(f.code),
-            Ok(_) => continue,
-            Err(e) => panic!("expected a close frame: {e}"),
-        }
-    };
+    let code = ws_close_code(&mut ws);
     assert_eq!(code, 1008);
 }

@@ -166,7 +166,7 @@ pub(crate) fn open_reader(path: &Path) -> Result<Opened, DecodeError> {
 /// Ogg's last granule position, AIFF's own chunk size; checked against the file's
 /// real end (a truncated download claims more than it holds), except for MP3, whose
 /// check would read every frame header of every file. `opened`'s reader is not moved.
-pub(crate) fn timeline(path: &Path, opened: &mut Opened) -> Result<Timeline, DecodeError> {
+pub(crate) fn timeline(path: &Path, opened: &Opened) -> Result<Timeline, DecodeError> {
     let params = opened.track.codec_params.clone();
     let ogg = params.codec == CODEC_TYPE_OPUS || params.codec == CODEC_TYPE_VORBIS;
     if ogg
@@ -190,8 +190,12 @@ pub(crate) fn timeline(path: &Path, opened: &mut Opened) -> Result<Timeline, Dec
     }
     let frame_bytes = u64::from(params.bits_per_sample.unwrap_or(0).div_ceil(8))
         * params.channels.map_or(0, |c| c.count() as u64);
-    let aiff = std::fs::File::open(path)
-        .ok()
+    // PCM only (the codecs symphonia reads from WAV, AIFF): no other file is opened
+    // for an AIFF walk.
+    let pcm = frame_bytes > 0 && ![CODEC_TYPE_FLAC, CODEC_TYPE_ALAC].contains(&params.codec);
+    let aiff = pcm
+        .then(|| std::fs::File::open(path).ok())
+        .flatten()
         .and_then(|mut f| super::aiff_length::frames(&mut f, frame_bytes));
     let raw = match aiff.or(params.n_frames) {
         Some(n) => n,
@@ -211,7 +215,6 @@ pub(crate) fn timeline(path: &Path, opened: &mut Opened) -> Result<Timeline, Dec
     }
     // Shorter than its header says: what its packets hold, without the end padding
     // (it was in the part that is gone).
-    let pcm = frame_bytes > 0 && ![CODEC_TYPE_FLAC, CODEC_TYPE_ALAC].contains(&params.codec);
     let counted = count_packets(path, pcm.then_some(frame_bytes))?;
     let mut p = params;
     p.padding = None;
@@ -249,8 +252,8 @@ fn count_packets(path: &Path, frame_bytes: Option<u64>) -> Result<u64, DecodeErr
 
 impl TrackDecoder {
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
-        let mut opened = open_reader(path)?;
-        let timeline = timeline(path, &mut opened)?;
+        let opened = open_reader(path)?;
+        let timeline = timeline(path, &opened)?;
         let params = &opened.track.codec_params;
         let codec = Codec::new(params)?;
         let sample_rate = params.sample_rate.ok_or(DecodeError::UnknownRate)?;

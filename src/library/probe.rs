@@ -352,7 +352,7 @@ pub fn probe(path: &Path) -> Result<Probed, ProbeError> {
         return Err(ProbeError::UnknownSampleRate);
     }
     // The real samples, encoder delay and padding cut: what a decode delivers.
-    let timeline = crate::audio::decode::timeline(path, &mut opened)?;
+    let timeline = crate::audio::decode::timeline(path, &opened)?;
     let frames = timeline.frames;
     out.duration_ms = (frames as i128 * 1000 / rate as i128) as i64;
     out.frames = Some(frames as i64);

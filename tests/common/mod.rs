@@ -801,3 +801,32 @@ pub fn by_title(list: &serde_json::Value, title: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{title} in {list}"))
         .clone()
 }
+
+/// Reads until the server's close frame; its code (other messages are skipped).
+pub fn ws_close_code<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>) -> u16 {
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => return u16::from(f.code),
+            Ok(_) => continue,
+            Err(e) => panic!("expected a close frame: {e}"),
+        }
+    }
+}
+
+/// Runs `auralis-server scan DIR --data-dir DATA`; panics unless it succeeds.
+pub fn scan_cli(dir: &std::path::Path, data: &std::path::Path) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+        .arg("scan")
+        .arg(dir)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run the scan command");
+    assert!(
+        out.status.success(),
+        "scan: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
