@@ -155,8 +155,15 @@ pub struct MonitorConfig {
     pub error_rate_critical: f64,
     /// Samples a rate or percentile alert needs in its window before it may fire.
     pub min_requests: u64,
-    /// Share of requests answered 429 in the window above which `rate_limited` warns.
+    /// Share of requests answered 429 in the window above which `rate_limited` warns
+    /// (when more than `rate_limited_clients` distinct clients got them).
     pub rate_limited_warning: f64,
+    /// Distinct clients answered 429 in the window that `rate_limited` needs: one
+    /// abusive client is answered by its own 429s, not an alert.
+    pub rate_limited_clients: usize,
+    /// Share of WebSocket connections with an unanswered ping above which
+    /// `stale_ws_connections` warns.
+    pub stale_ws_share: f64,
     pub imbalance_factor: f64,
     /// An alert clears once its condition has been false this long.
     #[serde(alias = "alert_hold_s")]
@@ -180,6 +187,8 @@ impl Default for MonitorConfig {
             error_rate_critical: 0.05,
             min_requests: 200,
             rate_limited_warning: 0.10,
+            rate_limited_clients: 10,
+            stale_ws_share: 0.01,
             imbalance_factor: 2.0,
             alert_clear_s: 30,
         }
@@ -709,6 +718,9 @@ impl Config {
             if !(v > 0.0 && v.is_finite()) {
                 return bad(key, "must be a positive number of milliseconds");
             }
+        }
+        if !(m.stale_ws_share >= 0.0 && m.stale_ws_share < 1.0) {
+            return bad("monitor.stale_ws_share", "must be in [0, 1)");
         }
         if !(m.rate_limited_warning > 0.0 && m.rate_limited_warning <= 1.0) {
             return bad("monitor.rate_limited_warning", "must be in (0, 1]");

@@ -267,7 +267,8 @@ fn openapi_shows_the_security_scheme_per_operation() {
         "bearer"
     );
     let clear = &doc["paths"]["/api/cache/clear"]["post"];
-    assert_eq!(clear["security"], json!([{"bearerAuth": []}]));
+    // No token exists yet and this client is on loopback: the token is optional for it.
+    assert_eq!(clear["security"], json!([{"bearerAuth": []}, {}]));
     assert_eq!(clear["x-required-role"], "admin");
     assert!(clear["responses"]["401"].is_object() && clear["responses"]["403"].is_object());
     assert_eq!(
@@ -277,6 +278,13 @@ fn openapi_shows_the_security_scheme_per_operation() {
     assert!(
         doc["paths"]["/api/tracks"]["get"].get("security").is_none(),
         "reads are public"
+    );
+    // Once a token exists, every change needs one: the document says so.
+    create(&s, "admin", "ops");
+    let doc = get(&s, "/api/openapi.json").json();
+    assert_eq!(
+        doc["paths"]["/api/cache/clear"]["post"]["security"],
+        json!([{"bearerAuth": []}])
     );
 }
 

@@ -395,9 +395,10 @@ fn playlists_crud_entries_and_errors() {
         &format!("/api/playlists/{pid}/tracks"),
         json!({"track_ids": [ids[0], 999999]}),
     );
-    assert_eq!(r.status, 404);
+    // Valid on its own; the library holds no track 999999: 409 naming the field.
+    assert_eq!(conflict_fields(&r), vec!["track_ids"]);
     assert_eq!(
-        error_fields(&post(
+        conflict_fields(&post(
             &s,
             &format!("/api/playlists/{pid}/tracks"),
             json!({"track_ids": [ids[0]], "position": 99})
@@ -405,7 +406,7 @@ fn playlists_crud_entries_and_errors() {
         vec!["position"]
     );
     assert_eq!(
-        error_fields(&put(
+        conflict_fields(&put(
             &s,
             &format!("/api/playlists/{pid}/tracks/reorder"),
             json!({"from": 0, "to": 7})
@@ -765,6 +766,12 @@ fn openapi_documents_every_route() {
     let routes = auralis_server::api::routes();
     assert!(routes.len() >= 25);
     for r in &routes {
+        if matches!(r.answer, auralis_server::http::router::Answer::Upgrade) {
+            // A WebSocket upgrade is not an operation OpenAPI describes: named apart.
+            assert_eq!(doc["x-websocket"][0]["path"], r.pattern, "{doc}");
+            assert!(doc["paths"].get(r.pattern).is_none());
+            continue;
+        }
         let op = &doc["paths"][r.pattern][r.method.as_str().to_ascii_lowercase()];
         assert!(
             op.is_object(),
@@ -1040,7 +1047,8 @@ fn envelopes_carry_timing_errors_speak_plainly_and_tracks_warm() {
         &format!("/api/playlists/{}/tracks/reorder", pl["id"]),
         json!({"from": 0, "to": 0}),
     );
-    assert_eq!(r.status, 422);
+    // Valid on its own, refused by the playlist as it is: 409, not 422.
+    assert_eq!(r.status, 409);
     assert!(
         r.json()["details"]["errors"][0]["message"]
             .as_str()
@@ -1049,11 +1057,12 @@ fn envelopes_carry_timing_errors_speak_plainly_and_tracks_warm() {
         "{}",
         r.json()
     );
-    // Stream metadata the core already knows says it came from memory.
+    // `cache_source` names chunk-cache tiers only (tier1|tier2|miss, on chunks as
+    // X-Cache-Tier): stream metadata does not come from the chunk cache.
     let id = track_ids(&s, "/api/tracks")[0];
     get(&s, &format!("/api/stream/{id}/metadata"));
     let again = get(&s, &format!("/api/stream/{id}/metadata")).json();
-    assert_eq!(again["cache_source"], "memory", "{again}");
+    assert!(again.get("cache_source").is_none(), "{again}");
     // The variant goes in the query: a body naming one is refused, not ignored.
     let body = json!({"format": "opus"}).to_string();
     let bad = request(

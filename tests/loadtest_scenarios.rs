@@ -261,3 +261,76 @@ fn listeners_report_the_bandwidth_of_each_format() {
     let ratio = wav / opus;
     assert!((7.0..16.0).contains(&ratio), "wav/opus {ratio:.1}");
 }
+
+/// The harness binary, built beside this test by `cargo test --workspace`.
+fn loadtest_bin() -> Option<std::path::PathBuf> {
+    let dir = std::env::current_exe()
+        .ok()?
+        .parent()?
+        .parent()?
+        .to_path_buf();
+    Some(dir.join("auralis-loadtest")).filter(|p| p.exists())
+}
+
+#[test]
+fn every_scenario_takes_a_token_and_a_refused_publish_is_said_at_once() {
+    let Some(bin) = loadtest_bin() else {
+        eprintln!(
+            "SKIPPED every_scenario_takes_a_token_and_a_refused_publish_is_said_at_once: target/*/auralis-loadtest is not built (cargo test --workspace builds it)"
+        );
+        return;
+    };
+    let s = Server::start(Opts::cores(1));
+    let token = create(&s, "admin", "loadtest");
+    let base = format!("http://{}", s.addr);
+    let broadcast = |token: Option<&str>| {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args([
+            "ws-broadcast",
+            &base,
+            "--listeners",
+            "4",
+            "--publishes",
+            "3",
+        ])
+        .args(["--rate", "20", "--quiet"]);
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        let started = std::time::Instant::now();
+        let out = cmd.output().unwrap();
+        (out, started.elapsed())
+    };
+    // A token exists, so publishing needs one: refused, and said before the listeners'
+    // 60 s deadline.
+    let (out, took) = broadcast(None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("publish refused (401)"), "{err}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let (out, _) = broadcast(Some(&token));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same token on plain HTTP requests (an unknown one would be a 401 each).
+    let http = |token: &str| {
+        std::process::Command::new(&bin)
+            .args(["http", &format!("{base}/api/version"), "--requests", "20"])
+            .args(["--connections", "2", "--quiet", "--token", token])
+            .args(["--threshold", "errors<0.1%"])
+            .output()
+            .unwrap()
+    };
+    let out = http(&token);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("threshold errors<0.1%"), "{stdout}");
+    let out = http("not-a-token");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "every request is a 401: the run failed"
+    );
+}

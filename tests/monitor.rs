@@ -407,3 +407,41 @@ fn dashboard_draws_live_data_in_headless_chromium() {
         "health badge rendered"
     );
 }
+
+/// Whether the alert `id` is active.
+fn alerting(v: &Value, id: &str) -> bool {
+    v["data"]["alerts"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|x| x["id"] == id))
+}
+
+#[test]
+fn rate_limited_alerts_for_many_limited_clients_not_for_one() {
+    let s = fast_monitor(&[
+        ("AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE", "5"),
+        ("AURALIS_MONITOR__MIN_REQUESTS", "10"),
+        ("AURALIS_MONITOR__RATE_LIMITED_CLIENTS", "3"),
+        ("AURALIS_MONITOR__ALERT_CLEAR_S", "1"),
+    ]);
+    // One abusive client (35 of its 40 requests answered 429) among good ones.
+    hit(&s, Ipv4Addr::new(127, 0, 0, 2), "/api/version", 40);
+    for i in 3..9 {
+        hit(&s, Ipv4Addr::new(127, 0, 0, i), "/api/version", 3);
+    }
+    let seen = wait_for(&s, "/api/metrics", "the monitor counts them", |v| {
+        v["data"]["since_start"]["requests"].as_u64() >= Some(58)
+    });
+    // A few more ticks over the same window: still no alert.
+    std::thread::sleep(Duration::from_millis(600));
+    let alerts = get(&s, "/api/monitor/alerts").json();
+    assert!(!alerting(&alerts, "rate_limited"), "{alerts}\n{seen}");
+    // Six clients limited at once: the deployment's limit is wrong, or it is attacked.
+    for i in 10..16 {
+        hit(&s, Ipv4Addr::new(127, 0, 0, i), "/api/version", 10);
+    }
+    let fired = wait_for(&s, "/api/monitor/alerts", "rate_limited fires", |v| {
+        alerting(v, "rate_limited")
+    });
+    let text = fired.to_string();
+    assert!(text.contains("clients"), "{text}");
+}

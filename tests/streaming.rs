@@ -435,10 +435,11 @@ fn chunk_errors_and_cache_management() {
     let id = track_id(&s, "wav");
     assert_eq!(get(&s, "/api/stream/99999/chunk/0").status, 404);
     assert_eq!(get(&s, "/api/stream/99999/metadata").status, 404);
+    // A chunk past the end names no resource: 404 (416 is for a Range header).
     let r = get(&s, &format!("/api/stream/{id}/chunk/4"));
     assert_eq!(
         (r.status, r.json()["error"].as_str()),
-        (416, Some("range_not_satisfiable"))
+        (404, Some("not_found"))
     );
     assert_eq!(
         error_fields(&get(&s, &format!("/api/stream/{id}/chunk/0?preset=loud"))),

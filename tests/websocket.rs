@@ -287,42 +287,41 @@ fn bad_messages_get_errors_and_the_connection_stays_open() {
     assert_eq!(code, 1009);
 }
 
+/// How many of `n` messages of `kind` are answered with `reply`.
+fn answered(ws: &mut Ws, n: usize, kind: &str, payload: Value, reply: &str) -> usize {
+    (0..n)
+        .filter(|_| ws_rpc(ws, kind, payload.clone())["type"] == reply)
+        .count()
+}
+
 #[test]
-fn low_priority_is_refused_before_high_and_ping_still_answered() {
-    let s = lib_server(6, &[("AURALIS_WS__RATE_BASE_PER_MINUTE", "10")]);
+fn each_priority_has_its_own_budget_so_heartbeats_never_eat_playback_control() {
+    let s = lib_server(6, &[("AURALIS_WS__RATE_BASE_PER_MINUTE", "50")]);
     let (mut ws, welcome) = ws_connect(&s, LOCAL);
-    assert_eq!(welcome["rate_limits"]["per_priority"]["low"], 5.0);
-    let low: Vec<String> = (0..8)
-        .map(|_| {
-            ws_rpc(&mut ws, "cache_stats", json!({}))["type"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let budgets = &welcome["rate_limits"]["per_priority"];
+    assert_eq!(budgets["critical"], 500.0);
+    assert_eq!(budgets["high"], 100.0);
+    assert_eq!(budgets["normal"], 50.0);
+    assert_eq!(budgets["low"], 25.0);
+    // A client polling its status and pinging once a second for a minute…
     assert_eq!(
-        low.iter().filter(|t| *t == "cache_stats").count(),
-        5,
-        "{low:?}"
+        answered(&mut ws, 30, "status_update", json!({}), "status_update"),
+        25
     );
     let refused = ws_rpc(&mut ws, "health_check", json!({}));
     assert_eq!(err_code(&refused), "rate_limit_exceeded");
     assert!(refused["payload"]["retry_after_ms"].as_u64().unwrap() > 0);
-    // Normal still has room up to 10, high up to 20.
-    let normal: usize = (0..8)
-        .filter(|_| {
-            ws_rpc(&mut ws, "subscribe", json!({"topics": ["cache"]}))["type"] == "subscribed"
-        })
-        .count();
-    assert_eq!(normal, 5);
-    let high: usize = (0..12)
-        .filter(|_| ws_rpc(&mut ws, "stop", json!({}))["type"] == "status_update")
-        .count();
-    assert_eq!(high, 10);
-    let pings: usize = (0..20)
-        .filter(|_| ws_rpc(&mut ws, "ping", json!({}))["type"] == "pong")
-        .count();
-    assert_eq!(pings, 20, "heartbeats are almost never refused");
+    assert_eq!(answered(&mut ws, 60, "ping", json!({}), "pong"), 60);
+    // …still has its whole normal and high budgets.
+    assert_eq!(
+        answered(&mut ws, 55, "queue_clear", json!({}), "status_update"),
+        50
+    );
+    assert_eq!(
+        answered(&mut ws, 105, "stop", json!({}), "status_update"),
+        100
+    );
+    assert_eq!(answered(&mut ws, 20, "ping", json!({}), "pong"), 20);
 }
 
 /// Completes the handshake on a raw socket (to send frames tungstenite won't).

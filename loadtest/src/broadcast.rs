@@ -219,13 +219,18 @@ pub fn run(plan: BroadcastPlan) -> Result<Report, String> {
         let (shared, done) = (shared.clone(), done.clone());
         std::thread::spawn(move || progress_line(&shared.progress, &done, Some(duration), started))
     });
-    let published = publish(plan);
+    if let Err(e) = publish(plan) {
+        // Said at once: the listeners would wait out their deadline for notifications
+        // that will never come (they end with the process).
+        done.store(true, Ordering::Relaxed);
+        drop(running);
+        return Err(e);
+    }
     let results = running.join();
     done.store(true, Ordering::Relaxed);
     if let Some(p) = printer {
         let _ = p.join();
     }
-    published?;
     Ok(report::merge(
         results?,
         "ws-broadcast",

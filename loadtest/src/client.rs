@@ -290,13 +290,28 @@ impl Conn {
     }
 }
 
+/// The `Authorization` header line every request of this run carries (`--token`).
+static AUTHORIZATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sends `token` as a bearer token on every request and WebSocket upgrade of the
+/// run (set once, before the run starts).
+pub fn use_token(token: &str) {
+    let _ = AUTHORIZATION.set(format!("Authorization: Bearer {token}\r\n"));
+}
+
+/// The header line of [`use_token`], or nothing.
+pub fn authorization() -> &'static str {
+    AUTHORIZATION.get().map_or("", String::as_str)
+}
+
 /// Writes one HTTP/1.1 request (with a JSON body when given): the one place every
 /// scenario's requests are formatted.
 pub fn write_request(out: &mut Vec<u8>, method: &str, host: &str, path: &str, json: Option<&str>) {
     use std::io::Write;
     let _ = write!(
         out,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: auralis-loadtest\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: auralis-loadtest\r\n{}",
+        authorization()
     );
     match json {
         Some(b) => {

@@ -17,5 +17,6 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod stream;
+pub mod threshold;
 pub mod workload;
 pub mod ws;

@@ -3,7 +3,7 @@
 //! auralis-loadtest http URL... [--connections C] [--rate R] [--duration 10s]
 //!   [--requests N] [--warmup 2s] [--cores K] [--pipeline D] [--json FILE]
 //!   [--hdr-log FILE] [--plot FILE.svg] [--source-ips 127.0.0.1-127.0.0.20]
-//!   [--timeout 5s] [--quiet]
+//!   [--timeout 5s] [--quiet] [--threshold 'p99<5ms']... [--token T]
 //! auralis-loadtest api-mix SERVER [--mix FILE.toml] (same load and output flags)
 //! auralis-loadtest listeners SERVER --listeners N [--speed F] [--duration 30s] ...
 //! auralis-loadtest ws-broadcast SERVER --listeners N --publishes M --rate R [--publish-to SERVER2] ...
@@ -21,6 +21,7 @@ use auralis_loadtest::plan::{
     Model, Plan, parse_duration, parse_ip_range, parse_server, parse_target,
 };
 use auralis_loadtest::report::Report;
+use auralis_loadtest::threshold::{self, Threshold};
 use auralis_loadtest::workload::{FixedMix, WorkloadFactory};
 use auralis_loadtest::{limits, plot, run};
 use clap::{Parser, Subcommand};
@@ -39,6 +40,10 @@ struct Cli {
     /// The certificate (or CA) to trust for https:// and wss:// servers, PEM.
     #[arg(long, global = true)]
     tls_ca: Option<PathBuf>,
+    /// A bearer token (`auralis-server token create`) sent on every request and
+    /// WebSocket upgrade, for servers where changes need one.
+    #[arg(long, global = true, env = "AURALIS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -100,6 +105,10 @@ struct Output {
     /// No live progress line.
     #[arg(long)]
     quiet: bool,
+    /// Pass/fail criterion, k6-style, repeatable: `p99<5ms`, `errors<0.1%`,
+    /// `rate>=900` (p50, p90, p99, p999, max, errors, rate). Any crossed: exit 99.
+    #[arg(long = "threshold")]
+    thresholds: Vec<Threshold>,
 }
 
 #[derive(clap::Args)]
@@ -256,9 +265,12 @@ fn plan(
     })
 }
 
-/// Prints the table and writes the files asked for.
-fn finish(report: &Report, out: &Output, started: SystemTime) -> Result<(), String> {
+/// Prints the table and the thresholds' verdicts and writes the files asked for;
+/// `Ok(false)` when a threshold was crossed.
+fn finish(report: &Report, out: &Output, started: SystemTime) -> Result<bool, String> {
     print!("{}", report.table());
+    let (verdicts, passed) = threshold::summary(&out.thresholds, report);
+    print!("{verdicts}");
     if let Some(p) = &out.json {
         let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
         std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
@@ -273,11 +285,11 @@ fn finish(report: &Report, out: &Output, started: SystemTime) -> Result<(), Stri
     }
     match report.failure() {
         Some(why) => Err(format!("the run failed: {why}")),
-        None => Ok(()),
+        None => Ok(passed),
     }
 }
 
-fn scenario(s: Scenario, tls_ca: Option<&Path>) -> Result<(), String> {
+fn scenario(s: Scenario, tls_ca: Option<&Path>) -> Result<bool, String> {
     let started = SystemTime::now();
     let endpoint = |url: ServerUrl| Endpoint::new(url, tls_ca);
     match s {
@@ -355,8 +367,13 @@ fn scenario(s: Scenario, tls_ca: Option<&Path>) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(t) = &cli.token {
+        auralis_loadtest::client::use_token(t);
+    }
     match scenario(cli.scenario, cli.tls_ca.as_deref()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // k6's code for crossed thresholds, so a CI job can tell them from errors.
+        Ok(false) => ExitCode::from(99),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

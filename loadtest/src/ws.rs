@@ -31,7 +31,8 @@ impl WsClient {
     /// Performs the upgrade on a connected stream.
     pub async fn handshake(mut stream: Stream, host: &str) -> io::Result<WsClient> {
         let req = format!(
-            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
+            crate::client::authorization()
         );
         stream.write_all(req.as_bytes()).await?;
         stream.flush().await?;

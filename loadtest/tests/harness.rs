@@ -323,3 +323,50 @@ fn a_run_where_every_request_fails_exits_non_zero_and_says_why() {
     assert!(err.contains("the run failed: every one of the"), "{err}");
     assert!(err.contains("connect"), "{err}");
 }
+
+/// Runs the binary against the counting server; returns (exit code, stdout).
+fn run_with_thresholds(addr: std::net::SocketAddr, thresholds: &[&str]) -> (Option<i32>, String) {
+    let url = format!("http://{addr}/x");
+    let mut args = vec![
+        "http",
+        &url,
+        "--requests",
+        "40",
+        "--connections",
+        "2",
+        "--quiet",
+    ];
+    for t in thresholds {
+        args.extend(["--threshold", t]);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auralis-loadtest"))
+        .args(&args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[test]
+fn thresholds_print_a_verdict_each_and_a_crossed_one_exits_99() {
+    let (addr, _) = server(Duration::from_millis(2), None);
+    let (code, out) = run_with_thresholds(addr, &["p99<10s", "errors<0.1%", "rate>0"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches(" passed (measured ").count(), 3, "{out}");
+    // Every answer takes 2 ms: a p50 under 1 µs cannot hold.
+    let (code, out) = run_with_thresholds(addr, &["p50<1us", "errors<0.1%"]);
+    assert_eq!(code, Some(99), "{out}");
+    assert!(
+        out.contains("threshold p50<1us") && out.contains("CROSSED"),
+        "{out}"
+    );
+    assert!(
+        out.contains("threshold errors<0.1%") && out.contains("passed"),
+        "{out}"
+    );
+    // A threshold that does not parse is a usage error (2), not a verdict.
+    let (code, _) = run_with_thresholds(addr, &["p98<1ms"]);
+    assert_eq!(code, Some(2));
+}

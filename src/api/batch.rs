@@ -9,7 +9,7 @@ use crate::http::envelope::Reply;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::request::{Method, Request};
 use crate::http::router::{Access, Handler, LocalFuture, Route, RouteClass};
-use crate::http::validate::BodyFields;
+use crate::http::validate::{BodyFields, integer};
 use crate::library::batch::{Action, BatchOutcome, ItemOutcome, MAX_ITEMS};
 use crate::library::ops::TagEdit;
 use crate::runtime::core_state::CoreState;
@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Vec<Route> {
             Handler::Async(batch),
         )
         .body("Batch")
+        .data("BatchResult")
         // Favorites and playlist items are a listener's; `set_tags` items are checked
         // for the admin role one by one.
         .access(Access::Listener),
@@ -180,6 +181,26 @@ fn report(outcome: BatchOutcome) -> BatchResult {
     }
 }
 
+/// An item's id as its result echoes it (a string); empty when missing or refused
+/// (the error is in `f`).
+fn item_id(f: &mut BodyFields) -> String {
+    match f.raw("id", true) {
+        Some(v) if v.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 64) => {
+            v.as_str().unwrap_or("").to_string()
+        }
+        Some(v) if let Some(n) = integer(&v).and_then(|n| i64::try_from(n).ok()) => n.to_string(),
+        Some(_) => {
+            f.error(
+                "id",
+                "type_error",
+                "must be a string of 1-64 characters or an integer",
+            );
+            String::new()
+        }
+        None => String::new(),
+    }
+}
+
 fn batch(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
     Box::pin(async move {
         let mut b = BodyFields::from_request(&req)?;
@@ -199,21 +220,7 @@ fn batch(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
                             continue;
                         }
                     };
-                    let id = match f.raw("id", true) {
-                        Some(v) if v.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 64) => {
-                            v.as_str().unwrap_or("").to_string()
-                        }
-                        Some(v) if v.as_i64().is_some() => v.as_i64().unwrap_or(0).to_string(),
-                        Some(_) => {
-                            f.error(
-                                "id",
-                                "type_error",
-                                "must be a string of 1-64 characters or an integer",
-                            );
-                            String::new()
-                        }
-                        None => String::new(),
-                    };
+                    let id = item_id(&mut f);
                     if !id.is_empty() && !ids.insert(id.clone()) {
                         f.error("id", "value_error", "duplicate item id");
                     }

@@ -26,21 +26,24 @@ pub(crate) fn routes() -> Vec<Route> {
             api,
             "Hits, misses, entries, bytes, evictions per tier, per core and merged",
             Sync(stats),
-        ),
+        )
+        .data("CacheStats"),
         Route::new(
             Get,
             "/api/cache/health",
             api,
             "Budgets against use and hit-rate status",
             Sync(health),
-        ),
+        )
+        .data("CacheHealth"),
         Route::new(
             Get,
             "/api/cache/track/{id}/status",
             api,
             "Chunks of a track cached, per preset",
             Sync(track_status),
-        ),
+        )
+        .data("CacheTrackStatus"),
         Route::new(
             Post,
             "/api/cache/track/{id}/warm",
@@ -48,21 +51,25 @@ pub(crate) fn routes() -> Vec<Route> {
             "Decode a whole track into the cache at low priority (after client requests)",
             Handler::Async(warm),
         )
-        .query(WARM_QUERY),
+        .query(&super::stream::VARIANT)
+        .data("CacheWarm")
+        .success(202),
         Route::new(
             Post,
             "/api/cache/clear",
             api,
             "Empty both tiers",
             Sync(clear),
-        ),
+        )
+        .data("CacheCleared"),
         Route::new(
             Delete,
             "/api/cache/track/{id}",
             api,
             "Drop a track's chunks from both tiers",
             Sync(clear_track),
-        ),
+        )
+        .data("CacheTrackEvicted"),
     ]
 }
 
@@ -129,26 +136,6 @@ fn track_status(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> Handle
     }))?
     .into())
 }
-
-const WARM_QUERY: &[(&str, &str, &str)] = &[
-    ("format", "string", "wav (default), f32, flac or opus"),
-    (
-        "level",
-        "integer",
-        "FLAC compression level 0-8, default 5 (format=flac)",
-    ),
-    (
-        "bitrate",
-        "integer",
-        "Opus kbit/s 32-256, default 128 (format=opus)",
-    ),
-    (
-        "preset",
-        "string",
-        "original (default), normalized or normalized_album",
-    ),
-    ("intensity", "number", "0.0-1.0, default 1.0"),
-];
 
 /// Queues every chunk of a track not cached yet, at low priority (client requests go
 /// first); what the low-priority queue refuses is counted, never silently dropped.

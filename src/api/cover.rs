@@ -7,7 +7,7 @@ use crate::http::context::RequestCtx;
 use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
 use crate::http::response::{FileBody, Response};
-use crate::http::router::{Handler, LocalFuture, QueryParam, Route, RouteClass};
+use crate::http::router::{Handler, LocalFuture, Param, QueryParam, Route, RouteClass};
 use crate::http::validate::QueryFields;
 use crate::library::cover::{self, CoverError};
 use crate::library::store::CoverFacts;
@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 const COVER_QUERY: &[QueryParam] = &[(
     "size",
-    "integer",
+    Param::Int(1, 100_000),
     "fit within size × size pixels, as JPEG (rounded up to 64, 128, 256, 512 or 1024); \
      without it, the picture as the file holds it",
 )];
@@ -31,7 +31,9 @@ pub(crate) fn routes() -> Vec<Route> {
             "The track's cover art (embedded, or cover/folder/front.jpg|png beside it); 404 if none",
             Handler::Async(track_cover),
         )
-        .query(COVER_QUERY),
+        .query(COVER_QUERY)
+        .raw(&["image/jpeg", "image/png"])
+        .also(&[304]),
         Route::new(
             Method::Get,
             "/api/albums/{id}/cover",
@@ -39,7 +41,9 @@ pub(crate) fn routes() -> Vec<Route> {
             "The album's cover art (its first track that has one); 404 if none",
             Handler::Async(album_cover),
         )
-        .query(COVER_QUERY),
+        .query(COVER_QUERY)
+        .raw(&["image/jpeg", "image/png"])
+        .also(&[304]),
     ]
 }
 

@@ -7,12 +7,12 @@ use crate::http::error::ApiError;
 use crate::http::pagination::page_request;
 use crate::http::request::{Method, Request};
 use crate::http::router::{
-    Access, Handler, HandlerResult, LocalFuture, QueryParam, Route, RouteClass,
+    Access, Handler, HandlerResult, LocalFuture, Param, QueryParam, Route, RouteClass,
 };
 use crate::http::validate::{BodyFields, QueryFields};
 use crate::library::events::Owner;
 use crate::library::ops;
-use crate::library::page::Page;
+use crate::library::page::{MAX_LIMIT, Page};
 use crate::library::query::{AlbumQuery, ArtistQuery, Order, SortField, TrackQuery, TrackSort};
 use crate::library::tokens::owner_of;
 use crate::runtime::core_state::CoreState;
@@ -20,37 +20,55 @@ use serde::Serialize;
 use std::rc::Rc;
 
 const PAGE: [QueryParam; 3] = [
-    ("limit", "integer", "page size, 1-500 (default 50)"),
-    ("offset", "integer", "offset paging: rows to skip"),
+    (
+        "limit",
+        Param::Int(1, MAX_LIMIT),
+        "page size, 1-500 (default 50)",
+    ),
+    (
+        "offset",
+        Param::Int(0, i64::MAX),
+        "offset paging: rows to skip (not with cursor)",
+    ),
     (
         "cursor",
-        "string",
-        "cursor paging: meta.next_cursor of the previous page",
+        Param::Str(4096),
+        "cursor paging: meta.next_cursor of the previous page (a token the server issued)",
     ),
+];
+const TRACK_SORT: &[&str] = &[
+    "title",
+    "artist",
+    "album",
+    "year",
+    "added_at",
+    "duration",
+    "play_count",
+    "last_played_at",
 ];
 const TRACK_QUERY: &[QueryParam] = &[
     (
         "search",
-        "string",
+        Param::Str(200),
         "words matched (as prefixes) in title, artist, album; case-insensitive",
     ),
-    ("artist_id", "integer", "only this artist"),
-    ("album_id", "integer", "only this album"),
-    ("genre", "string", "exact genre, case-insensitive"),
-    ("year", "integer", "release year"),
+    ("artist_id", Param::Int(1, i64::MAX), "only this artist"),
+    ("album_id", Param::Int(1, i64::MAX), "only this album"),
+    ("genre", Param::Str(100), "exact genre, case-insensitive"),
+    ("year", Param::Int(0, 9999), "release year"),
     (
         "favorite",
-        "boolean",
+        Param::Bool,
         "only favorites (true) or non-favorites (false)",
     ),
     (
         "order_by",
-        "string",
-        "title|artist|album|year|added_at|duration|play_count|last_played_at, '-' prefix for descending",
+        Param::Order(TRACK_SORT),
+        "sort field, '-' prefix for descending (not with sort)",
     ),
     (
         "sort",
-        "string",
+        Param::OneOf(&["recent", "most_played"]),
         "recent (last played first, never-played tracks last) or most_played: shorthands \
          for order_by=-last_played_at and order_by=-play_count; not with order_by",
     ),
@@ -59,17 +77,21 @@ const TRACK_QUERY: &[QueryParam] = &[
     PAGE[2],
 ];
 const TRACK_SUB_QUERY: &[QueryParam] = &[
-    ("order_by", "string", "as for /api/tracks"),
+    ("order_by", Param::Order(TRACK_SORT), "as for /api/tracks"),
     PAGE[0],
     PAGE[1],
     PAGE[2],
 ];
 const ALBUM_QUERY: &[QueryParam] = &[
-    ("search", "string", "substring of the album title"),
-    ("artist_id", "integer", "only this artist's albums"),
+    ("search", Param::Str(200), "substring of the album title"),
+    (
+        "artist_id",
+        Param::Int(1, i64::MAX),
+        "only this artist's albums",
+    ),
     (
         "order_by",
-        "string",
+        Param::Order(&["title", "year"]),
         "title|year, '-' prefix for descending",
     ),
     PAGE[0],
@@ -77,8 +99,12 @@ const ALBUM_QUERY: &[QueryParam] = &[
     PAGE[2],
 ];
 const NAME_QUERY: &[QueryParam] = &[
-    ("search", "string", "substring of the name"),
-    ("order_by", "string", "name, '-' prefix for descending"),
+    ("search", Param::Str(200), "substring of the name"),
+    (
+        "order_by",
+        Param::Order(&["name"]),
+        "name, '-' prefix for descending",
+    ),
     PAGE[0],
     PAGE[1],
     PAGE[2],
@@ -98,21 +124,26 @@ pub(crate) fn routes() -> Vec<Route> {
             api,
             "Library totals",
             Sync(stats),
-        ),
+        )
+        .data("LibraryStats"),
         Route::new(
             Get,
             "/api/library/scan",
             api,
             "Progress of the current or last scan",
             Sync(scan_status),
-        ),
+        )
+        .data("ScanProgress"),
         Route::new(
             Post,
             "/api/library/scan",
             api,
             "Rescan the library folder (202; 409 while running)",
             Sync(scan_start),
-        ),
+        )
+        .data("ScanProgress")
+        .success(202)
+        .also(&[409]),
         Route::new(
             Get,
             "/api/tracks",
@@ -120,8 +151,9 @@ pub(crate) fn routes() -> Vec<Route> {
             "List or search tracks",
             Sync(list_tracks),
         )
-        .query(TRACK_QUERY),
-        Route::new(Get, "/api/tracks/{id}", api, "One track", Sync(get_track)),
+        .query(TRACK_QUERY)
+        .page("Track"),
+        Route::new(Get, "/api/tracks/{id}", api, "One track", Sync(get_track)).data("Track"),
         Route::new(
             Post,
             "/api/tracks/{id}/played",
@@ -129,14 +161,17 @@ pub(crate) fn routes() -> Vec<Route> {
             "Count a play (a chunk-0 request counts one too): play_count and last_played_at move",
             Async(played),
         )
-        .access(Access::Listener),
+        .access(Access::Listener)
+        .data("Track"),
         Route::new(
             Post,
             "/api/library/missing/purge",
             api,
             "Delete missing tracks now (all, or those missing for older_than_days), not after the grace period",
             Async(purge_missing),
-        ),
+        )
+        .body("Purge")
+        .data("Purged"),
         Route::new(
             Post,
             "/api/tracks/{id}/favorite",
@@ -144,7 +179,8 @@ pub(crate) fn routes() -> Vec<Route> {
             "Mark a track favorite",
             Async(favorite_on),
         )
-        .access(Access::Listener),
+        .access(Access::Listener)
+        .data("Track"),
         Route::new(
             Delete,
             "/api/tracks/{id}/favorite",
@@ -152,9 +188,12 @@ pub(crate) fn routes() -> Vec<Route> {
             "Unmark a favorite",
             Async(favorite_off),
         )
-        .access(Access::Listener),
-        Route::new(Get, "/api/albums", api, "List albums", Sync(list_albums)).query(ALBUM_QUERY),
-        Route::new(Get, "/api/albums/{id}", api, "One album", Sync(get_album)),
+        .access(Access::Listener)
+        .data("Track"),
+        Route::new(Get, "/api/albums", api, "List albums", Sync(list_albums))
+            .query(ALBUM_QUERY)
+            .page("Album"),
+        Route::new(Get, "/api/albums/{id}", api, "One album", Sync(get_album)).data("Album"),
         Route::new(
             Get,
             "/api/albums/{id}/tracks",
@@ -162,15 +201,19 @@ pub(crate) fn routes() -> Vec<Route> {
             "An album's tracks in disc and track order",
             Sync(album_tracks),
         )
-        .query(PAGE_QUERY),
-        Route::new(Get, "/api/artists", api, "List artists", Sync(list_artists)).query(NAME_QUERY),
+        .query(PAGE_QUERY)
+        .page("Track"),
+        Route::new(Get, "/api/artists", api, "List artists", Sync(list_artists))
+            .query(NAME_QUERY)
+            .page("Artist"),
         Route::new(
             Get,
             "/api/artists/{id}",
             api,
             "One artist",
             Sync(get_artist),
-        ),
+        )
+        .data("Artist"),
         Route::new(
             Get,
             "/api/artists/{id}/tracks",
@@ -178,7 +221,8 @@ pub(crate) fn routes() -> Vec<Route> {
             "An artist's tracks",
             Sync(artist_tracks),
         )
-        .query(TRACK_SUB_QUERY),
+        .query(TRACK_SUB_QUERY)
+        .page("Track"),
     ]
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod library;
 pub(crate) mod monitor;
 pub(crate) mod openapi;
 pub(crate) mod playlists;
+pub(crate) mod schemas;
 pub(crate) mod stream;
 pub(crate) mod system;
 pub(crate) mod ws;

@@ -24,43 +24,49 @@ pub(crate) fn routes() -> Vec<Route> {
             u,
             "Latest second, totals since start, health, alerts, trends",
             Sync(metrics),
-        ),
+        )
+        .data("Metrics"),
         Route::new(
             Get,
             "/api/metrics/endpoints",
             u,
             "Latency per route, chunk tier and WebSocket message type",
             Sync(endpoints),
-        ),
+        )
+        .data("Endpoints"),
         Route::new(
             Get,
             "/api/monitor/history",
             u,
             "The window of per-second summaries",
             Sync(history),
-        ),
+        )
+        .data("History"),
         Route::new(
             Get,
             "/api/monitor/trends",
             u,
             "Trend per metric over the window",
             Sync(trends),
-        ),
-        Route::new(Get, "/api/monitor/alerts", u, "Active alerts", Sync(alerts)),
+        )
+        .data("Trends"),
+        Route::new(Get, "/api/monitor/alerts", u, "Active alerts", Sync(alerts)).data("Alerts"),
         Route::new(
             Get,
             "/metrics",
             u,
             "Prometheus text exposition",
             Sync(prometheus),
-        ),
+        )
+        .raw(&["text/plain; version=0.0.4"]),
         Route::new(
             Get,
             "/dashboard",
             u,
             "Live dashboard (HTML)",
             Sync(dashboard),
-        ),
+        )
+        .raw(&["text/html"]),
     ]
 }
 

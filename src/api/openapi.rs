@@ -5,89 +5,193 @@ use crate::http::context::RequestCtx;
 use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
 use crate::http::response::Response;
-use crate::http::router::{Access, Handler, HandlerResult, Route, RouteClass, Segment};
+use crate::http::router::{
+    Access, Answer, Data, Handler, HandlerResult, Param, Route, RouteClass, Segment,
+};
+use crate::library::tokens::Role;
 use crate::runtime::core_state::CoreState;
 use serde_json::{Map, Value, json};
 use std::rc::Rc;
 
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        Method::Get,
-        "/api/openapi.json",
-        RouteClass::Unlimited,
-        "This OpenAPI document",
-        Handler::Sync(openapi),
-    )]
+    vec![
+        Route::new(
+            Method::Get,
+            "/api/openapi.json",
+            RouteClass::Unlimited,
+            "This OpenAPI document",
+            Handler::Sync(openapi),
+        )
+        .raw(&["application/json"]),
+    ]
 }
 
-fn schemas() -> Value {
-    json!({
-        "SuccessEnvelope": {"type": "object", "required": ["status", "data", "timestamp", "request_id", "processing_time_ms"], "properties": {
-            "status": {"const": "success"}, "data": {}, "meta": {"$ref": "#/components/schemas/PageMeta"},
-            "message": {"type": "string"}, "timestamp": {"type": "string", "format": "date-time"},
-            "request_id": {"type": "string"}, "processing_time_ms": {"type": "number"},
-            "cache_source": {"type": "string", "description": "which cache answered, on cached answers"}}},
-        "ErrorEnvelope": {"type": "object", "required": ["status", "error", "message", "timestamp", "request_id", "processing_time_ms"], "properties": {
-            "status": {"const": "error"},
-            "error": {"enum": ["validation_error", "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict",
-                "payload_too_large", "range_not_satisfiable", "request_header_fields_too_large", "rate_limit_exceeded",
-                "internal_error", "service_unavailable", "timeout", "not_acceptable", "misdirected_request",
-                "unsupported_media_type"]},
-            "message": {"type": "string"},
-            "details": {"type": "object", "properties": {"errors": {"type": "array", "items": {"type": "object",
-                "properties": {"field": {"type": "string"}, "type": {"type": "string"}, "message": {"type": "string"}}}}}},
-            "timestamp": {"type": "string", "format": "date-time"}, "request_id": {"type": "string"},
-            "processing_time_ms": {"type": "number"}}},
-        "PageMeta": {"type": "object", "properties": {
-            "limit": {"type": "integer"}, "offset": {"type": "integer"}, "total": {"type": "integer"},
-            "remaining": {"type": "integer"}, "has_more": {"type": "boolean"},
-            "next_cursor": {"type": ["string", "null"]}}},
-        "PlaylistCreate": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 100}, "description": {"type": "string", "maxLength": 1000}}},
-        "PlaylistUpdate": {"type": "object", "additionalProperties": false, "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 100}, "description": {"type": ["string", "null"], "maxLength": 1000}}},
-        "PlaylistAddTracks": {"type": "object", "additionalProperties": false, "required": ["track_ids"], "properties": {
-            "track_ids": {"type": "array", "minItems": 1, "maxItems": 500, "items": {"type": "integer", "minimum": 1}},
-            "position": {"type": "integer", "minimum": 0}}},
-        "PlaylistReorder": {"type": "object", "additionalProperties": false, "required": ["from", "to"], "properties": {
-            "from": {"type": "integer", "minimum": 0}, "to": {"type": "integer", "minimum": 0}}},
-        "Notification": {"type": "object", "additionalProperties": false, "required": ["title"], "properties": {
-            "title": {"type": "string", "maxLength": 200}, "message": {"type": "string", "maxLength": 2000},
-            "level": {"enum": ["info", "warning", "critical"]}}},
-        "Batch": {"type": "object", "additionalProperties": false, "required": ["items"], "properties": {
-            "atomic": {"type": "boolean", "default": false},
-            "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "object", "required": ["id", "action"], "properties": {
-                "id": {"type": ["string", "integer"]},
-                "action": {"enum": ["favorite", "unfavorite", "add_to_playlist", "remove_from_playlist", "set_tags"]},
-                "data": {"type": "object"}}}}}}
-    })
+/// What each status means, for the responses the document lists.
+fn describe(status: u16) -> &'static str {
+    match status {
+        206 => "partial content: the byte range asked for (`Range`)",
+        304 => "not modified: the `If-None-Match` validator still holds",
+        400 => "the body is not JSON, or is empty",
+        401 => "unauthorized: no valid bearer token (once any token exists)",
+        403 => {
+            "forbidden: the token's role is too low, or no token exists yet and the client is not on loopback (or is a web page)"
+        }
+        404 => "not found",
+        406 => "not acceptable: none of the formats the `Accept` header names",
+        409 => "conflict with the current state",
+        413 => "payload too large",
+        415 => "unsupported media type: the body must be `application/json`",
+        416 => "range not satisfiable",
+        422 => "validation error: `details.errors` names every field",
+        429 => "rate limit exceeded (`Retry-After`)",
+        500 => "internal error",
+        503 => "service unavailable: a full queue, a cap, or no library configured (`Retry-After`)",
+        504 => "timeout: the decode deadline passed",
+        _ => "error",
+    }
 }
 
-/// Builds the document from a route table.
-pub(crate) fn document(routes: &[Route]) -> Value {
-    let mut paths = Map::new();
-    for r in routes {
-        let mut params: Vec<Value> = r
-            .segments()
-            .iter()
-            .filter_map(|s| match s {
-                Segment::Param(name) => Some(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})),
-                Segment::Literal(_) => None,
-            })
-            .collect();
-        params.extend(r.query.iter().map(|(name, ty, desc)| {
-            json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": ty}})
-        }));
-        let mut op = json!({
-            "summary": r.summary,
-            "parameters": params,
-            "responses": {
-                "200": {"description": "success envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SuccessEnvelope"}}}},
-                "default": {"description": "error envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+/// A query parameter's schema, from the values the handler accepts.
+fn param_schema(p: Param) -> Value {
+    match p {
+        Param::Int(min, max) => json!({"type": "integer", "minimum": min, "maximum": max}),
+        Param::Num(min, max) => json!({"type": "number", "minimum": min, "maximum": max}),
+        Param::Str(max) => json!({"type": "string", "maxLength": max}),
+        Param::Bool => json!({"type": "boolean"}),
+        Param::OneOf(words) => json!({"type": "string", "enum": words}),
+        Param::Order(fields) => {
+            let both: Vec<String> = fields
+                .iter()
+                .flat_map(|f| [(*f).to_string(), format!("-{f}")])
+                .collect();
+            json!({"type": "string", "enum": both})
+        }
+    }
+}
+
+/// A path parameter's schema: ids are positive, indexes and positions start at 0.
+fn path_schema(name: &str) -> Value {
+    match name {
+        "index" => json!({"type": "integer", "minimum": 0, "maximum": u32::MAX}),
+        "position" => json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}),
+        _ => json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}),
+    }
+}
+
+fn parameters(r: &Route) -> Vec<Value> {
+    let path = r.segments().iter().filter_map(|s| match s {
+        Segment::Param(name) => {
+            Some(json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)}))
+        }
+        Segment::Literal(_) => None,
+    });
+    let query = r.query.iter().map(|(name, p, desc)| {
+        json!({"name": name, "in": "query", "required": false, "description": desc, "schema": param_schema(*p)})
+    });
+    path.chain(query).collect()
+}
+
+/// The success response: the envelope with its typed `data`, or the handler's own
+/// media types.
+fn success(r: &Route) -> (u16, Value) {
+    let schema_ref = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    match r.answer {
+        Answer::Json(status, data) => {
+            let (data, meta) = match data {
+                Data::One(name) => (schema_ref(name), json!({})),
+                Data::Page(name) => (
+                    json!({"type": "array", "items": schema_ref(name)}),
+                    json!({"required": ["meta"]}),
+                ),
+            };
+            let schema = json!({"allOf": [schema_ref("SuccessEnvelope"), meta,
+                {"properties": {"data": data}}]});
+            let mut resp = json!({"description": "success envelope", "content": {"application/json": {"schema": schema}}});
+            if status == 201 {
+                resp["headers"] = json!({"Location": {"required": true, "description": "the created resource", "schema": {"type": "string"}}});
             }
+            (status, resp)
+        }
+        Answer::Raw(types) => {
+            let content: Map<String, Value> = types
+                .iter()
+                .map(|t| {
+                    (
+                        (*t).to_string(),
+                        json!({"schema": {"type": "string", "format": "binary"}}),
+                    )
+                })
+                .collect();
+            (
+                200,
+                json!({"description": "the body itself", "content": content}),
+            )
+        }
+        Answer::Upgrade => (101, json!({"description": "switching protocols"})),
+    }
+}
+
+/// Every status an operation can answer: its success, those its shape implies (path
+/// ids, a query, a body, a role, a rate-limit class) and those its handler declares.
+fn responses(r: &Route) -> Value {
+    let (status, ok) = success(r);
+    let mut codes: Vec<u16> = vec![500, 503];
+    let has_path = r.segments().iter().any(|s| matches!(s, Segment::Param(_)));
+    if has_path {
+        codes.extend([404, 422]);
+    }
+    if !r.query.is_empty() {
+        codes.push(422);
+    }
+    if r.body.is_some() {
+        codes.extend([400, 413, 415, 422]);
+    }
+    if r.access != Access::Public {
+        codes.extend([401, 403]);
+    }
+    if r.class != RouteClass::Unlimited {
+        codes.push(429);
+    }
+    codes.extend(r.also);
+    codes.sort_unstable();
+    codes.dedup();
+    let err = json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}});
+    let mut out = Map::new();
+    out.insert(status.to_string(), ok.clone());
+    for code in codes {
+        let resp = match code {
+            206 => json!({"description": describe(206), "content": ok["content"].clone()}),
+            304 => json!({"description": describe(304)}),
+            _ => {
+                let mut e = err.clone();
+                e["description"] = json!(describe(code));
+                e
+            }
+        };
+        out.insert(code.to_string(), resp);
+    }
+    Value::Object(out)
+}
+
+/// Builds the document from a route table. `open`: no token exists yet and this
+/// client may change things without one (loopback), so a token is optional for it.
+pub(crate) fn document(routes: &[Route], open: bool) -> Value {
+    let mut paths = Map::new();
+    let mut websocket = Vec::new();
+    for r in routes {
+        if matches!(r.answer, Answer::Upgrade) {
+            websocket.push(json!({"path": r.pattern, "summary": r.summary}));
+            continue;
+        }
+        let mut op = json!({
+            "operationId": operation_id(r),
+            "summary": r.summary,
+            "parameters": parameters(r),
+            "responses": responses(r),
         });
         if let Some(body) = r.body {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+            let required = body != "Purge";
+            op["requestBody"] = json!({"required": required, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
         if r.access != Access::Public {
             let role = if r.access == Access::Admin {
@@ -95,11 +199,12 @@ pub(crate) fn document(routes: &[Route]) -> Value {
             } else {
                 "listener"
             };
-            op["security"] = json!([{"bearerAuth": []}]);
+            op["security"] = if open {
+                json!([{"bearerAuth": []}, {}])
+            } else {
+                json!([{"bearerAuth": []}])
+            };
             op["x-required-role"] = json!(role);
-            let err = json!({"$ref": "#/components/schemas/ErrorEnvelope"});
-            op["responses"]["401"] = json!({"description": "unauthorized: no valid bearer token (once any token exists)", "content": {"application/json": {"schema": err}}});
-            op["responses"]["403"] = json!({"description": format!("forbidden: the token's role is below {role}, or no token exists yet and the client is not on loopback"), "content": {"application/json": {"schema": err}}});
         }
         let entry = paths
             .entry(r.pattern.to_string())
@@ -108,19 +213,37 @@ pub(crate) fn document(routes: &[Route]) -> Value {
     }
     json!({
         "openapi": "3.1.0",
-        "info": {"title": "auralis-server", "version": env!("CARGO_PKG_VERSION")},
+        "info": {"title": "auralis-server", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every answer is an envelope (`status`, `data` or `error`, `timestamp`, `request_id`, `processing_time_ms`). Cross-parameter rules a schema cannot state: `offset` or `cursor`, not both; `sort` or `order_by`, not both; `level` only with `format=flac`, `bitrate` only with `format=opus`; `cursor` is a token the server issued (`meta.next_cursor`)."},
         "paths": paths,
+        "x-websocket": websocket,
         "components": {
-            "schemas": schemas(),
+            "schemas": super::schemas::components(),
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                "description": "A token from `auralis-server token create --role admin|listener --name NAME`. Reads need none; changes need one once any token exists (before that: loopback clients only)."}}
+                "description": "A token from `auralis-server token create --role admin|listener --name NAME`. Reads need none; changes need one once any token exists (before that: loopback clients only, and this document marks the token optional for them)."}}
         }
     })
 }
 
+/// `GET /api/tracks/{id}/cover` → `get_api_tracks_id_cover`: unique per route.
+fn operation_id(r: &Route) -> String {
+    let mut id = r.method.as_str().to_ascii_lowercase();
+    for seg in r.segments() {
+        id.push('_');
+        match seg {
+            Segment::Literal(l) => id.push_str(&l.replace(['.', '-'], "_")),
+            Segment::Param(p) => id.push_str(p),
+        }
+    }
+    id
+}
+
 /// The raw OpenAPI 3.1 document (no envelope: OpenAPI tools load it as it is).
-fn openapi(_core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
-    let body = serde_json::to_vec(&document(&super::routes()))
+fn openapi(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
+    let loopback = crate::http::middleware::auth::local(core, cx.peer);
+    let open = crate::library::tokens::permit(core.library.as_ref(), Role::Admin, None, loopback)
+        .is_ok_and(|permitted| permitted.is_ok());
+    let body = serde_json::to_vec(&document(&super::routes(), open))
         .map_err(|e| ApiError::Internal(format!("serialize the OpenAPI document: {e}")))?;
     Ok(Response::json(200, body).into())
 }

@@ -25,12 +25,16 @@ pub(crate) const MAX_DESCRIPTION: usize = 1000;
 /// Most track ids one request may add.
 pub(crate) const MAX_ADD: usize = 500;
 
+// Long: the route table, one entry per route (the router and the OpenAPI document
+// both read it).
 pub(crate) fn routes() -> Vec<Route> {
     use Handler::{Async, Sync};
     use Method::*;
     let api = RouteClass::Api;
     vec![
-        Route::new(Get, "/api/playlists", api, "List playlists", Sync(list)).query(PAGE_QUERY),
+        Route::new(Get, "/api/playlists", api, "List playlists", Sync(list))
+            .query(PAGE_QUERY)
+            .page("Playlist"),
         Route::new(
             Post,
             "/api/playlists",
@@ -38,14 +42,18 @@ pub(crate) fn routes() -> Vec<Route> {
             "Create a playlist (409 on a duplicate name)",
             Async(create),
         )
-        .body("PlaylistCreate"),
+        .body("PlaylistCreate")
+        .data("PlaylistWithTracks")
+        .success(201)
+        .also(&[409]),
         Route::new(
             Get,
             "/api/playlists/{id}",
             api,
             "A playlist with its tracks in order",
             Sync(get),
-        ),
+        )
+        .data("PlaylistWithTracks"),
         Route::new(
             Put,
             "/api/playlists/{id}",
@@ -53,14 +61,17 @@ pub(crate) fn routes() -> Vec<Route> {
             "Rename or re-describe a playlist",
             Async(update),
         )
-        .body("PlaylistUpdate"),
+        .body("PlaylistUpdate")
+        .data("PlaylistWithTracks")
+        .also(&[409]),
         Route::new(
             Delete,
             "/api/playlists/{id}",
             api,
             "Delete a playlist",
             Async(delete),
-        ),
+        )
+        .data("PlaylistDeleted"),
         Route::new(
             Post,
             "/api/playlists/{id}/tracks",
@@ -68,7 +79,9 @@ pub(crate) fn routes() -> Vec<Route> {
             "Add tracks (one transaction)",
             Async(add_tracks),
         )
-        .body("PlaylistAddTracks"),
+        .body("PlaylistAddTracks")
+        .data("PlaylistWithTracks")
+        .also(&[409]),
         Route::new(
             Put,
             "/api/playlists/{id}/tracks/reorder",
@@ -76,14 +89,17 @@ pub(crate) fn routes() -> Vec<Route> {
             "Move one entry",
             Async(reorder),
         )
-        .body("PlaylistReorder"),
+        .body("PlaylistReorder")
+        .data("PlaylistWithTracks")
+        .also(&[409]),
         Route::new(
             Delete,
             "/api/playlists/{id}/tracks/{position}",
             api,
             "Remove the entry at a 0-based position",
             Async(remove),
-        ),
+        )
+        .data("PlaylistWithTracks"),
     ]
     .into_iter()
     // Playlists are a listener's own: every change to them needs the listener role.
@@ -124,7 +140,12 @@ async fn write_then_show(
     let lib = reader(core)?;
     let owner = owner(cx);
     let id = lib.library.transact_as(owner, move |c| f(c)).await?;
-    Ok(Reply::with_status(status, full(lib, id, owner)?)?.into())
+    let reply = Reply::with_status(status, full(lib, id, owner)?)?;
+    Ok(match status {
+        201 => reply.location(format!("/api/playlists/{id}")),
+        _ => reply,
+    }
+    .into())
 }
 
 fn list(core: &Rc<CoreState>, cx: &RequestCtx, req: &Request) -> HandlerResult {
@@ -162,6 +183,9 @@ fn update(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture 
         let name = b.string("name", false, MAX_NAME);
         let has_desc = matches!(b.raw_peek("description"), Some(true));
         let description = b.string("description", false, MAX_DESCRIPTION);
+        if name.as_deref() == Some("") {
+            b.error("name", "value_error", "must not be empty");
+        }
         if name.is_none() && !has_desc {
             b.error("body", "missing", "give name and/or description");
         }

@@ -11,46 +11,70 @@ use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
 use crate::http::response::{FileBody, Response};
-use crate::http::router::{Handler, HandlerResult, LocalFuture, QueryParam, Route, RouteClass};
+use crate::http::router::{
+    Handler, HandlerResult, LocalFuture, Param as Values, QueryParam, Route, RouteClass,
+};
 use crate::http::validate::QueryFields;
 use crate::runtime::core_state::CoreState;
 use serde::Serialize;
 use std::rc::Rc;
 
+/// What a chunk can be, by format.
+const CHUNK_TYPES: &[&str] = &[
+    "audio/wav",
+    "application/octet-stream",
+    "audio/flac",
+    "audio/ogg; codecs=opus",
+];
+
 const CHUNK_QUERY: &[QueryParam] = &[
     (
         "rev",
-        "integer",
+        Values::Int(i64::MIN, i64::MAX),
         "the track's revision from its metadata: with it the chunk is cacheable for a year \
          (immutable); a revision the file no longer has is 409 (the file changed: fetch the \
          metadata again); without it, caches must revalidate (ETag)",
     ),
     (
         "format",
-        "string",
+        Values::OneOf(&ChunkFormat::NAMES),
         "wav (PCM 16-bit WAV file), f32 (raw interleaved little-endian float), flac (lossless, \
          the WAV chunk's samples) or opus (Ogg Opus at 48 kHz, chunks join gaplessly). \
          Without it the Accept header chooses (audio/wav, audio/flac, audio/ogg; codecs=opus, \
          application/octet-stream); without either, wav",
     ),
+    VARIANT[1],
+    VARIANT[2],
+    VARIANT[3],
+    VARIANT[4],
+];
+
+/// The variant parameters a chunk and a cache warm share (format first).
+pub(crate) const VARIANT: [QueryParam; 5] = [
+    (
+        "format",
+        Values::OneOf(&ChunkFormat::NAMES),
+        "wav (default), f32, flac or opus",
+    ),
     (
         "level",
-        "integer",
+        Values::Int(0, 8),
         "FLAC compression level 0 (fastest) to 8 (smallest), default 5; format=flac only",
     ),
     (
         "bitrate",
-        "integer",
+        Values::Int(32, 256),
         "Opus bitrate in kbit/s, 32 to 256, default 128; format=opus only",
     ),
     (
         "preset",
-        "string",
-        "original (default) or normalized (EBU R128 toward -14 LUFS, limited)",
+        Values::OneOf(&Preset::NAMES),
+        "original (default), normalized (EBU R128 toward -14 LUFS, limited) or \
+         normalized_album (the album's loudness)",
     ),
     (
         "intensity",
-        "number",
+        Values::Num(0.0, 1.0),
         "0.0-1.0, how far normalized moves (default 1.0; rounded to one decimal)",
     ),
 ];
@@ -65,7 +89,8 @@ pub(crate) fn routes() -> Vec<Route> {
             RouteClass::Api,
             "Sample rate, channels, duration and chunking of a track",
             Sync(metadata),
-        ),
+        )
+        .data("StreamMetadata"),
         Route::new(
             Get,
             "/api/stream/{track_id}/chunk/{index}",
@@ -73,14 +98,25 @@ pub(crate) fn routes() -> Vec<Route> {
             "One decoded chunk (from tier 1, tier 2 or a decode)",
             Async(chunk),
         )
-        .query(CHUNK_QUERY),
+        .query(CHUNK_QUERY)
+        .raw(CHUNK_TYPES)
+        .also(&[304, 406, 409, 504]),
         Route::new(
             Get,
             "/api/tracks/{id}/file",
             RouteClass::Stream,
             "The original file, with Range support",
             Sync(file),
-        ),
+        )
+        .raw(&[
+            "audio/wav",
+            "audio/flac",
+            "audio/mpeg",
+            "audio/ogg",
+            "audio/mp4",
+            "application/octet-stream",
+        ])
+        .also(&[206, 304, 416]),
         Route::new(
             Get,
             "/player",
@@ -88,23 +124,40 @@ pub(crate) fn routes() -> Vec<Route> {
             "Web player (HTML): a track's chunks in a chosen format, scheduled gaplessly with Web Audio",
             Sync(player),
         )
-        .query(PLAYER_QUERY),
+        .query(PLAYER_QUERY)
+        .raw(&["text/html"]),
     ]
 }
 
 /// Read by the page's script, not the server: a link can open it ready to play.
 const PLAYER_QUERY: &[QueryParam] = &[
-    ("track", "integer", "track id to select"),
-    ("format", "string", "opus (default), flac or wav"),
-    ("autoplay", "string", "any value: start playing on load"),
-    ("session", "string", "a shared session id to join"),
+    ("track", Values::Int(1, i64::MAX), "track id to select"),
+    (
+        "format",
+        Values::OneOf(&["opus", "flac", "wav"]),
+        "opus (default), flac or wav",
+    ),
+    (
+        "autoplay",
+        Values::Str(64),
+        "any value: start playing on load",
+    ),
+    ("session", Values::Str(128), "a shared session id to join"),
 ];
 
 /// The player: one self-contained page (no CDN) that fetches chunks, decodes them with
 /// `decodeAudioData` and schedules them back to back on one Web Audio clock.
 const PLAYER: &str = include_str!("../../assets/player.html");
 
-fn player(_core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
+/// The page, once its query holds only what the page's script understands (a link
+/// with a typo is told so, not opened as if it had worked).
+fn player(_core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResult {
+    let mut q = QueryFields::from_request(req);
+    q.int("track", 1, i64::MAX);
+    q.choice("format", &["opus", "flac", "wav"]);
+    q.string("autoplay", 64);
+    q.string("session", 128);
+    q.finish()?;
     super::common::html_page(PLAYER)
 }
 
@@ -194,13 +247,9 @@ struct StreamMetadata {
 
 fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerResult {
     let id = path_id(cx, "track_id")?;
-    let cached = core
-        .library
-        .as_ref()
-        .is_some_and(|lib| core.tracks.holds(lib, id));
     let a = core.chunk_path().track(id)?;
     let d = core.shared.chunks.chunk_duration_s;
-    let reply = Reply::ok(StreamMetadata {
+    Ok(Reply::ok(StreamMetadata {
         track_id: id,
         sample_rate: a.sample_rate,
         channels: a.channels,
@@ -214,12 +263,7 @@ fn metadata(core: &Rc<CoreState>, cx: &RequestCtx, _req: &Request) -> HandlerRes
         presets: Preset::NAMES,
         loudness_lufs: a.loudness_lufs,
         revision: a.revision.to_string(),
-    })?;
-    Ok(if cached {
-        reply.cache_source("memory")
-    } else {
-        reply
-    }
+    })?
     .into())
 }
 

@@ -20,28 +20,32 @@ pub(crate) fn routes() -> Vec<Route> {
             RouteClass::Unlimited,
             "Full health report (status, readiness, alerts, cores); 503 only when not ready",
             Handler::Sync(health),
-        ),
+        )
+        .data("Health"),
         Route::new(
             Method::Get,
             "/api/health/live",
             RouteClass::Unlimited,
             "Liveness: 200 while this core answers requests",
             Handler::Sync(live),
-        ),
+        )
+        .data("Live"),
         Route::new(
             Method::Get,
             "/api/health/ready",
             RouteClass::Unlimited,
             "Readiness: 200 when this node should get traffic, else 503 with the reasons",
             Handler::Sync(ready),
-        ),
+        )
+        .data("Ready"),
         Route::new(
             Method::Get,
             "/api/version",
             RouteClass::Api,
             "Server name and version",
             Handler::Sync(version),
-        ),
+        )
+        .data("Version"),
     ]
 }
 

@@ -5,7 +5,7 @@ use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
 use crate::http::error::ApiError;
 use crate::http::request::{Method, Request};
-use crate::http::router::{Access, Handler, HandlerResult, LocalFuture, Route, RouteClass};
+use crate::http::router::{Access, Handler, HandlerResult, LocalFuture, Param, Route, RouteClass};
 use crate::http::validate::{BodyFields, QueryFields};
 use crate::runtime::core_state::CoreState;
 use crate::runtime::mailbox::CoreMessage;
@@ -25,7 +25,8 @@ pub(crate) fn routes() -> Vec<Route> {
             RouteClass::Api,
             "WebSocket endpoint (docs/PROTOCOL.md); needs an Upgrade request",
             Sync(plain_ws),
-        ),
+        )
+        .upgrade(),
         Route::new(
             Get,
             "/api/ws/connections",
@@ -36,9 +37,14 @@ pub(crate) fn routes() -> Vec<Route> {
         // Peers' addresses and activity: an operator's view.
         .access(Access::Admin)
         .query(&[
-            ("limit", "integer", "details per page, 1-500 (default 50)"),
-            ("offset", "integer", "details to skip"),
-        ]),
+            (
+                "limit",
+                Param::Int(1, 500),
+                "details per page, 1-500 (default 50)",
+            ),
+            ("offset", Param::Int(0, i64::MAX), "details to skip"),
+        ])
+        .data("WsConnections"),
         Route::new(
             Post,
             "/api/notifications",
@@ -46,7 +52,9 @@ pub(crate) fn routes() -> Vec<Route> {
             "Publish a notification to the notifications topic on every core",
             Sync(notify),
         )
-        .body("Notification"),
+        .body("Notification")
+        .data("NotificationQueued")
+        .success(202),
     ]
 }
 
@@ -125,7 +133,7 @@ fn notify(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResul
     hub::publish(
         core,
         "notifications",
-        protocol::encode("notification", &id, &payload),
+        protocol::encode_on("notification", &id, "notifications", &payload),
         protocol::Priority::Low,
     )
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;

@@ -94,12 +94,6 @@ impl TrackAudioCache {
         Ok(())
     }
 
-    /// Whether `resolve(id)` would answer from memory (for `cache_source`).
-    pub(crate) fn holds(&self, lib: &LibraryReader, id: i64) -> bool {
-        let cache = self.entries.borrow();
-        cache.0 == lib.library.writer.generation() && cache.1.contains_key(&id)
-    }
-
     /// The facts of track `id`, from this cache or the core's library reader.
     pub(crate) fn resolve(
         &self,

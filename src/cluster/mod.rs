@@ -35,7 +35,9 @@ const QUEUE: usize = 8192;
 /// Topics whose messages cross nodes. `metrics` is per node; `library` changes cross
 /// through the shared database's own notifications, not the broker.
 pub(crate) fn crosses_nodes(topic: &str) -> bool {
-    matches!(topic, "notifications" | "player" | "cache") || topic.starts_with("session:")
+    matches!(topic, "notifications" | "player" | "cache")
+        || topic.starts_with("session:")
+        || topic.starts_with("player!session:")
 }
 
 /// Why the broker link could not be set up.

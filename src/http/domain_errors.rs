@@ -13,6 +13,7 @@ impl From<LibraryError> for ApiError {
             LibraryError::NotFound(m) => ApiError::NotFound(m),
             LibraryError::Conflict(m) => ApiError::Conflict(m),
             LibraryError::Invalid(errors) => ApiError::Validation(errors),
+            LibraryError::Stale(errors) => ApiError::StateConflict(errors),
             _ if e.is_busy() => ApiError::Unavailable(
                 "the database is locked by another process; retry shortly".into(),
             ),
@@ -46,7 +47,7 @@ impl From<ChunkError> for ApiError {
                 ApiError::field("track_id", "undecodable", "unsupported or corrupt audio")
             }
             ChunkError::FileMissing { .. } => ApiError::NotFound(e.to_string()),
-            ChunkError::OutOfRange { .. } => ApiError::RangeNotSatisfiable(e.to_string()),
+            ChunkError::OutOfRange { .. } => ApiError::NotFound(e.to_string()),
             ChunkError::DecoderBusy | ChunkError::DecoderOverloaded => {
                 ApiError::Unavailable(e.to_string())
             }

@@ -17,9 +17,6 @@ struct Success<'a, T: Serialize, M: Serialize> {
     meta: Option<&'a M>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
-    /// Which cache answered (`memory` for per-core facts), on cached answers only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_source: Option<&'static str>,
     timestamp: crate::timestamp::Stamp,
     request_id: &'a str,
     processing_time_ms: f64,
@@ -50,7 +47,8 @@ pub struct Reply {
     pub data: Box<RawValue>,
     pub meta: Option<Box<RawValue>>,
     pub message: Option<String>,
-    pub cache_source: Option<&'static str>,
+    /// `Location` of a created resource (201).
+    pub location: Option<String>,
 }
 
 impl Reply {
@@ -66,13 +64,13 @@ impl Reply {
             data,
             meta: None,
             message: None,
-            cache_source: None,
+            location: None,
         })
     }
 
-    /// Marks the answer as served from a cache (`cache_source` in the envelope).
-    pub(crate) fn cache_source(mut self, source: &'static str) -> Self {
-        self.cache_source = Some(source);
+    /// Names the created resource (`Location`).
+    pub(crate) fn location(mut self, path: String) -> Self {
+        self.location = Some(path);
         self
     }
 
@@ -93,7 +91,6 @@ impl Reply {
             data: &self.data,
             meta: self.meta.as_ref(),
             message: self.message.as_deref(),
-            cache_source: self.cache_source,
             timestamp: crate::timestamp::Stamp::now(),
             request_id,
             processing_time_ms: elapsed_ms(started),
@@ -102,7 +99,13 @@ impl Reply {
         // capacity cost a reallocation or two per response.
         let mut body = Vec::with_capacity(self.data.get().len() + 192);
         match serde_json::to_writer(&mut body, &env) {
-            Ok(()) => Response::json(self.status, body),
+            Ok(()) => {
+                let mut resp = Response::json(self.status, body);
+                if let Some(location) = self.location {
+                    resp.push_header("Location", location);
+                }
+                resp
+            }
             Err(e) => error(
                 &ApiError::Internal(format!("serialize envelope: {e}")),
                 request_id,

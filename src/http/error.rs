@@ -28,6 +28,10 @@ pub enum ApiError {
     MethodNotAllowed { method: String, allow: String },
     #[error("{0}")]
     Conflict(String),
+    /// Input valid on its own that the current state refuses: 409 with per-field
+    /// errors (422 is for input no state would take).
+    #[error("the request conflicts with the current state")]
+    StateConflict(Vec<FieldError>),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -72,7 +76,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => 401,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::Conflict(_) => 409,
+            ApiError::Conflict(_) | ApiError::StateConflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::RangeNotSatisfiable(_) => 416,
             ApiError::NotAcceptable { .. } => 406,
@@ -94,7 +98,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict(_) | ApiError::StateConflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
             ApiError::NotAcceptable { .. } => "not_acceptable",
@@ -118,7 +122,9 @@ impl ApiError {
     /// `details` of the envelope, when there are any.
     pub fn details(&self) -> Option<serde_json::Value> {
         match self {
-            ApiError::Validation(errors) => Some(serde_json::json!({ "errors": errors })),
+            ApiError::Validation(errors) | ApiError::StateConflict(errors) => {
+                Some(serde_json::json!({ "errors": errors }))
+            }
             ApiError::RateLimited { retry_after_s } => {
                 Some(serde_json::json!({ "retry_after_s": retry_after_s }))
             }

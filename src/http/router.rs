@@ -84,11 +84,55 @@ pub struct Route {
     pub body: Option<&'static str>,
     /// Who may call it: `Public` for reads, `Admin` for changes unless declared lower.
     pub access: Access,
+    /// What a success answers (documentation).
+    pub answer: Answer,
+    /// Statuses the handler itself can answer beyond those the route's shape implies
+    /// (documentation; see `api::openapi`).
+    pub also: &'static [u16],
     segments: Vec<Segment>,
 }
 
-/// A documented query parameter: (name, JSON type, description).
-pub type QueryParam = (&'static str, &'static str, &'static str);
+/// A documented query parameter: (name, its values, description).
+pub type QueryParam = (&'static str, Param, &'static str);
+
+/// The values a query parameter takes, as the handler checks them (the OpenAPI
+/// document states them so a generic client sends only what the server accepts).
+#[derive(Debug, Clone, Copy)]
+pub enum Param {
+    /// An integer in `min..=max`.
+    Int(i64, i64),
+    /// A number in `min..=max`.
+    Num(f64, f64),
+    /// A string of at most this many characters.
+    Str(usize),
+    /// `true|false|1|0`.
+    Bool,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// A sort field, optionally prefixed by `-` (descending).
+    Order(&'static [&'static str]),
+}
+
+/// What a route answers on success.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    /// The success envelope, at this status, `data` being the named schema.
+    Json(u16, Data),
+    /// A body the handler builds, of one of these media types.
+    Raw(&'static [&'static str]),
+    /// A WebSocket upgrade (docs/PROTOCOL.md): not an HTTP operation OpenAPI can
+    /// describe, so the document names it under `x-websocket` instead of `paths`.
+    Upgrade,
+}
+
+/// The success envelope's `data`.
+#[derive(Debug, Clone, Copy)]
+pub enum Data {
+    /// One value of the named schema.
+    One(&'static str),
+    /// A page: an array of the named schema, paging in `meta`.
+    Page(&'static str),
+}
 
 impl Route {
     pub fn new(
@@ -116,6 +160,8 @@ impl Route {
             handler,
             query: &[],
             body: None,
+            answer: Answer::Json(200, Data::One("Object")),
+            also: &[],
             // Deny by default: a new change route is admin-only until declared otherwise.
             access: match method {
                 Method::Get | Method::Head | Method::Options => Access::Public,
@@ -143,8 +189,60 @@ impl Route {
         self
     }
 
+    /// Declares the success envelope's `data` schema.
+    pub fn data(mut self, schema: &'static str) -> Self {
+        self.answer = Answer::Json(self.status(), Data::One(schema));
+        self
+    }
+
+    /// Declares a paged list of `schema` as the success `data`.
+    pub fn page(mut self, schema: &'static str) -> Self {
+        self.answer = Answer::Json(self.status(), Data::Page(schema));
+        self
+    }
+
+    /// Declares the success status (200 unless told; 201 answers with `Location`).
+    pub fn success(mut self, status: u16) -> Self {
+        if let Answer::Json(_, data) = self.answer {
+            self.answer = Answer::Json(status, data);
+        }
+        self
+    }
+
+    /// Declares a body the handler builds itself, of these media types.
+    pub fn raw(mut self, media_types: &'static [&'static str]) -> Self {
+        self.answer = Answer::Raw(media_types);
+        self
+    }
+
+    /// Declares the route a WebSocket upgrade.
+    pub fn upgrade(mut self) -> Self {
+        self.answer = Answer::Upgrade;
+        self
+    }
+
+    /// Declares statuses the handler answers beyond the route's shape (206, 304, 409…).
+    pub fn also(mut self, statuses: &'static [u16]) -> Self {
+        self.also = statuses;
+        self
+    }
+
+    fn status(&self) -> u16 {
+        match self.answer {
+            Answer::Json(status, _) => status,
+            Answer::Raw(_) | Answer::Upgrade => 200,
+        }
+    }
+
     pub fn segments(&self) -> &[Segment] {
         &self.segments
+    }
+
+    fn literals(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count()
     }
 
     fn matches(&self, path: &str, params: &mut Vec<(&'static str, String)>) -> bool {
@@ -177,7 +275,11 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(routes: Vec<Route>) -> Self {
+    /// Orders the table most specific first (most literal segments), so a path that a
+    /// literal route owns (`…/tracks/reorder`) is never taken by a parameter route
+    /// (`…/tracks/{position}`) for another method, nor advertised in its `Allow`.
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        routes.sort_by_key(|r| std::cmp::Reverse(r.literals()));
         Self { routes }
     }
 
@@ -194,8 +296,15 @@ impl Router {
         };
         let mut params = Vec::new();
         let mut allowed: Vec<&'static str> = Vec::new();
+        let mut owner: Option<usize> = None;
         for route in &self.routes {
+            // Sorted most specific first: once a route matched, the path belongs to
+            // routes as specific as it.
+            if owner.is_some_and(|n| route.literals() < n) {
+                break;
+            }
             if route.matches(path, &mut params) {
+                owner = Some(route.literals());
                 if route.method == want {
                     return Resolution::Found(route, params);
                 }

@@ -149,8 +149,8 @@ impl BodyFields {
     /// An integer within `min..=max`.
     pub(crate) fn int(&mut self, name: &str, required: bool, min: i64, max: i64) -> Option<i64> {
         let v = self.take(name, required)?;
-        match v.as_i64() {
-            Some(n) if n < min || n > max => {
+        match integer(&v) {
+            Some(n) if n < i128::from(min) || n > i128::from(max) => {
                 self.errors.push(FieldError::new(
                     format!("{}{name}", self.prefix),
                     "value_error",
@@ -158,7 +158,8 @@ impl BodyFields {
                 ));
                 None
             }
-            Some(n) => Some(n),
+            // In range, so it fits.
+            Some(n) => Some(n as i64),
             None => {
                 self.errors.push(FieldError::new(
                     format!("{}{name}", self.prefix),
@@ -211,8 +212,8 @@ impl BodyFields {
         }
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            match item.as_i64() {
-                Some(n) if n >= 1 => out.push(n),
+            match integer(item) {
+                Some(n) if n >= 1 && n <= i128::from(i64::MAX) => out.push(n as i64),
                 _ => {
                     self.errors.push(FieldError::new(
                         format!("{name}[{i}]"),
@@ -261,6 +262,22 @@ impl BodyFields {
             Err(ApiError::Validation(self.errors))
         }
     }
+}
+
+/// An integer as JSON Schema counts one: `3` or `3.0` (JSON does not tell them apart,
+/// and some serializers write every number as a float). Wider than `i64` so that a
+/// range check, not a type check, refuses `2^64` or `1e30`.
+pub(crate) fn integer(v: &Value) -> Option<i128> {
+    if let Some(n) = v.as_i64() {
+        return Some(i128::from(n));
+    }
+    if let Some(n) = v.as_u64() {
+        return Some(i128::from(n));
+    }
+    // `as` saturates at i128's bounds, far outside any range a field allows.
+    v.as_f64()
+        .filter(|f| f.is_finite() && f.fract() == 0.0)
+        .map(|f| f as i128)
 }
 
 /// Query parameters being read one by one, with the same error collection.

@@ -17,6 +17,10 @@ pub enum LibraryError {
     /// Well-formed input the library refuses, by field.
     #[error("request validation failed")]
     Invalid(Vec<FieldError>),
+    /// Input valid on its own that the library as it is now refuses, by field: ids of
+    /// tracks it does not hold, a position past a playlist's end, a full playlist.
+    #[error("the request conflicts with the library's current state")]
+    Stale(Vec<FieldError>),
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -34,6 +38,11 @@ impl LibraryError {
             LibraryError::Database(rusqlite::Error::SqliteFailure(f, _))
                 if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         )
+    }
+
+    /// A single-field refusal by the current state.
+    pub fn stale(field: &str, message: impl Into<String>) -> Self {
+        LibraryError::Stale(vec![FieldError::new(field, "state_conflict", message)])
     }
 
     /// A single-field refusal.

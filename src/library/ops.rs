@@ -179,15 +179,15 @@ pub(crate) fn add_tracks(
         .filter(|t| !track_exists(c, *t).unwrap_or(false))
         .collect();
     if !missing.is_empty() {
-        return Err(LibraryError::NotFound(format!(
-            "tracks not found: {missing:?}"
-        )));
+        return Err(LibraryError::stale(
+            "track_ids",
+            format!("not in the library: {missing:?}"),
+        ));
     }
     let mut list = entries(c, id)?;
     if list.len() + track_ids.len() > MAX_PLAYLIST_ENTRIES {
-        return Err(LibraryError::field(
+        return Err(LibraryError::stale(
             "track_ids",
-            "value_error",
             format!("a playlist holds at most {MAX_PLAYLIST_ENTRIES} tracks"),
         ));
     }
@@ -195,10 +195,12 @@ pub(crate) fn add_tracks(
         None => list.len(),
         Some(p) if p >= 0 && p as usize <= list.len() => p as usize,
         Some(_) => {
-            return Err(LibraryError::field(
+            return Err(LibraryError::stale(
                 "position",
-                "value_error",
-                format!("must be between 0 and {}", list.len()),
+                format!(
+                    "must be between 0 and {} (the playlist's length)",
+                    list.len()
+                ),
             ));
         }
     };
@@ -212,9 +214,8 @@ pub(crate) fn reorder(c: &Tx<'_>, id: i64, from: i64, to: i64) -> Result<(), Lib
     let mut list = entries(c, id)?;
     let n = list.len() as i64;
     if n == 0 {
-        return Err(LibraryError::field(
+        return Err(LibraryError::stale(
             "from",
-            "value_error",
             format!("playlist {id} is empty: there is nothing to reorder"),
         ));
     }
@@ -222,19 +223,19 @@ pub(crate) fn reorder(c: &Tx<'_>, id: i64, from: i64, to: i64) -> Result<(), Lib
     if !(0..n).contains(&from) {
         errs.push(FieldError::new(
             "from",
-            "value_error",
+            "state_conflict",
             format!("must be between 0 and {}", n - 1),
         ));
     }
     if !(0..n).contains(&to) {
         errs.push(FieldError::new(
             "to",
-            "value_error",
+            "state_conflict",
             format!("must be between 0 and {}", n - 1),
         ));
     }
     if !errs.is_empty() {
-        return Err(LibraryError::Invalid(errs));
+        return Err(LibraryError::Stale(errs));
     }
     let t = list.remove(from as usize);
     list.insert(to as usize, t);

@@ -186,6 +186,8 @@ struct State {
     tier2_evictions: u64,
     /// Gives freed memory back after connection bursts.
     trimmer: crate::runtime::memory::Trimmer,
+    /// Clients answered 429, per second of the alert window.
+    limited: VecDeque<std::collections::HashSet<std::net::IpAddr>>,
 }
 
 /// Counters and gauges of one second, over all cores.
@@ -193,6 +195,7 @@ struct Counted {
     total: CoreCounters,
     requests_per_core: Vec<u64>,
     stale_ws: u64,
+    ws_connections: u64,
     tier1_bytes_max: u64,
 }
 
@@ -224,6 +227,7 @@ fn run(shared: Arc<Shared>) {
         last_at: Instant::now(),
         tier2_evictions: 0,
         trimmer: Default::default(),
+        limited: VecDeque::new(),
     };
     loop {
         std::thread::sleep(interval);
@@ -257,9 +261,10 @@ fn run(shared: Arc<Shared>) {
             .last_work_micros
             .store(work, Ordering::Relaxed);
         shared.monitor.ticks.fetch_add(1, Ordering::Relaxed);
-        let metrics_msg = crate::ws::protocol::encode(
+        let metrics_msg = crate::ws::protocol::encode_on(
             "metrics",
             &format!("m{}", shared.monitor.ticks.load(Ordering::Relaxed)),
+            "metrics",
             &reports.metrics,
         );
         shared.monitor.publish(reports);
@@ -310,8 +315,10 @@ fn count(st: &mut State, snaps: &[CoreSnapshot]) -> Counted {
         total: CoreCounters::default(),
         requests_per_core: Vec::with_capacity(snaps.len()),
         stale_ws: 0,
+        ws_connections: 0,
         tier1_bytes_max: 0,
     };
+    let mut limited = std::collections::HashSet::new();
     for s in snaps {
         let before = st.counters.get(&s.core).copied().unwrap_or_default();
         let d = s.counters - before;
@@ -324,10 +331,19 @@ fn count(st: &mut State, snaps: &[CoreSnapshot]) -> Counted {
             st.statuses.insert((s.core, *k), *classes);
         }
         c.stale_ws += s.ws_stale;
+        c.ws_connections += s.ws_connections;
+        limited.extend(s.limited_clients.iter().copied());
         c.tier1_bytes_max = c.tier1_bytes_max.max(s.tier1_bytes);
+    }
+    st.limited.push_back(limited);
+    while st.limited.len() > LIMITED_SECONDS {
+        st.limited.pop_front();
     }
     c
 }
+
+/// Seconds of 429'd clients kept (the alert window, `recent_s`, reads the newest).
+const LIMITED_SECONDS: usize = 600;
 
 /// Max over mean requests per core (1 when idle).
 fn imbalance(per_core: &[u64]) -> f64 {
@@ -416,6 +432,16 @@ fn hit_rates(shared: &Shared, st: &State) -> Vec<HitRate> {
     ]
 }
 
+/// Distinct clients answered 429 over the alert window.
+fn limited_clients(shared: &Shared, st: &State) -> usize {
+    let seconds = shared.config.monitor.recent_s.max(1);
+    let mut all: std::collections::HashSet<&std::net::IpAddr> = std::collections::HashSet::new();
+    for s in st.limited.iter().rev().take(seconds) {
+        all.extend(s.iter());
+    }
+    all.len()
+}
+
 /// What the alert rules read: the recent seconds of the window.
 fn alert_inputs(shared: &Shared, st: &State, counted: &Counted, hit: &HitRate) -> Inputs {
     let (mut requests, mut errors, mut limited) = (0u64, 0.0, 0.0);
@@ -445,7 +471,9 @@ fn alert_inputs(shared: &Shared, st: &State, counted: &Counted, hit: &HitRate) -
         requests,
         error_rate: share(errors),
         rate_limited_rate: share(limited),
+        rate_limited_clients: limited_clients(shared, st),
         stale_ws: counted.stale_ws,
+        ws_connections: counted.ws_connections,
         imbalance: imbalance(&per_core),
     }
 }

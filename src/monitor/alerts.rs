@@ -142,7 +142,10 @@ pub(crate) struct Inputs {
     pub error_rate: f64,
     /// Share of traffic answered 429 over the window.
     pub rate_limited_rate: f64,
+    /// Distinct clients answered 429 over the window.
+    pub rate_limited_clients: usize,
     pub stale_ws: u64,
+    pub ws_connections: u64,
     /// Requests of the busiest core over the mean (1.0 = even).
     pub imbalance: f64,
 }
@@ -261,14 +264,21 @@ pub(crate) fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
             t.error_rate_warning,
             Some(t.error_rate_critical),
         );
-        let what = format!("429 share of {} requests", i.requests);
-        f.above(
-            "rate_limited",
-            &what,
-            i.rate_limited_rate,
-            t.rate_limited_warning,
-            None,
-        );
+        // One abusive client is its own problem, answered by its 429s; many clients
+        // limited at once is the deployment's.
+        if i.rate_limited_clients > t.rate_limited_clients {
+            let what = format!(
+                "429 share of {} requests, from {} clients",
+                i.requests, i.rate_limited_clients
+            );
+            f.above(
+                "rate_limited",
+                &what,
+                i.rate_limited_rate,
+                t.rate_limited_warning,
+                None,
+            );
+        }
         let what = "busiest core's load over the mean";
         f.above(
             "core_imbalance",
@@ -278,20 +288,29 @@ pub(crate) fn evaluate(i: &Inputs, t: &MonitorConfig) -> Vec<Firing> {
             None,
         );
     }
-    if i.stale_ws > 0 {
+    stale(&mut f, i, t);
+    f.out
+}
+
+/// Unresponsive WebSocket peers: a phone in a tunnel is normal; a share of all
+/// connections past `stale_ws_share` is not.
+fn stale(f: &mut Firings<'_>, i: &Inputs, t: &MonitorConfig) {
+    let share = i.stale_ws as f64 / i.ws_connections.max(1) as f64;
+    if i.stale_ws > 0 && share > t.stale_ws_share {
         f.window = "now";
         f.fire(
             "stale_ws_connections",
             Severity::Warning,
             format!(
-                "{} WebSocket connections have not answered a ping",
-                i.stale_ws
+                "{} of {} WebSocket connections ({:.1} %) have not answered a ping",
+                i.stale_ws,
+                i.ws_connections,
+                share * 100.0
             ),
-            i.stale_ws as f64,
-            0.0,
+            share,
+            t.stale_ws_share,
         );
     }
-    f.out
 }
 
 /// Alert state across seconds.
@@ -461,16 +480,36 @@ mod tests {
             (
                 Inputs {
                     rate_limited_rate: 0.2,
+                    rate_limited_clients: 11,
                     ..base.clone()
                 },
                 vec![("rate_limited", Severity::Warning)],
             ),
+            // One abusive client: its own 429s answer it, however many.
+            (
+                Inputs {
+                    rate_limited_rate: 0.9,
+                    rate_limited_clients: 1,
+                    ..base.clone()
+                },
+                vec![],
+            ),
             (
                 Inputs {
                     stale_ws: 2,
+                    ws_connections: 100,
                     ..base.clone()
                 },
                 vec![("stale_ws_connections", Severity::Warning)],
+            ),
+            // One phone in a tunnel among 150 listeners: under 1 %.
+            (
+                Inputs {
+                    stale_ws: 1,
+                    ws_connections: 150,
+                    ..base.clone()
+                },
+                vec![],
             ),
             (
                 Inputs {

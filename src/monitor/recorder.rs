@@ -14,8 +14,9 @@ pub const MAX_MICROS: u64 = 60_000_000;
 /// allocated and zeroed one per series per second (85 µs each), and the monitor's adds
 /// and walks over them cost 22 ms per second for 200 changed series. At 2 digits it is
 /// 2 432 buckets (19 KB), and the same second costs the monitor the figure in the
-/// README (`cargo bench --bench monitor`). Merges stay exact; 1 % is the bound on every
-/// reported latency, tested against exact values in `monitor::series`.
+/// book's Performance chapter (`cargo bench --bench monitor`). Merges stay exact;
+/// 1 % is the bound on every reported latency, tested against exact values in
+/// `monitor::series`.
 pub const SIGFIG: u8 = 2;
 
 /// What a series measures.

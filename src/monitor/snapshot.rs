@@ -111,6 +111,8 @@ pub(crate) struct CoreSnapshot {
     pub ws_connections: u64,
     /// WebSocket connections with a ping unanswered past the heartbeat interval.
     pub ws_stale: u64,
+    /// Clients answered 429 this second.
+    pub limited_clients: Vec<std::net::IpAddr>,
     pub tier1_bytes: u64,
 }
 
@@ -171,7 +173,7 @@ pub(crate) fn summary_with_sum(h: &Histogram<u64>, sum_us: f64) -> Summary {
     }
     // One pass over the counts for all four quantiles (each `value_at_quantile` is a
     // scan of its own: `cargo bench --bench monitor` went from 30 ms to the figure in
-    // the README for 200 histograms).
+    // the book's Performance chapter for 200 histograms).
     let mut q = h.value_at_quantiles([0.50, 0.90, 0.99, 0.999]);
     let (p50, p90, p99, p999) = (
         q.next().unwrap_or(0),

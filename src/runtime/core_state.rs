@@ -283,6 +283,7 @@ impl CoreState {
             connections: self.connections.borrow().len() as u64,
             ws_connections: self.ws.len() as u64,
             ws_stale,
+            limited_clients: c.limited_clients.borrow_mut().drain().collect(),
             tier1_bytes: t1.bytes(),
         }
     }

@@ -2,6 +2,9 @@
 
 use std::cell::Cell;
 
+/// Distinct 429'd clients a core remembers per second (more are not told apart).
+pub(crate) const LIMITED_CLIENTS_CAP: usize = 4096;
+
 /// Request counters of one core.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -10,6 +13,10 @@ pub(crate) struct Counters {
     pub by_class: [Cell<u64>; 6],
     pub bytes_out: Cell<u64>,
     pub rate_limited: Cell<u64>,
+    /// Clients answered 429 since the last snapshot (at most [`LIMITED_CLIENTS_CAP`]):
+    /// the `rate_limited` alert counts distinct clients, so one abusive address is
+    /// not an incident.
+    pub limited_clients: std::cell::RefCell<std::collections::HashSet<std::net::IpAddr>>,
     pub ws_messages: Cell<u64>,
     pub connections_opened: Cell<u64>,
     pub connections_closed: Cell<u64>,

@@ -10,7 +10,7 @@ impl From<LibraryError> for WsError {
     fn from(e: LibraryError) -> Self {
         match e {
             LibraryError::NotFound(m) => WsError::new(codes::NOT_FOUND, m),
-            LibraryError::Invalid(errors) => WsError::fields(errors),
+            LibraryError::Invalid(errors) | LibraryError::Stale(errors) => WsError::fields(errors),
             LibraryError::Conflict(m) => WsError::payload(m),
             LibraryError::Write(_) => WsError::new(codes::UNAVAILABLE, e.to_string()),
             LibraryError::Unconfigured => WsError::new(codes::NOT_FOUND, e.to_string()),

@@ -88,11 +88,22 @@ impl WsHub {
     }
 
     /// Queues `text` to every local subscriber of `topic`; returns how many took it.
+    /// A topic written `base!other` ([`except`]) reaches subscribers of `base` that are
+    /// not subscribers of `other` (they get the event through `other`).
     pub(crate) fn deliver(&self, topic: &str, text: &Bytes, priority: Priority) -> usize {
-        let ids: Vec<u64> = match self.topics.borrow().get(topic) {
-            Some(set) => set.iter().copied().collect(),
+        let (base, other) = split_except(topic);
+        let topics = self.topics.borrow();
+        let ids: Vec<u64> = match topics.get(base) {
+            Some(set) => {
+                let skip = other.and_then(|o| topics.get(o));
+                set.iter()
+                    .copied()
+                    .filter(|id| !skip.is_some_and(|s| s.contains(id)))
+                    .collect()
+            }
             None => return 0,
         };
+        drop(topics);
         let conns = self.conns.borrow();
         ids.iter()
             .filter_map(|id| conns.get(id))
@@ -104,7 +115,7 @@ impl WsHub {
     /// writers, not the peer, are behind.
     pub(crate) fn behind(&self, topic: &str) -> bool {
         let topics = self.topics.borrow();
-        let Some(set) = topics.get(topic) else {
+        let Some(set) = topics.get(split_except(topic).0) else {
             return false;
         };
         let conns = self.conns.borrow();
@@ -133,6 +144,20 @@ impl WsHub {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.conns.borrow().is_empty()
+    }
+}
+
+/// The `player` topic except subscribers of `session` (who get a session's status on
+/// its own topic): one event, one copy per connection, on every core and node (the
+/// exception travels in the topic name, so the broker needs no other field).
+pub(crate) fn except(session: &str) -> String {
+    format!("player!{session}")
+}
+
+fn split_except(topic: &str) -> (&str, Option<&str>) {
+    match topic.split_once('!') {
+        Some((base, other)) => (base, Some(other)),
+        None => (topic, None),
     }
 }
 
@@ -232,9 +257,10 @@ pub(crate) fn library_sink(m: Mailboxes) -> crate::library::events::EventSink {
     Box::new(move |events| {
         for e in events {
             let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
-            let text = Bytes::from(super::protocol::encode(
+            let text = Bytes::from(super::protocol::encode_on(
                 "library_changed",
                 &format!("lib{n}"),
+                "library",
                 e,
             ));
             let topics = match e.owner() {
@@ -262,9 +288,10 @@ pub(crate) fn cache_sink(
     let seq = std::sync::atomic::AtomicU64::new(0);
     Box::new(move |e| {
         let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let text = Bytes::from(super::protocol::encode(
+        let text = Bytes::from(super::protocol::encode_on(
             "cache_changed",
             &format!("cache{n}"),
+            "cache",
             e,
         ));
         forward(broker.as_ref(), "cache", &text, Priority::Normal);

@@ -27,7 +27,12 @@ pub(crate) struct Player {
     pub state: PlayState,
     pub queue: Vec<i64>,
     pub index: Option<usize>,
+    /// The position at `position_at_ms`; while playing it moves with the clock.
     pub position_ms: u64,
+    /// Unix ms at which `position_ms` held (a status message carries both, so another
+    /// node computes the same moving position).
+    #[serde(default, rename = "position_updated_at_ms")]
+    pub position_at_ms: u64,
 }
 
 /// What went wrong with a player command (an `invalid_payload` reply).
@@ -83,6 +88,24 @@ impl Player {
 
     fn changed(&mut self) {
         self.seq += 1;
+    }
+
+    /// The position at `now_ms` (unix ms): server time since play or seek, while
+    /// playing; `duration_ms` caps it at the track's end.
+    pub(crate) fn position(&self, now_ms: u64, duration_ms: Option<u64>) -> u64 {
+        let moved = match self.state {
+            PlayState::Playing => now_ms.saturating_sub(self.position_at_ms),
+            _ => 0,
+        };
+        let at = self.position_ms.saturating_add(moved);
+        duration_ms.map_or(at, |d| at.min(d))
+    }
+
+    /// Re-anchors the position at `now_ms` (before and after a command, so a pause
+    /// keeps where playback got to and a play or seek starts the clock there).
+    pub(crate) fn anchor(&mut self, now_ms: u64) {
+        self.position_ms = self.position(now_ms, None);
+        self.position_at_ms = now_ms;
     }
 
     pub(crate) fn play(&mut self, index: Option<usize>) -> Result<(), PlayerError> {

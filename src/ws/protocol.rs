@@ -15,6 +15,14 @@ pub(crate) enum Priority {
 }
 
 impl Priority {
+    /// Every priority, highest first.
+    pub(crate) const ALL: [Priority; 4] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ];
+
     /// Multiplier of the per-connection base rate (docs/PROTOCOL.md "Priorities and rate limits").
     pub(crate) fn multiplier(self) -> f64 {
         match self {
@@ -32,6 +40,48 @@ impl Priority {
             Priority::Normal => "normal",
             Priority::Low => "low",
         }
+    }
+}
+
+/// What a message type is about (docs/PROTOCOL.md groups its tables by these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Category {
+    Connection,
+    Playback,
+    Queue,
+    Library,
+    Streaming,
+    Status,
+}
+
+impl Category {
+    pub(crate) const ALL: [Category; 6] = [
+        Category::Connection,
+        Category::Playback,
+        Category::Queue,
+        Category::Library,
+        Category::Streaming,
+        Category::Status,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Category::Connection => "connection",
+            Category::Playback => "playback",
+            Category::Queue => "queue",
+            Category::Library => "library",
+            Category::Streaming => "streaming",
+            Category::Status => "status",
+        }
+    }
+
+    /// The client → server types of this category, in table order.
+    pub(crate) fn types(self) -> Vec<&'static str> {
+        ClientType::ALL
+            .iter()
+            .filter(|e| e.3 == self)
+            .map(|e| e.1)
+            .collect()
     }
 }
 
@@ -67,51 +117,148 @@ pub(crate) enum ClientType {
 
 impl ClientType {
     /// Every type, with its wire name and priority (docs/PROTOCOL.md "Priorities and rate limits").
-    pub(crate) const ALL: [(ClientType, &'static str, Priority); 25] = [
-        (ClientType::Ping, "ping", Priority::Critical),
-        (ClientType::Disconnect, "disconnect", Priority::Critical),
-        (ClientType::Play, "play", Priority::High),
-        (ClientType::Pause, "pause", Priority::High),
-        (ClientType::Stop, "stop", Priority::High),
-        (ClientType::Seek, "seek", Priority::High),
-        (ClientType::Next, "next", Priority::High),
-        (ClientType::Previous, "previous", Priority::High),
-        (ClientType::Subscribe, "subscribe", Priority::Normal),
-        (ClientType::Unsubscribe, "unsubscribe", Priority::Normal),
+    pub(crate) const ALL: [(ClientType, &'static str, Priority, Category); 25] = [
+        (
+            ClientType::Ping,
+            "ping",
+            Priority::Critical,
+            Category::Connection,
+        ),
+        (
+            ClientType::Disconnect,
+            "disconnect",
+            Priority::Critical,
+            Category::Connection,
+        ),
+        (ClientType::Play, "play", Priority::High, Category::Playback),
+        (
+            ClientType::Pause,
+            "pause",
+            Priority::High,
+            Category::Playback,
+        ),
+        (ClientType::Stop, "stop", Priority::High, Category::Playback),
+        (ClientType::Seek, "seek", Priority::High, Category::Playback),
+        (ClientType::Next, "next", Priority::High, Category::Playback),
+        (
+            ClientType::Previous,
+            "previous",
+            Priority::High,
+            Category::Playback,
+        ),
+        (
+            ClientType::Subscribe,
+            "subscribe",
+            Priority::Normal,
+            Category::Connection,
+        ),
+        (
+            ClientType::Unsubscribe,
+            "unsubscribe",
+            Priority::Normal,
+            Category::Connection,
+        ),
         (
             ClientType::SessionCreate,
             "session_create",
             Priority::Normal,
+            Category::Playback,
         ),
-        (ClientType::SessionJoin, "session_join", Priority::Normal),
-        (ClientType::QueueAdd, "queue_add", Priority::Normal),
-        (ClientType::QueueRemove, "queue_remove", Priority::Normal),
-        (ClientType::QueueClear, "queue_clear", Priority::Normal),
-        (ClientType::QueueReorder, "queue_reorder", Priority::Normal),
+        (
+            ClientType::SessionJoin,
+            "session_join",
+            Priority::Normal,
+            Category::Playback,
+        ),
+        (
+            ClientType::QueueAdd,
+            "queue_add",
+            Priority::Normal,
+            Category::Queue,
+        ),
+        (
+            ClientType::QueueRemove,
+            "queue_remove",
+            Priority::Normal,
+            Category::Queue,
+        ),
+        (
+            ClientType::QueueClear,
+            "queue_clear",
+            Priority::Normal,
+            Category::Queue,
+        ),
+        (
+            ClientType::QueueReorder,
+            "queue_reorder",
+            Priority::Normal,
+            Category::Queue,
+        ),
         (
             ClientType::LibrarySearch,
             "library_search",
             Priority::Normal,
+            Category::Library,
         ),
-        (ClientType::LibrarySync, "library_sync", Priority::Normal),
-        (ClientType::StreamStart, "stream_start", Priority::Normal),
-        (ClientType::StreamStop, "stream_stop", Priority::Normal),
-        (ClientType::StreamAck, "stream_ack", Priority::Critical),
-        (ClientType::CacheStatus, "cache_status", Priority::Low),
-        (ClientType::CacheStats, "cache_stats", Priority::Low),
-        (ClientType::HealthCheck, "health_check", Priority::Low),
-        (ClientType::StatusUpdate, "status_update", Priority::Low),
+        (
+            ClientType::LibrarySync,
+            "library_sync",
+            Priority::Normal,
+            Category::Library,
+        ),
+        (
+            ClientType::StreamStart,
+            "stream_start",
+            Priority::Normal,
+            Category::Streaming,
+        ),
+        (
+            ClientType::StreamStop,
+            "stream_stop",
+            Priority::Normal,
+            Category::Streaming,
+        ),
+        (
+            ClientType::StreamAck,
+            "stream_ack",
+            Priority::Critical,
+            Category::Streaming,
+        ),
+        (
+            ClientType::CacheStatus,
+            "cache_status",
+            Priority::Low,
+            Category::Status,
+        ),
+        (
+            ClientType::CacheStats,
+            "cache_stats",
+            Priority::Low,
+            Category::Status,
+        ),
+        (
+            ClientType::HealthCheck,
+            "health_check",
+            Priority::Low,
+            Category::Status,
+        ),
+        (
+            ClientType::StatusUpdate,
+            "status_update",
+            Priority::Low,
+            Category::Playback,
+        ),
     ];
 
     /// The type named `name`; `None` for an unknown type.
     pub(crate) fn parse(name: &str) -> Option<Self> {
         Self::ALL
             .iter()
-            .find(|(_, n, _)| *n == name)
-            .map(|(t, _, _)| *t)
+            .find(|(_, n, _, _)| *n == name)
+            .map(|(t, _, _, _)| *t)
     }
 
-    fn entry(self) -> &'static (ClientType, &'static str, Priority) {
+    fn entry(self) -> &'static (ClientType, &'static str, Priority, Category) {
         // `ALL` is in declaration order (the round-trip test checks it): an index, not
         // a search, per message.
         &Self::ALL[self as usize]
@@ -224,6 +371,9 @@ struct Out<'a, P: Serialize> {
     #[serde(rename = "type")]
     kind: &'a str,
     correlation_id: &'a str,
+    /// The topic a published message came through (absent on direct replies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<&'a str>,
     timestamp: String,
     priority: &'static str,
     payload: &'a P,
@@ -231,9 +381,30 @@ struct Out<'a, P: Serialize> {
 
 /// Encodes an outgoing message as JSON text.
 pub(crate) fn encode<P: Serialize>(kind: &str, correlation_id: &str, payload: &P) -> String {
+    encode_out(kind, correlation_id, None, payload)
+}
+
+/// Encodes a message published on `topic` (which it names, so a client subscribed to
+/// several topics knows which one delivered it).
+pub(crate) fn encode_on<P: Serialize>(
+    kind: &str,
+    correlation_id: &str,
+    topic: &str,
+    payload: &P,
+) -> String {
+    encode_out(kind, correlation_id, Some(topic), payload)
+}
+
+fn encode_out<P: Serialize>(
+    kind: &str,
+    correlation_id: &str,
+    topic: Option<&str>,
+    payload: &P,
+) -> String {
     let out = Out {
         kind,
         correlation_id,
+        topic,
         timestamp: crate::timestamp::timestamp_now(),
         priority: outbound_priority(kind).as_str(),
         payload,

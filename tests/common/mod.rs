@@ -424,6 +424,16 @@ pub fn ok_data(resp: &Resp) -> serde_json::Value {
 /// The `details.errors[].field` names of a 422.
 pub fn error_fields(resp: &Resp) -> Vec<String> {
     assert_eq!(resp.status, 422, "{}", String::from_utf8_lossy(&resp.body));
+    fields_of(resp)
+}
+
+/// Field names of a 409 refused by the current state (valid input otherwise).
+pub fn conflict_fields(resp: &Resp) -> Vec<String> {
+    assert_eq!(resp.status, 409, "{}", String::from_utf8_lossy(&resp.body));
+    fields_of(resp)
+}
+
+fn fields_of(resp: &Resp) -> Vec<String> {
     resp.json()["details"]["errors"]
         .as_array()
         .map(|a| {

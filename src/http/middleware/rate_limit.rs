@@ -52,19 +52,21 @@ impl Layer for RateLimit {
         };
         let now_ms = core.now_ms();
         self.sweep(now_ms);
-        let decision = self.limiter.borrow_mut().check(
-            crate::cidr::client_key(cx.peer.ip(), cfg.ipv6_prefix),
-            cx.class,
-            limit,
-            now_ms,
-        );
+        let client = crate::cidr::client_key(cx.peer.ip(), cfg.ipv6_prefix);
+        let decision = self
+            .limiter
+            .borrow_mut()
+            .check(client, cx.class, limit, now_ms);
         cx.rate = Some(decision);
         if decision.allowed {
             Ok(Flow::Continue)
         } else {
-            core.counters
-                .rate_limited
-                .set(core.counters.rate_limited.get() + 1);
+            let c = &core.counters;
+            c.rate_limited.set(c.rate_limited.get() + 1);
+            let mut clients = c.limited_clients.borrow_mut();
+            if clients.len() < crate::runtime::counters::LIMITED_CLIENTS_CAP {
+                clients.insert(client);
+            }
             Err(ApiError::RateLimited {
                 retry_after_s: decision.reset_s,
             })

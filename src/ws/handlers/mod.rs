@@ -62,13 +62,23 @@ pub(crate) fn welcome(core: &CoreState, conn: &WsConn) {
             "core": core.id.0,
             "heartbeat_interval_ms": ws.heartbeat_interval_ms,
             "heartbeat_timeout_ms": ws.heartbeat_timeout_ms,
-            "rate_limits": {"window_ms": 60000, "per_priority": limits},
+            "rate_limits": {"window_ms": 60000, "per_priority": limits,
+                "budgets": "each priority its own"},
+            "categories": categories(),
             "retry": {"timeout_seconds": ws.retry_timeout_s, "max_retries": ws.retry_max},
             "max_message_bytes": ws.max_message_bytes,
             "server_version": env!("CARGO_PKG_VERSION"),
             "protocol_version": 1,
         }),
     );
+}
+
+/// Every category with its message types (the `connect` message lists them).
+fn categories() -> serde_json::Map<String, Value> {
+    super::protocol::Category::ALL
+        .iter()
+        .map(|c| (c.as_str().to_string(), json!(c.types())))
+        .collect()
 }
 
 /// Handles one parsed message; `false` when the connection must end.
@@ -123,9 +133,10 @@ mod tests {
 
     #[test]
     fn every_client_type_round_trips_through_its_wire_name() {
-        for (t, name, priority) in ClientType::ALL {
+        for (t, name, priority, category) in ClientType::ALL {
             assert_eq!(ClientType::parse(name), Some(t), "{name}");
             assert_eq!((t.as_str(), t.priority()), (name, priority));
+            assert!(category.types().contains(&name));
         }
         assert_eq!(ClientType::parse("fly"), None);
     }

@@ -55,6 +55,7 @@ impl From<PlayerError> for WsError {
 }
 
 fn status_payload(core: &CoreState, conn: &WsConn) -> Value {
+    let now = unix_ms();
     let p = conn.player.borrow();
     let track = p
         .current()
@@ -66,7 +67,8 @@ fn status_payload(core: &CoreState, conn: &WsConn) -> Value {
         "state": p.state,
         "queue": p.queue,
         "index": p.index,
-        "position_ms": p.position_ms,
+        "position_ms": p.position(now, track.as_ref().map(|t| t.duration_ms.max(0) as u64)),
+        "position_updated_at_ms": now,
         "track": track,
     })
 }
@@ -80,9 +82,13 @@ fn emit_status(core: &CoreState, conn: &WsConn, correlation_id: &str) {
     let session = conn.player.borrow().session_id.clone();
     if let Some(id) = session {
         sessions::record(&core.shared, &id, &conn.player.borrow());
-        let text = protocol::encode("status_update", correlation_id, &payload);
-        let published = hub::publish(core, &format!("session:{id}"), text.clone(), Priority::High)
-            .and_then(|()| hub::publish(core, "player", text, Priority::Normal));
+        let session = format!("session:{id}");
+        let text = protocol::encode_on("status_update", correlation_id, &session, &payload);
+        let to_player = protocol::encode_on("status_update", correlation_id, "player", &payload);
+        // One copy per connection: `player` subscribers that also follow this session
+        // got it through `session:<id>` (hub::deliver reads the exception).
+        let published = hub::publish(core, &session, text, Priority::High)
+            .and_then(|()| hub::publish(core, &hub::except(&session), to_player, Priority::Normal));
         if let Err(e) = published {
             conn.send_error(correlation_id, &e.into());
         }
@@ -144,9 +150,30 @@ pub(super) fn command(
     conn: &Rc<WsConn>,
     m: &Incoming,
 ) -> Result<(), WsError> {
-    let p = &m.payload;
     let kind = ClientType::parse(&m.kind);
     follow_session(core, conn);
+    let now = unix_ms();
+    conn.player.borrow_mut().anchor(now);
+    apply(core, conn, kind, m)?;
+    conn.player.borrow_mut().anchor(now);
+    emit_status(core, conn, &m.correlation_id);
+    Ok(())
+}
+
+/// The wall clock in ms: positions are compared across nodes.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn apply(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    kind: Option<ClientType>,
+    m: &Incoming,
+) -> Result<(), WsError> {
+    let p = &m.payload;
     match kind {
         Some(ClientType::Play) => {
             let index = payload::parse::<Play>(p)?.index;
@@ -193,7 +220,6 @@ pub(super) fn command(
             )));
         }
     }
-    emit_status(core, conn, &m.correlation_id);
     Ok(())
 }
 
@@ -217,12 +243,14 @@ pub(super) fn session_create(
             sessions::record(&core.shared, &id, &conn.player.borrow());
             // Announced on its own topic (no listener yet), so other nodes and the
             // broker's store know the session from its start.
-            let text = protocol::encode(
+            let topic = format!("session:{id}");
+            let text = protocol::encode_on(
                 "status_update",
                 &m.correlation_id,
+                &topic,
                 &status_payload(core, conn),
             );
-            hub::publish(core, &format!("session:{id}"), text, Priority::High)?;
+            hub::publish(core, &topic, text, Priority::High)?;
             id
         }
     };

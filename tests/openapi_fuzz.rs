@@ -1,0 +1,85 @@
+//! The OpenAPI document against an independent tester: Schemathesis generates requests
+//! from `/api/openapi.json` (valid and invalid ones) and checks every answer against the
+//! same document (`--checks all`: statuses, content types, headers, response schemas,
+//! security, what is accepted and what is refused). Run three ways: before any token
+//! exists (a loopback client needs none), then with an admin token, then without one.
+//! Any failure fails the test; its report is printed.
+//!
+//! Pinned: `.ci/run` installs this version (`pip install schemathesis==…`). The
+//! cross-parameter rules a schema cannot state are in `tests/schemathesis/hooks.py`.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+const SCHEMATHESIS: &str = "4.32.5";
+
+/// The pinned Schemathesis CLI, or why it cannot run.
+fn schemathesis() -> Result<(), String> {
+    let out = Command::new("st")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("the `st` command (Schemathesis) is missing: {e}"))?;
+    let version = String::from_utf8_lossy(&out.stdout).to_string();
+    if version.contains(SCHEMATHESIS) {
+        Ok(())
+    } else {
+        Err(format!(
+            "Schemathesis {SCHEMATHESIS} is pinned, found {version:?}"
+        ))
+    }
+}
+
+/// One run; panics with Schemathesis's report on any failure.
+fn run(s: &Server, label: &str, token: Option<&str>) {
+    let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
+    let work = temp_dir("schemathesis");
+    let mut cmd = Command::new("st");
+    cmd.current_dir(&work)
+        .env("PYTHONPATH", &hooks)
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .args(["run", &format!("http://{}/api/openapi.json", s.addr)])
+        .args(["--checks", "all", "--max-examples", "25", "--workers", "2"])
+        // Reproducible in CI; a wider search: drop the seed, raise --max-examples.
+        .args(["--seed", "20261203", "--generation-database", "none"])
+        .args(["--request-timeout", "30", "--no-color"]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = cmd.output().expect("run schemathesis");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let summary: String = report
+        .lines()
+        .skip_while(|l| !l.contains("SUMMARY"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    eprintln!("schemathesis {label}:\n{summary}");
+    assert!(
+        out.status.success(),
+        "schemathesis {label} reported failures:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("Tested:"),
+        "schemathesis {label} tested nothing:\n{report}"
+    );
+}
+
+#[test]
+fn schemathesis_finds_no_failure_with_or_without_a_token() {
+    if let Err(why) = schemathesis() {
+        eprintln!(
+            "SKIPPED schemathesis_finds_no_failure_with_or_without_a_token: {why} (pip install schemathesis=={SCHEMATHESIS}; .ci/run installs it)"
+        );
+        return;
+    }
+    // A small library (ids 1..=4 exist, so some generated ids hit real tracks) and no
+    // rate limit (a fuzzer is one client sending thousands of requests).
+    let s = lib_server(4, &[("AURALIS_RATE_LIMIT__ENABLED", "false")]);
+    run(&s, "before any token (loopback)", None);
+    let admin = create(&s, "admin", "schemathesis");
+    run(&s, "with an admin token", Some(&admin));
+    run(&s, "without a token", None);
+}
