@@ -1095,3 +1095,78 @@ fn twenty_protocol_violations_are_answered_and_the_twenty_first_closes_1008() {
     let code = ws_close_code(&mut ws);
     assert_eq!(code, 1008);
 }
+
+#[test]
+fn one_event_reaches_a_connection_once_naming_its_topic_and_position_moves_while_playing() {
+    let s = lib_server(3, &[]);
+    let (mut ctl, _) = ws_connect(&s, LOCAL);
+    let sid = ws_rpc(&mut ctl, "session_create", json!({}))["payload"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let session = format!("session:{sid}");
+    // Subscribed to both topics that carry the session's changes, and to `player` only.
+    let (mut both, _) = ws_connect(&s, LOCAL);
+    let r = ws_rpc(
+        &mut both,
+        "subscribe",
+        json!({"topics": ["player", &session]}),
+    );
+    assert_eq!(r["type"], "subscribed", "{r}");
+    let (mut player_only, _) = ws_connect(&s, LOCAL);
+    let r = ws_rpc(&mut player_only, "subscribe", json!({"topics": ["player"]}));
+    assert_eq!(r["type"], "subscribed", "{r}");
+    let ids = track_ids(&s, "/api/tracks");
+    let r = ws_rpc(&mut ctl, "queue_add", json!({"track_ids": [ids[0]]}));
+    let playing = ws_rpc(&mut ctl, "play", json!({}));
+    assert_eq!(playing["payload"]["state"], "playing", "{playing}");
+    // The last change is "play": everyone hears the queue_add, then the play, once.
+    let heard = |ws: &mut Ws| {
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let m = ws_next(ws);
+            if m["type"] == "status_update" {
+                got.push(m);
+            }
+        }
+        got
+    };
+    let via_both = heard(&mut both);
+    assert_eq!(via_both[0]["correlation_id"], r["correlation_id"]);
+    assert!(
+        via_both.iter().all(|m| m["topic"] == session.as_str()),
+        "{via_both:?}"
+    );
+    let via_player = heard(&mut player_only);
+    assert!(
+        via_player.iter().all(|m| m["topic"] == "player"),
+        "{via_player:?}"
+    );
+    // Nothing more comes: a second copy would be next in the socket.
+    let ping = ws_rpc(&mut both, "ping", json!({"n": 1}));
+    assert_eq!(
+        ping["type"], "pong",
+        "the next message is the pong, no duplicate: {ping}"
+    );
+    // The position moves with the server's clock while playing (from 0 at play), up
+    // to the track's end (these test tracks last 50 ms), and stops on pause.
+    assert_eq!(playing["payload"]["position_ms"], 0, "{playing}");
+    std::thread::sleep(Duration::from_millis(400));
+    let now = ws_rpc(&mut ctl, "status_update", json!({}));
+    let duration = now["payload"]["track"]["duration_ms"].as_u64().unwrap();
+    assert!(duration > 0);
+    assert_eq!(
+        now["payload"]["position_ms"].as_u64(),
+        Some(duration),
+        "{now}"
+    );
+    let paused = ws_rpc(&mut ctl, "pause", json!({}));
+    let at = paused["payload"]["position_ms"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let later = ws_rpc(&mut ctl, "status_update", json!({}));
+    assert_eq!(
+        later["payload"]["position_ms"].as_u64(),
+        Some(at),
+        "{later}"
+    );
+}

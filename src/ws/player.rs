@@ -270,6 +270,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_position_moves_with_the_clock_while_playing_only() {
+        let mut p = Player::default();
+        p.add(&[7], None).unwrap();
+        p.anchor(1_000);
+        p.play(None).unwrap();
+        p.anchor(1_000);
+        assert_eq!(p.position(1_400, Some(60_000)), 400);
+        assert_eq!(
+            p.position(90_000, Some(60_000)),
+            60_000,
+            "capped at the end"
+        );
+        p.anchor(2_000);
+        p.pause().unwrap();
+        p.anchor(2_000);
+        assert_eq!(p.position(9_000, Some(60_000)), 1_000, "paused: it stays");
+        p.anchor(3_000);
+        p.seek(5_000, 60_000).unwrap();
+        p.play(None).unwrap();
+        p.anchor(3_000);
+        assert_eq!(p.position(3_250, None), 5_250);
+    }
+
+    #[test]
     fn commands_keep_index_consistent_and_bump_seq() {
         let mut p = Player::default();
         assert!(p.play(None).is_err());
