@@ -42,6 +42,10 @@ fn run(s: &Server, label: &str, token: Option<&str>) {
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .args(["run", &format!("http://{}/api/openapi.json", s.addr)])
         .args(["--checks", "all", "--max-examples", "25", "--workers", "2"])
+        // Not the stateful phase: its inferred links send an unresolved `{id}` when a
+        // list they read is empty (a 422 for a non-integer id, reported as a valid
+        // request refused). Every operation still gets examples, coverage and fuzzing.
+        .args(["--phases", "examples,coverage,fuzzing"])
         // Reproducible in CI; a wider search: drop the seed, raise --max-examples.
         .args(["--seed", "20261203", "--generation-database", "none"])
         .args(["--request-timeout", "30", "--no-color"]);
