@@ -1170,3 +1170,37 @@ fn one_event_reaches_a_connection_once_naming_its_topic_and_position_moves_while
         "{later}"
     );
 }
+
+#[test]
+fn a_session_participant_asking_for_status_gets_the_sessions_whoever_changed_it() {
+    let s = lib_server(3, &[]);
+    let (mut a, _) = ws_connect(&s, LOCAL);
+    let made = ws_rpc(&mut a, "session_create", json!({}));
+    let (sid, secret) = (
+        made["payload"]["session_id"].clone(),
+        made["payload"]["join_secret"].clone(),
+    );
+    let ids = track_ids(&s, "/api/tracks");
+    ws_rpc(&mut a, "queue_add", json!({"track_ids": [ids[0], ids[1]]}));
+    assert_eq!(
+        ws_rpc(&mut a, "play", json!({}))["payload"]["state"],
+        "playing"
+    );
+    let (mut b, _) = ws_connect(&s, Ipv4Addr::new(127, 0, 0, 2));
+    let joined = ws_rpc(
+        &mut b,
+        "session_join",
+        json!({"session_id": sid, "join_secret": secret}),
+    );
+    assert_eq!(joined["type"], "status_update", "{joined}");
+    let paused = ws_rpc(&mut b, "pause", json!({}));
+    assert_eq!(paused["payload"]["state"], "paused");
+    // A asks: the session is paused at B's seq, and its position stays put.
+    let seen = ws_rpc(&mut a, "status_update", json!({}));
+    assert_eq!(seen["payload"]["state"], "paused", "{seen}");
+    assert_eq!(seen["payload"]["seq"], paused["payload"]["seq"]);
+    assert_eq!(
+        seen["payload"]["position_ms"],
+        paused["payload"]["position_ms"]
+    );
+}

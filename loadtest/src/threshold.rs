@@ -66,9 +66,17 @@ fn metric(name: &str) -> Option<Metric> {
     })
 }
 
-/// A duration in µs: `250us`, `5ms`, `1.5s` (a bare number is ms).
+/// The largest latency a threshold may name: an hour (a run is bounded far below).
+const MAX_MICROS: f64 = 3.6e9;
+/// The largest rate a threshold may name.
+const MAX_RATE: f64 = 1e9;
+
+/// A duration in µs: `250us` (or `µs`), `5ms`, `1.5s` (a bare number is ms).
 fn micros(v: &str) -> Option<f64> {
-    let (num, scale) = if let Some(n) = v.strip_suffix("us") {
+    let micro = ["us", "\u{b5}s", "\u{3bc}s"]
+        .iter()
+        .find_map(|u| v.strip_suffix(u));
+    let (num, scale) = if let Some(n) = micro {
         (n, 1.0)
     } else if let Some(n) = v.strip_suffix("ms") {
         (n, 1e3)
@@ -77,22 +85,27 @@ fn micros(v: &str) -> Option<f64> {
     } else {
         (v, 1e3)
     };
-    num.trim().parse::<f64>().ok().map(|n| n * scale)
+    num.parse::<f64>()
+        .ok()
+        .map(|n| n * scale)
+        .filter(|us| *us <= MAX_MICROS)
 }
 
-/// A share: `0.1%` or `0.001`.
+/// A share: `0.1%` or `0.001`, at most all of them.
 fn share(v: &str) -> Option<f64> {
     match v.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().ok().map(|p| p / 100.0),
+        Some(p) => p.parse::<f64>().ok().map(|p| p / 100.0),
         None => v.parse().ok(),
     }
+    .filter(|s| *s <= 1.0)
 }
 
 impl std::str::FromStr for Threshold {
     type Err = ThresholdError;
 
     fn from_str(text: &str) -> Result<Self, ThresholdError> {
-        let t = text.replace(' ', "");
+        // White space anywhere (a shell's stray newline included) is not part of it.
+        let t: String = text.split_whitespace().collect();
         let at = t
             .find(['<', '>'])
             .ok_or_else(|| ThresholdError::Syntax(text.into()))?;
@@ -107,12 +120,13 @@ impl std::str::FromStr for Threshold {
         let limit = match metric {
             Metric::Latency(_) => micros(value),
             Metric::Errors => share(value),
-            Metric::Rate => value.parse().ok(),
+            Metric::Rate => value.parse().ok().filter(|r| *r <= MAX_RATE),
         }
         .filter(|v: &f64| v.is_finite() && *v >= 0.0)
         .ok_or(ThresholdError::Value(
             text.into(),
-            "not a non-negative number in the metric's unit (µs/ms/s, %, per second)",
+            "not a number in the metric's unit and range (latency: 0 to 1 h in us/µs/ms/s; \
+             errors: 0 to 100 %; rate: 0 to 1e9 per second)",
         ))?;
         Ok(Threshold {
             text: text.to_string(),
@@ -218,5 +232,23 @@ mod tests {
             "p99<-1ms".parse::<Threshold>(),
             Err(ThresholdError::Value(..))
         ));
+        // Out of the metric's range: a usage error, not a verdict.
+        for bad in [
+            "errors<200%",
+            "errors<1.5",
+            "p99<1e20s",
+            "p99<2h",
+            "rate>1e300",
+        ] {
+            assert!(
+                matches!(bad.parse::<Threshold>(), Err(ThresholdError::Value(..))),
+                "{bad}"
+            );
+        }
+        // µs in either spelling, white space anywhere (a trailing newline too).
+        for same in ["p99<5µs", "p99<5\u{3bc}s", "p99 < 5us", "p99<5us\n"] {
+            let t: Threshold = same.parse().unwrap();
+            assert_eq!(t.limit, 5.0, "{same:?}");
+        }
     }
 }

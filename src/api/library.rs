@@ -264,6 +264,7 @@ fn track_order(q: &mut QueryFields) -> Order<TrackSort> {
         Some(_) => TrackSort::PlayCount,
     };
     if explicit {
+        q.string("order_by", 20); // read, so it is not also called unknown
         q.error("sort", "value_error", "give sort or order_by, not both");
     }
     Order { field, desc: true }

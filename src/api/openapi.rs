@@ -44,6 +44,7 @@ fn describe(status: u16) -> &'static str {
         416 => "range not satisfiable",
         422 => "validation error: `details.errors` names every field",
         429 => "rate limit exceeded (`Retry-After`)",
+        431 => "the request's header section (its query included) is over the limit",
         500 => "internal error",
         503 => "service unavailable: a full queue, a cap, or no library configured (`Retry-After`)",
         504 => "timeout: the decode deadline passed",
@@ -135,7 +136,8 @@ fn success(r: &Route) -> (u16, Value) {
 /// ids, a query, a body, a role, a rate-limit class) and those its handler declares.
 fn responses(r: &Route) -> Value {
     let (status, ok) = success(r);
-    let mut codes: Vec<u16> = vec![500, 503];
+    // Every request: its header section may be over the limit (a long query too).
+    let mut codes: Vec<u16> = vec![431, 500, 503];
     let has_path = r.segments().iter().any(|s| matches!(s, Segment::Param(_)));
     if has_path {
         codes.extend([404, 422]);
@@ -214,7 +216,7 @@ pub(crate) fn document(routes: &[Route], open: bool) -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "auralis-server", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Every answer is an envelope (`status`, `data` or `error`, `timestamp`, `request_id`, `processing_time_ms`). Cross-parameter rules a schema cannot state: `offset` or `cursor`, not both; `sort` or `order_by`, not both; `level` only with `format=flac`, `bitrate` only with `format=opus`; `cursor` is a token the server issued (`meta.next_cursor`)."},
+            "description": "Every answer is an envelope (`status`, `data` or `error`, `timestamp`, `request_id`, `processing_time_ms`). Cross-parameter rules a schema cannot state: `offset` or `cursor`, not both; `sort` or `order_by`, not both; `level` only with `format=flac`, `bitrate` only with `format=opus`; `cursor` is a token the server issued (`meta.next_cursor`); batch item ids are unique in a batch (`1` and `\"1\"` being the same id)."},
         "paths": paths,
         "x-websocket": websocket,
         "components": {

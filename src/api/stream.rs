@@ -8,7 +8,7 @@ use crate::cache::ChunkKey;
 use crate::http::accept::Offer;
 use crate::http::context::RequestCtx;
 use crate::http::envelope::Reply;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, FieldError};
 use crate::http::request::{Method, Request};
 use crate::http::response::{FileBody, Response};
 use crate::http::router::{
@@ -278,9 +278,13 @@ fn chunk_rate(format: ChunkFormat, audio: &crate::cache::track::TrackAudio) -> u
 /// A chunk URL's `rev` (when given) must be the file's current revision.
 fn check_revision(id: i64, asked: Option<i64>, current: i64) -> Result<(), ApiError> {
     match asked {
-        Some(r) if r != current => Err(ApiError::Conflict(format!(
-            "track {id} changed: its revision is now {current} (fetch /api/stream/{id}/metadata again)"
-        ))),
+        Some(r) if r != current => Err(ApiError::StateConflict(vec![FieldError::new(
+            "rev",
+            "state_conflict",
+            format!(
+                "track {id} changed: its revision is now {current} (fetch /api/stream/{id}/metadata again)"
+            ),
+        )])),
         _ => Ok(()),
     }
 }

@@ -71,7 +71,10 @@ pub(crate) fn create_playlist(
             });
             Ok(playlist_id)
         }
-        Err(e) if unique_violation(&e) => Err(LibraryError::Conflict(format!("a playlist named {name:?} already exists"))),
+        Err(e) if unique_violation(&e) => Err(LibraryError::stale(
+            "name",
+            format!("a playlist named {name:?} already exists"),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -90,9 +93,10 @@ pub(crate) fn update_playlist(
         ) {
             Ok(_) => {}
             Err(e) if unique_violation(&e) => {
-                return Err(LibraryError::Conflict(format!(
-                    "a playlist named {name:?} already exists"
-                )));
+                return Err(LibraryError::stale(
+                    "name",
+                    format!("a playlist named {name:?} already exists"),
+                ));
             }
             Err(e) => return Err(e.into()),
         }

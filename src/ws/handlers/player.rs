@@ -319,6 +319,8 @@ pub(super) fn status_request(
     m: &Incoming,
 ) -> Result<(), WsError> {
     payload::parse::<Empty>(&m.payload)?;
+    // A session participant reports the session as it is now, whoever changed it.
+    follow_session(core, conn);
     conn.send_msg(
         "status_update",
         &m.correlation_id,
