@@ -445,3 +445,61 @@ fn rate_limited_alerts_for_many_limited_clients_not_for_one() {
     let text = fired.to_string();
     assert!(text.contains("clients"), "{text}");
 }
+
+#[test]
+fn metrics_carry_the_build_and_the_process_figures() {
+    let s = fast_monitor(&[]);
+    let text = wait_for_text(&s, "/metrics", "auralis_build_info");
+    let lines: Vec<std::io::Result<String>> = text.lines().map(|l| Ok(l.to_string())).collect();
+    let scrape = prometheus_parse::Scrape::parse(lines.into_iter()).expect("parses");
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|x| x.metric == name)
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => -1.0,
+            })
+    };
+    let build = scrape
+        .samples
+        .iter()
+        .find(|x| x.metric == "auralis_build_info")
+        .expect("build info");
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    let commit = build.labels.get("commit").unwrap_or("");
+    assert!(
+        commit == "unknown" || commit.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{commit}"
+    );
+    // The server's own RSS and descriptors: a running server holds some of each.
+    assert!(value("process_resident_memory_bytes") > Some(1e6), "{text}");
+    assert!(value("process_open_fds") > Some(3.0));
+    assert!(value("process_max_fds") >= value("process_open_fds"));
+    assert!(value("process_cpu_seconds_total") > Some(0.0));
+    let started = value("process_start_time_seconds").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        now - started < 300.0 && now >= started - 5.0,
+        "{started} vs {now}"
+    );
+}
+
+/// The body of `path` once it contains `needle` (the exposition is rendered per tick).
+fn wait_for_text(s: &Server, path: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = String::from_utf8(get(s, path).body).unwrap();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{needle} never in {path}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -469,7 +469,9 @@ fn system() -> Vec<(&'static str, Value)> {
         ),
         (
             "Ready",
-            object(&[("status", json!({"const": "ready"})), ("core", int())]),
+            json!({"type": "object", "required": ["status", "core"], "properties": {
+                "status": {"const": "ready"}, "core": int(),
+                "writable": {"type": "boolean", "description": "with a shared database: whether library writes would succeed now"}}}),
         ),
         (
             "Alerts",

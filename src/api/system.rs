@@ -89,6 +89,12 @@ fn live(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult
 struct Ready {
     status: &'static str,
     core: u16,
+    /// With a shared database (PostgreSQL): whether library writes would succeed now.
+    /// Reads and streaming go on while it is down, so the node stays ready; a
+    /// balancer that routes writes can send them nowhere else (every node shares the
+    /// database) and may hold them back while it is `false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    writable: Option<bool>,
 }
 
 /// 200 when this node should get traffic; 503 `service_unavailable` with the reasons.
@@ -98,9 +104,18 @@ fn ready(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResul
         let details = serde_json::json!({ "not_ready": not_ready });
         return Err(not_ready_error(&not_ready, details));
     }
+    let writable = core
+        .shared
+        .library
+        .as_ref()
+        .and_then(|l| l.writer.shared.as_ref())
+        // Both links: the last write's and the listening one (a database that went
+        // away shows on the listener first, before any write fails).
+        .map(|d| d.healthy());
     Ok(Reply::ok(Ready {
         status: "ready",
         core: core.id.0,
+        writable,
     })?
     .into())
 }

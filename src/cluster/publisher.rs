@@ -36,10 +36,15 @@ struct Publisher {
 }
 
 impl Publisher {
-    /// The connection, (re)made when the backoff allows.
+    /// The connection, (re)made when the backoff allows. A new one counts as up only
+    /// after a round trip (a PING answered), so health never says `ok` early.
     fn connection(&mut self) -> Option<&mut redis::Connection> {
         if self.con.is_none() && self.backoff.ready() {
-            match connect(&self.client) {
+            let made = connect(&self.client).and_then(|mut c| {
+                redis::cmd("PING").query::<()>(&mut c)?;
+                Ok(c)
+            });
+            match made {
                 Ok(c) => {
                     self.con = Some(c);
                     self.backoff.succeeded();
@@ -55,11 +60,36 @@ impl Publisher {
         self.con.as_mut()
     }
 
+    /// Publishes `e`. A connection that died since its last use (a broker restarted
+    /// between keep-alives) fails the first attempt: the message is sent again once on
+    /// a fresh connection before it counts as not forwarded. (A reply lost after the
+    /// broker took the message would deliver it twice: at least once, never silently
+    /// zero.)
     fn send(&mut self, e: &Envelope) {
-        let Some(con) = self.connection() else {
-            bump(&self.stats.not_forwarded);
-            return;
-        };
+        let pipe = Self::pipeline(e);
+        for attempt in 0..2 {
+            let Some(con) = self.connection() else {
+                break;
+            };
+            match pipe.query::<()>(con) {
+                Ok(()) => {
+                    bump(&self.stats.forwarded);
+                    return;
+                }
+                Err(err) => {
+                    self.lost("publish", &err);
+                    if attempt == 0 {
+                        // The retry goes at once, not after the backoff's first step.
+                        self.backoff.succeeded();
+                    }
+                }
+            }
+        }
+        bump(&self.stats.not_forwarded);
+    }
+
+    /// The PUBLISH of `e`, and the SET that stores a session's state.
+    fn pipeline(e: &Envelope) -> redis::Pipeline {
         let mut pipe = redis::pipe();
         pipe.cmd("PUBLISH")
             .arg(e.channel())
@@ -73,13 +103,7 @@ impl Publisher {
                 .arg(SESSION_TTL_S)
                 .ignore();
         }
-        match pipe.query::<()>(con) {
-            Ok(()) => bump(&self.stats.forwarded),
-            Err(err) => {
-                bump(&self.stats.not_forwarded);
-                self.lost("publish", &err);
-            }
-        }
+        pipe
     }
 
     /// An idle connection is checked, so health shows a broker that went away.

@@ -23,6 +23,9 @@ pub(crate) struct BrokerStats {
     pub invalid: AtomicU64,
     /// Connections (re)established, both threads.
     pub connects: AtomicU64,
+    /// Subscriptions (re)made by the subscribing thread: after a broker restart, this
+    /// node hears other nodes again once it grew.
+    pub subscribes: AtomicU64,
     pub last_error: super::last_error::LastError,
 }
 
@@ -38,6 +41,7 @@ pub(crate) struct BrokerReport {
     pub shed: u64,
     pub invalid: u64,
     pub connects: u64,
+    pub subscribes: u64,
     pub last_error: Option<String>,
 }
 
@@ -55,6 +59,49 @@ impl BrokerStats {
         self.out_up.load(Ordering::Relaxed) && self.in_up.load(Ordering::Relaxed)
     }
 
+    /// The link's Prometheus families (`auralis_cluster_broker_*`).
+    pub(crate) fn prometheus(&self, out: &mut String) {
+        use std::fmt::Write;
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let up = u64::from(self.healthy());
+        let _ = writeln!(
+            out,
+            "# HELP auralis_cluster_broker_up 1 while both broker connections (publishing, subscribed) are up.\n# TYPE auralis_cluster_broker_up gauge\nauralis_cluster_broker_up {up}"
+        );
+        for (name, help, v) in [
+            (
+                "published",
+                "Topic messages handed to the broker.",
+                n(&self.forwarded),
+            ),
+            (
+                "received",
+                "Topic messages from other nodes delivered here.",
+                n(&self.received),
+            ),
+            (
+                "not_forwarded",
+                "Topic messages other nodes never got: the broker was unreachable (local subscribers got them).",
+                n(&self.not_forwarded),
+            ),
+            (
+                "shed",
+                "Topic messages refused by the full queue to the publishing thread.",
+                n(&self.shed),
+            ),
+            (
+                "reconnects",
+                "Broker connections (re)established, both threads.",
+                n(&self.connects),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP auralis_cluster_broker_{name}_total {help}\n# TYPE auralis_cluster_broker_{name}_total counter\nauralis_cluster_broker_{name}_total {v}"
+            );
+        }
+    }
+
     pub(crate) fn report(&self) -> BrokerReport {
         let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
         BrokerReport {
@@ -67,6 +114,7 @@ impl BrokerStats {
             shed: n(&self.shed),
             invalid: n(&self.invalid),
             connects: n(&self.connects),
+            subscribes: n(&self.subscribes),
             last_error: self.last_error.get(),
         }
     }

@@ -71,6 +71,7 @@ impl Subscriber {
         }
         backoff.succeeded();
         bump(&self.stats.connects);
+        bump(&self.stats.subscribes);
         self.stats.in_up.store(true, Ordering::Relaxed);
         loop {
             match ps.get_message() {

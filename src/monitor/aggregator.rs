@@ -538,7 +538,7 @@ fn render(
         "inbox_refused": inbox_refused,
         "monitor": {"window": st.window.len(), "work_us": shared.monitor.last_work_micros.load(Ordering::Relaxed)},
     });
-    let prom = prometheus::render(&Exposition {
+    let mut prom = prometheus::render(&Exposition {
         per_core: st.series.per_core(),
         counters: &st.counters,
         connections: &st.connections,
@@ -551,6 +551,10 @@ fn render(
         },
         active_alerts: alerts.len(),
     });
+    super::process::render(&mut prom, super::process::read().as_ref());
+    if let Some(broker) = shared.broker.get() {
+        broker.stats.prometheus(&mut prom);
+    }
     Reports {
         metrics,
         endpoints: Value::Array(st.series.endpoints(&st.statuses)),

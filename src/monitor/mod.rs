@@ -3,6 +3,7 @@
 
 pub mod aggregator;
 pub(crate) mod alerts;
+pub(crate) mod process;
 pub(crate) mod prometheus;
 pub mod recorder;
 pub mod series;
