@@ -12,7 +12,7 @@ use crate::http::error::{ApiError, FieldError};
 use crate::http::request::{Method, Request};
 use crate::http::response::{FileBody, Response};
 use crate::http::router::{
-    Handler, HandlerResult, LocalFuture, Param as Values, QueryParam, Route, RouteClass,
+    Handler, HandlerResult, LocalFuture, Param, QueryParam, Route, RouteClass,
 };
 use crate::http::validate::QueryFields;
 use crate::runtime::core_state::CoreState;
@@ -30,14 +30,14 @@ const CHUNK_TYPES: &[&str] = &[
 const CHUNK_QUERY: &[QueryParam] = &[
     (
         "rev",
-        Values::Int(i64::MIN, i64::MAX),
+        Param::Int(i64::MIN, i64::MAX),
         "the track's revision from its metadata: with it the chunk is cacheable for a year \
          (immutable); a revision the file no longer has is 409 (the file changed: fetch the \
          metadata again); without it, caches must revalidate (ETag)",
     ),
     (
         "format",
-        Values::OneOf(&ChunkFormat::NAMES),
+        Param::OneOf(&ChunkFormat::NAMES),
         "wav (PCM 16-bit WAV file), f32 (raw interleaved little-endian float), flac (lossless, \
          the WAV chunk's samples) or opus (Ogg Opus at 48 kHz, chunks join gaplessly). \
          Without it the Accept header chooses (audio/wav, audio/flac, audio/ogg; codecs=opus, \
@@ -53,28 +53,28 @@ const CHUNK_QUERY: &[QueryParam] = &[
 pub(crate) const VARIANT: [QueryParam; 5] = [
     (
         "format",
-        Values::OneOf(&ChunkFormat::NAMES),
+        Param::OneOf(&ChunkFormat::NAMES),
         "wav (default), f32, flac or opus",
     ),
     (
         "level",
-        Values::Int(0, 8),
+        Param::Int(0, 8),
         "FLAC compression level 0 (fastest) to 8 (smallest), default 5; format=flac only",
     ),
     (
         "bitrate",
-        Values::Int(32, 256),
+        Param::Int(32, 256),
         "Opus bitrate in kbit/s, 32 to 256, default 128; format=opus only",
     ),
     (
         "preset",
-        Values::OneOf(&Preset::NAMES),
+        Param::OneOf(&Preset::NAMES),
         "original (default), normalized (EBU R128 toward -14 LUFS, limited) or \
          normalized_album (the album's loudness)",
     ),
     (
         "intensity",
-        Values::Num(0.0, 1.0),
+        Param::Num(0.0, 1.0),
         "0.0-1.0, how far normalized moves (default 1.0; rounded to one decimal)",
     ),
 ];
@@ -131,18 +131,18 @@ pub(crate) fn routes() -> Vec<Route> {
 
 /// Read by the page's script, not the server: a link can open it ready to play.
 const PLAYER_QUERY: &[QueryParam] = &[
-    ("track", Values::Int(1, i64::MAX), "track id to select"),
+    ("track", Param::Int(1, i64::MAX), "track id to select"),
     (
         "format",
-        Values::OneOf(&["opus", "flac", "wav"]),
+        Param::OneOf(&["opus", "flac", "wav"]),
         "opus (default), flac or wav",
     ),
     (
         "autoplay",
-        Values::Str(64),
+        Param::Str(64),
         "any value: start playing on load",
     ),
-    ("session", Values::Str(128), "a shared session id to join"),
+    ("session", Param::Str(128), "a shared session id to join"),
 ];
 
 /// The player: one self-contained page (no CDN) that fetches chunks, decodes them with
@@ -163,7 +163,7 @@ fn player(_core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResu
 
 /// A query parameter's range and default, as metadata shows it.
 #[derive(Serialize)]
-struct Param {
+struct ParamRange {
     min: u16,
     max: u16,
     default: u16,
@@ -185,9 +185,9 @@ struct FormatInfo {
     /// The rate the chunk's audio is at: `track` (the track's own) or 48000 (Opus).
     sample_rate: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<Param>,
+    level: Option<ParamRange>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    bitrate: Option<Param>,
+    bitrate: Option<ParamRange>,
 }
 
 impl Default for FormatParameters {
@@ -204,7 +204,7 @@ impl Default for FormatParameters {
             wav: plain(ChunkFormat::Wav),
             f32: plain(ChunkFormat::F32),
             flac: FormatInfo {
-                level: Some(Param {
+                level: Some(ParamRange {
                     min: u16::from(*flac.start()),
                     max: u16::from(*flac.end()),
                     default: u16::from(crate::audio::flac::DEFAULT_LEVEL),
@@ -214,7 +214,7 @@ impl Default for FormatParameters {
             },
             opus: FormatInfo {
                 sample_rate: "48000",
-                bitrate: Some(Param {
+                bitrate: Some(ParamRange {
                     min: *opus.start(),
                     max: *opus.end(),
                     default: crate::audio::opus::DEFAULT_BITRATE,

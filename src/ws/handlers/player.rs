@@ -162,9 +162,7 @@ pub(super) fn command(
 
 /// The wall clock in ms: positions are compared across nodes.
 fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::library::model::now_ms().max(0) as u64
 }
 
 fn apply(
