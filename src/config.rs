@@ -49,6 +49,7 @@ pub struct Config {
     pub monitor: MonitorConfig,
     pub tls: TlsConfig,
     pub cluster: ClusterConfig,
+    pub tracing: TracingConfig,
 }
 
 /// This node's place among several behind a load balancer (deploy/haproxy.cfg).
@@ -76,6 +77,83 @@ impl Default for ClusterConfig {
         }
     }
 }
+
+/// Distributed tracing (W3C Trace Context, OTLP/HTTP export). Also read from the
+/// standard `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME` and
+/// `OTEL_TRACES_SAMPLER_ARG`, which a file sets over and `AURALIS_TRACING__*` over both.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// The collector's OTLP/HTTP base URL (`http://127.0.0.1:4318`); spans are POSTed
+    /// to `{otlp_endpoint}/v1/traces`. Unset: no spans are made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// Share of requests without a caller's `traceparent` that start a trace (0 to 1).
+    /// A caller's sampled or unsampled flag is always followed.
+    pub sample_ratio: f64,
+    /// `service.name` of the spans.
+    pub service_name: String,
+    /// Spans waiting for the exporter at most; past it they are dropped and counted.
+    pub queue_spans: usize,
+    /// Spans per OTLP request at most.
+    pub batch_spans: usize,
+    /// How long the exporter gathers a batch before sending what it has.
+    pub export_interval_ms: u64,
+    /// How long one export may take before its spans count as dropped.
+    pub export_timeout_ms: u64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sample_ratio: 0.0,
+            service_name: "auralis-server".into(),
+            queue_spans: 8192,
+            batch_spans: 512,
+            export_interval_ms: 1000,
+            export_timeout_ms: 5000,
+        }
+    }
+}
+
+impl TracingConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if let Some(url) = &self.otlp_endpoint
+            && !(url.starts_with("http://") && url.len() > "http://".len())
+        {
+            return bad(
+                "tracing.otlp_endpoint",
+                "must be an http:// URL (the exporter speaks plain OTLP/HTTP; put a collector beside the node for TLS)",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return bad("tracing.sample_ratio", "must be between 0 and 1");
+        }
+        if self.queue_spans == 0 || self.batch_spans == 0 {
+            return bad(
+                "tracing.queue_spans",
+                "queue_spans and batch_spans must be at least 1",
+            );
+        }
+        if self.export_interval_ms == 0 || self.export_timeout_ms == 0 {
+            return bad(
+                "tracing.export_interval_ms",
+                "export_interval_ms and export_timeout_ms must be positive",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The standard OpenTelemetry variables, as `tracing.*` keys (applied below the
+/// file's values: see [`TracingConfig`]).
+const OTEL_ENV: &[(&str, &str)] = &[
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint"),
+    ("OTEL_SERVICE_NAME", "service_name"),
+    ("OTEL_TRACES_SAMPLER_ARG", "sample_ratio"),
+];
 
 /// The host's name (`gethostname`), or `node` if it has none.
 pub(crate) fn host_name() -> String {
@@ -541,6 +619,31 @@ impl Default for WsConfig {
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "AURALIS_";
 
+/// Fills `tracing.*` keys the file left unset from the standard `OTEL_*` variables.
+fn otel_defaults(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (var, key) in OTEL_ENV {
+        let Some((_, value)) = env.iter().find(|(k, _)| k == var) else {
+            continue;
+        };
+        let set = table
+            .get("tracing")
+            .and_then(|t| t.as_table())
+            .is_some_and(|t| t.contains_key(*key));
+        if !set {
+            // A URL or a name stays a string even when it reads as TOML (`true`, `1`).
+            let value = match *key {
+                "sample_ratio" => parse_env_value(value),
+                _ => toml::Value::String(value.clone()),
+            };
+            insert_path(table, "tracing", key, value).map_err(|source| ConfigError::Env {
+                var: var.to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Granularity of the per-core deadline sweep: a quarter of the shortest HTTP
     /// timeout, between 10 ms and 1 s.
@@ -574,6 +677,8 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        otel_defaults(&mut table, &env)?;
         let mut env: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
@@ -656,6 +761,7 @@ impl Config {
         let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
         self.validate_engine_urls()?;
         self.validate_client_bounds()?;
+        self.tracing.validate()?;
         if self.http.max_header_bytes < 256 {
             return bad("http.max_header_bytes", "must be at least 256");
         }
@@ -779,6 +885,31 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn otel_variables_fill_what_the_file_and_auralis_variables_leave() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+                ("OTEL_SERVICE_NAME", "true"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+                ("AURALIS_TRACING__SAMPLE_RATIO", "0.5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.tracing.otlp_endpoint.as_deref(),
+            Some("http://collector:4318")
+        );
+        assert_eq!(c.tracing.service_name, "true");
+        assert_eq!(c.tracing.sample_ratio, 0.5);
+        let err = Config::load(None, env(&[("OTEL_TRACES_SAMPLER_ARG", "2")])).unwrap_err();
+        assert!(err.to_string().contains("tracing.sample_ratio"), "{err}");
+        let err =
+            Config::load(None, env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://x")])).unwrap_err();
+        assert!(err.to_string().contains("tracing.otlp_endpoint"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!   `monitor` (per-core recording, merge, alerts, Prometheus);
 //! - `runtime`: pinned cores, `CoreState`, mailboxes, the pipeline trait;
 //! - adapters: `http` + `api` (HTTP), `ws` (WebSocket);
-//! - below everything: `config`, `validation`, `timestamp`, `logging`.
+//! - below everything: `config`, `validation`, `timestamp`, `logging`, `trace`
+//!   (W3C Trace Context and the OTLP exporter; any layer may record a span).
 //!
 //! Everything is `pub(crate)` unless something outside the crate uses it; the
 //! `unreachable_pub` lint (an error under CI's clippy) keeps it that way. The public
@@ -44,5 +45,6 @@ pub(crate) mod random;
 pub mod runtime;
 pub(crate) mod timestamp;
 pub mod tls;
+pub(crate) mod trace;
 pub(crate) mod validation;
 pub(crate) mod ws;

@@ -706,12 +706,7 @@ fn a_node_killed_behind_haproxy_moves_its_clients_and_loses_nothing_acknowledged
         println!("SKIPPED: haproxy is not installed (apt-get install haproxy)");
         return;
     }
-    let Some(redis) = engines::Redis::start() else {
-        println!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-        return;
-    };
-    let Some(pg) = engines::Postgres::start() else {
-        println!("SKIPPED: PostgreSQL is not installed (apt-get install postgresql)");
+    let Some((redis, pg)) = broker_and_database() else {
         return;
     };
     let lib = temp_dir("full-lib");
@@ -946,4 +941,129 @@ fn a_required_proxy_header_is_read_in_either_version_and_its_absence_refused() {
             "{by} (client core {core})"
         );
     }
+}
+
+/// A POST carrying a W3C `traceparent`.
+fn traced_post(s: &Server, path: &str, body: &str, traceparent: &str) -> Resp {
+    let mut c = Raw::connect(s.addr);
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\ntraceparent: {traceparent}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    c.send(req.as_bytes());
+    c.read_response().expect("response")
+}
+
+#[test]
+fn one_trace_crosses_nodes_through_the_broker_and_the_shared_database() {
+    use common::otlp::{Collector, attr};
+    let Some((redis, pg)) = broker_and_database() else {
+        return;
+    };
+    let Some(collector) = Collector::start() else {
+        return common::otlp::skip(
+            "one_trace_crosses_nodes_through_the_broker_and_the_shared_database",
+        );
+    };
+    let lib = temp_dir("trace-lib");
+    make_library(&lib, 0, 2);
+    let endpoint = collector.endpoint();
+    let nodes = shared_nodes(
+        &lib,
+        &pg,
+        &[
+            ("AURALIS_CLUSTER__BROKER_URL", &redis.url()),
+            ("AURALIS_TRACING__OTLP_ENDPOINT", &endpoint),
+            ("AURALIS_TRACING__EXPORT_INTERVAL_MS", "100"),
+        ],
+    );
+    for n in &nodes {
+        wait_cluster(n, "ok", Duration::from_secs(5));
+    }
+    let (mut on_b, _) = ws_connect(&nodes[1], Ipv4Addr::LOCALHOST);
+    subscribed(&mut on_b, serde_json::json!(["notifications"]));
+    let wait = Duration::from_secs(10);
+
+    // A notification published on A reaches B's delivery as the same trace.
+    let trace = "6bf92f3577b34da6a3ce929d0e0e4736";
+    let tp = format!("00-{trace}-00f067aa0ba902b7-01");
+    let body = serde_json::json!({"title": "traced", "message": "m", "level": "info"}).to_string();
+    assert_eq!(
+        traced_post(&nodes[0], "/api/notifications", &body, &tp).status,
+        202
+    );
+    notification_titled(&mut on_b, "traced");
+    let consumers = collector.wait(wait, |s| {
+        s["trace_id"] == trace && s["kind"] == 5 && s["resource"]["service.instance.id"] == "b"
+    });
+    assert_eq!(consumers.len(), 1, "{consumers:?}");
+    let spans = collector.spans();
+    let of = |kind: u64, node: &str| -> Vec<&serde_json::Value> {
+        spans
+            .iter()
+            .filter(|s| s["trace_id"] == trace && s["kind"] == kind)
+            .filter(|s| s["resource"]["service.instance.id"] == node)
+            .collect()
+    };
+    let server = of(2, "a");
+    let producer = of(4, "a");
+    assert_eq!((server.len(), producer.len()), (1, 1), "{spans:?}");
+    assert_eq!(producer[0]["parent_span_id"], server[0]["span_id"]);
+    assert_eq!(producer[0]["name"], "publish notifications");
+    assert_eq!(
+        attr(producer[0], "messaging.destination.name"),
+        "auralis:t:notifications"
+    );
+    assert_eq!(
+        consumers[0]["parent_span_id"], producer[0]["span_id"],
+        "B's delivery is A's publish's child"
+    );
+    assert_eq!(consumers[0]["name"], "process notifications");
+    let on_c = collector.wait(wait, |s| {
+        s["trace_id"] == trace && s["kind"] == 5 && s["resource"]["service.instance.id"] == "c"
+    });
+    assert_eq!(on_c.len(), 1, "every other node's delivery joins the trace");
+
+    // A library write on A, shipped through PostgreSQL, joins the trace on B's apply.
+    let trace = "7bf92f3577b34da6a3ce929d0e0e4736";
+    let tp = format!("00-{trace}-00f067aa0ba902b7-01");
+    let body = serde_json::json!({"name": "traced list"}).to_string();
+    assert_eq!(
+        traced_post(&nodes[0], "/api/playlists", &body, &tp).status,
+        201
+    );
+    let applied = collector.wait(wait, |s| {
+        s["trace_id"] == trace
+            && s["name"] == "apply library commit"
+            && s["resource"]["service.instance.id"] == "b"
+    });
+    assert_eq!(applied.len(), 1, "{:?}", collector.spans());
+    let spans = collector.spans();
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["trace_id"] == trace && s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} span: {spans:?}"))
+    };
+    let write = named("library write");
+    let ship = named("ship library commit");
+    assert_eq!(write["resource"]["service.instance.id"], "a");
+    assert_eq!(ship["parent_span_id"], write["span_id"]);
+    assert_eq!(ship["kind"], 3, "CLIENT");
+    assert_eq!(attr(ship, "db.system.name"), "postgresql");
+    assert_eq!(applied[0]["parent_span_id"], write["span_id"]);
+    assert_eq!(applied[0]["kind"], 5, "CONSUMER");
+}
+
+/// Redis and PostgreSQL, or `None` with the skip printed.
+fn broker_and_database() -> Option<(engines::Redis, engines::Postgres)> {
+    let Some(redis) = engines::Redis::start() else {
+        println!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return None;
+    };
+    let Some(pg) = engines::Postgres::start() else {
+        println!("SKIPPED: PostgreSQL is not installed (apt-get install postgresql)");
+        return None;
+    };
+    Some((redis, pg))
 }

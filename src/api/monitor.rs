@@ -94,7 +94,13 @@ fn alerts(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResu
 fn prometheus(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> HandlerResult {
     let mut r =
         Response::new(200).header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    r.body = bytes::Bytes::from(core.shared.monitor.reports().prometheus.clone());
+    let mut text = core.shared.monitor.reports().prometheus.clone();
+    // Readiness as of this scrape (the probe's own checks), so an alert sees a node
+    // that a balancer has taken out.
+    let ready = u8::from(crate::runtime::readiness::check(core).is_empty());
+    text.push_str("# HELP auralis_ready 1 while the readiness probe answers 200.\n# TYPE auralis_ready gauge\nauralis_ready ");
+    text.push_str(if ready == 1 { "1\n" } else { "0\n" });
+    r.body = bytes::Bytes::from(text);
     Ok(r.into())
 }
 

@@ -52,6 +52,64 @@ pub(crate) enum Prefetch {
     Refused,
 }
 
+/// A decode job's link to the trace of the request (or prefetch) that queued it: its
+/// wait in the pool's queue and the decode itself become INTERNAL child spans.
+#[derive(Clone, Copy)]
+struct Traced {
+    parent: crate::trace::SpanContext,
+    queued: std::time::Instant,
+    priority: Priority,
+}
+
+impl Traced {
+    /// On the submitting core: the span current there, if any.
+    fn capture(priority: Priority) -> Option<Traced> {
+        crate::trace::ambient::current().map(|parent| Traced {
+            parent,
+            queued: std::time::Instant::now(),
+            priority,
+        })
+    }
+
+    fn priority(self) -> &'static str {
+        match self.priority {
+            Priority::High => "high",
+            Priority::Low => "low",
+        }
+    }
+
+    /// On the decoder thread: records the queue wait, opens the decode's span.
+    fn decoding(self, key: &ChunkKey) -> Option<crate::trace::Span> {
+        use crate::trace::{Kind, child_of};
+        if let Some(mut wait) = child_of(Some(self.parent), "decode queue wait", Kind::Internal) {
+            wait.set("auralis.decode.priority", self.priority());
+            wait.started_at(self.queued).end();
+        }
+        let mut span = child_of(Some(self.parent), "decode chunk", Kind::Internal)?;
+        span.set("auralis.format", key.format.label());
+        span.set("auralis.track_id", key.track);
+        span.set("auralis.chunk_index", u64::from(key.index));
+        span.set("auralis.decode.priority", self.priority());
+        Some(span)
+    }
+
+    fn decoded(
+        mut span: crate::trace::Span,
+        started: std::time::Instant,
+        result: &Result<Bytes, DecodeError>,
+    ) {
+        span.set(
+            "auralis.decode_ms",
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
+        match result {
+            Ok(body) => span.set("auralis.chunk_bytes", body.len() as u64),
+            Err(e) => span.fail(e.to_string()),
+        }
+        span.end();
+    }
+}
+
 /// Completes a flight even if the decode job panics, so no waiter hangs.
 struct FlightGuard {
     svc: Arc<ChunkService>,
@@ -188,6 +246,7 @@ impl ChunkService {
         let svc = self.clone();
         let chunk_frames = audio.chunk_frames(self.chunk_duration_s);
         let guard_parts = (svc.clone(), key, flight.clone());
+        let traced = Traced::capture(priority);
         let submitted = self.pool.submit(key.track, priority, move |sessions| {
             let guard = FlightGuard {
                 svc: guard_parts.0,
@@ -195,8 +254,12 @@ impl ChunkService {
                 flight: guard_parts.2,
                 done: false,
             };
+            let span = traced.and_then(|t| t.decoding(&key));
             let started = std::time::Instant::now();
             let result = decode_chunk(sessions, &audio, &key, chunk_frames);
+            if let Some(span) = span {
+                Traced::decoded(span, started, &result);
+            }
             svc.decodes.fetch_add(1, Ordering::Relaxed);
             if result.is_ok() {
                 let micros = started.elapsed().as_micros() as u64;
@@ -350,6 +413,7 @@ impl ChunkPath<'_> {
             return Ok((body, Tier::Tier2));
         }
         self.counters.borrow_mut().tier2_misses += 1;
+        let mut joined = None;
         for _attempt in 0..3 {
             let rx = match self.service.flights.join(key) {
                 Role::Leader(flight) => {
@@ -365,14 +429,20 @@ impl ChunkPath<'_> {
                         .map_err(|_| ChunkError::DecoderBusy)?;
                     rx
                 }
-                Role::Follower(flight) => flight.wait(),
+                Role::Follower(flight) => {
+                    joined =
+                        crate::trace::child("single-flight wait", crate::trace::Kind::Internal);
+                    flight.wait()
+                }
             };
             // A decode that hangs (a hung file system) costs this client a 504, never
             // a request that waits forever.
             let wait = self.service.decode_timeout;
-            let answer = monoio::time::timeout(wait, rx.recv())
-                .await
-                .map_err(|_| ChunkError::TimedOut(wait))?;
+            let answer = monoio::time::timeout(wait, rx.recv()).await;
+            if let Some(span) = joined.take() {
+                span.end();
+            }
+            let answer = answer.map_err(|_| ChunkError::TimedOut(wait))?;
             match answer {
                 Ok(Ok(body)) => {
                     // Joined a prefetch's decode: that chunk was asked for after all.

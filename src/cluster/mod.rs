@@ -88,6 +88,9 @@ impl Broker {
             topic: topic.to_string(),
             priority,
             text: text.clone(),
+            // The span that caused the message; the publisher's PRODUCER span is its
+            // child and travels in the envelope.
+            trace: crate::trace::ambient::current(),
         };
         match self.tx.try_send(e) {
             Ok(()) => {}

@@ -66,6 +66,18 @@ impl Publisher {
     /// broker took the message would deliver it twice: at least once, never silently
     /// zero.)
     fn send(&mut self, e: &Envelope) {
+        // Its context replaces the cause's in the envelope, so the other nodes' CONSUMER
+        // spans are its children.
+        let mut span = e.span(super::envelope::Operation::Publish);
+        let mut traced;
+        let e = match &span {
+            Some(s) => {
+                traced = e.clone();
+                traced.trace = Some(s.context());
+                &traced
+            }
+            None => e,
+        };
         let pipe = Self::pipeline(e);
         for attempt in 0..2 {
             let Some(con) = self.connection() else {
@@ -74,6 +86,9 @@ impl Publisher {
             match pipe.query::<()>(con) {
                 Ok(()) => {
                     bump(&self.stats.forwarded);
+                    if let Some(span) = span {
+                        span.end();
+                    }
                     return;
                 }
                 Err(err) => {
@@ -86,6 +101,10 @@ impl Publisher {
             }
         }
         bump(&self.stats.not_forwarded);
+        if let Some(mut span) = span.take() {
+            span.fail("not forwarded: the broker is unreachable");
+            span.end();
+        }
     }
 
     /// The PUBLISH of `e`, and the SET that stores a session's state.

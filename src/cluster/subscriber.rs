@@ -86,7 +86,11 @@ impl Subscriber {
             Ok(e) if e.origin == self.origin => {}
             Ok(e) => {
                 bump(&self.stats.received);
+                let span = e.span(super::envelope::Operation::Process);
                 (self.deliver)(Inbound::Message(e));
+                if let Some(span) = span {
+                    span.end();
+                }
             }
             Err(e) => {
                 bump(&self.stats.invalid);

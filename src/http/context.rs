@@ -34,6 +34,8 @@ pub struct RequestCtx {
     pub access: crate::http::router::Access,
     /// The bearer token's principal, when one was presented (and valid).
     pub principal: Option<crate::library::tokens::Principal>,
+    /// The request's span, when it is traced (the parent of what it causes).
+    pub(crate) trace: Option<crate::trace::SpanContext>,
 }
 
 impl RequestCtx {

@@ -18,4 +18,5 @@ pub(crate) mod response;
 pub mod router;
 pub mod service;
 pub(crate) mod site;
+pub(crate) mod trace;
 pub(crate) mod validate;

@@ -22,6 +22,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Router plus middleware stack; one per core (its layers hold that core's rate-limit
 /// buckets). It is the core's connection pipeline.
@@ -144,16 +145,45 @@ impl Service {
             cors_origin: None,
             access,
             principal: None,
+            trace: None,
         }
     }
 
     /// Serves one parsed request to completion. Never panics: handler panics become 500.
+    ///
+    /// The request runs inside its log span (every line it logs names the request and,
+    /// when traced, its `trace_id` and `span_id`) and with its trace span current
+    /// (`trace::ambient`), entered only while its future is polled.
     pub async fn handle(&self, core: &Rc<CoreState>, peer: SocketAddr, req: Request) -> Response {
         let resolution = self.router.resolve(req.method, &req.path);
         let mut cx = self.context(core, peer, &req, &resolution);
-        let span = tracing::info_span!("request", id = %cx.request_id, core = core.id.0, method = cx.method, path = %req.path);
-        let _enter = span.enter();
+        let server_span = super::trace::start(&req);
+        cx.trace = server_span.as_ref().map(super::trace::ServerSpan::context);
+        let log = tracing::info_span!("request", id = %cx.request_id, core = core.id.0, method = cx.method, path = %req.path,
+            trace_id = tracing::field::Empty, span_id = tracing::field::Empty);
+        if let Some(t) = cx.trace {
+            log.record("trace_id", tracing::field::display(t.trace_id));
+            log.record("span_id", tracing::field::display(t.span_id));
+        }
+        let scope = cx.trace;
+        let respond = self.respond(core, cx, req, resolution);
+        let (resp, cx) = crate::trace::ambient::scoped(scope, respond)
+            .instrument(log)
+            .await;
+        if let Some(span) = server_span {
+            span.end(&cx, &resp);
+        }
+        resp
+    }
 
+    /// The layers, the handler and the envelope for one request.
+    async fn respond(
+        &self,
+        core: &Rc<CoreState>,
+        mut cx: RequestCtx,
+        req: Request,
+        resolution: Resolution<'_>,
+    ) -> (Response, Rc<RequestCtx>) {
         let mut early = None;
         for layer in &self.layers {
             match layer.before(core, &mut cx, &req) {
@@ -198,7 +228,7 @@ impl Service {
         };
         resp.omit_body |= head;
         self.finish(core, &cx, &mut resp);
-        resp
+        (resp, cx)
     }
 
     /// An error found before a request could be parsed (400, 413, 431, 503 at accept):
@@ -217,6 +247,7 @@ impl Service {
             cors_origin: None,
             access: Access::Public,
             principal: None,
+            trace: None,
         };
         let mut resp = envelope::error(&err, &cx.request_id, cx.started);
         self.finish(core, &cx, &mut resp);

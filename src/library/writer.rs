@@ -66,7 +66,8 @@ where
 }
 
 enum Job {
-    Work(Box<dyn WriteJob>),
+    /// A write, with the span of the work that asked for it (its trace's parent).
+    Work(Box<dyn WriteJob>, Option<crate::trace::SpanContext>),
     /// Apply other nodes' commits (sent by the shared store's listener).
     CatchUp,
 }
@@ -110,12 +111,28 @@ impl Writer {
             .spawn(move || {
                 for job in rx {
                     let changed = match (job, store.as_mut()) {
-                        (Job::Work(job), None) => {
-                            job.run(&mut conn)(Ok(()));
-                            events::take_committed();
-                            true
+                        (Job::Work(job, parent), store) => {
+                            let span = crate::trace::child_of(
+                                parent,
+                                "library write",
+                                crate::trace::Kind::Internal,
+                            );
+                            let _current = crate::trace::ambient::enter(
+                                span.as_ref().map(crate::trace::Span::context),
+                            );
+                            let changed = match store {
+                                None => {
+                                    job.run(&mut conn)(Ok(()));
+                                    events::take_committed();
+                                    true
+                                }
+                                Some(s) => s.run(&mut conn, job),
+                            };
+                            if let Some(span) = span {
+                                span.end();
+                            }
+                            changed
                         }
-                        (Job::Work(job), Some(s)) => s.run(&mut conn, job),
                         (Job::CatchUp, Some(s)) => {
                             queued.store(false, Ordering::Release);
                             s.catch_up_now(&mut conn)
@@ -152,7 +169,7 @@ impl Writer {
         f: impl FnOnce(&mut Connection) -> R + Send + 'static,
     ) -> Result<async_channel::Receiver<Result<R, WriteError>>, WriteError> {
         let (tx, rx) = async_channel::bounded(1);
-        let job = Job::Work(Box::new(Typed { f, tx }));
+        let job = Job::Work(Box::new(Typed { f, tx }), crate::trace::ambient::current());
         match self.tx.try_send(job) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(WriteError::Busy),

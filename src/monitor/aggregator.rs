@@ -555,6 +555,14 @@ fn render(
     if let Some(broker) = shared.broker.get() {
         broker.stats.prometheus(&mut prom);
     }
+    if let Some(status) = shared
+        .library
+        .as_ref()
+        .and_then(|l| l.writer.shared.as_ref())
+    {
+        status.prometheus(crate::library::model::now_ms() as u64, &mut prom);
+    }
+    crate::trace::prometheus(&mut prom);
     Reports {
         metrics,
         endpoints: Value::Array(st.series.endpoints(&st.statuses)),

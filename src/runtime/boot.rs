@@ -45,6 +45,8 @@ pub enum BootError {
     Tls(#[from] crate::tls::TlsError),
     #[error("cluster broker: {0}")]
     Broker(#[from] crate::cluster::BrokerError),
+    #[error("tracing: {0}")]
+    Trace(#[from] crate::trace::TraceError),
     #[error("core {core} panicked: {message} (the other cores drained and stopped)")]
     CorePanicked { core: usize, message: String },
 }
@@ -86,6 +88,7 @@ pub fn run(
     on_ready: impl FnOnce(&Started),
 ) -> Result<(), BootError> {
     crate::faults::init();
+    crate::trace::install(&config.tracing, &config.cluster.node)?;
     let cpus = super::cpus::allowed_cpus().map_err(BootError::Affinity)?;
     let cores = match config.server.cores {
         0 => cpus.len(),
@@ -198,6 +201,8 @@ pub fn run(
         redirect_addr,
     });
     wait_for_cores(&shared, threads);
+    // Spans of the last requests go out before the process ends (a clean stop).
+    crate::trace::flush(std::time::Duration::from_secs(2));
     tracing::info!("all cores stopped");
     match shared.core_died.get() {
         Some((core, message)) => Err(BootError::CorePanicked {

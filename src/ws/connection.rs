@@ -60,6 +60,9 @@ pub(crate) struct WsConn {
     /// Granted rights by its loopback address at the upgrade (no token; `http::site`
     /// found no web page behind it).
     pub address_trusted: bool,
+    /// The upgrade's trace context: each message's span continues it unless the
+    /// message carries its own `traceparent`.
+    pub trace: Option<crate::trace::SpanContext>,
     pub out: RefCell<Outbound>,
     pub player: RefCell<Player>,
     pub violations: Cell<u32>,
@@ -347,6 +350,7 @@ async fn serve<R, W>(
             core.now_ms(),
         ),
         address_trusted: client.address_trusted,
+        trace: client.trace,
         out: RefCell::new(Outbound::new(cfg.outbound_queue)),
         player: RefCell::new(Player::default()),
         violations: Cell::new(0),

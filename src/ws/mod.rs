@@ -18,4 +18,5 @@ mod reader;
 pub(crate) mod revocation;
 pub(crate) mod sessions;
 pub(crate) mod stream;
+pub(crate) mod trace;
 pub(crate) mod upgrade;

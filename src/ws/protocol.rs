@@ -320,6 +320,8 @@ pub(crate) struct Incoming {
     pub kind: String,
     pub correlation_id: String,
     pub payload: serde_json::Value,
+    /// The message's own W3C `traceparent` (a malformed one is ignored: `None`).
+    pub traceparent: Option<crate::trace::SpanContext>,
 }
 
 /// A handler's failure: becomes an `error` message with the request's correlation id.
@@ -460,9 +462,14 @@ pub(crate) fn parse(
             WsError::payload("`payload` must be an object"),
         ));
     }
+    let traceparent = match map.remove("traceparent") {
+        Some(serde_json::Value::String(t)) => crate::trace::SpanContext::parse(&t).ok(),
+        _ => None,
+    };
     Ok(Incoming {
         kind,
         correlation_id,
         payload,
+        traceparent,
     })
 }

@@ -14,6 +14,9 @@ pub(crate) struct Client {
     pub principal: Option<crate::library::tokens::Principal>,
     /// May act with its loopback address's rights (see `WsConn::address_trusted`).
     pub address_trusted: bool,
+    /// The upgrade's W3C `traceparent` (when tracing is on and it parses): the trace
+    /// its messages' spans continue.
+    pub trace: Option<crate::trace::SpanContext>,
 }
 
 /// The subprotocol a client may offer (browsers pass their token beside it as
@@ -125,6 +128,9 @@ pub(crate) fn respond(
             version,
             principal,
             address_trusted,
+            trace: crate::trace::tracer()
+                .and(req.header("traceparent"))
+                .and_then(|v| crate::trace::SpanContext::parse(v).ok()),
         },
     ))
 }

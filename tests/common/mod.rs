@@ -4,6 +4,7 @@
 
 pub mod corpus;
 pub mod engines;
+pub mod otlp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};

@@ -53,11 +53,24 @@ fn listen(url: &str, writer: &Writer, status: &SharedStatus, backoff: &mut Backo
             postgres::fallible_iterator::FallibleIterator::next(&mut it)
         };
         match got {
-            Ok(Some(_)) => writer.catch_up_soon(),
+            Ok(Some(n)) => {
+                if let Ok(seq) = n.payload().parse::<i64>() {
+                    status.saw_head(seq, crate::library::model::now_ms() as u64);
+                }
+                writer.catch_up_soon()
+            }
             // No notification for a while (or the server went away): catch up anyway,
-            // so a commit whose request to the writer found its queue full still lands.
+            // so a commit whose request to the writer found its queue full still lands;
+            // and read the feed's head, so the replication lag is known even when a
+            // notification was missed.
             Ok(None) if client.is_closed() => return SharedError::Closed,
-            Ok(None) => writer.catch_up_soon(),
+            Ok(None) => {
+                match client.query_one("SELECT COALESCE(MAX(seq), 0) FROM library_commits", &[]) {
+                    Ok(row) => status.saw_head(row.get(0), crate::library::model::now_ms() as u64),
+                    Err(e) => return e.into(),
+                }
+                writer.catch_up_soon()
+            }
             Err(e) => return e.into(),
         }
     }

@@ -145,7 +145,7 @@ impl SharedStore {
         capture::install(conn)?;
         let status = Arc::new(SharedStatus::default());
         status.writable.store(true, Ordering::Relaxed);
-        status.applied_seq.store(last_seq, Ordering::Relaxed);
+        status.applied(last_seq);
         status.full_copies.store(1, Ordering::Relaxed);
         let store = SharedStore {
             url: url.to_string(),
@@ -244,9 +244,23 @@ impl SharedStore {
             .and_then(|deliver| {
                 let events = events::take_committed();
                 let changed = capture::changed(conn)?;
-                let seq = ship::ship(&mut pg, conn, &self.node, &changed, &events)?;
-                pg.commit()?;
-                Ok((deliver, seq))
+                let mut span =
+                    crate::trace::child("ship library commit", crate::trace::Kind::Client);
+                if let Some(span) = &mut span {
+                    span.set("db.system.name", "postgresql");
+                    span.set("db.operation.name", "COMMIT");
+                    span.set("db.collection.name", "library_commits");
+                    span.set("auralis.changed_rows", changed.len() as u64);
+                }
+                let shipped = ship::ship(&mut pg, conn, &self.node, &changed, &events)
+                    .and_then(|seq| Ok(pg.commit().map(|()| seq)?));
+                if let Some(mut span) = span {
+                    if let Err(e) = &shipped {
+                        span.fail(e.to_string());
+                    }
+                    span.end();
+                }
+                Ok((deliver, shipped?))
             });
         match shipped {
             Ok((deliver, seq)) => {
@@ -285,7 +299,7 @@ impl SharedStore {
 
     fn advance(&mut self, seq: i64) {
         self.last_seq = seq;
-        self.status.applied_seq.store(seq, Ordering::Relaxed);
+        self.status.applied(seq);
     }
 
     /// A catch-up job from the listener: applies other nodes' commits now. A
@@ -332,9 +346,10 @@ impl SharedStore {
             return Ok(1);
         }
         let rows = pg.query(
-            "SELECT seq, changes, events FROM library_commits WHERE seq > $1 ORDER BY seq",
+            "SELECT seq, changes, events, traceparent FROM library_commits WHERE seq > $1 ORDER BY seq",
             &[&self.last_seq],
         )?;
+        let applying = applying_spans(&rows);
         let Some(head) = rows.last().map(|r| r.get::<_, i64>(0)) else {
             return Ok(0);
         };
@@ -344,7 +359,14 @@ impl SharedStore {
             keys.extend(serde_json::from_str::<Vec<(String, Key)>>(r.get(1))?);
             announced.extend(serde_json::from_str::<Vec<LibraryEvent>>(r.get(2))?);
         }
-        follow::apply_keys(pg, conn, &keys)?;
+        let applied = follow::apply_keys(pg, conn, &keys);
+        for mut span in applying {
+            if let Err(e) = &applied {
+                span.fail(e.to_string());
+            }
+            span.end();
+        }
+        applied?;
         self.advance(head);
         self.status
             .remote_commits
@@ -356,6 +378,28 @@ impl SharedStore {
         }
         Ok(rows.len())
     }
+}
+
+/// One CONSUMER span per traced commit being applied here: the other node's write
+/// and this node's apply are one trace.
+fn applying_spans(rows: &[postgres::Row]) -> Vec<crate::trace::Span> {
+    if crate::trace::tracer().is_none() {
+        return Vec::new();
+    }
+    rows.iter()
+        .filter_map(|r| {
+            let parent = r.get::<_, Option<&str>>(3)?;
+            let parent = crate::trace::SpanContext::parse(parent).ok();
+            let mut span = crate::trace::child_of(
+                parent,
+                "apply library commit",
+                crate::trace::Kind::Consumer,
+            )?;
+            span.set("db.system.name", "postgresql");
+            span.set("auralis.commit_seq", r.get::<_, i64>(0));
+            Some(span)
+        })
+        .collect()
 }
 
 /// The newest commit in the feed (0 when empty).

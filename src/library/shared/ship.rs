@@ -79,10 +79,12 @@ pub(crate) fn ship(
     write_rows(pg, c, changed)?;
     let changes = serde_json::to_string(changed)?;
     let events = serde_json::to_string(events)?;
+    // The write's trace travels with the commit, so the other nodes' apply joins it.
+    let traceparent = crate::trace::ambient::current().map(|c| c.traceparent());
     let seq: i64 = pg
         .query_one(
-            "INSERT INTO library_commits (node, changes, events) VALUES ($1, $2, $3) RETURNING seq",
-            &[&node, &changes, &events],
+            "INSERT INTO library_commits (node, changes, events, traceparent) VALUES ($1, $2, $3, $4) RETURNING seq",
+            &[&node, &changes, &events, &traceparent],
         )?
         .get(0);
     pg.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()])?;

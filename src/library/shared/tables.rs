@@ -246,8 +246,10 @@ CREATE TABLE IF NOT EXISTS library_commits (
     node TEXT NOT NULL,
     committed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     changes TEXT NOT NULL,
-    events TEXT NOT NULL
+    events TEXT NOT NULL,
+    traceparent TEXT
 );
+ALTER TABLE library_commits ADD COLUMN IF NOT EXISTS traceparent TEXT;
 CREATE TABLE IF NOT EXISTS cluster_state (
     name TEXT PRIMARY KEY,
     value BIGINT NOT NULL

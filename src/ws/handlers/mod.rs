@@ -86,7 +86,9 @@ pub(crate) fn dispatch(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: Incoming) -
     let started = std::time::Instant::now();
     crate::runtime::counters::bump(&core.counters.ws_messages);
     let kind = ClientType::parse(&msg.kind);
-    let keep = match kind {
+    let mut span = super::trace::message_span(conn, &msg);
+    let _current = crate::trace::ambient::enter(span.as_ref().map(crate::trace::Span::context));
+    let (keep, outcome) = match kind {
         Some(t) => dispatch_known(core, conn, t, &msg),
         None => {
             conn.send_error(
@@ -96,18 +98,29 @@ pub(crate) fn dispatch(core: &Rc<CoreState>, conn: &Rc<WsConn>, msg: Incoming) -
                     format!("unknown message type {:?}", msg.kind),
                 ),
             );
-            violation(conn)
+            (violation(conn), codes::UNKNOWN_TYPE)
         }
     };
+    let type_name = kind.map_or("unknown", ClientType::as_str);
+    if let Some(span) = span.take() {
+        super::trace::end_message_span(span, core, conn, kind, type_name, outcome);
+    }
     core.metrics.borrow_mut().record(
         crate::monitor::recorder::SeriesKind::Ws,
-        kind.map_or("unknown", ClientType::as_str),
+        type_name,
         started.elapsed().as_micros() as u64,
     );
     keep
 }
 
-fn dispatch_known(core: &Rc<CoreState>, conn: &Rc<WsConn>, t: ClientType, msg: &Incoming) -> bool {
+/// Handles a message of a known type: `(keep the connection, outcome)`, the outcome
+/// being `ok` or the error code answered.
+fn dispatch_known(
+    core: &Rc<CoreState>,
+    conn: &Rc<WsConn>,
+    t: ClientType,
+    msg: &Incoming,
+) -> (bool, &'static str) {
     let priority = t.priority();
     if let Err(wait) = conn.limiter.borrow_mut().admit(priority, core.now_ms()) {
         let mut e = WsError::new(
@@ -116,13 +129,13 @@ fn dispatch_known(core: &Rc<CoreState>, conn: &Rc<WsConn>, t: ClientType, msg: &
         );
         e.retry_after_ms = Some(wait);
         conn.send_error(&msg.correlation_id, &e);
-        return true;
+        return (true, codes::RATE_LIMIT_EXCEEDED);
     }
     match handler(t)(core, conn, msg) {
-        Ok(()) => true,
+        Ok(()) => (true, "ok"),
         Err(e) => {
             conn.send_error(&msg.correlation_id, &e);
-            e.code != codes::INVALID_PAYLOAD || violation(conn)
+            (e.code != codes::INVALID_PAYLOAD || violation(conn), e.code)
         }
     }
 }
