@@ -514,7 +514,7 @@ fn the_library_lives_in_postgresql_and_every_node_serves_it() {
     };
     let lib = temp_dir("pg-lib");
     tone_tracks(&lib, 6, 1, 22_050, 1);
-    let nodes = shared_nodes(&lib, &pg, &[]);
+    let mut nodes = shared_nodes(&lib, &pg, &[]);
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     for n in &nodes {
         wait_cluster(n, "ok", Duration::from_secs(5));
@@ -672,6 +672,70 @@ fn the_library_lives_in_postgresql_and_every_node_serves_it() {
     eventually(b, "/api/playlists?limit=100", |j| {
         j["data"].as_array().map(Vec::len) == Some(3)
     });
+    restarts_resume_from_the_feed(&lib, &pg, &mut nodes);
+}
+
+fn shared_database(s: &Server) -> serde_json::Value {
+    get(s, "/api/health").json()["data"]["cluster"]["database"].clone()
+}
+
+/// C stops, A writes meanwhile, C starts again on its own copy: it applies only the
+/// commits it missed (no whole copy), after a clean stop and after SIGKILL alike.
+fn restarts_resume_from_the_feed(
+    lib: &std::path::Path,
+    pg: &engines::Postgres,
+    nodes: &mut [Server],
+) {
+    assert_eq!(
+        shared_database(&nodes[2])["full_copies"],
+        1,
+        "a new node copies once"
+    );
+    for (round, kill) in [(1, false), (2, true)] {
+        let victim = nodes.len() - 1;
+        if kill {
+            let _ = nodes[victim].child.kill();
+        } else {
+            nodes[victim].terminate();
+        }
+        assert!(nodes[victim].wait_exit(Duration::from_secs(10)).is_some() || kill);
+        let _ = nodes[victim].child.wait();
+        let name = format!("Made while C was away {round}");
+        let made = post_json(
+            &nodes[0],
+            "/api/playlists",
+            serde_json::json!({"name": name}),
+        );
+        assert_eq!(made.status, 201);
+        let id = made.json()["data"]["id"].as_i64().unwrap();
+        let url = pg.url();
+        let again = Server::start(
+            library_opts(lib)
+                .env("AURALIS_CLUSTER__NODE", "c")
+                .env("AURALIS_SERVER__PROXY_PROTOCOL", "optional")
+                .env("AURALIS_LIBRARY__DATABASE_URL", &url)
+                .data_dir(&nodes[victim].data_dir),
+        );
+        wait_scan(&again);
+        let db = shared_database(&again);
+        assert_eq!(
+            db["full_copies"], 0,
+            "round {round}: resumed, not copied: {db}"
+        );
+        assert!(db["remote_commits"].as_u64() >= Some(1), "{db}");
+        assert_eq!(
+            ok_data(&get(&again, &format!("/api/playlists/{id}")))["name"],
+            name.as_str()
+        );
+        let metrics = String::from_utf8(get(&again, "/metrics").body).unwrap_or_default();
+        assert!(
+            !metrics.contains("auralis_library_full_copies_total 1"),
+            "{metrics}"
+        );
+        // The old handle's data dir is the new node's: keep it until the test ends.
+        let old = std::mem::replace(&mut nodes[victim], again);
+        std::mem::forget(old);
+    }
 }
 
 /// One POST through the front from `src`: (status, node, body), or `None` when the

@@ -72,8 +72,14 @@ fn fetch_all(pg: &mut impl GenericClient) -> Result<Vec<TableDelta>, SharedError
         .collect()
 }
 
-/// Writes `deltas` in one transaction (after `wipe`, every table emptied first).
-fn write(c: &mut Connection, deltas: &[TableDelta], wipe: bool) -> Result<(), SharedError> {
+/// Writes `deltas` in one transaction (after `wipe`, every table emptied first),
+/// recording in it that the copy now includes feed commit `seq`.
+fn write(
+    c: &mut Connection,
+    deltas: &[TableDelta],
+    wipe: bool,
+    seq: i64,
+) -> Result<(), SharedError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch("PRAGMA defer_foreign_keys = ON")?;
     for (t, d) in TABLES.iter().zip(deltas).rev() {
@@ -91,15 +97,18 @@ fn write(c: &mut Connection, deltas: &[TableDelta], wipe: bool) -> Result<(), Sh
             st.execute(rusqlite::params_from_iter(row.iter()))?;
         }
     }
+    super::resume::record(&tx, seq)?;
     tx.commit()?;
     Ok(())
 }
 
-/// Applies the shared database's current state of `keys`; returns the rows touched.
+/// Applies the shared database's current state of `keys`, which brings the copy up
+/// to feed commit `seq`; returns the rows touched.
 pub(crate) fn apply_keys(
     pg: &mut impl GenericClient,
     c: &mut Connection,
     keys: &[(String, Key)],
+    seq: i64,
 ) -> Result<usize, SharedError> {
     let mut set = BTreeSet::new();
     for (name, key) in keys {
@@ -107,16 +116,18 @@ pub(crate) fn apply_keys(
         set.insert((t.name.to_string(), *key));
     }
     let deltas = fetch(pg, &set)?;
-    write(c, &deltas, false)?;
+    write(c, &deltas, false, seq)?;
     Ok(set.len())
 }
 
-/// Replaces every row of the copy with the shared database's; returns the rows copied.
+/// Replaces every row of the copy with the shared database's as of feed commit
+/// `seq` (read in the same transaction); returns the rows copied.
 pub(crate) fn copy_all(
     pg: &mut impl GenericClient,
     c: &mut Connection,
+    seq: i64,
 ) -> Result<usize, SharedError> {
     let deltas = fetch_all(pg)?;
-    write(c, &deltas, true)?;
+    write(c, &deltas, true, seq)?;
     Ok(deltas.iter().map(|d| d.upserts.len()).sum())
 }

@@ -20,6 +20,7 @@
 mod capture;
 mod follow;
 mod listen;
+mod resume;
 mod ship;
 mod status;
 pub(crate) mod tables;
@@ -58,6 +59,8 @@ pub enum SharedError {
     Json(#[from] serde_json::Error),
     #[error("the connection was closed")]
     Closed,
+    #[error("no random bytes for the database's id: {0}")]
+    Random(std::io::Error),
 }
 
 pub(crate) fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
@@ -139,24 +142,33 @@ impl SharedStore {
         pg.batch_execute(tables::PG_SCHEMA)?;
         let cursor_key = shared_secret(&mut pg, "cursor", keys.0)?;
         let token_key = shared_secret(&mut pg, "token", keys.1)?;
-        let last_seq = feed_head(&mut pg)?;
-        follow::copy_all(&mut pg, conn)?;
-        pg.commit()?;
-        capture::install(conn)?;
+        // This database's id: a copy made from another one is never resumed.
+        let mut id = [0u8; 32];
+        crate::random::fill(&mut id).map_err(SharedError::Random)?;
+        let store_id: String = shared_secret(&mut pg, "store", id)?[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let head = feed_head(&mut pg)?;
+        // A mark past the feed's head: the database was restored from an older backup.
+        let resume = resume::prepare(conn, &store_id)?.filter(|&seq| seq <= head);
         let status = Arc::new(SharedStatus::default());
         status.writable.store(true, Ordering::Relaxed);
-        status.applied(last_seq);
-        status.full_copies.store(1, Ordering::Relaxed);
-        let store = SharedStore {
+        let mut store = SharedStore {
             url: url.to_string(),
             node: node.to_string(),
-            client: Some(client),
+            client: None,
             backoff: Backoff::default(),
-            last_seq,
-            needs_copy: false,
+            last_seq: resume.unwrap_or(0),
+            needs_copy: resume.is_none(),
             status,
             events,
         };
+        store.advance(store.last_seq);
+        store.catch_up(&mut pg, conn)?;
+        pg.commit()?;
+        store.client = Some(client);
+        capture::install(conn)?;
         Ok(Opened {
             store,
             cursor_key,
@@ -264,10 +276,13 @@ impl SharedStore {
             });
         match shipped {
             Ok((deliver, seq)) => {
+                let mut local = Ok(());
                 if let Some(seq) = seq {
                     self.advance(seq);
+                    // In the job's own transaction: the mark and the rows agree.
+                    local = resume::record(conn, seq);
                 }
-                if let Err(e) = conn.execute_batch("COMMIT") {
+                if let Err(e) = local.and_then(|()| conn.execute_batch("COMMIT")) {
                     // The store has the change; the copy is made again from it.
                     self.status.failed("local commit", &e);
                     self.needs_copy = true;
@@ -339,7 +354,7 @@ impl SharedStore {
             .map_or(0, |r| r.get(0));
         if self.needs_copy || self.last_seq < pruned {
             let head = feed_head(pg)?;
-            follow::copy_all(pg, conn)?;
+            follow::copy_all(pg, conn, head)?;
             self.needs_copy = false;
             self.status.full_copies.fetch_add(1, Ordering::Relaxed);
             self.advance(head);
@@ -359,7 +374,7 @@ impl SharedStore {
             keys.extend(serde_json::from_str::<Vec<(String, Key)>>(r.get(1))?);
             announced.extend(serde_json::from_str::<Vec<LibraryEvent>>(r.get(2))?);
         }
-        let applied = follow::apply_keys(pg, conn, &keys);
+        let applied = follow::apply_keys(pg, conn, &keys, head);
         for mut span in applying {
             if let Err(e) = &applied {
                 span.fail(e.to_string());
