@@ -9,8 +9,12 @@ use super::stats::TraceStats;
 use prost::Message;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
+
+/// How often the exporter drains the queue. At 100 000 spans a second a tick
+/// gathers 5 000, within the default queue of 8 192.
+const TICK: Duration = Duration::from_millis(50);
 
 /// What the cores hand the exporter thread.
 pub(crate) enum Item {
@@ -86,19 +90,34 @@ impl Exporter {
 
     /// Spans until the batch is full, the interval passes or a flush is asked for;
     /// `false` once the queue is closed.
+    ///
+    /// The queue is drained every [`TICK`], never waited on: a receiver parked in
+    /// `recv` turns every core's `try_send` into a futex wake and a context switch
+    /// (measured: at sample ratio 1 the exporter thread spent 29 % of the core's CPU
+    /// in task switches, tuning/tracing-overhead.sh).
     fn collect(&self) -> (Vec<SpanData>, Option<Sender<()>>, bool) {
         let deadline = Instant::now() + self.interval;
         let mut batch = Vec::new();
-        while batch.len() < self.batch {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(Item::Span(s)) => batch.push(s),
-                Ok(Item::Flush(reply)) => return (batch, Some(reply), true),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return (batch, None, false),
+        loop {
+            loop {
+                match self.rx.try_recv() {
+                    Ok(Item::Span(s)) => {
+                        batch.push(s);
+                        if batch.len() >= self.batch {
+                            return (batch, None, true);
+                        }
+                    }
+                    Ok(Item::Flush(reply)) => return (batch, Some(reply), true),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return (batch, None, false),
+                }
             }
+            let now = Instant::now();
+            if now >= deadline {
+                return (batch, None, true);
+            }
+            std::thread::sleep(TICK.min(deadline - now));
         }
-        (batch, None, true)
     }
 
     /// POSTs one batch; `Ok(rejected)`: the spans the collector said it refused

@@ -1,6 +1,6 @@
 //! Distributed tracing: W3C Trace Context in and through, spans named by
 //! OpenTelemetry's semantic conventions, exported over OTLP/HTTP (docs/ARCHITECTURE.md
-//! §10).
+//! §9).
 //!
 //! Concurrency contract: a span is an owned value built on one thread (a core, a
 //! decoder, the library writer, a broker thread) and handed whole to

@@ -7,10 +7,13 @@ spans the server exports are read by code that is not the server's, and keeps th
 as JSON: `GET /spans` answers every span received so far, each with its resource's
 attributes. Prints `listening <port>` once ready. Bound to loopback only.
 
-Usage: receiver.py [--port N] [--status CODE] [--partial-reject N] [--delay-ms MS]
+Usage: receiver.py [--port N] [--status CODE] [--partial-reject N] [--delay-ms MS] [--discard]
   --status CODE      answer every export with CODE (a collector that refuses)
   --partial-reject N answer 200 with an OTLP partial success rejecting N spans
   --delay-ms MS      wait MS before answering each export (a slow collector)
+  --discard          answer 200 without decoding or keeping anything, counting only
+                     requests and bytes (GET /spans answers the counts): a collector
+                     that costs the measured server nothing (tuning/tracing-overhead.sh)
 """
 
 import argparse
@@ -63,6 +66,9 @@ class Handler(BaseHTTPRequestHandler):
     status = 200
     partial_reject = 0
     delay_ms = 0
+    discard = False
+    posts = 0
+    bytes_in = 0
 
     def log_message(self, *args):
         pass
@@ -83,6 +89,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(415, b"", "text/plain")
         if self.status != 200:
             return self.reply(self.status, b"", "text/plain")
+        if self.discard:
+            with LOCK:
+                Handler.posts += 1
+                Handler.bytes_in += len(body)
+            return self.reply(200, b"", "application/x-protobuf")
         req = trace_service_pb2.ExportTraceServiceRequest()
         req.ParseFromString(body)
         got = [
@@ -102,7 +113,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/spans":
             return self.reply(404, b"", "text/plain")
         with LOCK:
-            body = json.dumps(SPANS).encode()
+            if self.discard:
+                body = json.dumps({"posts": Handler.posts, "bytes": Handler.bytes_in}).encode()
+            else:
+                body = json.dumps(SPANS).encode()
         self.reply(200, body, "application/json")
 
 
@@ -112,10 +126,12 @@ def main():
     p.add_argument("--status", type=int, default=200)
     p.add_argument("--partial-reject", type=int, default=0)
     p.add_argument("--delay-ms", type=int, default=0)
+    p.add_argument("--discard", action="store_true")
     a = p.parse_args()
     Handler.status = a.status
     Handler.partial_reject = a.partial_reject
     Handler.delay_ms = a.delay_ms
+    Handler.discard = a.discard
     server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     print(f"listening {server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# What tracing costs a request: three release servers on CPU 1 (`--cores 1`) —
+# tracing off (no endpoint), on at sample_ratio 0 (only callers' sampled traces would
+# be recorded; wrk sends none), on at sample_ratio 1 (every request a SERVER span,
+# exported) — loaded in turn (off r0 r1 off r0 r1 …) by `wrk -t1 -c64` on CPU 0
+# against GET /api/version. The collector is tests/otlp/receiver.py --discard (answers
+# 200 without decoding, on CPU 0 beside wrk), so what is measured is the server's
+# side: building spans, the queue, the exporter thread's encoding and POSTs, which
+# share CPU 1 with the core. Prints req/s and CPU seconds per run, the median ratios
+# against `off`, and the ratio-1 server's span counters.
+# Usage: tuning/tracing-overhead.sh [ROUNDS] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-5}
+SECS=${2:-5}
+URLPATH=/api/version
+command -v wrk >/dev/null || { echo "missing: wrk (apt-get install -y wrk)" >&2; exit 1; }
+python3 -c 'import opentelemetry.proto' 2>/dev/null || { echo "missing: pip install opentelemetry-proto" >&2; exit 1; }
+cargo build --release -q -p auralis-server
+WORK=$(mktemp -d)
+trap 'kill ${PIDS:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
+taskset -c 0 python3 tests/otlp/receiver.py --port 18720 --discard >"$WORK/collector.out" 2>&1 &
+PIDS="$!"
+start() { # name port env...
+  local name=$1 port=$2; shift 2
+  env RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_HTTP__MAX_CONNECTIONS_PER_IP=1000000 "$@" \
+    taskset -c 1 target/release/auralis-server serve --cores 1 --listen "127.0.0.1:$port" \
+    --data-dir "$WORK/data-$name" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PIDS="$PIDS $!"
+  eval "PID_$name=$!"
+  for _ in $(seq 1 300); do grep -q listening "$WORK/$name.out" 2>/dev/null && return; sleep 0.1; done
+  echo "server $name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1
+}
+EP=AURALIS_TRACING__OTLP_ENDPOINT=http://127.0.0.1:18720
+start off 18721
+start r0 18722 "$EP" AURALIS_TRACING__SAMPLE_RATIO=0
+start r1 18723 "$EP" AURALIS_TRACING__SAMPLE_RATIO=1
+for p in 18721 18722 18723; do curl -s -o /dev/null -H 'Host: localhost' "http://127.0.0.1:$p$URLPATH"; done
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+run() { # pid port -> "rps cpu_s"
+  local t0 t1 rps
+  t0=$(ticks "$1")
+  rps=$(taskset -c 0 wrk -t1 -c64 -d"${SECS}s" "http://127.0.0.1:$2$URLPATH" | awk '/Requests\/sec/ {print $2}')
+  t1=$(ticks "$1")
+  echo "$rps $(awk -v d=$((t1 - t0)) -v hz="$HZ" 'BEGIN {printf "%.2f", d / hz}')"
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+echo "tracing off / ratio 0 / ratio 1: $ROUNDS rounds of ${SECS}s, wrk -t1 -c64 on CPU 0, servers on CPU 1, $URLPATH"
+r0s=(); r1s=()
+for r in $(seq 1 "$ROUNDS"); do
+  read -r a ca < <(run "$PID_off" 18721)
+  read -r b cb < <(run "$PID_r0" 18722)
+  read -r c cc < <(run "$PID_r1" 18723)
+  echo "round $r: off $a req/s ($ca CPU s), ratio 0 $b req/s ($cb CPU s), ratio 1 $c req/s ($cc CPU s)"
+  r0s+=("$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b / a}')")
+  r1s+=("$(awk -v a="$a" -v b="$c" 'BEGIN {printf "%.3f", b / a}')")
+done
+echo "ratio 0 / off: ${r0s[*]} -> median $(median "${r0s[@]}")"
+echo "ratio 1 / off: ${r1s[*]} -> median $(median "${r1s[@]}")"
+sleep 2
+echo "ratio-1 server's spans:"
+curl -s -H 'Host: localhost' http://127.0.0.1:18723/metrics | grep -E '^auralis_trace_spans'
+echo "collector: $(curl -s http://127.0.0.1:18720/spans)"
