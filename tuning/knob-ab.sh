@@ -31,15 +31,7 @@ start() { # name value port
 start a "$A" 18711
 start b "$B" 18712
 curl -s -o /dev/null "http://127.0.0.1:18711$URLPATH"; curl -s -o /dev/null "http://127.0.0.1:18712$URLPATH"
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
-run() { # pid port -> "rps cpu_s"
-  local t0 t1 rps
-  t0=$(ticks "$1")
-  rps=$(taskset -c 0 wrk -t1 -c64 -d"${SECS}s" "http://127.0.0.1:$2$URLPATH" | awk '/Requests\/sec/ {print $2}')
-  t1=$(ticks "$1")
-  echo "$rps $(awk -v d=$((t1 - t0)) -v hz="$HZ" 'BEGIN {printf "%.2f", d / hz}')"
-}
+. tuning/ab-lib.sh
 echo "$VAR: A=$A B=$B, $ROUNDS rounds of ${SECS}s, wrk -t1 -c64 on CPU 0, servers on CPU 1, $URLPATH"
 ratios=()
 for r in $(seq 1 "$ROUNDS"); do
@@ -48,4 +40,4 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "round $r: A $ra req/s ($ca CPU s), B $rb req/s ($cb CPU s)"
   ratios+=("$(awk -v a="$ra" -v b="$rb" 'BEGIN {printf "%.3f", b / a}')")
 done
-echo "B/A req/s: ${ratios[*]} -> median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')"
+echo "B/A req/s: ${ratios[*]} -> median $(median "${ratios[@]}")"

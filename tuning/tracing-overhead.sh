@@ -36,16 +36,7 @@ start off 18721
 start r0 18722 "$EP" AURALIS_TRACING__SAMPLE_RATIO=0
 start r1 18723 "$EP" AURALIS_TRACING__SAMPLE_RATIO=1
 for p in 18721 18722 18723; do curl -s -o /dev/null -H 'Host: localhost' "http://127.0.0.1:$p$URLPATH"; done
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
-run() { # pid port -> "rps cpu_s"
-  local t0 t1 rps
-  t0=$(ticks "$1")
-  rps=$(taskset -c 0 wrk -t1 -c64 -d"${SECS}s" "http://127.0.0.1:$2$URLPATH" | awk '/Requests\/sec/ {print $2}')
-  t1=$(ticks "$1")
-  echo "$rps $(awk -v d=$((t1 - t0)) -v hz="$HZ" 'BEGIN {printf "%.2f", d / hz}')"
-}
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+. tuning/ab-lib.sh
 echo "tracing off / ratio 0 / ratio 1: $ROUNDS rounds of ${SECS}s, wrk -t1 -c64 on CPU 0, servers on CPU 1, $URLPATH"
 r0s=(); r1s=()
 for r in $(seq 1 "$ROUNDS"); do
