@@ -339,6 +339,52 @@ fn a_dead_or_refusing_collector_costs_only_counted_drops() {
     }
 }
 
+/// A collector answering 200 with an OTLP partial success: the spans it says it
+/// rejected are counted dropped, the rest exported — and one claiming more rejections
+/// than it was sent spans cannot make the counters wrap.
+#[test]
+fn a_partial_success_counts_the_rejected_spans_as_dropped() {
+    for (reject, batch) in [("1", "5"), ("1000000", "5")] {
+        let Some(collector) = Collector::start_with(&["--partial-reject", reject]) else {
+            return skip("a_partial_success_counts_the_rejected_spans_as_dropped");
+        };
+        let s = lib_server(
+            1,
+            &[
+                ("AURALIS_TRACING__OTLP_ENDPOINT", &collector.endpoint()),
+                ("AURALIS_TRACING__SAMPLE_RATIO", "1"),
+                ("AURALIS_TRACING__BATCH_SPANS", batch),
+                ("AURALIS_TRACING__EXPORT_INTERVAL_MS", "50"),
+            ],
+        );
+        for _ in 0..40 {
+            assert_eq!(get(&s, "/api/version").status, 200);
+        }
+        // Every span the collector received is counted once: exported or rejected.
+        // Quiet for 3 s (exports every 50 ms, /metrics rendered every second), then
+        // the collector's count, then the counters (whose own request comes after).
+        std::thread::sleep(Duration::from_secs(3));
+        let received = collector.spans().len() as f64;
+        let m = String::from_utf8(get(&s, "/metrics").body).unwrap();
+        let failed = metric_sum(
+            &m,
+            "auralis_trace_spans_dropped_total{reason=\"export_failed\"}",
+        );
+        let exported = metric_sum(&m, "auralis_trace_spans_exported_total");
+        assert_eq!(failed + exported, received, "{failed} + {exported}");
+        assert!(received >= 40.0, "{received}");
+        if reject == "1" {
+            // One rejected per batch of at most 5 spans.
+            assert!(
+                failed >= received / 5.0 && exported > 0.0,
+                "{failed} {exported}"
+            );
+        } else {
+            assert_eq!(exported, 0.0, "everything was rejected");
+        }
+    }
+}
+
 #[test]
 fn a_full_queue_drops_and_counts_without_waiting() {
     let Some(collector) = Collector::start_with(&["--delay-ms", "2000"]) else {

@@ -60,6 +60,8 @@ impl Exporter {
                 match self.send(&agent, batch) {
                     Ok(rejected) => {
                         failing = false;
+                        // A collector may claim more rejections than spans it was sent.
+                        let rejected = rejected.min(n);
                         self.stats
                             .exported
                             .fetch_add(n - rejected, Ordering::Relaxed);
