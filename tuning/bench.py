@@ -10,8 +10,10 @@ Rows:
   json       GET /api/version, auralis vs nginx `return 200` (same body and headers), wrk
   chunk      a cached 10 s WAV chunk (1.76 MB), auralis vs nginx static file + sendfile, wrk
   broadcast  N WebSocket listeners, p99 publish -> receipt, auralis vs Node `ws`
-             (tuning/peers/ws-peer.js), auralis-loadtest ws-broadcast; plus the servers'
-             CPU µs per delivered message, user and kernel apart (/proc/PID/stat)
+             (tuning/peers/ws-peer.js) and vs Bun's `Bun.serve` + `server.publish`
+             (tuning/peers/bun-peer.js, uWebSockets), auralis-loadtest ws-broadcast,
+             the three in turn each round; plus the servers' CPU µs per delivered
+             message, user and kernel apart (/proc/PID/stat)
   ws-rss     fresh auralis, 5 000 subscribed WebSocket connections: RSS growth per
              connection, and RSS after they all closed
   harness    auralis-loadtest vs wrk, closed model, 64 connections, against nginx
@@ -21,7 +23,7 @@ Rows:
              on and tier 1 off: tier-2 hits in the second pass
   open-p99   open model at 50 % of the closed-model maximum, p99 (JSON and chunk)
 
-Usage: tuning/bench.sh [--quick] [--rounds N]
+Usage: tuning/bench.sh [--quick] [--rounds N] [--broadcast-only]
        tuning/bench.sh --ws-rss N     (only the ws-rss row, at N connections)
 """
 import argparse
@@ -46,6 +48,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SERVER = ROOT / "target/release/auralis-server"
 HARNESS = ROOT / "target/release/auralis-loadtest"
 PEERS = ROOT / "tuning/peers"
+BUN = PEERS / "node_modules/.bin/bun"
 CHUNK = "/api/stream/1/chunk/0?format=wav"
 PROCS = []
 
@@ -211,6 +214,43 @@ def broadcast(port, listeners, publishes, pid):
     return r["latency_us"]["p99"] / 1000.0, user, kern, errors, r["requests"]
 
 
+def broadcast_vs_peers(work, rows, srv, port, peer_port, a):
+    """auralis (already running on `port`), Node's ws and Bun in turn, `a.rounds` times."""
+    listeners = 1000 if a.quick else 5000
+    peer_log, bun_log = work / "peer.log", work / "bun.log"
+    peer = spawn(["taskset", "-c", "1", "node", str(PEERS / "ws-peer.js"), str(peer_port)], peer_log)
+    wait_for(peer_log, "listening", "the Node ws peer")
+    bun_port = free_port()
+    bun = spawn(["taskset", "-c", "1", str(BUN), str(PEERS / "bun-peer.js"), str(bun_port)], bun_log)
+    wait_for(bun_log, "listening", "the Bun peer")
+    publishes = 10 if a.quick else 20
+    au, pe, bu = [], [], []
+    for _ in range(a.rounds):
+        au.append(broadcast(port, listeners, publishes, srv.pid))
+        pe.append(broadcast(peer_port, listeners, publishes, peer.pid))
+        bu.append(broadcast(bun_port, listeners, publishes, bun.pid))
+    broadcast_rows(rows, listeners, au, pe, bu)
+    stop(bun)
+    stop(peer)
+
+
+def broadcast_rows(rows, listeners, au, pe, bu):
+    """The broadcast rows: auralis's p99 against each peer's, and CPU per delivery."""
+    errors = sum(x[3] for x in au + pe + bu)
+    p99s = lambda runs: fmt([x[0] for x in runs], '{:.1f}')
+    for peer, runs, goal in (("Node ws", pe, "≤ 0.9 / 0.67"), ("Bun", bu, "≤ 1.0")):
+        ratios = [x[0] / y[0] for x, y in zip(au, runs)]
+        rows.append((f"broadcast to {listeners} WS listeners, p99 publish → receipt (auralis ÷ {peer})",
+                     f"auralis p99 {p99s(au)} ms, {peer} {p99s(runs)} ms; {errors} errors in all",
+                     f"{median(ratios):.2f} ({fmt(ratios, '{:.2f}')})", goal))
+    cpu = lambda runs, i: median([x[i] for x in runs])
+    rows.append(("server CPU per delivered message, user + kernel µs (median)",
+                 f"auralis {cpu(au, 1):.2f} + {cpu(au, 2):.2f}, Node {cpu(pe, 1):.2f} + {cpu(pe, 2):.2f}, "
+                 f"Bun {cpu(bu, 1):.2f} + {cpu(bu, 2):.2f}",
+                 f"user ÷ Bun's {median([x[1] / max(y[1], 1e-9) for x, y in zip(au, bu)]):.2f}",
+                 "user ≤ Bun's"))
+
+
 async def hold_ws(port, n):
     import websockets
     conns = []
@@ -307,13 +347,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs (under 3 minutes)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--broadcast-only", action="store_true",
+                    help="only the broadcast rows (auralis, Node ws, Bun in turn)")
     ap.add_argument("--ws-rss", type=int, metavar="N",
                     help="only the WebSocket memory row, at N subscribed connections")
     a = ap.parse_args()
     if a.ws_rss:
         return ws_rss_only(a.ws_rss)
     secs = 2 if a.quick else 8
-    listeners = 1000 if a.quick else 5000
     rss_conns = 2000 if a.quick else 5000
     for tool in ("wrk", "taskset", "node", "npm"):
         if not shutil.which(tool):
@@ -322,7 +363,7 @@ def main():
         sys.exit("missing: nginx (apt-get install -y nginx-light)")
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs 2 CPUs: servers on CPU 1, load on CPU 0")
-    if not (PEERS / "node_modules/ws").exists():
+    if not ((PEERS / "node_modules/ws").exists() and BUN.exists()):
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=PEERS, check=True)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "auralis-server", "-p", "auralis-loadtest"],
                    cwd=ROOT, check=True)
@@ -332,6 +373,9 @@ def main():
     try:
         ap_, np_, peer_port = 18401, 18402, 18403
         srv = auralis(work, ap_, "main")
+        if a.broadcast_only:
+            broadcast_vs_peers(work, rows, srv, ap_, peer_port, a)
+            return finish(work, rows, started, a, secs)
         _, version = get(ap_, "/api/version")
         _, chunk = get(ap_, CHUNK)  # decoded once: later requests are tier-1 hits
         (work / "static").mkdir()
@@ -359,24 +403,7 @@ def main():
                          "≤ 1 ms" if name == "JSON" else "— (goal is for JSON)"))
         os.kill(ngx, signal.SIGTERM)
 
-        peer_log = work / "peer.log"
-        peer = spawn(["taskset", "-c", "1", "node", str(PEERS / "ws-peer.js"), str(peer_port)], peer_log)
-        wait_for(peer_log, "listening", "the Node ws peer")
-        publishes = 10 if a.quick else 20
-        au, pe = [], []
-        for _ in range(a.rounds):
-            au.append(broadcast(ap_, listeners, publishes, srv.pid))
-            pe.append(broadcast(peer_port, listeners, publishes, peer.pid))
-        ratios = [x[0] / y[0] for x, y in zip(au, pe)]
-        errors = sum(x[3] for x in au + pe)
-        rows.append((f"broadcast to {listeners} WS listeners, p99 publish → receipt (auralis ÷ Node ws)",
-                     f"auralis p99 {fmt([x[0] for x in au], '{:.1f}')} ms, Node {fmt([x[0] for x in pe], '{:.1f}')} ms; "
-                     f"{errors} errors", f"{median(ratios):.2f} ({fmt(ratios, '{:.2f}')})", "≤ 0.67 / 0.5"))
-        rows.append(("server CPU per delivered message, user + kernel µs (median)",
-                     f"auralis {median([x[1] for x in au]):.2f} + {median([x[2] for x in au]):.2f}, "
-                     f"Node {median([x[1] for x in pe]):.2f} + {median([x[2] for x in pe]):.2f}",
-                     f"{median([(x[1] + x[2]) / (y[1] + y[2]) for x, y in zip(au, pe)]):.2f}", "—"))
-        stop(peer)
+        broadcast_vs_peers(work, rows, srv, ap_, peer_port, a)
         stop(srv)
 
         base, held, after = ws_rss(work, 18404, rss_conns)
@@ -397,16 +424,24 @@ def main():
     finally:
         for p in PROCS:
             stop(p)
-        shutil.rmtree(work, ignore_errors=True)
+    finish(work, rows, started, a, secs)
+
+
+def finish(work, rows, started, a, secs):
+    """Writes the table to tuning/results/ (and stdout)."""
+    for p in PROCS:
+        stop(p)
+    shutil.rmtree(work, ignore_errors=True)
     took = time.time() - started
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    cmd = "tuning/bench.sh" + (" --quick" if a.quick else "") + (f" --rounds {a.rounds}" if a.rounds != 3 else "")
+    cmd = ("tuning/bench.sh" + (" --quick" if a.quick else "") + (" --broadcast-only" if a.broadcast_only else "")
+           + (f" --rounds {a.rounds}" if a.rounds != 3 else ""))
     lines = [f"# `{cmd}` — {stamp}, {took:.0f} s", "",
              f"Servers on CPU 1 (one core each), load on CPU 0; {a.rounds} alternating rounds of "
              f"{secs} s, median ratio. Host: {os.cpu_count()} CPUs.", "",
              "| case | measured | result | goal (floor / aim) |", "|---|---|---|---|"]
     lines += [f"| {c} | {m} | {r} | {g} |" for c, m, r, g in rows]
-    record(f"bench{'-quick' if a.quick else ''}", lines)
+    record(f"bench{'-quick' if a.quick else ''}{'-broadcast' if a.broadcast_only else ''}", lines)
 
 
 if __name__ == "__main__":
