@@ -8,6 +8,8 @@ The base revision is built once into target/bench-trees/target-REV (a worktree u
 target/bench-trees/REV, as tuning/compare-bench.sh keeps them). Servers on CPU 1,
 load on CPU 0, loopback only.
 Usage: tuning/rev-ab.sh BASE_REV [--rounds N] [--listeners N] [--secs S]
+       tuning/rev-ab.sh LABEL --base-binary PATH ...   (a base already built, e.g. a
+       copy of target/release/auralis-server taken before the change)
 """
 import argparse
 import pathlib
@@ -55,10 +57,11 @@ def main():
     ap.add_argument("--listeners", type=int, default=5000)
     ap.add_argument("--secs", type=int, default=8)
     ap.add_argument("--json-only", action="store_true", help="skip the broadcast rows")
+    ap.add_argument("--base-binary", help="the base server binary (BASE is then only its label)")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
-    short, old = base_binary(a.base)
+    short, old = (a.base, pathlib.Path(a.base_binary)) if a.base_binary else base_binary(a.base)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "auralis-server", "-p", "auralis-loadtest"],
                    cwd=bench.ROOT, check=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="auralis-revab-"))
@@ -75,10 +78,11 @@ def main():
             bench.stop(p)
     p99_r = [n[0] / o[0] for o, n in zip(b_old, b_new)]
     cpu = lambda r: r[1] + r[2]  # noqa: E731
+    user = lambda r: r[1]  # noqa: E731
     lines = [
         f"# This tree against {short}: single-node speed",
         "",
-        f"`tuning/rev-ab.sh {a.base} --rounds {a.rounds} --listeners {a.listeners} --secs {a.secs}`: both "
+        f"`tuning/rev-ab.sh {a.base}{' --base-binary ' + a.base_binary if a.base_binary else ''} --rounds {a.rounds} --listeners {a.listeners} --secs {a.secs}`: both "
         "servers on CPU 1 (one core each, demo library), load on CPU 0, alternating rounds.",
         "",
         "| case | base | this tree | median ratio new ÷ base (rounds) |",
@@ -91,6 +95,9 @@ def main():
         f"| server CPU per delivery, user + kernel µs | {bench.fmt([cpu(r) for r in b_old], '{:.1f}')} | "
         f"{bench.fmt([cpu(r) for r in b_new], '{:.1f}')} | "
         f"{bench.median([cpu(n) / cpu(o) for o, n in zip(b_old, b_new)]):.2f}× |",
+        f"| of which user µs | {bench.fmt([user(r) for r in b_old], '{:.2f}')} | "
+        f"{bench.fmt([user(r) for r in b_new], '{:.2f}')} | "
+        f"{bench.median([user(n) / user(o) for o, n in zip(b_old, b_new)]):.2f}× |",
     ]
     bench.record(f"rev-ab-{short}", lines)
 

@@ -15,5 +15,6 @@ pub(crate) mod proxied;
 pub(crate) mod proxy_header;
 pub(crate) mod readiness;
 pub(crate) mod shutdown;
+pub(crate) mod signal;
 pub(crate) mod transport;
 pub(crate) mod yield_now;

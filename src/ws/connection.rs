@@ -13,6 +13,7 @@ use super::protocol::{self, close};
 use super::reader::{FrameReader, ReadError};
 use crate::config::WsTransport;
 use crate::runtime::core_state::{CoreId, CoreState};
+use crate::runtime::signal::{Latch, Notify};
 use crate::runtime::transport::Transport;
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError};
@@ -77,8 +78,10 @@ pub(crate) struct WsConn {
     /// Per-connection id sequence for server-generated correlation ids.
     seq: Cell<u64>,
     pub streams: RefCell<super::stream::Streams>,
-    wake: async_channel::Sender<()>,
-    kill: async_channel::Sender<()>,
+    /// Wakes the writer: frames are queued.
+    writer_wake: Notify,
+    /// Set when the connection must end now: reader and writer both stop.
+    killed: Latch,
 }
 
 /// `ConnectionInfo` as the API shows it (built on the connection's core, sent across).
@@ -125,7 +128,7 @@ impl WsConn {
     pub(crate) fn send(&self, frame: OutFrame) -> bool {
         let droppable = frame.droppable();
         let ok = self.out.borrow_mut().push(frame);
-        let _ = self.wake.try_send(());
+        self.writer_wake.notify();
         if !ok && !droppable {
             self.close(
                 close::POLICY_VIOLATION,
@@ -172,11 +175,11 @@ impl WsConn {
 
     /// Ends the connection now (both tasks), without waiting for the peer.
     pub(crate) fn kill(&self) {
-        self.kill.close();
+        self.killed.set();
     }
 
     pub(crate) fn is_killed(&self) -> bool {
-        self.kill.is_closed()
+        self.killed.is_set()
     }
 
     /// Whether this connection may do what `role` covers (the same rule as HTTP:
@@ -327,8 +330,6 @@ async fn serve<R, W>(
     // (copying every frame would keep a buffer as large as the largest chunk ever sent).
     wr.set_writev(true);
 
-    let (wake, wake_rx) = async_channel::bounded(1);
-    let (kill, kill_rx) = async_channel::bounded::<()>(1);
     let now = Instant::now();
     let conn = Rc::new(WsConn {
         id: core.ws.next_id(),
@@ -360,14 +361,14 @@ async fn serve<R, W>(
         write_blocked_since: Cell::new(None),
         seq: Cell::new(0),
         streams: RefCell::new(Default::default()),
-        wake,
-        kill,
+        writer_wake: Notify::default(),
+        killed: Latch::default(),
     });
     core.ws.register(&core, conn.clone());
     handlers::welcome(&core, &conn);
 
-    let writer_task = monoio::spawn(write_loop(conn.clone(), wr, wake_rx, kill_rx.clone()));
-    read_loop(&core, &conn, &mut rd, kill_rx).await;
+    let writer_task = monoio::spawn(write_loop(conn.clone(), wr));
+    read_loop(&core, &conn, &mut rd).await;
     // Let the writer send what is queued (a close frame at least), bounded in time.
     if conn.closing_since.get().is_none() {
         conn.close(close::NORMAL, "");
@@ -397,15 +398,13 @@ fn to_frame(f: &OutFrame) -> Frame<'_> {
 async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     conn: Rc<WsConn>,
     mut wr: fastwebsockets::WebSocketWrite<W>,
-    wake: async_channel::Receiver<()>,
-    kill: async_channel::Receiver<()>,
 ) {
     loop {
         let next = conn.out.borrow_mut().pop();
         let Some(frame) = next else {
             monoio::select! {
-                _ = wake.recv() => continue,
-                _ = kill.recv() => return,
+                _ = conn.writer_wake.notified() => continue,
+                _ = conn.killed.wait() => return,
             }
         };
         let is_close = matches!(frame, OutFrame::Close(..));
@@ -426,7 +425,7 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
         };
         let ok = monoio::select! {
             r = waited => r.is_ok(),
-            _ = kill.recv() => false,
+            _ = conn.killed.wait() => false,
         };
         if !ok {
             conn.kill();
@@ -476,7 +475,6 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     core: &Rc<CoreState>,
     conn: &Rc<WsConn>,
     rd: &mut FrameReader<R>,
-    kill: async_channel::Receiver<()>,
 ) {
     let mut message = Assembly::new(core.shared.config.ws.max_message_bytes);
     loop {
@@ -485,7 +483,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
         }
         let read = monoio::select! {
             r = rd.next() => r,
-            _ = kill.recv() => return,
+            _ = conn.killed.wait() => return,
         };
         let frame = match read {
             Ok(f) => f,
