@@ -18,20 +18,10 @@ command -v wrk >/dev/null || { echo "missing: wrk (apt-get install -y wrk)" >&2;
 cargo build --release -q -p auralis-server
 WORK=$(mktemp -d)
 trap 'kill ${PIDS:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
-start() { # name value port
-  env RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_HTTP__MAX_CONNECTIONS_PER_IP=1000000 \
-    AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE=4000000000 "$VAR=$2" \
-    taskset -c 1 target/release/auralis-server serve --cores 1 --listen "127.0.0.1:$3" \
-    --data-dir "$WORK/data-$1" >"$WORK/$1.out" 2>"$WORK/$1.err" &
-  PIDS="${PIDS:-} $!"
-  eval "PID_$1=$!"
-  for _ in $(seq 1 300); do grep -q listening "$WORK/$1.out" 2>/dev/null && return; sleep 0.1; done
-  echo "server $1 did not start:" >&2; cat "$WORK/$1.err" >&2; exit 1
-}
-start a "$A" 18711
-start b "$B" 18712
-curl -s -o /dev/null "http://127.0.0.1:18711$URLPATH"; curl -s -o /dev/null "http://127.0.0.1:18712$URLPATH"
 . tuning/ab-lib.sh
+start_server a 18711 "$VAR=$A"
+start_server b 18712 "$VAR=$B"
+curl -s -o /dev/null "http://127.0.0.1:18711$URLPATH"; curl -s -o /dev/null "http://127.0.0.1:18712$URLPATH"
 echo "$VAR: A=$A B=$B, $ROUNDS rounds of ${SECS}s, wrk -t1 -c64 on CPU 0, servers on CPU 1, $URLPATH"
 ratios=()
 for r in $(seq 1 "$ROUNDS"); do

@@ -22,24 +22,14 @@ WORK=$(mktemp -d)
 trap 'kill ${PIDS:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 taskset -c 0 python3 tests/otlp/receiver.py --port 18720 --discard >"$WORK/collector.out" 2>&1 &
 PIDS="$!"
-start() { # name port env...
-  local name=$1 port=$2; shift 2
-  env RUST_LOG=warn AURALIS_RATE_LIMIT__REQUESTS_PER_MINUTE=4000000000 AURALIS_HTTP__MAX_CONNECTIONS_PER_IP=1000000 "$@" \
-    taskset -c 1 target/release/auralis-server serve --cores 1 --listen "127.0.0.1:$port" \
-    --data-dir "$WORK/data-$name" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PIDS="$PIDS $!"
-  eval "PID_$name=$!"
-  for _ in $(seq 1 300); do grep -q listening "$WORK/$name.out" 2>/dev/null && return; sleep 0.1; done
-  echo "server $name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1
-}
-EP=AURALIS_TRACING__OTLP_ENDPOINT=http://127.0.0.1:18720
-start off 18721
-start r0 18722 "$EP" AURALIS_TRACING__SAMPLE_RATIO=0
-start r1 18723 "$EP" AURALIS_TRACING__SAMPLE_RATIO=1
-# The collector down: ratio 1 against a port nothing listens on.
-start dead 18724 AURALIS_TRACING__OTLP_ENDPOINT=http://127.0.0.1:18729 AURALIS_TRACING__SAMPLE_RATIO=1
-for p in 18721 18722 18723 18724; do curl -s -o /dev/null -H 'Host: localhost' "http://127.0.0.1:$p$URLPATH"; done
 . tuning/ab-lib.sh
+EP=AURALIS_TRACING__OTLP_ENDPOINT=http://127.0.0.1:18720
+start_server off 18721
+start_server r0 18722 "$EP" AURALIS_TRACING__SAMPLE_RATIO=0
+start_server r1 18723 "$EP" AURALIS_TRACING__SAMPLE_RATIO=1
+# The collector down: ratio 1 against a port nothing listens on.
+start_server dead 18724 AURALIS_TRACING__OTLP_ENDPOINT=http://127.0.0.1:18729 AURALIS_TRACING__SAMPLE_RATIO=1
+for p in 18721 18722 18723 18724; do curl -s -o /dev/null -H 'Host: localhost' "http://127.0.0.1:$p$URLPATH"; done
 echo "tracing off / ratio 0 / ratio 1: $ROUNDS rounds of ${SECS}s, wrk -t1 -c64 on CPU 0, servers on CPU 1, $URLPATH"
 r0s=(); r1s=(); deads=()
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b / a}'; }
