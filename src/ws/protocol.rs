@@ -473,3 +473,40 @@ pub(crate) fn parse(
         traceparent,
     })
 }
+
+#[cfg(test)]
+mod traceparent_tests {
+    use super::parse;
+
+    fn traceparent_of(json: &str) -> Option<crate::trace::SpanContext> {
+        let mut text = json.as_bytes().to_vec();
+        parse(&mut text, || "fresh".into())
+            .unwrap_or_else(|(_, e)| panic!("{json}: {e:?}"))
+            .traceparent
+    }
+
+    /// A message's own `traceparent` is a client's word: anything but a well-formed
+    /// W3C value is ignored and the message itself still parses.
+    #[test]
+    fn a_forged_message_traceparent_is_ignored_and_the_message_served() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let ok = traceparent_of(&format!(
+            r#"{{"type":"ping","payload":{{}},"traceparent":"{good}"}}"#
+        ));
+        assert_eq!(ok.map(|c| c.traceparent()).as_deref(), Some(good));
+        let long = format!("\"{}\"", "0".repeat(1 << 16));
+        for forged in [
+            "42",
+            "null",
+            "{}",
+            "\"00-00000000000000000000000000000000-00f067aa0ba902b7-01\"",
+            "\"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\"",
+            "\"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"",
+            "\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra\"",
+            long.as_str(),
+        ] {
+            let json = format!(r#"{{"type":"ping","payload":{{}},"traceparent":{forged}}}"#);
+            assert!(traceparent_of(&json).is_none(), "{forged:.60}");
+        }
+    }
+}
