@@ -339,6 +339,68 @@ fn a_dead_or_refusing_collector_costs_only_counted_drops() {
     }
 }
 
+/// The collector restarted while the server runs: what was sent while it was down is
+/// counted dropped, and export resumes on its own once it is back (same port), with a
+/// second warning only for a second outage.
+#[test]
+fn export_resumes_when_the_collector_comes_back() {
+    let Some(first) = Collector::start() else {
+        return skip("export_resumes_when_the_collector_comes_back");
+    };
+    let port = first.port.to_string();
+    let s = lib_server(
+        1,
+        &[
+            ("AURALIS_TRACING__OTLP_ENDPOINT", &first.endpoint()),
+            ("AURALIS_TRACING__SAMPLE_RATIO", "1"),
+            ("AURALIS_TRACING__EXPORT_INTERVAL_MS", "50"),
+        ],
+    );
+    let request = |id: &str| {
+        let r = with_headers(&s, "GET", "/api/version", &[("X-Request-ID", id)]);
+        assert_eq!(r.status, 200);
+    };
+    let arrived = |c: &Collector, id: &str| {
+        !c.wait(WAIT, |sp| attr(sp, "auralis.request_id") == id)
+            .is_empty()
+    };
+    request("before-outage");
+    assert!(arrived(&first, "before-outage"));
+    drop(first);
+    for _ in 0..20 {
+        request("during-outage");
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while !s.log().contains("span export failed") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning for the outage"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = Collector::start_with(&["--port", &port]).expect("the collector again, same port");
+    request("after-restart");
+    assert!(arrived(&second, "after-restart"), "export did not resume");
+    let m = String::from_utf8(get(&s, "/metrics").body).unwrap();
+    // Rendered once a second: poll until the outage's drops show.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut failed = metric_sum(
+        &m,
+        "auralis_trace_spans_dropped_total{reason=\"export_failed\"}",
+    );
+    while failed < 20.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let m = String::from_utf8(get(&s, "/metrics").body).unwrap();
+        failed = metric_sum(
+            &m,
+            "auralis_trace_spans_dropped_total{reason=\"export_failed\"}",
+        );
+    }
+    assert!(failed >= 20.0, "the outage's spans are counted: {failed}");
+    let warnings = s.log().matches("span export failed").count();
+    assert_eq!(warnings, 1, "one warning for one outage");
+}
+
 /// A collector answering 200 with an OTLP partial success: the spans it says it
 /// rejected are counted dropped, the rest exported — and one claiming more rejections
 /// than it was sent spans cannot make the counters wrap.
