@@ -1061,6 +1061,14 @@ fn one_trace_crosses_nodes_through_the_broker_and_the_shared_database() {
         s["trace_id"] == trace && s["kind"] == 5 && s["resource"]["service.instance.id"] == "b"
     });
     assert_eq!(consumers.len(), 1, "{consumers:?}");
+    // Each node exports on its own clock: B's span may arrive before A's.
+    for kind in [2, 4] {
+        collector.wait(wait, |s| {
+            s["trace_id"] == trace
+                && s["kind"] == kind
+                && s["resource"]["service.instance.id"] == "a"
+        });
+    }
     let spans = collector.spans();
     let of = |kind: u64, node: &str| -> Vec<&serde_json::Value> {
         spans
@@ -1102,6 +1110,9 @@ fn one_trace_crosses_nodes_through_the_broker_and_the_shared_database() {
             && s["resource"]["service.instance.id"] == "b"
     });
     assert_eq!(applied.len(), 1, "{:?}", collector.spans());
+    for name in ["library write", "ship library commit"] {
+        collector.wait(wait, |s| s["trace_id"] == trace && s["name"] == name);
+    }
     let spans = collector.spans();
     let named = |name: &str| {
         spans
