@@ -25,15 +25,17 @@ fn request_path(c: &mut Criterion) {
         b"GET /api/version HTTP/1.1\r\nHost: bench\r\nUser-Agent: criterion\r\nAccept: */*\r\n\r\n";
     let mut out = Vec::with_capacity(1024);
 
-    // Allocations per request on this path, printed next to the timing.
-    let (allocs, bytes) = common::alloc::per_call(10_000, || {
+    let mut one = || {
         out.clear();
         let Ok(Parsed::Complete { request, .. }) = parse_request(wire, &limits) else {
             panic!("bench request must parse");
         };
         let resp = poll_once(service.handle(&core, peer, request)).expect("sync handler");
         resp.encode(true, 1, &mut out);
-    });
+    };
+    common::alloc::print_sites(&mut one);
+    // Allocations per request on this path, printed next to the timing.
+    let (allocs, bytes) = common::alloc::per_call(10_000, &mut one);
     println!("request_path/get_api_version: {allocs:.1} allocations, {bytes:.0} bytes per request");
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Elements(1));

@@ -20,7 +20,7 @@ pub fn http_request(bytes: &[u8]) {
     };
     assert!(consumed <= bytes.len());
     let routes = crate::http::router::Router::new(crate::api::routes());
-    let _ = routes.resolve(request.method, &request.path);
+    let _ = routes.resolve(request.method, request.path());
     let mut q = QueryFields::from_request(&request);
     let _ = q.int("limit", 1, 500);
     let _ = q.float("intensity", 0.0, 1.0);

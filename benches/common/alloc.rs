@@ -12,11 +12,37 @@ static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
 static COUNTING: AtomicBool = AtomicBool::new(false);
 
+static SITES: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set while a site is being printed, whose own allocations are not sites.
+    static PRINTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn count(bytes: usize) {
     if COUNTING.load(Ordering::Relaxed) {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+        if SITES.load(Ordering::Relaxed) {
+            print_site(bytes);
+        }
     }
+}
+
+/// Prints where an allocation came from: the innermost frames of our own crate.
+fn print_site(bytes: usize) {
+    if PRINTING.with(|p| p.replace(true)) {
+        return;
+    }
+    let trace = std::backtrace::Backtrace::force_capture().to_string();
+    let ours: Vec<&str> = trace
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("auralis_server::") && !l.starts_with("at "))
+        .take(3)
+        .collect();
+    eprintln!("  {bytes:>6} B  {}", ours.join("  <-  "));
+    PRINTING.with(|p| p.set(false));
 }
 
 // SAFETY: every call is forwarded to the system allocator unchanged; only counted.
@@ -36,6 +62,22 @@ unsafe impl GlobalAlloc for Counting {
         count(new_size);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+/// With `AURALIS_ALLOC_SITES` set, prints each allocation of one call of `f` (size and
+/// the innermost frames of this crate) to stderr: the list to work down when cutting
+/// allocations.
+pub fn print_sites(mut f: impl FnMut()) {
+    if std::env::var_os("AURALIS_ALLOC_SITES").is_none() {
+        return;
+    }
+    f();
+    eprintln!("allocations of one call:");
+    SITES.store(true, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    f();
+    COUNTING.store(false, Ordering::Relaxed);
+    SITES.store(false, Ordering::Relaxed);
 }
 
 /// Allocations (and bytes) per call of `f`, over `n` calls after one warm-up call.

@@ -26,6 +26,6 @@ pub(crate) fn html_page(page: &'static str) -> HandlerResult {
     let mut r = crate::http::response::Response::new(200)
         .header("Content-Type", "text/html; charset=utf-8")
         .header("Cache-Control", "no-cache");
-    r.body = bytes::Bytes::from_static(page.as_bytes());
+    r.body = page.into();
     Ok(r.into())
 }

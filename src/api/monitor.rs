@@ -100,7 +100,7 @@ fn prometheus(core: &Rc<CoreState>, _cx: &RequestCtx, _req: &Request) -> Handler
     let ready = u8::from(crate::runtime::readiness::check(core).is_empty());
     text.push_str("# HELP auralis_ready 1 while the readiness probe answers 200.\n# TYPE auralis_ready gauge\nauralis_ready ");
     text.push_str(if ready == 1 { "1\n" } else { "0\n" });
-    r.body = bytes::Bytes::from(text);
+    r.body = text.into_bytes().into();
     Ok(r.into())
 }
 

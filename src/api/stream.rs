@@ -395,8 +395,7 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
         })?;
         let mut q = QueryFields::from_request(&req);
         let named_format = req
-            .query
-            .as_deref()
+            .query()
             .is_some_and(|q| q.split('&').any(|p| p.starts_with("format=")));
         let Variant {
             format,
@@ -461,7 +460,7 @@ fn chunk(core: Rc<CoreState>, cx: Rc<RequestCtx>, req: Request) -> LocalFuture {
             // The format came from Accept: a cache must key this answer on it too.
             resp.push_header("Vary", "Accept");
         }
-        resp.body = body;
+        resp.body = body.into();
         Ok(resp.into())
     })
 }

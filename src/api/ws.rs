@@ -139,7 +139,7 @@ fn notify(core: &Rc<CoreState>, _cx: &RequestCtx, req: &Request) -> HandlerResul
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Reply::with_status(
         202,
-        json!({"id": id, "topic": "notifications", "cores": core.shared.gauges.len()}),
+        json!({"id": id.as_str(), "topic": "notifications", "cores": core.shared.gauges.len()}),
     )?
     .into())
 }

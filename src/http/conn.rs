@@ -619,7 +619,7 @@ impl Conn {
         let resp = self
             .service
             .reject(&self.core, self.peer, ApiError::Unavailable(msg.into()));
-        self.write_response(&resp, false, version).await?;
+        self.write_response(resp, false, version).await?;
         Ok(false)
     }
 
@@ -640,7 +640,7 @@ impl Conn {
             return self.refuse_past_cap(version).await;
         }
         let resp = self.service.handle(&self.core, self.peer, request).await;
-        self.write_response(&resp, keep, version).await?;
+        self.write_response(resp, keep, version).await?;
         self.io.info.borrow_mut().requests += 1;
         if keep && self.wbuf.len() >= FLUSH_AT {
             self.flush().await?;
@@ -652,15 +652,17 @@ impl Conn {
     /// goes out as its own write after what is buffered.
     async fn write_response(
         &mut self,
-        resp: &Response,
+        mut resp: Response,
         keep: bool,
         version: u8,
     ) -> std::io::Result<()> {
         if resp.body_separate() {
             resp.encode_head(keep, version, &mut self.wbuf);
             self.flush().await?;
-            // The shared body itself: a refcount, not a copy of the audio.
-            self.io.write_all(resp.body.clone()).await?;
+            // A shared body itself: a refcount, not a copy of the audio.
+            self.io
+                .write_all(std::mem::take(&mut resp.body).into_bytes())
+                .await?;
             return Ok(());
         }
         resp.encode(keep, version, &mut self.wbuf);

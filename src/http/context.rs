@@ -18,7 +18,7 @@ pub struct RateDecision {
 /// Context of one request on one core.
 #[derive(Debug)]
 pub struct RequestCtx {
-    pub request_id: String,
+    pub request_id: crate::runtime::request_id::RequestId,
     pub core: CoreId,
     pub peer: SocketAddr,
     pub started: Instant,

@@ -12,6 +12,7 @@ pub(crate) mod limiter;
 pub(crate) mod middleware;
 pub(crate) mod pagination;
 pub mod parse;
+pub(crate) mod recycle;
 pub(crate) mod redirect;
 pub(crate) mod request;
 pub(crate) mod response;

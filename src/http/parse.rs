@@ -7,7 +7,8 @@
 //! pipelining policy to the caller anyway. Parsing our own buffer gives all of that.
 
 use super::chunked::{ChunkedBody, Progress};
-use super::request::{Method, Request};
+use super::recycle::Recycled;
+use super::request::{Field, Fields, Method, Request, Span};
 use bytes::Bytes;
 
 /// Limits taken from `[http]` config.
@@ -181,13 +182,28 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Pending, ParseError> {
     let head_len = buf.len();
     let method = Method::parse(req.method.unwrap_or(""));
     let version = req.version.unwrap_or(1);
-    let (path, query) = split_target(req.path.unwrap_or(""))?;
+    let target = split_target(req.path.unwrap_or(""))?;
+    let span = |s: &[u8]| {
+        // Every slice httparse returns is inside `buf` (an empty one may point anywhere).
+        let start = (s.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        if s.is_empty() || start + s.len() > buf.len() {
+            return Span::default();
+        }
+        Span {
+            start: start as u32,
+            end: (start + s.len()) as u32,
+        }
+    };
+    let target = (
+        span(target.0.as_bytes()),
+        target.1.map(|q| span(q.as_bytes())),
+    );
 
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
     let mut expect_continue = false;
     let (mut hosts, mut authorizations, mut encodings) = (0, 0, 0);
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let mut fields = Fields::take();
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("host") {
             hosts += 1;
@@ -218,7 +234,10 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Pending, ParseError> {
         {
             expect_continue = true;
         }
-        headers.push((h.name.to_string(), h.value.to_vec()));
+        fields.push(Field {
+            name: span(h.name.as_bytes()),
+            value: span(h.value),
+        });
     }
     if chunked && content_length.is_some() {
         // RFC 9112 §6.3: both present is a smuggling vector; refuse rather than guess.
@@ -261,18 +280,19 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Pending, ParseError> {
         Body::Length(len)
     };
     Ok(Pending {
-        head: Request {
-            method,
-            path,
-            query,
-            version,
-            headers,
-            body: Bytes::new(),
-        },
+        head: Request::from_head(method, version, copy_head(buf), target, fields),
         head_len,
         expect_continue,
         body,
     })
+}
+
+/// The head copied into a buffer recycled per core: the request outlives the
+/// connection's read buffer, and a kept buffer makes the copy allocation-free.
+fn copy_head(buf: &[u8]) -> Recycled<Vec<u8>> {
+    let mut head = Recycled::<Vec<u8>>::take();
+    head.extend_from_slice(buf);
+    head
 }
 
 /// `Content-Length` is `1*DIGIT` (RFC 9110 §8.6): no sign, no spaces inside, and no
@@ -293,22 +313,22 @@ fn content_length_value(raw: &[u8]) -> Result<usize, ParseError> {
         .ok_or_else(bad)
 }
 
-/// Splits a request target into path and query; accepts origin-form, absolute-form
-/// (RFC 9112 §3.2.2) and `*`.
-fn split_target(target: &str) -> Result<(String, Option<String>), ParseError> {
+/// Splits a request target into path and query, as slices of it; accepts origin-form,
+/// absolute-form (RFC 9112 §3.2.2; an empty path is `/`) and `*`.
+fn split_target(target: &str) -> Result<(&str, Option<&str>), ParseError> {
     let target = if let Some(rest) = target
         .strip_prefix("http://")
         .or_else(|| target.strip_prefix("https://"))
     {
         match rest.find('/') {
             Some(i) => &rest[i..],
-            None => "/",
+            None => "",
         }
     } else {
         target
     };
-    if target == "*" {
-        return Ok(("*".into(), None));
+    if target == "*" || target.is_empty() {
+        return Ok((target, None));
     }
     if !target.starts_with('/') {
         return Err(ParseError::Malformed(format!(
@@ -316,8 +336,8 @@ fn split_target(target: &str) -> Result<(String, Option<String>), ParseError> {
         )));
     }
     Ok(match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (target.to_string(), None),
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
     })
 }
 
@@ -342,9 +362,9 @@ mod tests {
     fn pipelined_requests_parse_one_at_a_time() {
         let buf = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
         let (r, used) = complete(buf);
-        assert_eq!((r.path.as_str(), r.query.as_deref()), ("/a", Some("x=1")));
+        assert_eq!((r.path(), r.query()), ("/a", Some("x=1")));
         let (r2, used2) = complete(&buf[used..]);
-        assert_eq!(r2.path, "/b");
+        assert_eq!(r2.path(), "/b");
         assert_eq!(used + used2, buf.len());
     }
 
@@ -436,7 +456,7 @@ mod tests {
     #[test]
     fn http10_and_absolute_form() {
         let (r, _) = complete(b"GET http://example.org/x?y HTTP/1.0\r\n\r\n");
-        assert_eq!((r.path.as_str(), r.version), ("/x", 0));
+        assert_eq!((r.path(), r.version), ("/x", 0));
         assert!(!r.wants_keep_alive());
     }
 }

@@ -1,6 +1,8 @@
 //! A response before encoding, and its HTTP/1.1 wire encoding.
-//! Bodies are `Bytes` so a cached chunk is sent without copying audio.
+//! Bodies are `Bytes` when shared (a cached chunk is sent without copying audio) and a
+//! plain buffer when the response built them (a JSON envelope).
 
+use super::recycle::Recycled;
 use bytes::Bytes;
 
 /// A header value: most are static or numbers, so avoid a `String` for those.
@@ -37,13 +39,77 @@ impl From<u64> for HeaderValue {
     }
 }
 
+/// A response body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Bytes shared with a cache or a static: sent without a copy.
+    Shared(Bytes),
+    /// A buffer this response built (a JSON envelope), recycled after the write. Not
+    /// turned into `Bytes`, which for a `Vec` with spare capacity allocates a shared
+    /// header: one allocation per JSON response.
+    Owned(Recycled<Vec<u8>>),
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Shared(Bytes::new())
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Body::Shared(b) => b,
+            Body::Owned(v) => v,
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Self {
+        Body::Shared(b)
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Self {
+        Body::Owned(v.into())
+    }
+}
+
+impl From<Recycled<Vec<u8>>> for Body {
+    fn from(v: Recycled<Vec<u8>>) -> Self {
+        Body::Owned(v)
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::Shared(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl Body {
+    /// The body as shared bytes, for a write that outlives the response.
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Body::Shared(b) => b,
+            Body::Owned(v) => Bytes::from(v.into_inner()),
+        }
+    }
+}
+
 /// A response: status, headers (not including Content-Length/Connection, which the
-/// encoder owns) and a body.
+/// encoder owns) and a body. Headers are kept as their encoded `Name: value\r\n`
+/// lines, written once when pushed into a recycled buffer: no per-header allocation,
+/// no allocation at all once the core's free list is warm, and encoding the response
+/// is one copy.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(&'static str, HeaderValue)>,
-    pub body: Bytes,
+    head: Recycled<Vec<u8>>,
+    pub body: Body,
     /// Set by the HEAD handling: encode headers (with the body's length) but no body.
     pub omit_body: bool,
     /// A file range sent after the headers instead of `body` (large files are streamed
@@ -63,34 +129,58 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Self {
             status,
-            headers: Vec::with_capacity(12),
-            body: Bytes::new(),
+            head: Recycled::take(),
+            body: Body::default(),
             omit_body: false,
             file: None,
         }
     }
 
     /// A JSON body with its content type.
-    pub fn json(status: u16, body: Vec<u8>) -> Self {
-        let mut r = Self::new(status);
-        r.headers.push(("Content-Type", "application/json".into()));
-        r.body = Bytes::from(body);
+    pub fn json(status: u16, body: impl Into<Body>) -> Self {
+        let mut r = Self::new(status).header("Content-Type", "application/json");
+        r.body = body.into();
         r
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
-        self.headers.push((name, value.into()));
+        self.push_header(name, value);
         self
     }
 
     pub fn push_header(&mut self, name: &'static str, value: impl Into<HeaderValue>) {
-        self.headers.push((name, value.into()));
+        self.head.extend_from_slice(name.as_bytes());
+        self.head.extend_from_slice(b": ");
+        value.into().write_to(&mut self.head);
+        self.head.extend_from_slice(b"\r\n");
+    }
+
+    /// Adds a header whose value is borrowed (a request id): copied into the head.
+    pub fn push_header_str(&mut self, name: &'static str, value: &str) {
+        self.head.extend_from_slice(name.as_bytes());
+        self.head.extend_from_slice(b": ");
+        self.head.extend_from_slice(value.as_bytes());
+        self.head.extend_from_slice(b"\r\n");
+    }
+
+    /// Every header as `(name, value)`, in the order pushed.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        // Only `&str` names and values are ever pushed, so the lines are UTF-8.
+        std::str::from_utf8(&self.head)
+            .unwrap_or("")
+            .split_terminator("\r\n")
+            .filter_map(|line| line.split_once(": "))
+    }
+
+    /// The first value of a header.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     pub fn has_header(&self, name: &str) -> bool {
-        self.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.header_value(name).is_some()
     }
 
     /// Bodies at least this large are written from their shared buffer after the head
@@ -124,12 +214,7 @@ impl Response {
         out.extend_from_slice(b"\r\nDate: ");
         super::date::append_now(out);
         out.extend_from_slice(b"\r\n");
-        for (name, value) in &self.headers {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            value.write_to(out);
-            out.extend_from_slice(b"\r\n");
-        }
+        out.extend_from_slice(&self.head);
         if !(self.status == 204 || self.status == 304 || (100..200).contains(&self.status)) {
             out.extend_from_slice(b"Content-Length: ");
             let len = match &self.file {

@@ -48,9 +48,12 @@ pub type LocalFuture = Pin<Box<dyn Future<Output = HandlerResult>>>;
 /// another thread (SQLite writes, decoding). Both get the parsed request and context.
 #[derive(Clone, Copy)]
 pub enum Handler {
-    Sync(fn(&Rc<CoreState>, &RequestCtx, &Request) -> HandlerResult),
-    Async(fn(Rc<CoreState>, Rc<RequestCtx>, Request) -> LocalFuture),
+    Sync(SyncHandler),
+    Async(AsyncHandler),
 }
+
+pub type SyncHandler = fn(&Rc<CoreState>, &RequestCtx, &Request) -> HandlerResult;
+pub type AsyncHandler = fn(Rc<CoreState>, Rc<RequestCtx>, Request) -> LocalFuture;
 
 /// One path segment of a route pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,8 @@ pub struct Route {
     /// (documentation; see `api::openapi`).
     pub also: &'static [u16],
     segments: Vec<Segment>,
+    /// How many of `segments` are literals (the route's specificity), counted once.
+    literals: usize,
 }
 
 /// A documented query parameter: (name, its values, description).
@@ -151,7 +156,11 @@ impl Route {
                     None => Segment::Literal(s),
                 },
             )
-            .collect();
+            .collect::<Vec<_>>();
+        let literals = segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
         Self {
             method,
             pattern,
@@ -168,6 +177,7 @@ impl Route {
                 _ => Access::Admin,
             },
             segments,
+            literals,
         }
     }
 
@@ -238,27 +248,27 @@ impl Route {
         &self.segments
     }
 
-    fn literals(&self) -> usize {
-        self.segments
+    /// Whether the path's segments (as many as the route's) match; parameters are
+    /// decoded only once every literal matched.
+    fn matches(&self, parts: &[&str], params: &mut Vec<(&'static str, String)>) -> bool {
+        let literal_ok = self
+            .segments
             .iter()
-            .filter(|s| matches!(s, Segment::Literal(_)))
-            .count()
-    }
-
-    fn matches(&self, path: &str, params: &mut Vec<(&'static str, String)>) -> bool {
+            .zip(parts)
+            .all(|(seg, part)| match seg {
+                Segment::Literal(l) => l == part,
+                Segment::Param(_) => true,
+            });
+        if !literal_ok {
+            return false;
+        }
         params.clear();
-        let mut parts = path.split('/').filter(|s| !s.is_empty());
-        for seg in &self.segments {
-            let Some(part) = parts.next() else {
-                return false;
-            };
-            match seg {
-                Segment::Literal(l) if *l == part => {}
-                Segment::Literal(_) => return false,
-                Segment::Param(name) => params.push((name, super::request::percent_decode(part))),
+        for (seg, part) in self.segments.iter().zip(parts) {
+            if let Segment::Param(name) = seg {
+                params.push((name, super::request::percent_decode(part)));
             }
         }
-        parts.next().is_none()
+        true
     }
 }
 
@@ -269,9 +279,15 @@ pub enum Resolution<'r> {
     NotFound,
 }
 
+/// Most path segments a route has room for; a longer path matches no route.
+const MAX_SEGMENTS: usize = 16;
+
 /// All routes of the server.
 pub struct Router {
     routes: Vec<Route>,
+    /// Indices into `routes` by segment count, each list most specific first: a path
+    /// is compared only with routes of its own length (a dozen, not the whole table).
+    by_len: Vec<Vec<usize>>,
 }
 
 impl Router {
@@ -279,8 +295,17 @@ impl Router {
     /// literal route owns (`…/tracks/reorder`) is never taken by a parameter route
     /// (`…/tracks/{position}`) for another method, nor advertised in its `Allow`.
     pub fn new(mut routes: Vec<Route>) -> Self {
-        routes.sort_by_key(|r| std::cmp::Reverse(r.literals()));
-        Self { routes }
+        routes.sort_by_key(|r| std::cmp::Reverse(r.literals));
+        let mut by_len = vec![Vec::new(); MAX_SEGMENTS + 1];
+        for (i, r) in routes.iter().enumerate() {
+            assert!(
+                r.segments.len() <= MAX_SEGMENTS,
+                "route {} has more than {MAX_SEGMENTS} segments",
+                r.pattern
+            );
+            by_len[r.segments.len()].push(i);
+        }
+        Self { routes, by_len }
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -294,17 +319,28 @@ impl Router {
         } else {
             method
         };
+        // Empty segments are skipped (`//api//version` is `/api/version`).
+        let mut parts = [""; MAX_SEGMENTS];
+        let mut n = 0;
+        for part in path.split('/').filter(|s| !s.is_empty()) {
+            if n == MAX_SEGMENTS {
+                return Resolution::NotFound;
+            }
+            parts[n] = part;
+            n += 1;
+        }
+        let parts = &parts[..n];
         let mut params = Vec::new();
         let mut allowed: Vec<&'static str> = Vec::new();
         let mut owner: Option<usize> = None;
-        for route in &self.routes {
+        for route in self.by_len[n].iter().map(|&i| &self.routes[i]) {
             // Sorted most specific first: once a route matched, the path belongs to
             // routes as specific as it.
-            if owner.is_some_and(|n| route.literals() < n) {
+            if owner.is_some_and(|n| route.literals < n) {
                 break;
             }
-            if route.matches(path, &mut params) {
-                owner = Some(route.literals());
+            if route.matches(parts, &mut params) {
+                owner = Some(route.literals);
                 if route.method == want {
                     return Resolution::Found(route, params);
                 }

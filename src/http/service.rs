@@ -9,7 +9,8 @@ use super::middleware::{self, Flow, Layer};
 use super::request::{Method, Request};
 use super::response::{HeaderValue, Response};
 use super::router::{
-    Access, Handler, HandlerResult, Outcome, Resolution, Route, RouteClass, Router,
+    Access, AsyncHandler, Handler, HandlerResult, Outcome, Resolution, Route, RouteClass, Router,
+    SyncHandler,
 };
 use crate::config::Config;
 use crate::runtime::core_state::CoreState;
@@ -49,7 +50,7 @@ impl Pipeline for Service {
 }
 
 fn has_query(req: &Request) -> bool {
-    req.query.as_deref().is_some_and(|q| !q.is_empty())
+    req.query().is_some_and(|q| !q.is_empty())
 }
 
 /// A route that declares no query parameters takes none: each one given is an
@@ -57,8 +58,7 @@ fn has_query(req: &Request) -> bool {
 /// so `POST /api/library/scan?path=/etc` is refused, not silently ignored.
 fn unknown_query(req: &Request) -> ApiError {
     let errors = req
-        .query
-        .as_deref()
+        .query()
         .unwrap_or("")
         .split('&')
         .filter(|p| !p.is_empty())
@@ -87,7 +87,7 @@ impl Service {
     /// never-limited class).
     pub(crate) fn observes(&self, req: &Request) -> bool {
         matches!(
-            self.router.resolve(req.method, &req.path),
+            self.router.resolve(req.method, req.path()),
             Resolution::Found(r, _) if r.class == RouteClass::Unlimited
         )
     }
@@ -110,7 +110,7 @@ impl Service {
         peer: SocketAddr,
         req: &Request,
     ) -> Option<Response> {
-        let resolution = self.router.resolve(req.method, &req.path);
+        let resolution = self.router.resolve(req.method, req.path());
         let mut cx = self.context(core, peer, req, &resolution);
         let err = self
             .layers
@@ -155,11 +155,11 @@ impl Service {
     /// when traced, its `trace_id` and `span_id`) and with its trace span current
     /// (`trace::ambient`), entered only while its future is polled.
     pub async fn handle(&self, core: &Rc<CoreState>, peer: SocketAddr, req: Request) -> Response {
-        let resolution = self.router.resolve(req.method, &req.path);
+        let resolution = self.router.resolve(req.method, req.path());
         let mut cx = self.context(core, peer, &req, &resolution);
         let server_span = super::trace::start(&req);
         cx.trace = server_span.as_ref().map(super::trace::ServerSpan::context);
-        let log = tracing::info_span!("request", id = %cx.request_id, core = core.id.0, method = cx.method, path = %req.path,
+        let log = tracing::info_span!("request", id = %cx.request_id, core = core.id.0, method = cx.method, path = req.path(),
             trace_id = tracing::field::Empty, span_id = tracing::field::Empty);
         if let Some(t) = cx.trace {
             log.record("trace_id", tracing::field::display(t.trace_id));
@@ -183,7 +183,7 @@ impl Service {
         mut cx: RequestCtx,
         req: Request,
         resolution: Resolution<'_>,
-    ) -> (Response, Rc<RequestCtx>) {
+    ) -> (Response, Ctx) {
         let mut early = None;
         for layer in &self.layers {
             match layer.before(core, &mut cx, &req) {
@@ -198,28 +198,17 @@ impl Service {
                 }
             }
         }
-        let cx = Rc::new(cx);
         let head = req.method == Method::Head;
-        let result = match early {
-            Some(r) => r,
-            None => match resolution {
-                Resolution::NotFound => {
-                    Err(ApiError::NotFound(format!("no route for {}", req.path)))
-                }
-                // A plain OPTIONS (no CORS preflight, which the CORS layer answers)
-                // asks what the resource allows: 204 with the `Allow` a 405 would carry.
-                Resolution::MethodNotAllowed(allow) if req.method == Method::Options => Ok(
-                    Outcome::Raw(crate::http::response::Response::new(204).header("Allow", allow)),
-                ),
-                Resolution::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed {
-                    method: req.method.as_str().to_string(),
-                    allow,
-                }),
-                Resolution::Found(route, _) if route.query.is_empty() && has_query(&req) => {
-                    Err(unknown_query(&req))
-                }
-                Resolution::Found(route, _) => call(route.handler, core, &cx, req).await,
+        let (result, cx) = match (early, resolution) {
+            (Some(r), _) => (r, Ctx::Own(cx)),
+            (None, Resolution::Found(route, _)) if route.query.is_empty() && has_query(&req) => {
+                (Err(unknown_query(&req)), Ctx::Own(cx))
+            }
+            (None, Resolution::Found(route, _)) => match route.handler {
+                Handler::Sync(f) => (call_sync(f, core, &cx, &req), Ctx::Own(cx)),
+                Handler::Async(f) => call_async(f, core, cx, req).await,
             },
+            (None, other) => (unrouted(&req, other), Ctx::Own(cx)),
         };
         let mut resp = match result {
             Ok(Outcome::Json(reply)) => reply.into_response(&cx.request_id, cx.started),
@@ -262,23 +251,71 @@ impl Service {
     }
 }
 
-async fn call(
-    handler: Handler,
+/// What a request without a handler gets: 404, 405, or for a plain OPTIONS (no CORS
+/// preflight, which the CORS layer answers) 204 with the `Allow` a 405 would carry.
+fn unrouted(req: &Request, resolution: Resolution<'_>) -> HandlerResult {
+    match resolution {
+        Resolution::MethodNotAllowed(allow) if req.method == Method::Options => {
+            Ok(Outcome::Raw(Response::new(204).header("Allow", allow)))
+        }
+        Resolution::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed {
+            method: req.method.as_str().to_string(),
+            allow,
+        }),
+        _ => Err(ApiError::NotFound(format!("no route for {}", req.path()))),
+    }
+}
+
+/// A request's context after its handler: owned when the handler was synchronous, shared
+/// when an async handler's future held it. Only async handlers pay for the `Rc`.
+// Boxing `Own` would put back the per-request allocation this type exists to avoid.
+#[allow(clippy::large_enum_variant)]
+enum Ctx {
+    Own(RequestCtx),
+    Shared(Rc<RequestCtx>),
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = RequestCtx;
+    fn deref(&self) -> &RequestCtx {
+        match self {
+            Ctx::Own(cx) => cx,
+            Ctx::Shared(cx) => cx,
+        }
+    }
+}
+
+/// A synchronous handler, run in place: no future is built around it, so the request
+/// and its context are not copied into one (a few hundred bytes per request).
+fn call_sync(
+    f: SyncHandler,
     core: &Rc<CoreState>,
-    cx: &Rc<RequestCtx>,
-    req: Request,
+    cx: &RequestCtx,
+    req: &Request,
 ) -> HandlerResult {
-    let result = match handler {
-        Handler::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| {
-            crate::faults::http_handler(|| req.header("x-auralis-fault"));
-            f(core, cx, &req)
-        })),
-        Handler::Async(f) => crate::panics::CatchUnwind(f(core.clone(), cx.clone(), req)).await,
-    };
-    result.unwrap_or_else(|panic| {
-        let what = crate::panics::message(&*panic);
-        Err(ApiError::Internal(format!("handler panicked: {what}")))
-    })
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        crate::faults::http_handler(|| req.header("x-auralis-fault"));
+        f(core, cx, req)
+    }));
+    result.unwrap_or_else(|panic| Err(panicked(&*panic)))
+}
+
+/// An async handler: it holds the context through an `Rc` (only these pay for one).
+async fn call_async(
+    f: AsyncHandler,
+    core: &Rc<CoreState>,
+    cx: RequestCtx,
+    req: Request,
+) -> (HandlerResult, Ctx) {
+    let cx = Rc::new(cx);
+    let result = crate::panics::CatchUnwind(f(core.clone(), cx.clone(), req)).await;
+    let result = result.unwrap_or_else(|panic| Err(panicked(&*panic)));
+    (result, Ctx::Shared(cx))
+}
+
+fn panicked(panic: &(dyn std::any::Any + Send)) -> ApiError {
+    let what = crate::panics::message(panic);
+    ApiError::Internal(format!("handler panicked: {what}"))
 }
 
 /// Drives a future that never waits (sync handlers, benches) to completion without a
@@ -312,14 +349,7 @@ mod tests {
     }
 
     fn get(path: &str) -> Request {
-        Request {
-            method: Method::Get,
-            path: path.into(),
-            query: None,
-            version: 1,
-            headers: vec![],
-            body: bytes::Bytes::new(),
-        }
+        Request::build(Method::Get, path, &[], b"")
     }
 
     #[test]

@@ -145,17 +145,12 @@ mod tests {
     use super::*;
 
     fn req(headers: &[(&str, &str)], body: &str) -> Request {
-        Request {
-            method: crate::http::request::Method::Post,
-            path: "/api/batch".into(),
-            query: None,
-            version: 1,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-                .collect(),
-            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
-        }
+        Request::build(
+            crate::http::request::Method::Post,
+            "/api/batch",
+            headers,
+            body.as_bytes(),
+        )
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::context::RequestCtx;
 use super::request::Request;
-use super::response::{HeaderValue, Response};
+use super::response::Response;
 use crate::trace::{self, Kind, Span, SpanContext};
 
 /// A request's SERVER span, with what it must remember of the request (which the
@@ -36,7 +36,7 @@ pub(crate) fn start(req: &Request) -> Option<ServerSpan> {
     }
     Some(ServerSpan {
         span,
-        path: req.path.clone(),
+        path: req.path().to_string(),
         host: req.header("host").map(str::to_string),
     })
 }
@@ -70,11 +70,9 @@ impl ServerSpan {
             span.set("server.address", host_name(&host).to_string());
         }
         span.set("auralis.core", cx.core.0);
-        span.set("auralis.request_id", cx.request_id.clone());
-        if let Some((_, HeaderValue::Static(tier))) =
-            resp.headers.iter().find(|(n, _)| *n == "X-Cache-Tier")
-        {
-            span.set("auralis.cache_source", *tier);
+        span.set("auralis.request_id", cx.request_id.to_string());
+        if let Some(tier) = resp.header_value("X-Cache-Tier") {
+            span.set("auralis.cache_source", tier.to_string());
         }
         if resp.status >= 500 {
             span.fail(format!("HTTP {}", resp.status));

@@ -410,14 +410,8 @@ mod tests {
     use crate::http::request::Method;
 
     fn req(body: &str, query: Option<&str>) -> Request {
-        Request {
-            method: Method::Post,
-            path: "/x".into(),
-            query: query.map(String::from),
-            version: 1,
-            headers: vec![],
-            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
-        }
+        let target = query.map_or("/x".to_string(), |q| format!("/x?{q}"));
+        Request::build(Method::Post, &target, &[], body.as_bytes())
     }
 
     #[test]

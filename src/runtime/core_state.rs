@@ -184,29 +184,21 @@ impl CoreState {
 
     /// A new request id: process prefix, core, per-core sequence. Unique without
     /// coordination between cores.
-    pub(crate) fn next_request_id(&self) -> String {
+    pub(crate) fn next_request_id(&self) -> super::request_id::RequestId {
         let n = self.request_seq.get() + 1;
         self.request_seq.set(n);
-        // Hand-rolled hex (same shape as "{:08x}-{:02x}-{:010x}"): format! was a visible
-        // share of the tier-1 chunk path in `cargo bench --bench chunk_cache`.
-        fn hex(out: &mut String, v: u64, digits: u32) {
-            for i in (0..digits).rev() {
-                let d = ((v >> (i * 4)) & 0xf) as u8;
-                out.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
-            }
-        }
-        let mut id = String::with_capacity(22);
-        hex(&mut id, u64::from(self.shared.id_prefix), 8);
-        id.push('-');
-        hex(&mut id, u64::from(self.id.0), 2);
-        id.push('-');
-        hex(&mut id, n, 10);
-        id
+        super::request_id::RequestId::minted(self.shared.id_prefix, self.id.0 as u8, n)
     }
 
     /// Milliseconds since the process started (monotonic).
     pub(crate) fn now_ms(&self) -> u64 {
         self.shared.started.elapsed().as_millis() as u64
+    }
+
+    /// `at` in this server's milliseconds (as `now_ms`), without another clock read.
+    pub(crate) fn ms_at(&self, at: std::time::Instant) -> u64 {
+        at.saturating_duration_since(self.shared.started)
+            .as_millis() as u64
     }
 
     pub(crate) fn gauge(&self) -> &CoreGauge {

@@ -14,6 +14,7 @@ pub(crate) mod pipeline;
 pub(crate) mod proxied;
 pub(crate) mod proxy_header;
 pub(crate) mod readiness;
+pub mod request_id;
 pub(crate) mod shutdown;
 pub(crate) mod signal;
 pub(crate) mod transport;

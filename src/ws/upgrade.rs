@@ -29,7 +29,7 @@ const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Whether the request asks for a WebSocket upgrade (whatever its validity).
 pub(crate) fn wants_upgrade(req: &Request) -> bool {
-    req.path == PATH
+    req.path() == PATH
         && req.header("upgrade").is_some_and(|u| {
             u.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("websocket"))

@@ -5,31 +5,29 @@ use crate::http::context::RequestCtx;
 use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::runtime::core_state::CoreState;
-
-/// Longest client-sent id that is echoed; longer or odd ones are replaced.
-const MAX_ID_LEN: usize = 128;
+use crate::runtime::request_id::RequestId as Id;
 
 pub(crate) struct RequestId;
 
 /// Whether a client-sent id is safe to echo into headers and logs.
 pub(crate) fn acceptable(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= MAX_ID_LEN
+        && id.len() <= Id::MAX_LEN
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 /// The id of a request: the client's `X-Request-ID` when acceptable, else a fresh one.
-pub(crate) fn for_request(core: &CoreState, req: &Request) -> String {
-    match req.header("x-request-id") {
-        Some(id) if acceptable(id) => id.to_string(),
-        _ => core.next_request_id(),
-    }
+pub(crate) fn for_request(core: &CoreState, req: &Request) -> Id {
+    req.header("x-request-id")
+        .filter(|id| acceptable(id))
+        .and_then(Id::new)
+        .unwrap_or_else(|| core.next_request_id())
 }
 
 impl Layer for RequestId {
     fn after(&self, _core: &CoreState, cx: &RequestCtx, resp: &mut Response) {
-        resp.push_header("X-Request-ID", cx.request_id.clone());
+        resp.push_header_str("X-Request-ID", &cx.request_id);
     }
 }
