@@ -650,6 +650,18 @@ fn read_notifications(group: &mut [Ws], n: usize) -> Instant {
     last
 }
 
+/// Publishes notifications titled `n0`, `n1`, … with `body` as their message.
+fn publish_numbered(s: &Server, n: usize, body: &str) {
+    for i in 0..n {
+        let r = post_json(
+            s,
+            "/api/notifications",
+            json!({"title": format!("n{i}"), "message": body}),
+        );
+        assert_eq!(r.status, 202);
+    }
+}
+
 #[test]
 fn a_client_that_never_reads_does_not_slow_a_500_listener_broadcast() {
     let s = lib_server(
@@ -704,14 +716,7 @@ fn a_client_that_never_reads_does_not_slow_a_500_listener_broadcast() {
             .chunks_mut(50)
             .map(|group| sc.spawn(move || read_notifications(group, MESSAGES)))
             .collect();
-        for i in 0..MESSAGES {
-            let r = post_json(
-                &s,
-                "/api/notifications",
-                json!({"title": format!("n{i}"), "message": body}),
-            );
-            assert_eq!(r.status, 202);
-        }
+        publish_numbered(&s, MESSAGES, &body);
         handles
             .into_iter()
             .map(|h| h.join().unwrap())
@@ -728,6 +733,54 @@ fn a_client_that_never_reads_does_not_slow_a_500_listener_broadcast() {
     );
     drop(slow);
     eprintln!("500 listeners x {MESSAGES} notifications delivered in {took:?}");
+}
+
+/// Fan-out writes straight to an idle subscriber's socket (`ws::direct`); when the
+/// socket takes only part of a frame, the rest goes to the connection's writer, ahead
+/// of anything queued after it. A subscriber that stops reading while 80 messages of
+/// 2 KB (160 KB) are published — far more than its 4 KiB receive buffer and the
+/// server's 16 KiB send buffer hold — must, once it reads again, get every frame whole
+/// and in order: a frame cut at the wrong byte or a tail sent after the next frame
+/// would fail tungstenite's parse or the sequence check.
+#[test]
+fn a_subscriber_that_pauses_gets_every_frame_whole_when_sends_are_partial() {
+    let s = lib_server(
+        6,
+        &[
+            ("AURALIS_WS__OUTBOUND_QUEUE", "1000"),
+            ("AURALIS_WS__SEND_BUFFER_BYTES", "16384"),
+            ("AURALIS_WS__RATE_BASE_PER_MINUTE", "1000000"),
+        ],
+    );
+    const MESSAGES: usize = 80;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&s.addr.into()).unwrap();
+    let stream: std::net::TcpStream = sock.into();
+    let (mut ws, _) = tungstenite::client(format!("ws://{}/ws", s.addr).as_str(), stream).unwrap();
+    ws_next(&mut ws);
+    assert_eq!(
+        ws_rpc(&mut ws, "subscribe", json!({"topics": ["notifications"]}))["type"],
+        "subscribed"
+    );
+    // Not reading from here until every message is published.
+    let body: String = (0..2000).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    publish_numbered(&s, MESSAGES, &body);
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut next = 0;
+    while next < MESSAGES {
+        let msg = ws_next(&mut ws);
+        if msg["type"] != "notification" {
+            continue;
+        }
+        assert_eq!(msg["payload"]["title"], format!("n{next}"), "in order");
+        assert_eq!(msg["payload"]["message"], body.as_str(), "whole");
+        next += 1;
+    }
+    // The connection is still healthy: it answers a request after the backlog.
+    assert_eq!(ws_rpc(&mut ws, "ping", json!({}))["type"], "pong");
 }
 
 #[test]

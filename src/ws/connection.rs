@@ -16,7 +16,6 @@ use crate::runtime::core_state::{CoreId, CoreState};
 use crate::runtime::signal::{Latch, Notify};
 use crate::runtime::transport::Transport;
 use bytes::Bytes;
-use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError};
 use monoio::io::Splitable;
 use monoio_compat::StreamWrapper;
 use serde::Serialize;
@@ -80,6 +79,12 @@ pub(crate) struct WsConn {
     pub streams: RefCell<super::stream::Streams>,
     /// Wakes the writer: frames are queued.
     writer_wake: Notify,
+    /// The socket, for fan-out's direct send (`ws::direct`); `None` over TLS, whose
+    /// records only the TLS layer may write.
+    fd: Option<std::os::fd::RawFd>,
+    /// The writer is parked with its queue empty and nothing buffered: a broadcast may
+    /// be written straight to the socket (`ws::direct`'s contract).
+    writer_idle: Cell<bool>,
     /// Set when the connection must end now: reader and writer both stop.
     killed: Latch,
 }
@@ -136,6 +141,48 @@ impl WsConn {
             );
         }
         ok
+    }
+
+    /// Delivers a broadcast frame (`head` + the shared `text`): written straight to the
+    /// socket when the writer is idle (`ws::direct`), queued otherwise. Returns whether
+    /// the connection took it and whether it was queued (its writer has work).
+    pub(crate) fn send_broadcast(
+        &self,
+        head: &super::writer::Head,
+        text: &Bytes,
+        priority: protocol::Priority,
+    ) -> (bool, bool) {
+        if let Some(fd) = self.fd.filter(|_| self.can_send_direct()) {
+            let head = head.as_slice();
+            let sent = super::direct::send(fd, head, text);
+            if let super::direct::Sent::All | super::direct::Sent::Part(_) = sent {
+                self.messages_out.set(self.messages_out.get() + 1);
+                self.bytes_out.set(self.bytes_out.get() + text.len() as u64);
+            }
+            match sent {
+                super::direct::Sent::All => return (true, false),
+                super::direct::Sent::Part(n) => {
+                    let rest = match n.checked_sub(head.len()) {
+                        Some(k) => text.slice(k..),
+                        None => {
+                            let mut b = head[n..].to_vec();
+                            b.extend_from_slice(text);
+                            Bytes::from(b)
+                        }
+                    };
+                    return (self.send(OutFrame::Rest(rest)), true);
+                }
+                super::direct::Sent::Nothing => {}
+            }
+        }
+        (self.send(OutFrame::Text(text.clone(), priority)), true)
+    }
+
+    fn can_send_direct(&self) -> bool {
+        self.writer_idle.get()
+            && self.out.borrow().is_empty()
+            && self.closing_since.get().is_none()
+            && !self.killed.is_set()
     }
 
     /// Queues a protocol message.
@@ -252,11 +299,15 @@ pub(crate) fn run(
     if cfg.send_buffer_bytes > 0 {
         set_send_buffer(stream.raw_fd(), cfg.send_buffer_bytes);
     }
+    let fd = match &stream {
+        Transport::Plain(s) => Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+        Transport::Tls { .. } => None,
+    };
     match (stream, cfg.transport) {
         (Transport::Plain(stream), WsTransport::PollIo) => match stream.try_into_poll_io() {
             Ok(poll) => {
                 let (r, w) = tokio::io::split(poll);
-                Box::pin(serve(core, peer, client, cfg, r, w))
+                Box::pin(serve(core, peer, client, cfg, fd, r, w))
             }
             Err((e, _)) => {
                 tracing::warn!(error = %e, "cannot switch the socket to poll-io; closing");
@@ -265,13 +316,13 @@ pub(crate) fn run(
         },
         (Transport::Plain(stream), WsTransport::Compat) => {
             let (r, w) = stream.into_split();
-            Box::pin(serve_compat(core, peer, client, cfg, r, w))
+            Box::pin(serve_compat(core, peer, client, cfg, fd, r, w))
         }
         // TLS records are read and written by rustls over rent-style IO: always the
         // compat adapter (poll-io would bypass the TLS layer).
         (Transport::Tls { stream, .. }, _) => {
             let (r, w) = monoio::io::Splitable::into_split(*stream);
-            Box::pin(serve_compat(core, peer, client, cfg, r, w))
+            Box::pin(serve_compat(core, peer, client, cfg, fd, r, w))
         }
     }
 }
@@ -282,6 +333,7 @@ async fn serve_compat<R, W>(
     peer: SocketAddr,
     client: super::upgrade::Client,
     cfg: crate::config::WsConfig,
+    fd: Option<std::os::fd::RawFd>,
     r: R,
     w: W,
 ) where
@@ -292,7 +344,7 @@ async fn serve_compat<R, W>(
     // tuning/ws-scale.py); large audio frames just take more writes.
     let r = StreamWrapper::new_with_buffer_size(r, READ_BUFFER, 0);
     let w = StreamWrapper::new_with_buffer_size(w, 0, WRITE_BUFFER);
-    serve(core, peer, client, cfg, r, w).await;
+    serve(core, peer, client, cfg, fd, r, w).await;
 }
 
 fn set_send_buffer(fd: std::os::fd::RawFd, bytes: usize) {
@@ -314,6 +366,7 @@ async fn serve<R, W>(
     peer: SocketAddr,
     client: super::upgrade::Client,
     cfg: crate::config::WsConfig,
+    fd: Option<std::os::fd::RawFd>,
     r: R,
     w: W,
 ) where
@@ -324,11 +377,7 @@ async fn serve<R, W>(
     // read half fastwebsockets builds beside the writer is dropped at once. Frames of
     // exactly max_message_bytes are allowed.
     let mut rd = FrameReader::new(r, cfg.max_message_bytes);
-    let (_, mut wr) = fastwebsockets::after_handshake_split(tokio::io::empty(), w, Role::Server);
-    // Frames over 1 KiB are written as header + payload straight from the queued bytes;
-    // only smaller ones are copied into the writer's buffer, which so stays about 1 KiB
-    // (copying every frame would keep a buffer as large as the largest chunk ever sent).
-    wr.set_writev(true);
+    let wr = super::writer::FrameWriter::new(w);
 
     let now = Instant::now();
     let conn = Rc::new(WsConn {
@@ -362,6 +411,8 @@ async fn serve<R, W>(
         seq: Cell::new(0),
         streams: RefCell::new(Default::default()),
         writer_wake: Notify::default(),
+        fd,
+        writer_idle: Cell::new(false),
         killed: Latch::default(),
     });
     core.ws.register(&core, conn.clone());
@@ -382,30 +433,24 @@ async fn serve<R, W>(
     core.ws.unregister(&core, &conn);
 }
 
-/// A frame borrowing the queued payload: a broadcast's one shared `Bytes` is not copied
-/// into a fresh buffer per listener (fastwebsockets still copies it once into its
-/// write buffer, since vectored writes are off).
-fn to_frame(f: &OutFrame) -> Frame<'_> {
-    match f {
-        OutFrame::Text(b, _) => Frame::text(Payload::Borrowed(b)),
-        OutFrame::Binary(b) => Frame::binary(Payload::Borrowed(b)),
-        OutFrame::Ping(p) => Frame::new(true, OpCode::Ping, None, Payload::Borrowed(p)),
-        OutFrame::Pong(p) => Frame::pong(Payload::Borrowed(p)),
-        OutFrame::Close(code, reason) => Frame::close(*code, reason.as_bytes()),
-    }
-}
-
 async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     conn: Rc<WsConn>,
-    mut wr: fastwebsockets::WebSocketWrite<W>,
+    mut wr: super::writer::FrameWriter<W>,
 ) {
     loop {
         let next = conn.out.borrow_mut().pop();
         let Some(frame) = next else {
-            monoio::select! {
-                _ = conn.writer_wake.notified() => continue,
-                _ = conn.killed.wait() => return,
+            // Everything written and flushed: fan-out may write directly until woken.
+            conn.writer_idle.set(true);
+            let killed = monoio::select! {
+                _ = conn.writer_wake.notified() => false,
+                _ = conn.killed.wait() => true,
+            };
+            conn.writer_idle.set(false);
+            if killed {
+                return;
             }
+            continue;
         };
         let is_close = matches!(frame, OutFrame::Close(..));
         let len = match &frame {
@@ -413,11 +458,11 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
             _ => 0,
         };
         let write = std::pin::pin!(async {
-            wr.write_frame(to_frame(&frame)).await?;
+            wr.write(&frame).await?;
             if is_close || conn.out.borrow().is_empty() {
                 wr.flush().await?;
             }
-            Ok::<(), WebSocketError>(())
+            Ok::<(), std::io::Error>(())
         });
         let waited = PendingSince {
             fut: write,

@@ -9,18 +9,26 @@
 //! peer not reading — loses `low` messages, counted in its `dropped_low`.
 
 use super::connection::WsConn;
-use super::outbound::OutFrame;
 use super::protocol::Priority;
 use crate::cluster::Broker;
 use crate::runtime::core_state::CoreState;
 use crate::runtime::mailbox::{CoreMessage, InboxFull, Mailboxes};
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// What one delivery did on this core.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Delivered {
+    /// Subscribers that took the message (sent or queued).
+    pub took: usize,
+    /// Of those, how many have it queued for their writer task.
+    pub queued: usize,
+}
 
 /// Topics a client may subscribe to (plus `session:<id>`).
 pub(crate) const TOPICS: &[&str] = &["player", "library", "cache", "metrics", "notifications"];
@@ -28,10 +36,14 @@ pub(crate) const TOPICS: &[&str] = &["player", "library", "cache", "metrics", "n
 #[derive(Default)]
 pub(crate) struct WsHub {
     conns: RefCell<HashMap<u64, Rc<WsConn>>>,
-    topics: RefCell<HashMap<String, HashSet<u64>>>,
+    /// Subscribers per topic, by connection id, holding the connection itself so that
+    /// a delivery walks one table (no second lookup per subscriber).
+    topics: RefCell<HashMap<String, HashMap<u64, Rc<WsConn>>>>,
     next: Cell<u64>,
     /// Message budgets per client address, shared by its connections.
     pub(crate) budgets: RefCell<super::limiter::ClientBudgets>,
+    /// The welcome message's constant parts, built at the first connection.
+    pub(crate) welcome: std::cell::OnceCell<super::handlers::WelcomeParts>,
 }
 
 impl WsHub {
@@ -68,12 +80,16 @@ impl WsHub {
     }
 
     pub(crate) fn subscribe(&self, conn: &WsConn, topic: &str) {
+        // Only registered connections subscribe (the read loop runs after `register`).
+        let Some(rc) = self.conns.borrow().get(&conn.id).cloned() else {
+            return;
+        };
         conn.subscriptions.borrow_mut().insert(topic.to_string());
         self.topics
             .borrow_mut()
             .entry(topic.to_string())
             .or_default()
-            .insert(conn.id);
+            .insert(conn.id, rc);
     }
 
     pub(crate) fn unsubscribe(&self, conn: &WsConn, topic: &str) {
@@ -87,28 +103,31 @@ impl WsHub {
         }
     }
 
-    /// Queues `text` to every local subscriber of `topic`; returns how many took it.
+    /// Delivers `text` to every local subscriber of `topic`: written straight to each
+    /// idle subscriber's socket, queued for the others (`WsConn::send_broadcast`).
     /// A topic written `base!other` ([`except`]) reaches subscribers of `base` that are
     /// not subscribers of `other` (they get the event through `other`).
-    pub(crate) fn deliver(&self, topic: &str, text: &Bytes, priority: Priority) -> usize {
+    pub(crate) fn deliver(&self, topic: &str, text: &Bytes, priority: Priority) -> Delivered {
         let (base, other) = split_except(topic);
         let topics = self.topics.borrow();
-        let ids: Vec<u64> = match topics.get(base) {
-            Some(set) => {
-                let skip = other.and_then(|o| topics.get(o));
-                set.iter()
-                    .copied()
-                    .filter(|id| !skip.is_some_and(|s| s.contains(id)))
-                    .collect()
-            }
-            None => return 0,
+        let Some(set) = topics.get(base) else {
+            return Delivered::default();
         };
-        drop(topics);
-        let conns = self.conns.borrow();
-        ids.iter()
-            .filter_map(|id| conns.get(id))
-            .filter(|c| c.send(OutFrame::Text(text.clone(), priority)))
-            .count()
+        let skip = other.and_then(|o| topics.get(o));
+        // The frame header is the same for every subscriber: formatted once.
+        let head = super::writer::Head::of(fastwebsockets::OpCode::Text, text);
+        let mut d = Delivered::default();
+        // Sending never re-enters the hub (a refused frame only queues a close), so
+        // the table stays borrowed for the whole loop: no copy of the subscriber list.
+        for (id, c) in set.iter() {
+            if skip.is_some_and(|s| s.contains_key(id)) {
+                continue;
+            }
+            let (took, queued) = c.send_broadcast(&head, text, priority);
+            d.took += took as usize;
+            d.queued += queued as usize;
+        }
+        d
     }
 
     /// Whether a subscriber of `topic` whose peer keeps up has a backlog: the core's
@@ -118,9 +137,7 @@ impl WsHub {
         let Some(set) = topics.get(split_except(topic).0) else {
             return false;
         };
-        let conns = self.conns.borrow();
-        set.iter()
-            .filter_map(|id| conns.get(id))
+        set.values()
             .any(|c| !c.is_killed() && c.out.borrow().backlogged() && c.keeps_up())
     }
 
@@ -165,7 +182,9 @@ fn split_except(topic: &str) -> (&str, Option<&str>) {
 /// that keeps up is backlogged (bounded by `slow_close_ms`, the time after which a
 /// stuck subscriber is closed anyway).
 pub(crate) async fn deliver_paced(core: &CoreState, topic: &str, text: &Bytes, priority: Priority) {
-    if core.ws.deliver(topic, text, priority) == 0 {
+    // Only queued frames need their writers to run; a delivery written straight to
+    // every socket is done.
+    if core.ws.deliver(topic, text, priority).queued == 0 {
         return;
     }
     let limit = Instant::now() + Duration::from_millis(core.shared.config.ws.slow_close_ms);

@@ -4,6 +4,7 @@
 //! streaming over the socket.
 
 pub(crate) mod connection;
+mod direct;
 mod errors;
 pub(crate) mod frame;
 pub(crate) mod handlers;
@@ -20,3 +21,4 @@ pub(crate) mod sessions;
 pub(crate) mod stream;
 pub(crate) mod trace;
 pub(crate) mod upgrade;
+mod writer;

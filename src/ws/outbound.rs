@@ -16,6 +16,9 @@ pub(crate) enum OutFrame {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(u16, String),
+    /// The unsent end of a frame that fan-out's direct send wrote in part
+    /// (`ws::direct`): written verbatim, before anything queued after it.
+    Rest(Bytes),
 }
 
 impl OutFrame {
@@ -48,6 +51,7 @@ impl Outbound {
     /// Queues a frame; control frames and binary audio always go in (they are bounded
     /// elsewhere: pings by the heartbeat, audio by the stream window).
     pub(crate) fn push(&mut self, frame: OutFrame) -> bool {
+        // A `Rest` is the end of a frame already begun on the wire: it cannot be shed.
         let must = !matches!(frame, OutFrame::Text(..));
         if self.queue.len() < self.capacity || must {
             self.queue.push_back(frame);
