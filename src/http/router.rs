@@ -359,3 +359,63 @@ impl Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(_: &Rc<CoreState>, _: &RequestCtx, _: &Request) -> HandlerResult {
+        Err(ApiError::Internal("not called".into()))
+    }
+
+    fn router() -> Router {
+        let r = |m, p| Route::new(m, p, RouteClass::Api, "", Handler::Sync(ok));
+        Router::new(vec![
+            r(Method::Get, "/api/version"),
+            r(Method::Get, "/api/tracks/{id}"),
+            r(Method::Post, "/api/playlists/{id}/tracks/reorder"),
+            r(Method::Delete, "/api/playlists/{id}/tracks/{position}"),
+        ])
+    }
+
+    #[test]
+    fn paths_past_the_segment_cap_and_empty_segments_are_routed_safely() {
+        let rt = router();
+        // Hostile shapes: far more segments than any route, at the cap, and one past it.
+        let long = "/a".repeat(100_000);
+        assert!(matches!(
+            rt.resolve(Method::Get, &long),
+            Resolution::NotFound
+        ));
+        let at_cap = "/a".repeat(MAX_SEGMENTS);
+        assert!(matches!(
+            rt.resolve(Method::Get, &at_cap),
+            Resolution::NotFound
+        ));
+        let past_cap = "/a".repeat(MAX_SEGMENTS + 1);
+        assert!(matches!(
+            rt.resolve(Method::Get, &past_cap),
+            Resolution::NotFound
+        ));
+        // Empty segments are skipped, as before the segment-count buckets.
+        assert!(matches!(
+            rt.resolve(Method::Get, "//api//version/"),
+            Resolution::Found(r, _) if r.pattern == "/api/version"
+        ));
+    }
+
+    #[test]
+    fn parameters_are_decoded_and_literal_routes_own_their_paths() {
+        let rt = router();
+        let Resolution::Found(r, params) = rt.resolve(Method::Get, "/api/tracks/a%20b") else {
+            panic!("track route");
+        };
+        assert_eq!(r.pattern, "/api/tracks/{id}");
+        assert_eq!(params, vec![("id", "a b".to_string())]);
+        // The literal `reorder` route owns the path: DELETE is not taken by `{position}`.
+        match rt.resolve(Method::Delete, "/api/playlists/1/tracks/reorder") {
+            Resolution::MethodNotAllowed(allow) => assert_eq!(allow, "POST, OPTIONS"),
+            _ => panic!("405 with the literal route's Allow"),
+        }
+    }
+}
