@@ -40,23 +40,6 @@ impl Head {
     }
 }
 
-/// A queued frame's opcode and payload; `None` for the rest of a partly sent frame.
-fn parts(f: &OutFrame) -> Option<(OpCode, Cow<'_, [u8]>)> {
-    Some(match f {
-        OutFrame::Text(b, _) => (OpCode::Text, Cow::Borrowed(&b[..])),
-        OutFrame::Binary(b) => (OpCode::Binary, Cow::Borrowed(&b[..])),
-        OutFrame::Ping(p) => (OpCode::Ping, Cow::Borrowed(&p[..])),
-        OutFrame::Pong(p) => (OpCode::Pong, Cow::Borrowed(&p[..])),
-        OutFrame::Close(code, reason) => {
-            let mut p = Vec::with_capacity(2 + reason.len());
-            p.extend_from_slice(&code.to_be_bytes());
-            p.extend_from_slice(reason.as_bytes());
-            (OpCode::Close, Cow::Owned(p))
-        }
-        OutFrame::Rest(_) => return None,
-    })
-}
-
 /// The writer task's side: frames out to one peer, through a small reusable buffer.
 pub(crate) struct FrameWriter<W> {
     io: W,
@@ -74,11 +57,19 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Writes one queued frame (not flushed: see [`Self::flush`]).
     pub(crate) async fn write(&mut self, frame: &OutFrame) -> io::Result<()> {
-        let Some((opcode, payload)) = parts(frame) else {
-            if let OutFrame::Rest(rest) = frame {
-                self.io.write_all(rest).await?;
+        let (opcode, payload) = match frame {
+            // The end of a frame the direct send began: written verbatim.
+            OutFrame::Rest(rest) => return self.io.write_all(rest).await,
+            OutFrame::Text(b, _) => (OpCode::Text, Cow::Borrowed(&b[..])),
+            OutFrame::Binary(b) => (OpCode::Binary, Cow::Borrowed(&b[..])),
+            OutFrame::Ping(p) => (OpCode::Ping, Cow::Borrowed(&p[..])),
+            OutFrame::Pong(p) => (OpCode::Pong, Cow::Borrowed(&p[..])),
+            OutFrame::Close(code, reason) => {
+                let mut p = Vec::with_capacity(2 + reason.len());
+                p.extend_from_slice(&code.to_be_bytes());
+                p.extend_from_slice(reason.as_bytes());
+                (OpCode::Close, Cow::Owned(p))
             }
-            return Ok(());
         };
         let head = Head::of(opcode, &payload);
         if payload.len() <= COPY_MAX {
