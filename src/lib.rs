@@ -5,14 +5,15 @@
 //!   single-flight, the chunk path), `audio` (decode, presets, encode, pool),
 //!   `monitor` (per-core recording, merge, alerts, Prometheus);
 //! - `runtime`: pinned cores, `CoreState`, mailboxes, the pipeline trait;
-//! - adapters: `http` + `api` (HTTP), `ws` (WebSocket);
+//! - adapters: `http` + `api` (HTTP), `ws` (WebSocket), `subsonic` (the Subsonic API,
+//!   over `http`); `server` composes their routes into one pipeline;
 //! - below everything: `config`, `validation`, `timestamp`, `logging`, `trace`
 //!   (W3C Trace Context and the OTLP exporter; any layer may record a span).
 //!
 //! Everything is `pub(crate)` unless something outside the crate uses it; the
 //! `unreachable_pub` lint (an error under CI's clippy) keeps it that way. The public
 //! surface is what the binary, the benches and the integration tests use:
-//! - start a server: `runtime::boot::run` with `api::pipeline` (the binary, tests);
+//! - start a server: `runtime::boot::run` with `server::pipeline` (the binary, tests);
 //! - configuration and logging: `config::Config`, `logging`;
 //! - the library: `library::Library`, `library::{demo, scan, probe}` (the binary's
 //!   `scan` command, fixtures);
@@ -43,6 +44,8 @@ pub mod monitor;
 pub(crate) mod panics;
 pub(crate) mod random;
 pub mod runtime;
+pub mod server;
+pub mod subsonic;
 pub(crate) mod timestamp;
 pub mod tls;
 pub(crate) mod trace;

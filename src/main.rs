@@ -1,5 +1,7 @@
 //! The `auralis-server` command line: `serve`, `scan DIR`, `token create|list|revoke`,
-//! `config --print`, `doctor`.
+//! `user create|passwd|delete|list`, `config --print`, `doctor`.
+
+mod user_cli;
 
 use auralis_server::config::{Config, ConfigError, DriverChoice};
 use auralis_server::library::tokens::Role;
@@ -30,7 +32,7 @@ struct Cli {
 /// What the commands that only touch the data dir take (`scan`, `token`): the server's
 /// own flags (listen, cores, driver, library) would mean nothing to them.
 #[derive(clap::Args)]
-struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// TOML config file (defaults < file < AURALIS_<SECTION>__<KEY> env < flags).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -90,6 +92,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Users with passwords, for Subsonic apps: create, passwd, delete, list.
+    User {
+        #[command(subcommand)]
+        action: user_cli::UserAction,
+    },
     /// Check this host against the configuration (io_uring, CPUs, open files, locked
     /// memory, backlogs, port range, client-IP pinning) and print what to change.
     /// Exits 1 when a check fails.
@@ -108,12 +115,16 @@ enum Command {
 enum TokenAction {
     /// Create a token and print it (the only time it is shown).
     Create {
-        /// `admin` or `listener`.
-        #[arg(long)]
-        role: String,
+        /// `admin` or `listener` (not with --user: an API key has its user's role).
+        #[arg(long, required_unless_present = "user", conflicts_with = "user")]
+        role: Option<String>,
         /// A unique name for the holder.
         #[arg(long)]
         name: String,
+        /// Make an API key acting as this user (Subsonic's `apiKey`, or a bearer
+        /// token): its playlists, favorites and role are the user's.
+        #[arg(long)]
+        user: Option<String>,
         #[command(flatten)]
         args: StoreArgs,
     },
@@ -142,9 +153,11 @@ impl TokenAction {
 
 /// Why a command could not run; printed as `error: …` with a non-zero exit.
 #[derive(Debug, thiserror::Error)]
-enum CliError {
+pub(crate) enum CliError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Password(#[from] user_cli::PasswordError),
     #[error("library.path {0} is not a folder")]
     NotAFolder(PathBuf),
     #[error(transparent)]
@@ -177,9 +190,17 @@ fn token(action: TokenAction) -> Result<String, CliError> {
     let cfg = effective_config(&action.args().config_args())?;
     let lib = Library::open_shared(&cfg.server.data_dir, None, sharing(&cfg))?;
     match action {
-        TokenAction::Create { role, name, .. } => {
-            let role = Role::parse(&role).ok_or(CliError::Role(role))?;
-            let (p, secret) = lib.create_token(&name, role)?;
+        TokenAction::Create {
+            role, name, user, ..
+        } => {
+            let (p, secret) = match (user, role) {
+                (Some(user), _) => lib.create_api_key(&user, &name)?,
+                (None, role) => {
+                    let role = role.unwrap_or_default();
+                    let role = Role::parse(&role).ok_or(CliError::Role(role))?;
+                    lib.create_token(&name, role)?
+                }
+            };
             // Only the secret on stdout, so `TOKEN=$(auralis-server token create …)` works;
             // the advice goes to stderr.
             eprintln!(
@@ -196,6 +217,28 @@ fn token(action: TokenAction) -> Result<String, CliError> {
             Ok(format!("revoked {which}"))
         }
     }
+}
+
+/// A data-dir command's outcome: its output on stdout, or its error on stderr (exit 1).
+fn printed(result: Result<String, CliError>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `user create | passwd | delete | list`, against the data dir's database (a running
+/// server sees the change at the next login).
+fn user(action: user_cli::UserAction) -> Result<String, CliError> {
+    let cfg = effective_config(&action.args().config_args())?;
+    let lib = Library::open_shared(&cfg.server.data_dir, None, sharing(&cfg))?;
+    user_cli::run(&lib, action)
 }
 
 fn effective_config(args: &ConfigArgs) -> Result<Config, ConfigError> {
@@ -353,16 +396,8 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Token { action } => match token(action) {
-            Ok(out) => {
-                println!("{out}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
-        },
+        Command::User { action } => printed(user(action)),
+        Command::Token { action } => printed(token(action)),
         Command::Scan { dir, args } => {
             let run = || -> Result<String, CliError> {
                 let cfg = effective_config(&args.config_args())?;
@@ -398,7 +433,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let result = boot::run(cfg, Some(library), auralis_server::api::pipeline, announce);
+            let result = boot::run(
+                cfg,
+                Some(library),
+                auralis_server::server::pipeline,
+                announce,
+            );
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -72,6 +72,39 @@ fn the_websocket_adapter_never_calls_the_http_adapter() {
 }
 
 #[test]
+fn the_adapters_never_call_each_other() {
+    for (folder, others) in [
+        ("subsonic", &["api", "ws"][..]),
+        // `api` hands the WebSocket upgrade to `ws` (its route lives in the REST table).
+        ("api", &["subsonic"][..]),
+        ("ws", &["subsonic"][..]),
+    ] {
+        let found = crossings(folder, others);
+        assert!(
+            found.is_empty(),
+            "{folder} reaches another adapter:\n{}",
+            found.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_domain_knows_nothing_of_subsonic() {
+    for folder in ["library", "cache", "audio", "monitor", "runtime", "http"] {
+        let found = crossings(folder, &["subsonic"])
+            .into_iter()
+            // Shared holds the adapter's process-wide state, as it holds ws's sessions.
+            .filter(|l| !l.contains("subsonic: crate::subsonic::SubsonicShared"))
+            .collect::<Vec<_>>();
+        assert!(
+            found.is_empty(),
+            "{folder} reaches subsonic:\n{}",
+            found.join("\n")
+        );
+    }
+}
+
+#[test]
 fn the_cluster_link_sits_below_both_adapters() {
     let found = crossings("cluster", &["http", "api"]);
     assert!(

@@ -15,18 +15,9 @@ pub(crate) mod system;
 pub(crate) mod ws;
 
 use crate::http::router::Route;
-use crate::http::service::Service;
-use crate::runtime::core_state::Shared;
-use crate::runtime::pipeline::Pipeline;
-use std::rc::Rc;
 
-/// A core's connection pipeline: every route behind the middleware stack (what
-/// `runtime::boot::run` is handed).
-pub fn pipeline(shared: &Shared) -> Rc<dyn Pipeline> {
-    Rc::new(Service::new(routes(), &shared.config))
-}
-
-/// Every route of the server.
+/// Every route of the REST API (the OpenAPI document describes exactly these; the
+/// server serves them beside the other adapters', see `server`).
 pub fn routes() -> Vec<Route> {
     let mut all = Vec::new();
     all.extend(system::routes());

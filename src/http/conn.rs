@@ -289,6 +289,44 @@ impl Io {
         Ok(())
     }
 
+    /// Sends a body made while it is sent: each piece as it comes (in chunked framing
+    /// when asked), never more than a promised `len` and never less (a source that ends
+    /// short or fails ends the connection, so the client sees the body was cut).
+    async fn send_stream(
+        &mut self,
+        source: &mut dyn super::response::BodySource,
+        len: Option<u64>,
+        chunked: bool,
+    ) -> std::io::Result<()> {
+        let mut sent = 0u64;
+        while let Some(piece) = source.next_piece().await {
+            let mut piece = piece?;
+            if let Some(len) = len {
+                piece.truncate((len - sent).min(piece.len() as u64) as usize);
+            }
+            if piece.is_empty() {
+                continue;
+            }
+            sent += piece.len() as u64;
+            if chunked {
+                let size = format!("{:x}\r\n", piece.len()).into_bytes();
+                self.write_all(size).await?;
+                self.write_all(piece).await?;
+                self.write_all(b"\r\n".to_vec()).await?;
+            } else {
+                self.write_all(piece).await?;
+            }
+            if len == Some(sent) {
+                break;
+            }
+        }
+        match (len, chunked) {
+            (Some(len), _) if sent < len => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            (_, true) => self.write_all(b"0\r\n\r\n".to_vec()).await.map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads into the free tail of `rbuf`, waiting at most `wait`. `Ok(None)`: the
     /// deadline passed.
     async fn read(&mut self, rbuf: &mut Vec<u8>, wait: Duration) -> std::io::Result<Option<usize>> {
@@ -640,6 +678,7 @@ impl Conn {
             return self.refuse_past_cap(version).await;
         }
         let resp = self.service.handle(&self.core, self.peer, request).await;
+        let keep = resp.keeps_alive(keep, version);
         self.write_response(resp, keep, version).await?;
         self.io.info.borrow_mut().requests += 1;
         if keep && self.wbuf.len() >= FLUSH_AT {
@@ -669,6 +708,15 @@ impl Conn {
         if let (Some(file), false) = (&resp.file, resp.omit_body) {
             self.flush().await?;
             self.io.send_file(file).await?;
+        }
+        if let (Some(stream), false) = (&resp.stream, resp.omit_body) {
+            self.flush().await?;
+            let source = stream.source.borrow_mut().take();
+            if let Some(mut source) = source {
+                self.io
+                    .send_stream(&mut *source, stream.len, resp.chunked(version))
+                    .await?;
+            }
         }
         Ok(())
     }

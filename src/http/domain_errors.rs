@@ -21,9 +21,9 @@ impl From<LibraryError> for ApiError {
             LibraryError::Write(WriteError::Busy | WriteError::Shared(_)) => {
                 ApiError::Unavailable(e.to_string())
             }
-            LibraryError::Write(WriteError::Stopped) | LibraryError::Entropy(_) => {
-                ApiError::Internal(e.to_string())
-            }
+            LibraryError::Write(WriteError::Stopped)
+            | LibraryError::Entropy(_)
+            | LibraryError::Vault(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

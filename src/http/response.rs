@@ -4,6 +4,10 @@
 
 use super::recycle::Recycled;
 use bytes::Bytes;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 
 /// A header value: most are static or numbers, so avoid a `String` for those.
 #[derive(Debug, Clone)]
@@ -115,6 +119,43 @@ pub struct Response {
     /// A file range sent after the headers instead of `body` (large files are streamed
     /// by the connection loop, never buffered whole).
     pub file: Option<FileBody>,
+    /// A body made while it is sent, instead of `body` (see [`StreamBody`]).
+    pub stream: Option<StreamBody>,
+}
+
+/// Where a streamed body's pieces come from: made while the response is sent (a whole
+/// track transcoded chunk by chunk from the chunk cache), so it is never held whole.
+pub trait BodySource {
+    /// The next piece; `None` at the end. An error ends the response early (the
+    /// connection closes: the client sees a short body, never a wrong one).
+    fn next_piece(&mut self) -> Pin<Box<dyn Future<Output = Option<std::io::Result<Bytes>>> + '_>>;
+}
+
+/// A body made while it is sent. `len`: its exact length when known (sent as
+/// `Content-Length`); without it the body goes out chunked (HTTP/1.1) or delimited by
+/// closing the connection (HTTP/1.0).
+#[derive(Clone)]
+pub struct StreamBody {
+    pub len: Option<u64>,
+    /// Taken by the connection that sends it (a response is sent once).
+    pub source: Rc<RefCell<Option<Box<dyn BodySource>>>>,
+}
+
+impl StreamBody {
+    pub fn new(len: Option<u64>, source: Box<dyn BodySource>) -> Self {
+        Self {
+            len,
+            source: Rc::new(RefCell::new(Some(source))),
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamBody")
+            .field("len", &self.len)
+            .finish()
+    }
 }
 
 /// A byte range of a file to stream as the body.
@@ -133,6 +174,7 @@ impl Response {
             body: Body::default(),
             omit_body: false,
             file: None,
+            stream: None,
         }
     }
 
@@ -189,7 +231,10 @@ impl Response {
 
     /// Whether the body goes out as its own write (see [`Self::ZERO_COPY_MIN`]).
     pub fn body_separate(&self) -> bool {
-        !self.omit_body && self.file.is_none() && self.body.len() >= Self::ZERO_COPY_MIN
+        !self.omit_body
+            && self.file.is_none()
+            && self.stream.is_none()
+            && self.body.len() >= Self::ZERO_COPY_MIN
     }
 
     /// Appends the status line, headers and (unless omitted) body to `out`.
@@ -199,6 +244,18 @@ impl Response {
         if !self.omit_body {
             out.extend_from_slice(&self.body);
         }
+    }
+
+    /// Whether the connection may stay open after this response: not when its body's
+    /// end can only be told by closing (a stream of unknown length to HTTP/1.0).
+    pub fn keeps_alive(&self, asked: bool, version: u8) -> bool {
+        let unframed = version == 0 && self.stream.as_ref().is_some_and(|s| s.len.is_none());
+        asked && !unframed
+    }
+
+    /// Whether a streamed body goes out in chunked framing.
+    pub fn chunked(&self, version: u8) -> bool {
+        version == 1 && self.stream.as_ref().is_some_and(|s| s.len.is_none())
     }
 
     /// Appends the status line and headers (with the body's length) only.
@@ -215,14 +272,23 @@ impl Response {
         super::date::append_now(out);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.head);
-        if !(self.status == 204 || self.status == 304 || (100..200).contains(&self.status)) {
-            out.extend_from_slice(b"Content-Length: ");
-            let len = match &self.file {
-                Some(f) => f.len,
-                None => self.body.len() as u64,
-            };
-            out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
-            out.extend_from_slice(b"\r\n");
+        let bodiless =
+            self.status == 204 || self.status == 304 || (100..200).contains(&self.status);
+        let len = match (&self.file, &self.stream) {
+            (Some(f), _) => Some(f.len),
+            (None, Some(s)) => s.len,
+            (None, None) => Some(self.body.len() as u64),
+        };
+        match (bodiless, len, version) {
+            (true, _, _) => {}
+            (false, Some(len), _) => {
+                out.extend_from_slice(b"Content-Length: ");
+                out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            (false, None, 1) => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            // HTTP/1.0: the end of the connection ends the body (see `keeps_alive`).
+            (false, None, _) => {}
         }
         match (keep_alive, version) {
             (false, 1) => out.extend_from_slice(b"Connection: close\r\n"),

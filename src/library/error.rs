@@ -28,6 +28,9 @@ pub enum LibraryError {
     /// The OS gave no randomness for a new token.
     #[error("no randomness for a new token: {0}")]
     Entropy(std::io::Error),
+    /// A password could not be sealed or a stored one opened (`library::accounts`).
+    #[error(transparent)]
+    Vault(#[from] super::accounts::VaultError),
 }
 
 impl LibraryError {

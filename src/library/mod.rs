@@ -2,7 +2,9 @@
 //! library. Shared by all cores through [`Library`]; each core opens its own
 //! [`store::LibraryReader`].
 
+pub mod accounts;
 pub(crate) mod batch;
+pub(crate) mod catalog;
 pub mod cover;
 pub mod demo;
 pub(crate) mod error;
@@ -18,6 +20,7 @@ pub(crate) mod schema;
 pub(crate) mod shared;
 pub(crate) mod store;
 pub mod tokens;
+pub(crate) mod user_data;
 pub(crate) mod writer;
 
 pub use error::LibraryError;
@@ -36,6 +39,9 @@ pub struct Library {
     pub cursors: CursorCodec,
     /// The key of the tokens' keyed hashes (`token.key` in the data dir).
     pub(crate) token_key: [u8; 32],
+    /// Seals users' passwords (`account.key` in the data dir; see [`accounts`]).
+    pub(crate) vault: accounts::Vault,
+    account_key: [u8; 32],
     /// The folder scans walk (`--library`, or the demo library).
     pub root: Option<PathBuf>,
     /// What scans may do to tracks whose files are gone.
@@ -85,37 +91,52 @@ pub struct Sharing<'a> {
     pub scan_policy: scan::ScanPolicy,
 }
 
-/// A secret per data dir and purpose (`cursor.key`, `token.key`), so cursors and tokens
-/// survive restarts but can't be forged.
+/// A secret per data dir and purpose (`cursor.key`, `token.key`, `account.key`), so
+/// cursors, tokens and sealed passwords survive restarts but can't be forged or read.
+/// A new key file is written 0600 from its first byte (a temporary file made with that
+/// mode, linked into place), never readable by others even for a moment; an existing
+/// one of the wrong size is refused, not replaced (replacing `account.key` would lose
+/// every user's password).
 fn secret_key(data_dir: &Path, file: &str) -> Result<[u8; 32], OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let path = data_dir.join(file);
     let err = |source| OpenError::Key {
         path: path.clone(),
         source,
     };
-    if let Ok(bytes) = std::fs::read(&path)
-        && bytes.len() == 32
-    {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&bytes);
-        return Ok(key);
-    }
-    let mut seed = Vec::new();
-    seed.extend_from_slice(&std::process::id().to_le_bytes());
-    seed.extend_from_slice(format!("{:?}", std::time::SystemTime::now()).as_bytes());
-    seed.extend_from_slice(format!("{:p}", &seed).as_bytes());
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let mut buf = [0u8; 32];
-        if std::io::Read::read_exact(&mut f, &mut buf).is_ok() {
-            seed.extend_from_slice(&buf);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            return <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} bytes, not 32: restore it from a backup", bytes.len()),
+                ))
+            });
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
     }
-    let key = *blake3::hash(&seed).as_bytes();
-    std::fs::write(&path, key).map_err(err)?;
-    // Only the server's user may read it: with it, cursors and token hashes are forgeable.
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(err)?;
-    Ok(key)
+    let mut key = [0u8; 32];
+    crate::random::fill(&mut key).map_err(err)?;
+    let tmp = data_dir.join(format!(".{file}.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, &key)?;
+            f.sync_all()
+        })
+        // link(2), not rename(2): if another process made the key meanwhile, theirs
+        // stays and is the one used.
+        .and_then(|()| std::fs::hard_link(&tmp, &path));
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => secret_key(data_dir, file),
+        Err(e) => Err(err(e)),
+    }
 }
 
 /// Bytes the start-up probe writes: a data dir without this much room cannot take a
@@ -161,10 +182,11 @@ impl Library {
         let keys = (
             secret_key(data_dir, "cursor.key")?,
             secret_key(data_dir, "token.key")?,
+            secret_key(data_dir, "account.key")?,
         );
         let events = Arc::new(std::sync::OnceLock::new());
         let scan_policy = sharing.scan_policy;
-        let (writer, (cursor_key, token_key)) = match sharing.database_url {
+        let (writer, (cursor_key, token_key, account_key)) = match sharing.database_url {
             None => (Writer::start(&db_path).map_err(db_err)?, keys),
             Some(url) => {
                 let mut conn = writer::open(&db_path).map_err(db_err)?;
@@ -173,7 +195,10 @@ impl Library {
                 let listener = opened.store.listener();
                 let writer = Writer::start_shared(conn, opened.store).map_err(OpenError::Thread)?;
                 listener.spawn(writer.clone()).map_err(OpenError::Thread)?;
-                (writer, (opened.cursor_key, opened.token_key))
+                (
+                    writer,
+                    (opened.cursor_key, opened.token_key, opened.account_key),
+                )
             }
         };
         Ok(Arc::new(Library {
@@ -182,6 +207,8 @@ impl Library {
             scan: SharedProgress::default(),
             cursors: CursorCodec::new(cursor_key),
             token_key,
+            vault: accounts::Vault::new(&account_key),
+            account_key,
             root,
             scan_policy,
             events,
@@ -204,6 +231,50 @@ impl Library {
         let which = which.to_string();
         self.writer
             .run_blocking(move |c| tokens::revoke(c, &which))?
+    }
+
+    /// Creates a user with a password (CLI: `user create`).
+    pub fn create_user(
+        &self,
+        name: &str,
+        role: tokens::Role,
+        password: &str,
+    ) -> Result<tokens::Principal, LibraryError> {
+        let (name, password, key) = (name.to_string(), password.to_string(), self.token_key);
+        let vault = accounts::Vault::new(&self.account_key);
+        self.writer
+            .run_blocking(move |c| accounts::create(c, (&key, &vault), &name, role, &password))?
+    }
+
+    /// Replaces a user's password (CLI: `user passwd`).
+    pub fn set_password(&self, name: &str, password: &str) -> Result<(), LibraryError> {
+        let (name, password) = (name.to_string(), password.to_string());
+        let vault = accounts::Vault::new(&self.account_key);
+        self.writer
+            .run_blocking(move |c| accounts::set_password(c, &vault, &name, &password))?
+    }
+
+    /// Deletes a user and revokes its API keys (CLI: `user delete`).
+    pub fn delete_user(&self, name: &str) -> Result<(), LibraryError> {
+        let name = name.to_string();
+        self.writer
+            .run_blocking(move |c| accounts::delete(c, &name))?
+    }
+
+    /// Every active user, without passwords (CLI: `user list`).
+    pub fn users(&self) -> Result<Vec<accounts::UserInfo>, LibraryError> {
+        self.writer.run_blocking(|c| accounts::list(c))?
+    }
+
+    /// Creates an API key acting as a user (CLI: `token create --user`); shown once.
+    pub fn create_api_key(
+        &self,
+        user: &str,
+        name: &str,
+    ) -> Result<(tokens::Principal, String), LibraryError> {
+        let (user, name, key) = (user.to_string(), name.to_string(), self.token_key);
+        self.writer
+            .run_blocking(move |c| accounts::create_api_key(c, &key, &user, &name))?
     }
 
     /// Every token, without secrets (CLI: `token list`).

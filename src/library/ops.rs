@@ -29,8 +29,8 @@ pub(crate) fn set_favorite(c: &Tx<'_>, track_id: i64, favorite: bool) -> Result<
     }
     match (c.owner().id(), favorite) {
         (Some(p), true) => c.execute(
-            "INSERT OR IGNORE INTO favorites(principal_id, track_id) VALUES (?1, ?2)",
-            params![p, track_id],
+            "INSERT OR IGNORE INTO favorites(principal_id, track_id, created_at) VALUES (?1, ?2, ?3)",
+            params![p, track_id, now_ms()],
         )?,
         (Some(p), false) => c.execute(
             "DELETE FROM favorites WHERE principal_id = ?1 AND track_id = ?2",
@@ -170,13 +170,8 @@ fn write_entries(c: &Tx<'_>, id: i64, tracks: &[i64]) -> Result<(), LibraryError
     touch(c, id)
 }
 
-pub(crate) fn add_tracks(
-    c: &Tx<'_>,
-    id: i64,
-    track_ids: &[i64],
-    position: Option<i64>,
-) -> Result<usize, LibraryError> {
-    ensure_playlist(c, id)?;
+/// Every one of `track_ids` is in the library (409 naming those that are not).
+fn all_exist(c: &Tx<'_>, track_ids: &[i64]) -> Result<(), LibraryError> {
     let missing: Vec<i64> = track_ids
         .iter()
         .copied()
@@ -188,6 +183,17 @@ pub(crate) fn add_tracks(
             format!("not in the library: {missing:?}"),
         ));
     }
+    Ok(())
+}
+
+pub(crate) fn add_tracks(
+    c: &Tx<'_>,
+    id: i64,
+    track_ids: &[i64],
+    position: Option<i64>,
+) -> Result<usize, LibraryError> {
+    ensure_playlist(c, id)?;
+    all_exist(c, track_ids)?;
     let mut list = entries(c, id)?;
     if list.len() + track_ids.len() > MAX_PLAYLIST_ENTRIES {
         return Err(LibraryError::stale(
@@ -211,6 +217,42 @@ pub(crate) fn add_tracks(
     list.splice(at..at, track_ids.iter().copied());
     write_entries(c, id, &list)?;
     Ok(list.len())
+}
+
+/// Replaces a playlist's entries with `track_ids` (each must be in the library).
+pub(crate) fn set_entries(c: &Tx<'_>, id: i64, track_ids: &[i64]) -> Result<(), LibraryError> {
+    ensure_playlist(c, id)?;
+    if track_ids.len() > MAX_PLAYLIST_ENTRIES {
+        return Err(LibraryError::stale(
+            "track_ids",
+            format!("a playlist holds at most {MAX_PLAYLIST_ENTRIES} tracks"),
+        ));
+    }
+    all_exist(c, track_ids)?;
+    write_entries(c, id, track_ids)
+}
+
+/// Removes the entries at `positions` (indexes into the playlist as it is, so their
+/// order and repeats do not matter); a position past the end is a 404 and removes
+/// nothing.
+pub(crate) fn remove_positions(c: &Tx<'_>, id: i64, positions: &[i64]) -> Result<(), LibraryError> {
+    ensure_playlist(c, id)?;
+    let list = entries(c, id)?;
+    if let Some(p) = positions
+        .iter()
+        .find(|p| **p < 0 || **p as usize >= list.len())
+    {
+        return Err(LibraryError::NotFound(format!(
+            "playlist {id} has no entry at position {p}"
+        )));
+    }
+    let kept: Vec<i64> = list
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !positions.contains(&(*i as i64)))
+        .map(|(_, t)| *t)
+        .collect();
+    write_entries(c, id, &kept)
 }
 
 pub(crate) fn reorder(c: &Tx<'_>, id: i64, from: i64, to: i64) -> Result<(), LibraryError> {

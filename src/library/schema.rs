@@ -184,6 +184,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tracks ADD COLUMN album_loudness_lufs REAL;
     ALTER TABLE tracks ADD COLUMN cover TEXT;
     "#,
+    // v12: users and what Subsonic apps keep per user. A user is a principal (a
+    // `tokens` row) with a sealed `password` (library::accounts); an API key is a token
+    // whose `parent_id` names the user it acts as. Ratings, the time a favorite was
+    // made (Subsonic's `starred`) and each user's saved play queue.
+    r#"
+    ALTER TABLE tokens ADD COLUMN password BLOB;
+    ALTER TABLE tokens ADD COLUMN parent_id INTEGER;
+    ALTER TABLE favorites ADD COLUMN created_at INTEGER;
+    CREATE TABLE ratings (
+        principal_id INTEGER NOT NULL,
+        track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+        PRIMARY KEY (principal_id, track_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX ratings_track ON ratings(track_id);
+    CREATE TABLE play_queues (
+        principal_id INTEGER PRIMARY KEY,
+        track_ids TEXT NOT NULL,
+        current_id INTEGER,
+        position_ms INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL,
+        changed_by TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Per-connection settings: WAL so readers never block the writer, foreign keys on.

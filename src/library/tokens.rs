@@ -234,13 +234,18 @@ impl LibraryReader {
             .query_row([id], |r| r.get(0))?)
     }
 
-    /// The principal a presented secret belongs to (`None`: unknown or revoked).
+    /// The principal a presented secret belongs to (`None`: unknown or revoked). An API
+    /// key (`parent_id` set) is its user: the user's id, name and role, while the user
+    /// itself is active.
     pub(crate) fn principal(&self, secret: &str) -> Result<Option<Principal>, LibraryError> {
         let h = hash(&self.library.token_key, secret);
         let row: Option<(i64, String, String, Vec<u8>)> = self
             .conn()
             .prepare_cached(
-                "SELECT id, name, role, hash FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                "SELECT COALESCE(u.id, t.id), COALESCE(u.name, t.name), COALESCE(u.role, t.role), t.hash \
+                 FROM tokens t LEFT JOIN tokens u ON u.id = t.parent_id \
+                 WHERE t.hash = ?1 AND t.revoked_at IS NULL \
+                 AND (t.parent_id IS NULL OR (u.revoked_at IS NULL AND u.password IS NOT NULL))",
             )?
             .query_row([h.as_bytes().as_slice()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

@@ -75,6 +75,8 @@ pub struct Shared {
     pub(crate) monitor: crate::monitor::aggregator::MonitorHandle,
     /// Shared listening sessions' latest states (see `ws::sessions`).
     pub(crate) ws_sessions: papaya::HashMap<String, crate::ws::player::Player>,
+    /// The Subsonic adapter's process-wide state: failed logins, now playing.
+    pub(crate) subsonic: crate::subsonic::SubsonicShared,
     /// The link to the other nodes, when `[cluster] broker_url` is set (set once at boot).
     pub(crate) broker: std::sync::OnceLock<Arc<crate::cluster::Broker>>,
     /// TLS termination, when `[tls]` is configured (set once at boot).
@@ -112,6 +114,7 @@ impl Shared {
             cache_gauges: (0..cores).map(|_| CacheGauge::default()).collect(),
             mailboxes: std::sync::OnceLock::new(),
             ws_sessions: papaya::HashMap::new(),
+            subsonic: Default::default(),
             broker: std::sync::OnceLock::new(),
             tls: std::sync::OnceLock::new(),
             core_died: std::sync::OnceLock::new(),

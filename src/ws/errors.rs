@@ -18,7 +18,7 @@ impl From<LibraryError> for WsError {
                 codes::UNAVAILABLE,
                 "the database is locked by another process; retry shortly",
             ),
-            LibraryError::Database(_) | LibraryError::Entropy(_) => {
+            LibraryError::Database(_) | LibraryError::Entropy(_) | LibraryError::Vault(_) => {
                 tracing::error!(error = %e, "library operation failed");
                 WsError::new(codes::INTERNAL_ERROR, "internal error")
             }

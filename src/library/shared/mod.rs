@@ -70,7 +70,7 @@ pub(crate) fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
     config.connect(postgres::NoTls)
 }
 
-/// The secrets every node must share (cursor and token keys): the first node's
+/// The secrets every node must share (cursor, token and account keys): the first node's
 /// become everyone's.
 fn shared_secret(
     pg: &mut postgres::Transaction<'_>,
@@ -124,6 +124,8 @@ pub(crate) struct Opened {
     pub store: SharedStore,
     pub cursor_key: [u8; 32],
     pub token_key: [u8; 32],
+    /// Seals users' passwords: every node must open every node's.
+    pub account_key: [u8; 32],
 }
 
 impl SharedStore {
@@ -133,7 +135,7 @@ impl SharedStore {
         url: &str,
         node: &str,
         conn: &mut Connection,
-        keys: ([u8; 32], [u8; 32]),
+        keys: ([u8; 32], [u8; 32], [u8; 32]),
         events: Arc<OnceLock<EventSink>>,
     ) -> Result<Opened, SharedError> {
         let mut client = connect(url)?;
@@ -142,6 +144,7 @@ impl SharedStore {
         pg.batch_execute(tables::PG_SCHEMA)?;
         let cursor_key = shared_secret(&mut pg, "cursor", keys.0)?;
         let token_key = shared_secret(&mut pg, "token", keys.1)?;
+        let account_key = shared_secret(&mut pg, "account", keys.2)?;
         // This database's id: a copy made from another one is never resumed.
         let mut id = [0u8; 32];
         crate::random::fill(&mut id).map_err(SharedError::Random)?;
@@ -173,6 +176,7 @@ impl SharedStore {
             store,
             cursor_key,
             token_key,
+            account_key,
         })
     }
 

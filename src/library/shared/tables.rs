@@ -112,12 +112,35 @@ pub(crate) const TABLES: &[Table] = &[
             ("hash", Blob),
             ("created_at", Int),
             ("revoked_at", Int),
+            ("password", Blob),
+            ("parent_id", Int),
         ],
     },
     Table {
         name: "favorites",
         key: &["principal_id", "track_id"],
-        columns: &[("principal_id", Int), ("track_id", Int)],
+        columns: &[
+            ("principal_id", Int),
+            ("track_id", Int),
+            ("created_at", Int),
+        ],
+    },
+    Table {
+        name: "ratings",
+        key: &["principal_id", "track_id"],
+        columns: &[("principal_id", Int), ("track_id", Int), ("rating", Int)],
+    },
+    Table {
+        name: "play_queues",
+        key: &["principal_id"],
+        columns: &[
+            ("principal_id", Int),
+            ("track_ids", Text),
+            ("current_id", Int),
+            ("position_ms", Int),
+            ("changed_at", Int),
+            ("changed_by", Text),
+        ],
     },
     Table {
         name: "id_floor",
@@ -240,6 +263,24 @@ CREATE TABLE IF NOT EXISTS favorites (
     principal_id BIGINT NOT NULL,
     track_id BIGINT NOT NULL REFERENCES tracks(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     PRIMARY KEY (principal_id, track_id)
+);
+-- v12: users (sealed passwords), API keys acting as users, ratings, play queues.
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS password BYTEA;
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS parent_id BIGINT;
+ALTER TABLE favorites ADD COLUMN IF NOT EXISTS created_at BIGINT;
+CREATE TABLE IF NOT EXISTS ratings (
+    principal_id BIGINT NOT NULL,
+    track_id BIGINT NOT NULL REFERENCES tracks(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    rating BIGINT NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    PRIMARY KEY (principal_id, track_id)
+);
+CREATE TABLE IF NOT EXISTS play_queues (
+    principal_id BIGINT PRIMARY KEY,
+    track_ids TEXT NOT NULL,
+    current_id BIGINT,
+    position_ms BIGINT NOT NULL,
+    changed_at BIGINT NOT NULL,
+    changed_by TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS library_commits (
     seq BIGSERIAL PRIMARY KEY,
