@@ -154,6 +154,61 @@ follow_cursor = true
     assert!(err.contains("placeholder"), "{err}");
 }
 
+/// Subsonic apps on one harness core: log in, browse to a song, stream it, play it out.
+#[test]
+fn subsonic_apps_browse_and_stream_without_underruns_at_low_load() {
+    use auralis_loadtest::subsonic::{self, SubsonicPlan};
+    let lib = temp_dir("lt-subsonic");
+    long_tracks(&lib, 4, 4);
+    let s = Server::start(
+        library_opts(&lib).env("AURALIS_RATE_LIMIT__STREAM_REQUESTS_PER_MINUTE", "1000000"),
+    );
+    wait_scan(&s);
+    create_user(&s, "app", "listener", "app-pass");
+    let plan = SubsonicPlan {
+        server: Endpoint::plain(s.addr),
+        listeners: 6,
+        duration: Duration::from_secs(4),
+        warmup: Duration::ZERO,
+        speed: 4.0,
+        ramp: Duration::from_millis(300),
+        user: "app".into(),
+        password: "app-pass".into(),
+        format: "wav".into(),
+        max_bit_rate: 0,
+        cores: vec![0],
+        source_ips: Vec::new(),
+        timeout: Duration::from_secs(10),
+        progress: false,
+    };
+    let report = subsonic::run(plan.clone()).expect("runs");
+    let l = report.subsonic.clone().expect("subsonic figures");
+    assert_eq!(report.errors.total(), 0, "{}", report.table());
+    assert_eq!(
+        l.underruns,
+        0,
+        "no underruns at low load: {}",
+        report.table()
+    );
+    // 4 s songs at 4x play in 1 s: each app streams about one a second.
+    assert!(l.songs >= 6 * 3, "songs {}", l.songs);
+    let ops: Vec<&str> = report.operations.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(ops, ["getArtists", "getArtist", "getAlbum", "stream"]);
+    assert!(
+        l.stream_bytes >= l.songs * 4 * 22_050 * 2,
+        "whole WAV songs"
+    );
+    let refused = subsonic::run(SubsonicPlan {
+        password: "wrong".into(),
+        ..plan
+    });
+    assert!(
+        refused
+            .err()
+            .is_some_and(|e| e.contains("refused the login"))
+    );
+}
+
 /// A small listeners run on one harness core: 4 listeners for 3 s at 4x, `format`.
 fn listeners_plan(s: &Server, format: &str) -> ListenersPlan {
     ListenersPlan {

@@ -12,41 +12,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Runs `auralis-server user …` with `stdin` as the password input.
-fn user_cli(s: &Server, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auralis-server"))
-        .arg("user")
-        .args(args)
-        .arg("--data-dir")
-        .arg(&s.data_dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the user command");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn create_user(s: &Server, name: &str, role: &str, password: &str) {
-    let out = user_cli(
-        s,
-        &["create", "--name", name, "--role", role],
-        &format!("{password}\n"),
-    );
-    assert!(
-        out.status.success(),
-        "user create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// An API key acting as `user`.
 fn api_key(s: &Server, user: &str, name: &str) -> String {
     token_cli(s, &["create", "--user", user, "--name", name])

@@ -17,6 +17,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod stream;
+pub mod subsonic;
 pub mod threshold;
 pub mod workload;
 pub mod ws;

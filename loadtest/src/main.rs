@@ -6,6 +6,7 @@
 //!   [--timeout 5s] [--quiet] [--threshold 'p99<5ms']... [--token T]
 //! auralis-loadtest api-mix SERVER [--mix FILE.toml] (same load and output flags)
 //! auralis-loadtest listeners SERVER --listeners N [--speed F] [--duration 30s] ...
+//! auralis-loadtest subsonic SERVER --user U --password P --listeners N [--format raw|wav|opus] ...
 //! auralis-loadtest ws-broadcast SERVER --listeners N --publishes M --rate R [--publish-to SERVER2] ...
 //! (https:// and wss:// servers with --tls-ca CERT.pem)
 
@@ -21,6 +22,7 @@ use auralis_loadtest::plan::{
     Model, Plan, parse_duration, parse_ip_range, parse_server, parse_target,
 };
 use auralis_loadtest::report::Report;
+use auralis_loadtest::subsonic::SubsonicPlan;
 use auralis_loadtest::threshold::{self, Threshold};
 use auralis_loadtest::workload::{FixedMix, WorkloadFactory};
 use auralis_loadtest::{limits, plot, run};
@@ -61,6 +63,47 @@ enum Scenario {
     /// N WebSocket listeners on `notifications`; publishes M notifications at a rate;
     /// reports publish → receipt latency over all deliveries.
     WsBroadcast(BroadcastArgs),
+    /// N Subsonic apps logged in as a user: getArtists → getArtist → getAlbum → stream
+    /// a song, then play it out; whole-song time and underruns.
+    Subsonic(SubsonicArgs),
+}
+
+#[derive(clap::Args)]
+struct SubsonicArgs {
+    /// The server: http://127.0.0.1:8080 (loopback only).
+    #[arg(value_parser = parse_server)]
+    server: ServerUrl,
+    #[arg(long, default_value_t = 100)]
+    listeners: usize,
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    duration: Duration,
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    warmup: Duration,
+    /// Playback speed-up (10 plays a 30 s song in 3 s).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    ramp: Duration,
+    /// The user (`auralis-server user create`).
+    #[arg(long)]
+    user: String,
+    /// Its password.
+    #[arg(long, env = "AURALIS_SUBSONIC_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// raw (the file), wav or opus (made by the server from its chunk cache).
+    #[arg(long, default_value = "raw", value_parser = ["raw", "wav", "opus"])]
+    format: String,
+    /// maxBitRate in kbit/s (0: none).
+    #[arg(long, default_value_t = 0)]
+    max_bit_rate: u32,
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+    #[arg(long)]
+    source_ips: Option<String>,
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    timeout: Duration,
+    #[command(flatten)]
+    out: Output,
 }
 
 /// How much load, for how long (http, api-mix).
@@ -335,6 +378,27 @@ fn scenario(s: Scenario, tls_ca: Option<&Path>) -> Result<bool, String> {
                 progress: !a.out.quiet,
             };
             finish(&auralis_loadtest::listeners::run(plan)?, &a.out, started)
+        }
+        Scenario::Subsonic(a) => {
+            let cores = pick_cpus(a.cores)?;
+            limits::check(a.listeners, a.cores)?;
+            let plan = SubsonicPlan {
+                server: endpoint(a.server)?,
+                listeners: a.listeners,
+                duration: a.duration,
+                warmup: a.warmup,
+                speed: a.speed,
+                ramp: a.ramp,
+                user: a.user,
+                password: a.password,
+                format: a.format,
+                max_bit_rate: a.max_bit_rate,
+                cores,
+                source_ips: source_ips(&a.source_ips)?,
+                timeout: a.timeout,
+                progress: !a.out.quiet,
+            };
+            finish(&auralis_loadtest::subsonic::run(plan)?, &a.out, started)
         }
         Scenario::WsBroadcast(a) => {
             let publishes = match (a.publishes, a.duration) {

@@ -312,6 +312,9 @@ pub struct Report {
     /// The `listeners` scenario's playback figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listeners: Option<crate::listeners::ListenerSummary>,
+    /// The `subsonic` scenario's playback figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsonic: Option<crate::subsonic::SubsonicSummary>,
     /// Per node that answered (`X-Served-By: node/core`): behind a load balancer,
     /// how the requests spread and each node's latency.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -420,6 +423,7 @@ pub fn merge(
             Vec::new()
         },
         listeners: None,
+        subsonic: None,
         nodes: nodes
             .iter()
             .map(|(node, o)| NodeReport {
@@ -538,6 +542,9 @@ impl Report {
             }
         }
         if let Some(l) = &self.listeners {
+            s.push_str(&l.table());
+        }
+        if let Some(l) = &self.subsonic {
             s.push_str(&l.table());
         }
         s

@@ -318,6 +318,43 @@ pub fn token_cli(s: &Server, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `auralis-server user …` with `stdin` as the password input.
+pub fn user_cli(s: &Server, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+        .arg("user")
+        .args(args)
+        .arg("--data-dir")
+        .arg(&s.data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the user command");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Creates a user with a password (`user create`, the password on stdin).
+pub fn create_user(s: &Server, name: &str, role: &str, password: &str) {
+    let out = user_cli(
+        s,
+        &["create", "--name", name, "--role", role],
+        &format!("{password}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "user create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Creates a token; returns its secret (all of stdout, shown once).
 pub fn create(s: &Server, role: &str, name: &str) -> String {
     let out = token_cli(s, &["create", "--role", role, "--name", name]);
