@@ -626,3 +626,76 @@ fn tags_no_xml_can_carry_still_make_a_well_formed_document() {
             .starts_with("A <b>&amp; \"quoted\"")
     );
 }
+
+/// A WebSocket opened with `key` as its bearer token.
+fn ws_with_token(s: &Server, key: &str) -> Ws {
+    let url = format!("ws://{}/ws", s.addr);
+    let mut req = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {key}").parse().unwrap());
+    let stream = std::net::TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok();
+    let (mut ws, _) = tungstenite::client(req, stream).expect("handshake");
+    ws_next(&mut ws);
+    ws
+}
+
+fn closed_with(ws: &mut Ws) -> u16 {
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(frame)) => break frame.expect("a code").code.into(),
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
+
+#[test]
+fn revoking_an_api_key_or_deleting_its_user_closes_what_the_key_opened() {
+    let s = small_server();
+    let phone = api_key(&s, "alice", "alice-phone");
+    let laptop = api_key(&s, "alice", "alice-laptop");
+    let mut by_phone = ws_with_token(&s, &phone);
+    let mut by_laptop = ws_with_token(&s, &laptop);
+    // The key acts as its user: her playlists, not the key's own.
+    sub(&s, "createPlaylist", "u=alice&p=pw&name=Hers");
+    let mut c = Raw::connect(s.addr);
+    c.send(format!("GET /api/playlists HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {laptop}\r\nConnection: close\r\n\r\n").as_bytes());
+    let lists = c.read_response().unwrap().json();
+    assert_eq!(lists["data"][0]["name"], "Hers", "{lists}");
+    token_cli(&s, &["revoke", "alice-phone"]);
+    assert_eq!(closed_with(&mut by_phone), 1008, "the revoked key's socket");
+    assert_eq!(code(&sub(&s, "ping", &format!("apiKey={phone}"))), 44);
+    assert_eq!(sub(&s, "ping", &format!("apiKey={laptop}"))["status"], "ok");
+    assert!(user_cli(&s, &["delete", "alice"], "").status.success());
+    assert_eq!(
+        closed_with(&mut by_laptop),
+        1008,
+        "the deleted user's other key"
+    );
+}
+
+#[test]
+fn the_readme_and_the_book_name_every_method_served() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("## Subsonic apps")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a Subsonic apps section");
+    let chapter = std::fs::read_to_string(root.join("docs/src/subsonic.md")).unwrap();
+    for name in auralis_server::subsonic::method_names() {
+        let quoted = format!("`{name}`");
+        assert!(
+            section.contains(&quoted),
+            "README's Subsonic section lacks {quoted}"
+        );
+        assert!(
+            chapter.contains(&quoted),
+            "docs/src/subsonic.md lacks {quoted}"
+        );
+    }
+}

@@ -232,6 +232,7 @@ impl LibraryReader {
                 id,
                 name,
                 role: Role::parse(&role).unwrap_or(Role::Listener),
+                token_id: id,
             },
             password,
         }))

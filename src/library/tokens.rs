@@ -42,6 +42,10 @@ pub struct Principal {
     pub id: i64,
     pub name: String,
     pub role: Role,
+    /// The token row that let it in: its own id, or an API key's (which acts as the
+    /// user `id`), so revoking just that key ends what it opened.
+    #[serde(skip)]
+    pub token_id: i64,
 }
 
 /// A token as `token list` shows it (never the secret).
@@ -104,6 +108,7 @@ pub(crate) fn create(
                 id: c.last_insert_rowid(),
                 name: name.to_string(),
                 role,
+                token_id: c.last_insert_rowid(),
             },
             secret,
         )),
@@ -239,19 +244,19 @@ impl LibraryReader {
     /// itself is active.
     pub(crate) fn principal(&self, secret: &str) -> Result<Option<Principal>, LibraryError> {
         let h = hash(&self.library.token_key, secret);
-        let row: Option<(i64, String, String, Vec<u8>)> = self
+        let row: Option<(i64, String, String, Vec<u8>, i64)> = self
             .conn()
             .prepare_cached(
-                "SELECT COALESCE(u.id, t.id), COALESCE(u.name, t.name), COALESCE(u.role, t.role), t.hash \
+                "SELECT COALESCE(u.id, t.id), COALESCE(u.name, t.name), COALESCE(u.role, t.role), t.hash, t.id \
                  FROM tokens t LEFT JOIN tokens u ON u.id = t.parent_id \
                  WHERE t.hash = ?1 AND t.revoked_at IS NULL \
                  AND (t.parent_id IS NULL OR (u.revoked_at IS NULL AND u.password IS NOT NULL))",
             )?
             .query_row([h.as_bytes().as_slice()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .optional()?;
-        Ok(row.and_then(|(id, name, role, stored)| {
+        Ok(row.and_then(|(id, name, role, stored, token_id)| {
             // The lookup found it by hash; confirm in constant time all the same.
             let stored: [u8; 32] = stored.try_into().ok()?;
             (blake3::Hash::from(stored) == h).then_some(())?;
@@ -259,6 +264,7 @@ impl LibraryReader {
                 id,
                 name,
                 role: Role::parse(&role)?,
+                token_id,
             })
         }))
     }

@@ -1,12 +1,14 @@
 //! Media: `stream` (the file as it is, or the whole track made from the chunk cache
-//! as WAV or Ogg Opus), `download` (the file) and `getCoverArt`.
+//! as WAV, FLAC or Ogg Opus), `download` (the file) and `getCoverArt`.
 //!
 //! A transcoded stream is the track's cached chunks sent one after another as they
 //! come from tier 1, tier 2 or the decode pool (the next one prefetched), never the
 //! track whole in memory: WAV as one file (a header for the whole track, then each
-//! chunk's samples; its exact length is known, so `Content-Length` is sent), Opus as a
-//! chained Ogg stream of the chunks (each chunk a complete Ogg Opus stream with its own
-//! serial; decoders play the chain gaplessly), sent chunked.
+//! chunk's samples; its exact length is known, so `Content-Length` is sent); FLAC as
+//! one stream whose frames are encoded on the decode pool from the WAV chunks'
+//! samples; Opus as a chained Ogg stream of the chunks (each chunk a complete Ogg Opus
+//! stream with its own serial; decoders play the chain gaplessly). FLAC and Opus go
+//! chunked.
 
 use super::error::SubsonicError;
 use super::shapes::{self, Id};
@@ -32,9 +34,10 @@ enum Rendering {
     Opus {
         kbps: u16,
     },
+    Flac,
 }
 
-/// Which rendering a request asks for: `format` (`raw`, `wav`, `opus`; other names,
+/// Which rendering a request asks for: `format` (`raw`, `wav`, `flac`, `opus`; other names,
 /// `mp3` among them, are not made here and get the file, as Subsonic lets a server
 /// do), and `maxBitRate` (kbit/s; 0: no limit): a file above it is sent as Opus at it.
 fn rendering(call: &Call, file_kbps: i64) -> Result<Rendering, SubsonicError> {
@@ -51,6 +54,7 @@ fn rendering(call: &Call, file_kbps: i64) -> Result<Rendering, SubsonicError> {
     Ok(match call.params.get("format") {
         Some("raw") => Rendering::Raw,
         Some("wav") => Rendering::Wav,
+        Some("flac") => Rendering::Flac,
         Some("opus") => opus_at(if max > 0 {
             max
         } else {
@@ -139,7 +143,8 @@ fn transcoded(call: &Call, id: i64, r: Rendering, offset_s: u64) -> Result<Answe
         .saturating_mul(u64::from(audio.sample_rate))
         .min(audio.frames);
     let (format, content_type) = match r {
-        Rendering::Wav => (ChunkFormat::Wav, "audio/wav"),
+        // FLAC is made from the cached WAV chunks' samples (see `FlacRuns`).
+        Rendering::Wav | Rendering::Flac => (ChunkFormat::Wav, "audio/wav"),
         Rendering::Opus { kbps } => (ChunkFormat::Opus { kbps }, "audio/ogg; codecs=opus"),
         Rendering::Raw => unreachable!("raw is served from the file"),
     };
@@ -152,29 +157,49 @@ fn transcoded(call: &Call, id: i64, r: Rendering, offset_s: u64) -> Result<Answe
         header: None,
         audio: audio.clone(),
     };
-    let (len, source) = match format {
-        ChunkFormat::Wav => {
+    let (len, source): (Option<u64>, Box<dyn BodySource>) = match (r, format) {
+        (Rendering::Flac, _) => {
+            // Whole runs of frames from the first chunk: a time offset starts at its chunk.
+            let head = crate::audio::flac::stream_head(
+                audio.channels as u16,
+                audio.sample_rate,
+                audio.frames - u64::from(first) * chunk_frames,
+            )
+            .map_err(|e| SubsonicError::Generic(format!("flac: {e}")))?;
+            let runs = FlacRuns {
+                chunks: Chunks {
+                    header: Some(Bytes::from(head)),
+                    ..source
+                },
+                carry: Vec::new(),
+                next_frame: 0,
+            };
+            (None, Box::new(runs))
+        }
+        (_, ChunkFormat::Wav) => {
             let frames = audio.frames - start;
             let block = u64::from(audio.channels) * 2;
             let header = wav_header(audio.channels as u16, audio.sample_rate, frames * block);
             let len = header.len() as u64 + frames * block;
             let skip = ((start - u64::from(first) * chunk_frames) * block) as usize;
-            (
-                Some(len),
-                Chunks {
-                    skip,
-                    header: Some(header),
-                    ..source
-                },
-            )
+            let chunks = Chunks {
+                skip,
+                header: Some(header),
+                ..source
+            };
+            (Some(len), Box::new(chunks))
         }
-        _ => (None, source),
+        _ => (None, Box::new(source)),
     };
     let mut resp = Response::new(200)
-        .header("Content-Type", content_type)
         .header("Accept-Ranges", "none")
         .header("Cache-Control", "no-store");
-    resp.stream = Some(StreamBody::new(len, Box::new(source)));
+    let content_type = match r {
+        Rendering::Flac => "audio/flac",
+        _ => content_type,
+    };
+    resp.push_header("Content-Type", content_type);
+    resp.stream = Some(StreamBody::new(len, source));
     Ok(Answer::Raw(resp))
 }
 
@@ -263,6 +288,77 @@ impl Chunks {
 }
 
 impl BodySource for Chunks {
+    fn next_piece(&mut self) -> Pin<Box<dyn Future<Output = Option<std::io::Result<Bytes>>> + '_>> {
+        Box::pin(self.next())
+    }
+}
+
+/// A whole-track FLAC stream from the cached WAV chunks: each chunk's samples (with
+/// what the previous chunk left over) become whole frames, encoded on the decode pool
+/// (10 s of FLAC is tens of milliseconds of work: never on a core), numbered on from
+/// the previous run so the runs join into one stream.
+struct FlacRuns {
+    chunks: Chunks,
+    /// Samples of the previous chunk that did not fill a frame.
+    carry: Vec<u8>,
+    next_frame: usize,
+}
+
+impl FlacRuns {
+    async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
+        if let Some(h) = self.chunks.header.take() {
+            return Some(Ok(h));
+        }
+        let last = self.chunks.key.index + 1 >= self.chunks.total;
+        let samples = match self.chunks.next().await? {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut run = std::mem::take(&mut self.carry);
+        run.extend_from_slice(&samples);
+        let (channels, rate) = (
+            self.chunks.audio.channels as u16,
+            self.chunks.audio.sample_rate,
+        );
+        let block = crate::audio::flac::STREAM_BLOCK * usize::from(channels) * 2;
+        if !last {
+            self.carry = run.split_off(run.len() / block * block);
+        }
+        let first = self.next_frame;
+        self.next_frame += run.len().div_ceil(block);
+        Some(self.encode(run, channels, rate, first).await)
+    }
+
+    async fn encode(
+        &self,
+        run: Vec<u8>,
+        channels: u16,
+        rate: u32,
+        first: usize,
+    ) -> std::io::Result<Bytes> {
+        let service = &self.chunks.core.shared.chunks;
+        let (tx, rx) = async_channel::bounded(1);
+        service
+            .pool
+            .submit(
+                self.chunks.audio.track,
+                crate::audio::pool::Priority::High,
+                move |_| {
+                    let made = crate::audio::flac::stream_frames(&run, channels, rate, first, 5);
+                    let _ = tx.try_send(made.map_err(|e| e.to_string()));
+                },
+            )
+            .map_err(|_| std::io::Error::other("the decoders are busy"))?;
+        match monoio::time::timeout(service.decode_timeout, rx.recv()).await {
+            Ok(Ok(Ok(frames))) => Ok(Bytes::from(frames)),
+            Ok(Ok(Err(e))) => Err(std::io::Error::other(e)),
+            Ok(Err(_)) => Err(std::io::Error::other("the encode job was lost")),
+            Err(_) => Err(std::io::Error::other("the encode took too long")),
+        }
+    }
+}
+
+impl BodySource for FlacRuns {
     fn next_piece(&mut self) -> Pin<Box<dyn Future<Output = Option<std::io::Result<Bytes>>> + '_>> {
         Box::pin(self.next())
     }

@@ -40,7 +40,11 @@ pub(crate) async fn watch(core: Rc<CoreState>) {
             let Some(p) = &conn.principal else {
                 continue;
             };
-            if let Ok(false) = reader.token_active(p.id) {
+            // An API key acts as its user: either one revoked ends the socket.
+            let active = reader
+                .token_active(p.token_id)
+                .and_then(|key| Ok(key && (p.token_id == p.id || reader.token_active(p.id)?)));
+            if let Ok(false) = active {
                 tracing::info!(core = core.id.0, conn = conn.id, token = %p.name, "token revoked; closing its WebSocket");
                 conn.close(close::POLICY_VIOLATION, "token revoked");
             }

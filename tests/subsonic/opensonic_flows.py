@@ -136,10 +136,10 @@ async def flows(conn, mode, user):
     assert art[:3] == b"\xff\xd8\xff" and thumb[:3] == b"\xff\xd8\xff", (art[:4], thumb[:4])
     done["cover_bytes"] = [len(art), len(thumb)]
 
-    # Streams played to the end: the file, and the track made as WAV and as Opus.
+    # Streams played to the end: the file, and the track made as WAV, FLAC and Opus.
     streamed = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt, suffix in ((None, "mp3"), ("wav", "wav"), ("opus", "opus")):
+        for fmt, suffix in ((None, "mp3"), ("wav", "wav"), ("flac", "flac"), ("opus", "opus")):
             body = await read_body(await conn.stream(mp3.id, tformat=fmt, max_bit_rate=96 if fmt == "opus" else 0))
             path = os.path.join(tmp, f"s.{suffix}")
             with open(path, "wb") as f:

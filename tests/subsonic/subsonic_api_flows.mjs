@@ -86,10 +86,10 @@ const artBytes = new Uint8Array(await art.arrayBuffer());
 check(art.status === 200 && artBytes[0] === 0xff && artBytes[1] === 0xd8, "a JPEG thumbnail", art.status);
 const dir = mkdtempSync(join(tmpdir(), "subsonic-npm-"));
 const streamed = {};
-for (const format of ["raw", "wav"]) {
+for (const format of ["raw", "wav", "flac"]) {
   const res = await api.stream({ id: song.id, format });
   const body = Buffer.from(await res.arrayBuffer());
-  const file = join(dir, `song.${format === "raw" ? "flac" : "wav"}`);
+  const file = join(dir, `song-${format}.${format === "wav" ? "wav" : "flac"}`);
   writeFileSync(file, body);
   const seconds = parseFloat(execFileSync("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", file]).toString());
   check(Math.abs(seconds - 7.3) < 0.1, `${format} stream decodes to the track's length`, seconds);
