@@ -148,8 +148,15 @@ mod tests {
             "DELETE FROM playlist_entries WHERE playlist_id = ?1 AND position = ?2"
         );
         let f = table("favorites").unwrap();
-        assert!(upsert(f, false).ends_with("DO NOTHING"));
+        assert!(upsert(f, false).ends_with("DO UPDATE SET created_at = excluded.created_at"));
         assert!(to_pg(f, 0, &Value::Text("x".into())).is_err());
         assert!(to_pg(f, 0, &Value::Null).is_ok());
+        // A table of key columns only has nothing to update.
+        let keys_only = Table {
+            name: "pairs",
+            key: &["a", "b"],
+            columns: &[("a", Kind::Int), ("b", Kind::Int)],
+        };
+        assert!(upsert(&keys_only, false).ends_with("DO NOTHING"));
     }
 }
