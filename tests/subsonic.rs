@@ -440,6 +440,26 @@ fn passwords_are_sealed_at_rest_and_a_deleted_user_and_its_keys_stop_working() {
     let mut c = Raw::connect(s.addr);
     c.send(format!("GET /api/playlists HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n").as_bytes());
     assert_eq!(c.read_response().unwrap().status, 401);
+    // Users are not tokens: `token revoke` leaves them, `token list` omits them; a
+    // deleted user's name is free for a new one.
+    let revoke = Command::new(env!("CARGO_BIN_EXE_auralis-server"))
+        .args(["token", "revoke", "bob", "--data-dir"])
+        .arg(&s.data_dir)
+        .output()
+        .unwrap();
+    assert!(!revoke.status.success(), "a user is not revoked as a token");
+    assert_eq!(sub(&s, "ping", "u=bob&p=bob-pw")["status"], "ok");
+    let tokens: serde_json::Value = serde_json::from_str(&token_cli(&s, &["list"])).unwrap();
+    assert!(
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["name"] != "bob" && t["name"] != "carol"),
+        "{tokens}"
+    );
+    create_user(&s, "alice", "listener", "third");
+    assert_eq!(sub(&s, "ping", "u=alice&p=third")["status"], "ok");
     // Empty passwords and a missing user are refused by the CLI.
     assert!(
         !user_cli(&s, &["create", "--name", "eve"], "\n")
@@ -567,6 +587,86 @@ fn sizes_from_the_wire_are_bounded_and_streams_keep_their_promised_length() {
         )),
         0
     );
+    assert_eq!(
+        code(&sub(
+            &s,
+            "stream",
+            &format!("{a}&id=tr-1&format=opus&maxBitRate=31")
+        )),
+        0
+    );
+    // If-Range naming another version of the file: the whole file, not a piece.
+    let mut c = Raw::connect(s.addr);
+    c.send(format!("GET /rest/stream?{a}&id=tr-1 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-11\r\nIf-Range: \"old\"\r\nConnection: close\r\n\r\n").as_bytes());
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 200, "the whole file");
+    assert!(r.body.len() > 844, "{}", r.body.len());
+    // Past the end: FLAC is its head alone, Opus nothing.
+    let r = get(
+        &s,
+        &format!("/rest/stream?{a}&id=tr-1&format=flac&timeOffset=100"),
+    );
+    assert_eq!((r.status, &r.body[..4]), (200, &b"fLaC"[..]));
+    assert!(r.body.len() < 100, "{}", r.body.len());
+    let r = get(
+        &s,
+        &format!("/rest/stream?{a}&id=tr-1&format=opus&timeOffset=100"),
+    );
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    // Playlist edits are held to the limits creation is; scrobble times are not negative.
+    let pid = sub(&s, "createPlaylist", &format!("{a}&name=Mine"))["playlist"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        code(&sub(
+            &s,
+            "updatePlaylist",
+            &format!("{a}&playlistId={pid}&name=")
+        )),
+        0
+    );
+    let long = "x".repeat(1001);
+    assert_eq!(
+        code(&sub(
+            &s,
+            "updatePlaylist",
+            &format!("{a}&playlistId={pid}&comment={long}")
+        )),
+        0
+    );
+    assert_eq!(
+        code(&sub(&s, "scrobble", &format!("{a}&id=tr-1&time=-1"))),
+        0
+    );
+    assert_eq!(code(&sub(&s, "getUser", &format!("{a}&username="))), 10);
+}
+
+#[test]
+fn a_file_gone_under_a_transcode_is_a_subsonic_error_before_any_audio() {
+    let lib = temp_dir("subsonic-gone");
+    make_library(&lib, 0, 3);
+    let s = Server::start(library_opts(&lib));
+    wait_scan(&s);
+    create_user(&s, "alice", "listener", "pw");
+    std::fs::remove_file(lib.join("song-001.wav")).unwrap();
+    for format in ["wav", "flac", "opus"] {
+        let r = get(
+            &s,
+            &format!("/rest/stream?u=alice&p=pw&f=json&id=tr-2&format={format}"),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.json()["subsonic-response"]["error"]["code"],
+            70,
+            "{format}"
+        );
+        let ok = get(
+            &s,
+            &format!("/rest/stream?u=alice&p=pw&id=tr-1&format={format}"),
+        );
+        assert!(ok.body.len() > 40, "{format}: the others still stream");
+    }
 }
 
 #[test]

@@ -75,6 +75,18 @@ fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+/// The `Range` to honour: none when `If-Range` names another version of the file (its
+/// ETag or date no longer match), so a resumed download of a changed file gets the
+/// whole new file instead of a piece spliced onto the old one (RFC 9110 §13.1.5).
+fn honoured_range<'r>(req: &'r Request, etag: &str, last_modified: &str) -> Option<&'r str> {
+    let range = req.header("range")?;
+    match req.header("if-range").map(str::trim) {
+        None => Some(range),
+        Some(v) if v == etag || v == last_modified => Some(range),
+        Some(_) => None,
+    }
+}
+
 /// A track's file as the response (`id` names it in validators and messages): the
 /// whole file or one `Range`, validated by `ETag` and `Last-Modified`, streamed by the
 /// connection piece by piece, never read whole. Shared by every adapter that serves
@@ -119,19 +131,20 @@ pub(crate) fn serve(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let (status, offset, len, range_header) = match parse_range(req.header("range"), size) {
-        Ok(None) => (200, 0, size, None),
-        Ok(Some((a, b))) => (206, a, b - a + 1, Some(format!("bytes {a}-{b}/{size}"))),
-        Err(()) => {
-            let mut resp = crate::http::envelope::error(
-                &ApiError::RangeNotSatisfiable(format!("the file has {size} bytes")),
-                &cx.request_id,
-                cx.started,
-            );
-            resp.push_header("Content-Range", format!("bytes */{size}"));
-            return Ok(resp);
-        }
-    };
+    let (status, offset, len, range_header) =
+        match parse_range(honoured_range(req, &etag, &last_modified), size) {
+            Ok(None) => (200, 0, size, None),
+            Ok(Some((a, b))) => (206, a, b - a + 1, Some(format!("bytes {a}-{b}/{size}"))),
+            Err(()) => {
+                let mut resp = crate::http::envelope::error(
+                    &ApiError::RangeNotSatisfiable(format!("the file has {size} bytes")),
+                    &cx.request_id,
+                    cx.started,
+                );
+                resp.push_header("Content-Range", format!("bytes */{size}"));
+                return Ok(resp);
+            }
+        };
     let mut resp = Response::new(status)
         .header("Content-Type", content_type)
         .header("Accept-Ranges", "bytes")

@@ -150,13 +150,16 @@ pub(crate) fn set_password(
     Ok(())
 }
 
-/// Deletes a user: its password is erased and it and its API keys are revoked (the
-/// rows stay, so a principal id is never given to someone else).
+/// Deletes a user: its password is erased, it and its API keys are revoked, and its
+/// name is free again (the row stays, renamed, so a principal id is never given to
+/// someone else).
 pub(crate) fn delete(c: &Connection, name: &str) -> Result<(), LibraryError> {
     let id = user_id(c, name)?;
     let now = super::model::now_ms();
+    // The row stays (its id is never given again) under a name that frees the old one
+    // for a new user.
     c.execute(
-        "UPDATE tokens SET revoked_at = ?2, password = NULL WHERE id = ?1",
+        "UPDATE tokens SET revoked_at = ?2, password = NULL, name = name || ' (deleted user ' || id || ')' WHERE id = ?1",
         params![id, now],
     )?;
     c.execute(

@@ -116,7 +116,7 @@ pub(crate) fn create(
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
         {
             Err(LibraryError::Conflict(format!(
-                "a token named {name:?} already exists"
+                "a token or user named {name:?} already exists"
             )))
         }
         Err(e) => Err(e.into()),
@@ -126,19 +126,23 @@ pub(crate) fn create(
 /// Revokes the token named (or numbered) `which`; `NotFound` if none is active.
 pub(crate) fn revoke(c: &Connection, which: &str) -> Result<(), LibraryError> {
     let n = c.execute(
-        "UPDATE tokens SET revoked_at = ?2 WHERE (name = ?1 OR CAST(id AS TEXT) = ?1) AND revoked_at IS NULL",
+        "UPDATE tokens SET revoked_at = ?2 WHERE (name = ?1 OR CAST(id AS TEXT) = ?1) AND revoked_at IS NULL AND password IS NULL",
         params![which, super::model::now_ms()],
     )?;
     if n == 0 {
-        return Err(LibraryError::NotFound(format!("no active token {which:?}")));
+        return Err(LibraryError::NotFound(format!(
+            "no active token {which:?} (a user is removed with `user delete`)"
+        )));
     }
     Ok(())
 }
 
 /// Every token, active and revoked.
 pub(crate) fn list(c: &Connection) -> Result<Vec<TokenInfo>, LibraryError> {
-    let mut st =
-        c.prepare("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")?;
+    // Users are principals in the same table, listed by `user list`.
+    let mut st = c.prepare(
+        "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE password IS NULL AND name NOT LIKE '% (deleted user %)' ORDER BY id",
+    )?;
     let rows = st.query_map([], |r| {
         let role: String = r.get(2)?;
         Ok(TokenInfo {

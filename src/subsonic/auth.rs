@@ -43,7 +43,10 @@ fn plain(p: &str) -> Result<String, SubsonicError> {
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2).ok_or_else(bad)?, 16).map_err(|_| bad()))
         .collect::<Result<Vec<u8>, _>>()?;
-    String::from_utf8(bytes).map_err(|_| bad())
+    String::from_utf8(bytes).map_err(|_| SubsonicError::Invalid {
+        name: "p",
+        why: "enc: must carry the hex of a UTF-8 password".into(),
+    })
 }
 
 fn md5_hex(password: &str, salt: &str) -> String {

@@ -27,20 +27,63 @@ impl Format {
         match f {
             Some("json") => Format::Json,
             Some("jsonp") => match callback {
-                Some(cb)
-                    if !cb.is_empty()
-                        && cb.len() <= 64
-                        && cb
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "_$.".contains(c)) =>
-                {
-                    Format::Jsonp(cb.to_string())
-                }
+                Some(cb) if plain_name(cb) => Format::Jsonp(cb.to_string()),
                 _ => Format::Json,
             },
             _ => Format::Xml,
         }
     }
+}
+
+/// A JavaScript identifier of ASCII letters, digits, `_` and `$`, not starting with a
+/// digit, and not a reserved word a call could not use.
+fn plain_name(cb: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "break",
+        "case",
+        "catch",
+        "class",
+        "const",
+        "continue",
+        "debugger",
+        "default",
+        "delete",
+        "do",
+        "else",
+        "export",
+        "extends",
+        "false",
+        "finally",
+        "for",
+        "function",
+        "if",
+        "import",
+        "in",
+        "instanceof",
+        "new",
+        "null",
+        "return",
+        "super",
+        "switch",
+        "this",
+        "throw",
+        "true",
+        "try",
+        "typeof",
+        "var",
+        "void",
+        "while",
+        "with",
+        "yield",
+    ];
+    let mut chars = cb.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$');
+    first_ok
+        && cb.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        && !RESERVED.contains(&cb)
 }
 
 fn head(status: &'static str) -> Element {
@@ -132,5 +175,8 @@ mod tests {
         );
         assert_eq!(Format::of(Some("jsonp"), Some("alert(1)//")), Format::Json);
         assert_eq!(Format::of(Some("yaml"), None), Format::Xml);
+        for bad in ["1abc", "function", "a.b", "", "a-b", "é"] {
+            assert_eq!(Format::of(Some("jsonp"), Some(bad)), Format::Json, "{bad}");
+        }
     }
 }

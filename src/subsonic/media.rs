@@ -42,6 +42,16 @@ enum Rendering {
 /// do), and `maxBitRate` (kbit/s; 0: no limit): a file above it is sent as Opus at it.
 fn rendering(call: &Call, file_kbps: i64) -> Result<Rendering, SubsonicError> {
     let max = call.params.int("maxBitRate", 0, 100_000)?.unwrap_or(0);
+    let (lo, hi) = (
+        i64::from(*crate::audio::opus::BITRATES.start()),
+        i64::from(*crate::audio::opus::BITRATES.end()),
+    );
+    if call.params.get("format") == Some("opus") && max != 0 && !(lo..=hi).contains(&max) {
+        return Err(SubsonicError::Invalid {
+            name: "maxBitRate",
+            why: format!("Opus is made at {lo} to {hi} kbit/s (0: the default, 128)"),
+        });
+    }
     let opus_at = |kbps: i64| {
         let (lo, hi) = (
             crate::audio::opus::BITRATES.start(),
@@ -99,7 +109,7 @@ pub(crate) fn stream(call: Rc<Call>) -> MethodFuture {
         let offset_s = call.params.int("timeOffset", 0, i64::MAX)?.unwrap_or(0);
         match rendering(&call, file_kbps)? {
             Rendering::Raw => raw(&call, id),
-            r => transcoded(&call, id, r, offset_s as u64),
+            r => transcoded(&call, id, r, offset_s as u64).await,
         }
     })
 }
@@ -133,8 +143,15 @@ pub(crate) fn cover_art(call: Rc<Call>) -> MethodFuture {
     })
 }
 
-/// A whole-track stream from the chunk cache, from `offset_s` seconds in.
-fn transcoded(call: &Call, id: i64, r: Rendering, offset_s: u64) -> Result<Answer, SubsonicError> {
+/// A whole-track stream from the chunk cache, from `offset_s` seconds in. Its first
+/// chunk is fetched before the answer starts, so a file gone or undecodable is a
+/// Subsonic error (70 / 0), not a 200 cut short.
+async fn transcoded(
+    call: &Call,
+    id: i64,
+    r: Rendering,
+    offset_s: u64,
+) -> Result<Answer, SubsonicError> {
     let core = call.core.clone();
     let audio = core.chunk_path().track(id)?;
     let chunk_s = core.shared.chunks.chunk_duration_s;
@@ -148,22 +165,56 @@ fn transcoded(call: &Call, id: i64, r: Rendering, offset_s: u64) -> Result<Answe
         Rendering::Opus { kbps } => (ChunkFormat::Opus { kbps }, "audio/ogg; codecs=opus"),
         Rendering::Raw => unreachable!("raw is served from the file"),
     };
-    let first = (start / chunk_frames) as u32;
+    let total = audio.total_chunks(chunk_s);
+    // An offset at or past the end starts after the last chunk: an empty track.
+    let first = match start >= audio.frames {
+        true => total,
+        false => (start / chunk_frames) as u32,
+    };
+    let key = ChunkKey::for_request(id, audio.revision, Preset::Original, 1.0, first, format);
+    if first < total {
+        // Into the cache, where the body's first fetch finds it.
+        core.chunk_path().fetch(key, &audio).await?;
+    }
     let source = Chunks {
         core,
-        key: ChunkKey::for_request(id, audio.revision, Preset::Original, 1.0, first, format),
-        total: audio.total_chunks(chunk_s),
+        key,
+        total,
         skip: 0,
         header: None,
         audio: audio.clone(),
     };
-    let (len, source): (Option<u64>, Box<dyn BodySource>) = match (r, format) {
+    let (len, source) = body(r, source, start, chunk_frames)?;
+    let mut resp = Response::new(200)
+        .header("Accept-Ranges", "none")
+        .header("Cache-Control", "no-store");
+    let content_type = match r {
+        Rendering::Flac => "audio/flac",
+        _ => content_type,
+    };
+    resp.push_header("Content-Type", content_type);
+    resp.stream = Some(StreamBody::new(len, source));
+    Ok(Answer::Raw(resp))
+}
+
+/// The body of a transcoded stream over `source` (its chunks from the first one on),
+/// from frame `start`: its length when known, and what makes it.
+fn body(
+    r: Rendering,
+    source: Chunks,
+    start: u64,
+    chunk_frames: u64,
+) -> Result<(Option<u64>, Box<dyn BodySource>), SubsonicError> {
+    let audio = source.audio.clone();
+    let first = source.key.index;
+    let format = source.key.format;
+    Ok(match (r, format) {
         (Rendering::Flac, _) => {
             // Whole runs of frames from the first chunk: a time offset starts at its chunk.
             let head = crate::audio::flac::stream_head(
                 audio.channels as u16,
                 audio.sample_rate,
-                audio.frames - u64::from(first) * chunk_frames,
+                audio.frames.saturating_sub(u64::from(first) * chunk_frames),
             )
             .map_err(|e| SubsonicError::Generic(format!("flac: {e}")))?;
             let runs = FlacRuns {
@@ -181,7 +232,7 @@ fn transcoded(call: &Call, id: i64, r: Rendering, offset_s: u64) -> Result<Answe
             let block = u64::from(audio.channels) * 2;
             let header = wav_header(audio.channels as u16, audio.sample_rate, frames * block);
             let len = header.len() as u64 + frames * block;
-            let skip = ((start - u64::from(first) * chunk_frames) * block) as usize;
+            let skip = (start.saturating_sub(u64::from(first) * chunk_frames) * block) as usize;
             let chunks = Chunks {
                 skip,
                 header: Some(header),
@@ -190,17 +241,7 @@ fn transcoded(call: &Call, id: i64, r: Rendering, offset_s: u64) -> Result<Answe
             (Some(len), Box::new(chunks))
         }
         _ => (None, Box::new(source)),
-    };
-    let mut resp = Response::new(200)
-        .header("Accept-Ranges", "none")
-        .header("Cache-Control", "no-store");
-    let content_type = match r {
-        Rendering::Flac => "audio/flac",
-        _ => content_type,
-    };
-    resp.push_header("Content-Type", content_type);
-    resp.stream = Some(StreamBody::new(len, source));
-    Ok(Answer::Raw(resp))
+    })
 }
 
 /// A 16-bit PCM WAV header for `data_len` bytes of samples (saturating at the

@@ -75,8 +75,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A parameter that must be there and not empty.
     pub(crate) fn required(&self, name: &'static str) -> Result<&str, SubsonicError> {
-        self.get(name).ok_or(SubsonicError::Missing(name))
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or(SubsonicError::Missing(name))
     }
 
     /// An integer parameter in `min..=max`; `None` when absent.

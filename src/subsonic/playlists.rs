@@ -18,6 +18,22 @@ fn songs(call: &Call, name: &str) -> Result<Vec<i64>, SubsonicError> {
         .collect()
 }
 
+/// Longest playlist name and comment (the REST API's limits).
+const MAX_NAME: usize = 200;
+const MAX_COMMENT: usize = 1000;
+
+/// A playlist name, trimmed: 1 to [`MAX_NAME`] characters.
+fn checked_name(raw: &str) -> Result<String, SubsonicError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(SubsonicError::Invalid {
+            name: "name",
+            why: format!("1-{MAX_NAME} characters"),
+        });
+    }
+    Ok(name.to_string())
+}
+
 fn playlist_id(call: &Call, name: &'static str) -> Result<Option<i64>, SubsonicError> {
     call.params.int(name, 1, i64::MAX)
 }
@@ -84,13 +100,7 @@ pub(crate) fn create(call: Rc<Call>) -> MethodFuture {
                 id
             }
             (None, Some(name)) => {
-                let name = name.trim().to_string();
-                if name.is_empty() || name.chars().count() > 200 {
-                    return Err(SubsonicError::Invalid {
-                        name: "name",
-                        why: "1-200 characters".into(),
-                    });
-                }
+                let name = checked_name(name)?;
                 lib.transact_as(call.owner(), move |c| {
                     let id = ops::create_playlist(c, &name, None)?;
                     ops::set_entries(c, id, &tracks)?;
@@ -119,8 +129,17 @@ pub(crate) fn update(call: Rc<Call>) -> MethodFuture {
                 })
             })
             .collect::<Result<Vec<i64>, _>>()?;
-        let name = call.params.get("name").map(|n| n.trim().to_string());
+        let name = call.params.get("name").map(checked_name).transpose()?;
         let comment = call.params.get("comment").map(str::to_string);
+        if comment
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > MAX_COMMENT)
+        {
+            return Err(SubsonicError::Invalid {
+                name: "comment",
+                why: format!("at most {MAX_COMMENT} characters"),
+            });
+        }
         call.library()?
             .transact_as(call.owner(), move |c| {
                 if name.is_some() || comment.is_some() {

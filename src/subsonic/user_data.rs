@@ -119,10 +119,15 @@ pub(crate) fn scrobble(call: Rc<Call>) -> MethodFuture {
         }
         let mut times = Vec::new();
         for t in call.params.all("time") {
-            times.push(t.parse::<i64>().map_err(|_| SubsonicError::Invalid {
-                name: "time",
-                why: format!("{t:?} is not milliseconds since 1970"),
-            })?);
+            match t.parse::<i64>() {
+                Ok(ms) if ms >= 0 => times.push(ms),
+                _ => {
+                    return Err(SubsonicError::Invalid {
+                        name: "time",
+                        why: format!("{t:?} is not milliseconds since 1970"),
+                    });
+                }
+            }
         }
         write(&call, move |c| {
             ids.iter().enumerate().try_for_each(|(i, &id)| {

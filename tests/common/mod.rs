@@ -484,6 +484,28 @@ fn fields_of(resp: &Resp) -> Vec<String> {
 
 /// Reads one response from any byte stream (plain or TLS); `buf` keeps what arrived
 /// behind it for the next call.
+/// A whole chunked body (RFC 9112 §7.1) at the start of `bytes`: the body and the bytes
+/// its framing used; `None` until all of it is there.
+fn dechunk(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let line_end = at + bytes[at..].windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&bytes[at..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        let data = line_end + 2;
+        if size == 0 {
+            // No trailers are sent here: the final CRLF follows at once.
+            return (bytes.len() >= data + 2).then_some((body, data + 2));
+        }
+        if bytes.len() < data + size + 2 {
+            return None;
+        }
+        body.extend_from_slice(&bytes[data..data + size]);
+        at = data + size + 2;
+    }
+}
+
 pub fn read_response_from(stream: &mut impl Read, buf: &mut Vec<u8>, head: bool) -> Option<Resp> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -505,8 +527,20 @@ pub fn read_response_from(stream: &mut impl Read, buf: &mut Vec<u8>, head: bool)
                 .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
                 .and_then(|(_, v)| v.parse::<usize>().ok())
                 .unwrap_or(0);
+            let chunked = !head
+                && hs.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+                });
+            if chunked && let Some((body, used)) = dechunk(&buf[n..]) {
+                buf.drain(..n + used);
+                return Some(Resp {
+                    status,
+                    headers: hs,
+                    body,
+                });
+            }
             let len = if head || status == 100 { 0 } else { len };
-            if buf.len() >= n + len {
+            if !chunked && buf.len() >= n + len {
                 let body = buf[n..n + len].to_vec();
                 buf.drain(..n + len);
                 return Some(Resp {
