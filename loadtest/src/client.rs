@@ -290,6 +290,34 @@ impl Conn {
     }
 }
 
+/// One GET (`Host: host`) on a scenario's keep-alive connection, opened (from `source`) when there is
+/// none; a connection the server closes, or a failed one, is dropped for the next call.
+pub async fn get_on(
+    conn: &mut Option<Conn>,
+    server: &crate::endpoint::Endpoint,
+    host: &str,
+    source: Option<Ipv4Addr>,
+    timeout: std::time::Duration,
+    path: &str,
+    want_body: bool,
+) -> Result<Answer, Failure> {
+    if conn.is_none() {
+        *conn = Some(Conn::connect(server, source, timeout).await?);
+    }
+    let c = conn.as_mut().ok_or(Failure::Connect)?;
+    let mut request = Vec::with_capacity(256);
+    write_request(&mut request, "GET", host, path, None);
+    let answer = async {
+        c.send(&request).await?;
+        c.receive(want_body).await
+    }
+    .await;
+    if answer.as_ref().map_or(true, |a| a.close) {
+        *conn = None;
+    }
+    answer
+}
+
 /// The `Authorization` header line every request of this run carries (`--token`).
 static AUTHORIZATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 

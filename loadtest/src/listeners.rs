@@ -346,8 +346,7 @@ async fn control_channel(
     st.ws_pings += ws.pings;
     st.ws_errors += u64::from(!clean);
 }
-
-/// One GET on the listener's HTTP connection (the socket enforces the plan's timeout).
+/// One GET on the listener's connection (the socket enforces the plan's timeout).
 async fn get(
     conn: &mut Option<Conn>,
     shared: &Shared,
@@ -355,21 +354,17 @@ async fn get(
     path: &str,
     want_body: bool,
 ) -> Result<crate::client::Answer, Failure> {
-    if conn.is_none() {
-        *conn = Some(Conn::connect(&shared.plan.server, source, shared.plan.timeout).await?);
-    }
-    let c = conn.as_mut().ok_or(Failure::Connect)?;
-    let mut request = Vec::with_capacity(128);
-    crate::client::write_request(&mut request, "GET", &shared.host, path, None);
-    let answer = async {
-        c.send(&request).await?;
-        c.receive(want_body).await
-    }
-    .await;
-    if answer.as_ref().map_or(true, |a| a.close) {
-        *conn = None;
-    }
-    answer
+    let plan = &shared.plan;
+    crate::client::get_on(
+        conn,
+        &plan.server,
+        &shared.host,
+        source,
+        plan.timeout,
+        path,
+        want_body,
+    )
+    .await
 }
 
 /// Records one request; returns whether it succeeded (2xx/3xx).

@@ -255,8 +255,7 @@ fn pick(body: &[u8], path: &[&str], rng: &mut XorShift) -> Option<(String, f64)>
         item["duration"].as_f64().unwrap_or(0.0),
     ))
 }
-
-/// One GET on the listener's connection.
+/// One GET on the listener's connection (the socket enforces the plan's timeout).
 async fn get(
     conn: &mut Option<Conn>,
     shared: &Shared,
@@ -264,21 +263,17 @@ async fn get(
     path: &str,
     want_body: bool,
 ) -> Result<crate::client::Answer, Failure> {
-    if conn.is_none() {
-        *conn = Some(Conn::connect(&shared.plan.server, source, shared.plan.timeout).await?);
-    }
-    let c = conn.as_mut().ok_or(Failure::Connect)?;
-    let mut request = Vec::with_capacity(256);
-    crate::client::write_request(&mut request, "GET", &shared.host, path, None);
-    let answer = async {
-        c.send(&request).await?;
-        c.receive(want_body).await
-    }
-    .await;
-    if answer.as_ref().map_or(true, |a| a.close) {
-        *conn = None;
-    }
-    answer
+    let plan = &shared.plan;
+    crate::client::get_on(
+        conn,
+        &plan.server,
+        &shared.host,
+        source,
+        plan.timeout,
+        path,
+        want_body,
+    )
+    .await
 }
 
 /// Records one request; whether it succeeded.

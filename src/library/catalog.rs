@@ -337,7 +337,8 @@ impl LibraryReader {
         let albums = album_sql(&like_all("a.title", pattern.len()), "a.title_key, a.id");
         // No text: everything (how apps walk the library). Text without a searchable
         // word (only punctuation): nothing, as the artist and album parts find.
-        let tracks = match super::store::fts_query(text) {
+        let fts = super::store::fts_query(text);
+        let tracks = match &fts {
             None if !text.trim().is_empty() => {
                 format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE 0 LIMIT ? OFFSET ?")
             }
@@ -355,9 +356,7 @@ impl LibraryReader {
             p.push(Value::Integer(window.1));
             p
         };
-        let mut track_params: Vec<Value> = super::store::fts_query(text)
-            .map(|q| vec![Value::Text(q)])
-            .unwrap_or_default();
+        let mut track_params: Vec<Value> = fts.map(|q| vec![Value::Text(q)]).unwrap_or_default();
         track_params.push(Value::Integer(tr.0));
         track_params.push(Value::Integer(tr.1));
         Ok(Found {

@@ -108,6 +108,7 @@ fn starred_as(call: Rc<Call>, name: &'static str) -> MethodFuture {
         let tracks = lib.starred_tracks(call.owner())?;
         let albums = lib.album_list(&AlbumList::Starred(call.owner()), MAX_LIST, 0)?;
         let mut artist_ids: Vec<i64> = albums.iter().filter_map(|a| a.artist_id).collect();
+        artist_ids.sort_unstable();
         artist_ids.dedup();
         let artists = artist_ids
             .iter()
